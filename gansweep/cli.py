@@ -1,0 +1,152 @@
+"""The ``gansweep`` command: a table of subcommands, each a parser builder and a handler.
+
+Every handler returns an exit code. Errors a user can fix (``GansweepError``) print one line naming
+what is wrong and exit 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from gansweep.errors import GansweepError
+
+EXIT_USAGE = 2
+
+
+def _add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hyperparameters (unset = the model's report defaults; see `gansweep list models`)")
+    group.add_argument("--lr", type=float, help="learning rate of both G and D")
+    group.add_argument("--lr-g", type=float, help="generator learning rate (overrides --lr)")
+    group.add_argument("--lr-d", type=float, help="discriminator learning rate (overrides --lr)")
+    group.add_argument("--batch-size", type=int, help="real images per discriminator step")
+    group.add_argument("--latent-dim", type=int, help="noise dimensions (InfoGAN: without its 12 codes)")
+    group.add_argument("--betas", help="Adam betas as B1,B2 (default 0.5,0.999)")
+    group.add_argument("--width", type=int, help="channel width of dcgan28/dcgan64 (default 128)")
+    group.add_argument("--loss", help="adversarial loss: bce, minimax or lsgan (default bce)")
+    group.add_argument("--d-steps", type=int, help="discriminator updates per generator update (default 1)")
+
+
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a zoo model (see `gansweep list models`)")
+    parser.add_argument("--dataset", default="mnist-5k", help="mnist-5k (embedded, default), mnist or fashion-mnist")
+    parser.add_argument("--data-dir", default="data", help="where mnist/fashion-mnist live or are downloaded (default ./data)")
+    parser.add_argument("--epochs", type=int, help="passes over the training split")
+    _add_hyperparameter_flags(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights, noise and batch order (default 0)")
+    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ... (default auto)")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast (fast on CUDA; runs on the CPU too)")
+    parser.add_argument("--out", type=Path, help="write history, samples and checkpoint.pt into this folder")
+    parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt of the same trial")
+    parser.add_argument("--json", action="store_true", help="print the history as JSON on stdout")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from gansweep.artifacts import write_history
+    from gansweep.data import load_dataset
+    from gansweep.hparams import resolve_hyperparameters
+    from gansweep.progress import EpochProgress
+    from gansweep.trainer import Trainer
+
+    given = {
+        key: getattr(args, key)
+        for key in ("lr", "lr_g", "lr_d", "batch_size", "latent_dim", "betas", "width", "loss", "d_steps", "epochs")
+        if getattr(args, key) is not None
+    }
+    from gansweep.models import MODELS
+
+    if args.model not in MODELS:
+        raise GansweepError(f"--model: unknown model {args.model!r}; choose one of: {', '.join(MODELS)}")
+    digits = load_dataset(args.dataset, args.data_dir)
+    hp = resolve_hyperparameters(args.model, given, n_train=len(digits.train_images), dataset=args.dataset)
+    progress = EpochProgress(f"{args.model} on {args.dataset}", print_epochs=True)
+    trainer = Trainer(args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[progress])
+    if args.resume:
+        trainer.load_checkpoint(args.resume)
+    history = trainer.fit()
+    if args.out:
+        write_history(history, args.out)
+        trainer.save_checkpoint(args.out / "checkpoint.pt")
+        progress.console.print(f"wrote {args.out}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, checkpoint.pt")
+    if history.stopped:
+        progress.console.print(f"stopped early: {history.stopped}")
+    if args.json:
+        json.dump({"model": args.model, "dataset": args.dataset, "seed": args.seed, "hyperparameters": hp.as_params(), **history.to_dict()}, sys.stdout)
+        sys.stdout.write("\n")
+    return 0
+
+
+def _add_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=["models", "datasets", "losses"], help="what to list")
+    parser.add_argument("--json", action="store_true", help="print as JSON")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from gansweep.data import DATASETS
+    from gansweep.losses import LOSSES
+    from gansweep.models import MODELS
+
+    if args.what == "models":
+        rows = [
+            {"name": s.name, "image_size": s.image_size, "defaults": s.defaults, "summary": s.summary, "source": s.source}
+            for s in MODELS.values()
+        ]
+    elif args.what == "losses":
+        rows = [{"name": loss.name, "summary": loss.description} for loss in LOSSES.values()]
+    else:
+        rows = [{"name": name} for name in DATASETS]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    table = Table(*[key for key in rows[0] if key != "source"])
+    for row in rows:
+        cells = [
+            ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+            for key, value in row.items() if key != "source"
+        ]  # fmt: skip
+        table.add_row(*cells)
+    Console().print(table)
+    return 0
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "train": ("train one trial and print its per-epoch losses", _add_train, _train),
+    "list": ("list the model zoo, data sets or losses", _add_list, _list),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gansweep",
+        description="Hyperparameter sweeps and experiment tracking for GANs.",
+        epilog="Run `gansweep COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (summary, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=summary, description=summary))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except GansweepError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

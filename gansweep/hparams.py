@@ -1,0 +1,145 @@
+"""Trial hyperparameters: one place for their names, defaults, types and allowed ranges.
+
+Example:
+    >>> from gansweep.hparams import resolve_hyperparameters
+    >>> hp = resolve_hyperparameters("dcgan28", {"lr": "2e-4", "batch_size": 128, "width": 32})
+    >>> hp.lr_g, hp.lr_d, hp.batch_size, hp.width, hp.loss
+    (0.0002, 0.0002, 128, 32, 'bce')
+
+Edge cases: ``lr`` sets both learning rates and ``lr_g``/``lr_d`` override it; a model's own defaults
+fill the rest. A key the model does not take, or a value out of range, raises ``HyperparameterError``
+whose message names the field and what is allowed, before anything is trained.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+from gansweep.errors import GansweepError
+from gansweep.losses import LOSSES
+from gansweep.models import MODELS
+
+COMMON_HYPERPARAMETERS = ("lr", "lr_g", "lr_d", "batch_size", "latent_dim", "betas", "epochs", "loss", "d_steps")
+
+
+class HyperparameterError(GansweepError, ValueError):
+    """An unknown, unsupported or out-of-range hyperparameter; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Everything that shapes one trial's training, resolved against the model's defaults."""
+
+    lr_g: float
+    """Adam learning rate of the generator (and InfoGAN's Q head)."""
+    lr_d: float
+    """Adam learning rate of the discriminator."""
+    batch_size: int
+    """Real images per discriminator step; at most the training split's size."""
+    latent_dim: int
+    """Noise dimensions (for InfoGAN: without the 12 code dimensions)."""
+    betas: tuple[float, float]
+    """Adam betas, each in [0, 1)."""
+    epochs: int
+    """Passes over the training split."""
+    loss: str = "bce"
+    """Adversarial loss: one of ``gansweep.losses.LOSSES``."""
+    d_steps: int = 1
+    """Discriminator updates per generator update, each on a fresh real batch."""
+    width: int | None = None
+    """Channel width ``d`` of the DCGANs (``dcgan28``, ``dcgan64``); None elsewhere."""
+
+    def as_params(self) -> dict[str, Any]:
+        """Flat, loggable form (betas as two numbers, no Nones)."""
+        params = {k: v for k, v in asdict(self).items() if v is not None}
+        params["beta1"], params["beta2"] = params.pop("betas")
+        return params
+
+
+def _number(field: str, value: Any, kind: type) -> Any:
+    if isinstance(value, bool):
+        raise HyperparameterError(f"{field} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise HyperparameterError(f"{field} must be a number, got {value!r}") from None
+    if kind is int:
+        if not number.is_integer():
+            raise HyperparameterError(f"{field} must be a whole number, got {value!r}")
+        return int(number)
+    return number
+
+
+def _at_least(field: str, value: Any, kind: type, low: float) -> Any:
+    number = _number(field, value, kind)
+    if not math.isfinite(number) or number < low:
+        raise HyperparameterError(f"{field} must be >= {low:g}, got {value!r}")
+    return number
+
+
+def _positive(field: str, value: Any) -> float:
+    number = _number(field, value, float)
+    if not math.isfinite(number) or number <= 0:
+        raise HyperparameterError(f"{field} must be > 0, got {value!r}")
+    return number
+
+
+def _betas(value: Any) -> tuple[float, float]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise HyperparameterError(f"betas must be two numbers like [0.5, 0.999], got {value!r}")
+    betas = tuple(_number("betas", b, float) for b in value)
+    if not all(0 <= b < 1 for b in betas):
+        raise HyperparameterError(f"betas must each be in [0, 1), got {value!r}")
+    return betas  # type: ignore[return-value]
+
+
+def allowed_hyperparameters(model: str) -> tuple[str, ...]:
+    return COMMON_HYPERPARAMETERS + tuple(sorted(MODELS[model].extra_hyperparameters))
+
+
+def resolve_hyperparameters(
+    model: str, given: Mapping[str, Any], n_train: int | None = None, dataset: str = "the data set"
+) -> Hyperparameters:
+    """Merges ``given`` over the model's defaults and checks every value.
+
+    ``n_train`` (the training split's size) bounds ``batch_size`` when known.
+    """
+    if model not in MODELS:
+        raise HyperparameterError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    allowed = allowed_hyperparameters(model)
+    for key in given:
+        if key not in allowed:
+            raise HyperparameterError(
+                f"model {model!r} does not take hyperparameter {key!r}; it takes: {', '.join(allowed)}"
+            )
+    given = {k: v for k, v in given.items() if v is not None}
+    merged = {**MODELS[model].defaults, **given}
+    lrs = {key: _positive(key, given[key]) for key in ("lr", "lr_g", "lr_d") if key in given}
+    defaults = MODELS[model].defaults
+    lr_g, lr_d = (
+        lrs.get(side, lrs.get("lr", defaults.get(side, defaults.get("lr")))) for side in ("lr_g", "lr_d")
+    )
+    batch_size = _at_least("batch_size", merged["batch_size"], int, 1)
+    if n_train is not None and batch_size > n_train:
+        raise HyperparameterError(
+            f"batch_size must be at most {n_train} (the training split of {dataset}), got {batch_size}"
+        )
+    loss = merged.get("loss", "bce")
+    if loss not in LOSSES:
+        raise HyperparameterError(f"loss must be one of: {', '.join(LOSSES)}; got {loss!r}")
+    width = merged.get("width")
+    return Hyperparameters(
+        lr_g=lr_g,
+        lr_d=lr_d,
+        batch_size=batch_size,
+        latent_dim=_at_least("latent_dim", merged["latent_dim"], int, 1),
+        betas=_betas(merged["betas"]),
+        epochs=_at_least("epochs", merged["epochs"], int, 1),
+        loss=loss,
+        d_steps=_at_least("d_steps", merged.get("d_steps", 1), int, 1),
+        width=None if width is None else _at_least("width", width, int, 1),
+    )

@@ -1,0 +1,99 @@
+"""Adversarial losses, all computed from the discriminator's raw scores (logits).
+
+Every seed report ends its discriminator in a sigmoid and feeds ``nn.BCELoss``. That form clamps
+``log(0)`` to -100, which is where report 000's "D loss 0.0000, G loss 50" plateaus come from, and it
+raises under CUDA autocast. Here D returns logits; the sigmoid survives only as the logged probability.
+
+Example:
+    >>> import torch
+    >>> from gansweep.losses import LOSSES
+    >>> loss = LOSSES["bce"]
+    >>> real, fake = torch.tensor([3.0]), torch.tensor([-3.0])
+    >>> round(float(loss.discriminator(real, fake)), 4)
+    0.0972
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+
+def _bce_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    # -log D(x) - log(1 - D(G(z))), summed over the two halves as the DCGAN notebooks do.
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def _non_saturating_generator(fake: Tensor) -> Tensor:
+    return F.softplus(-fake).mean()  # -log D(G(z))
+
+
+def _minimax_generator(fake: Tensor) -> Tensor:
+    return -F.softplus(fake).mean()  # log(1 - D(G(z))), the saturating original
+
+
+def _lsgan_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()  # report 002, eq. 9
+
+
+def _lsgan_generator(fake: Tensor) -> Tensor:
+    return 0.5 * ((fake - 1) ** 2).mean()
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """A pair of objectives over D's raw scores, plus how to read a score as D's output."""
+
+    name: str
+    description: str
+    discriminator: Callable[[Tensor, Tensor], Tensor]
+    generator: Callable[[Tensor], Tensor]
+    probability: Callable[[Tensor], Tensor]
+    """Maps raw scores to what is logged as ``d_real``/``d_fake``: a probability for the BCE family,
+    the raw score for LSGAN (whose targets are 1 and 0, so it reads the same way)."""
+
+
+LOSSES: dict[str, AdversarialLoss] = {
+    loss.name: loss
+    for loss in (
+        AdversarialLoss(
+            "bce",
+            "non-saturating GAN loss from logits (G maximises log D(G(z)))",
+            _bce_discriminator,
+            _non_saturating_generator,
+            torch.sigmoid,
+        ),
+        AdversarialLoss(
+            "minimax",
+            "the original saturating objective (G minimises log(1 - D(G(z))))",
+            _bce_discriminator,
+            _minimax_generator,
+            torch.sigmoid,
+        ),
+        AdversarialLoss(
+            "lsgan",
+            "least-squares GAN (report 002, eq. 9)",
+            _lsgan_discriminator,
+            _lsgan_generator,
+            lambda score: score,
+        ),
+    )
+}
+
+
+INFO_CONTINUOUS_WEIGHT = 0.1
+"""Weight of the continuous codes' Gaussian NLL in InfoGAN's loss (the paper's lambda for c2, c3)."""
+
+
+def info_loss(
+    logits: Tensor, mean: Tensor, var: Tensor, labels: Tensor, continuous: Tensor
+) -> Tensor:
+    """InfoGAN's mutual-information term: CE(c1) + 0.1 x Gaussian NLL(c2, c3), as reports 000 §4 and 003 write it."""
+    var = var + 1e-6
+    nll = 0.5 * (torch.log(2 * torch.pi * var) + (continuous - mean) ** 2 / var)
+    return F.cross_entropy(logits, labels) + INFO_CONTINUOUS_WEIGHT * nll.sum(dim=1).mean()

@@ -1,0 +1,297 @@
+"""One trial: train a zoo model on a data set and hand back its whole history.
+
+The trainer knows nothing of sweeps or tracking; it reports through callbacks. Losses stay on the
+device during an epoch and are read back once at its end, so a step never waits for the host.
+
+Example:
+    >>> from gansweep.data import load_dataset
+    >>> from gansweep.hparams import resolve_hyperparameters
+    >>> from gansweep.trainer import Trainer
+    >>> digits = load_dataset("mnist-5k")
+    >>> hp = resolve_hyperparameters("mlp", {"epochs": 1, "batch_size": 500})
+    >>> history = Trainer("mlp", digits, hp, seed=0).fit()
+    >>> len(history.epochs), sorted(history.epochs[0])[:3]
+    (1, ['d_fake', 'd_grad_norm', 'd_loss'])
+
+Edge cases: the last partial batch of an epoch is dropped (every step sees ``batch_size`` images); a
+non-finite loss ends the trial after that epoch with ``history.stopped`` saying so; a callback may end
+it early with ``trainer.request_stop(reason)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gansweep.data import Digits, device_images
+from gansweep.errors import GansweepError
+from gansweep.hparams import Hyperparameters
+from gansweep.losses import LOSSES, info_loss
+from gansweep.models import MODELS, InfoDiscriminator
+
+STEP_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "info_loss", "g_grad_norm", "d_grad_norm")
+"""Recorded for every generator step; ``info_loss`` is 0 for models without a Q head."""
+CHECKPOINT_FORMAT = 1
+N_FIXED = 100
+"""Fixed latent vectors per trial: a 10x10 grid, one row per class for the conditional models."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class History:
+    """Per-step and per-epoch metrics, and the fixed-latent samples at epoch 0 and after each epoch."""
+
+    steps: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STEP_METRICS})
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    samples: list[torch.Tensor] = field(default_factory=list)
+    """uint8 images (N_FIXED, 1, H, W) on the CPU, index = epoch (0 = before training)."""
+    stopped: str | None = None
+    """Why training ended before its last epoch, if it did."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "steps": self.steps, "stopped": self.stopped}
+
+
+class TrainerCallback:
+    """Hooks the trainer calls; override what you need. ``on_step`` gets no values: reading a loss
+    there would force a device sync every step."""
+
+    def on_start(self, trainer: Trainer) -> None: ...
+
+    def on_step(self, trainer: Trainer, epoch: int, step: int) -> None: ...
+
+    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None: ...
+
+    def on_end(self, trainer: Trainer, history: History) -> None: ...
+
+
+def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def _to_uint8(images: torch.Tensor, output: str) -> torch.Tensor:
+    unit = (images.float() + 1) / 2 if output == "tanh" else images.float()
+    return (unit.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
+class Trainer:
+    """Trains ``model`` on ``digits`` with hyperparameters ``hp`` from ``seed``.
+
+    ``amp`` turns on bf16 autocast (on CUDA that is the fast path; on the CPU it runs the same code).
+    Same seed, same device, same everything -> the same history, and ``load_checkpoint`` continues a
+    run bit for bit on the CPU.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        digits: Digits,
+        hp: Hyperparameters,
+        seed: int = 0,
+        device: str | torch.device = "auto",
+        amp: bool = False,
+        callbacks: list[TrainerCallback] | None = None,
+    ) -> None:
+        self.spec = MODELS[model]
+        self.hp = hp
+        self.seed = seed
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.amp = amp
+        self.callbacks = callbacks or []
+        self.loss = LOSSES[hp.loss]
+        torch.manual_seed(seed)  # dropout draws from the global generator
+        self.rng = torch.Generator(self.device).manual_seed(seed)
+        self.images, self.labels = device_images(digits, self.spec.image_size, self.spec.output, self.device)
+        self.generator, self.discriminator = (
+            net.to(self.device) for net in self.spec.build(hp.latent_dim, hp.width)
+        )
+        self.opt_g, self.opt_d = self._optimizers()
+        self.fixed = self._fixed_latents()
+        self.history = History()
+        self.epoch = 0
+        self._stop: str | None = None
+
+    def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        d = self.discriminator
+        q_head = [] if not isinstance(d, InfoDiscriminator) else [
+            *d.q_body.parameters(), *d.q_logits.parameters(), *d.q_mean.parameters(), *d.q_log_var.parameters()
+        ]
+        q_ids = {id(p) for p in q_head}
+        self.g_params = [*self.generator.parameters(), *q_head]
+        self.d_params = [p for p in d.parameters() if id(p) not in q_ids]
+        betas = self.hp.betas
+        return (
+            torch.optim.Adam(self.g_params, lr=self.hp.lr_g, betas=betas),
+            torch.optim.Adam(self.d_params, lr=self.hp.lr_d, betas=betas),
+        )
+
+    def _fixed_latents(self):
+        rows = torch.arange(10, device=self.device).repeat_interleave(N_FIXED // 10)
+        fixed_rng = torch.Generator(self.device).manual_seed(self.seed + 1)
+        return self.spec.sample_latent(N_FIXED, self.hp.latent_dim, fixed_rng, self.device, labels=rows)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.images) // (self.hp.batch_size * self.hp.d_steps)
+
+    def request_stop(self, reason: str) -> None:
+        """Ends training after the current epoch; ``history.stopped`` records ``reason``."""
+        self._stop = reason
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        """uint8 images of the fixed latent vectors, generated in eval mode."""
+        self.generator.eval()
+        with self._autocast():
+            images = self.generator(self.fixed.z, self.fixed.labels)
+        self.generator.train()
+        return _to_uint8(images, self.spec.output)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def _discriminator_step(self, real: torch.Tensor, real_labels: torch.Tensor | None):
+        latent = self.spec.sample_latent(len(real), self.hp.latent_dim, self.rng, self.device)
+        with self._autocast():
+            fake = self.generator(latent.z, latent.labels)
+            real_scores = self.discriminator(real, real_labels).float()
+            fake_scores = self.discriminator(fake.detach(), latent.labels).float()
+        d_loss = self.loss.discriminator(real_scores, fake_scores)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_norm = _grad_norm(self.d_params)
+        self.opt_d.step()
+        return latent, fake, d_loss.detach(), real_scores.detach(), fake_scores.detach(), d_norm
+
+    def _generator_step(self, latent, fake: torch.Tensor):
+        with self._autocast():
+            if isinstance(self.discriminator, InfoDiscriminator):
+                scores, q = self.discriminator.with_q(fake)
+                info = info_loss(*(t.float() for t in q), latent.labels, latent.continuous)
+            else:
+                scores, info = self.discriminator(fake, latent.labels), torch.zeros((), device=self.device)
+        g_loss = self.loss.generator(scores.float())
+        self.opt_g.zero_grad(set_to_none=True)
+        (g_loss + info).backward()
+        g_norm = _grad_norm(self.g_params)
+        self.opt_g.step()
+        return g_loss.detach(), info.detach(), g_norm
+
+    def _run_epoch(self) -> dict[str, float]:
+        started = time.perf_counter()
+        bs, n_steps = self.hp.batch_size, self.steps_per_epoch
+        order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
+        record = torch.zeros(n_steps, len(STEP_METRICS), device=self.device)
+        for step in range(n_steps):
+            for k in range(self.hp.d_steps):
+                idx = order[(step * self.hp.d_steps + k) * bs :][:bs]
+                real_labels = self.labels[idx] if self.spec.conditioning == "label" else None
+                latent, fake, d_loss, real_s, fake_s, d_norm = self._discriminator_step(self.images[idx], real_labels)
+            g_loss, info, g_norm = self._generator_step(latent, fake)
+            prob = self.loss.probability
+            record[step] = torch.stack([d_loss, g_loss, prob(real_s).mean(), prob(fake_s).mean(), info, g_norm, d_norm])
+            for callback in self.callbacks:
+                callback.on_step(self, self.epoch + 1, step)
+        per_step = record.cpu()  # the epoch's one host sync
+        for i, key in enumerate(STEP_METRICS):
+            self.history.steps[key].extend(per_step[:, i].tolist())
+        seconds = time.perf_counter() - started
+        means = dict(zip(STEP_METRICS, per_step.mean(dim=0).tolist()))
+        return {"epoch": self.epoch + 1, **means, "seconds": seconds, "images_per_s": n_steps * bs * self.hp.d_steps / seconds}
+
+    def fit(self) -> History:
+        """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""
+        for callback in self.callbacks:
+            callback.on_start(self)
+        if not self.history.samples:
+            self.history.samples.append(self.sample_fixed())
+        while self.epoch < self.hp.epochs and self._stop is None:
+            record = self._run_epoch()
+            self.epoch += 1
+            self.history.epochs.append(record)
+            self.history.samples.append(self.sample_fixed())
+            if not (math.isfinite(record["d_loss"]) and math.isfinite(record["g_loss"])):
+                self.request_stop(f"non-finite loss in epoch {self.epoch}")
+            for callback in self.callbacks:
+                callback.on_epoch(self, record)
+        self.history.stopped = self._stop
+        for callback in self.callbacks:
+            callback.on_end(self, self.history)
+        return self.history
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimizer states, RNG states and history."""
+        rng = {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.spec.name,
+            "hyperparameters": self.hp.as_params(),
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng,
+            "history": {
+                "steps": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.steps.items()},
+                "epochs": self.history.epochs,
+                "samples": torch.stack(self.history.samples) if self.history.samples else torch.empty(0),
+            },
+        }
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        torch.save(self.state_dict(), partial)
+        partial.replace(path)  # a crash mid-write never leaves a truncated checkpoint behind
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restores a checkpoint of the same model, hyperparameters and seed; ``fit`` then continues."""
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as error:
+            raise CheckpointError(f"cannot read checkpoint {path}: {error}") from None
+        expected = (self.spec.name, self.hp.as_params(), self.seed)
+        found = (state.get("model"), state.get("hyperparameters"), state.get("seed"))
+        if state.get("format") != CHECKPOINT_FORMAT or found != expected:
+            raise CheckpointError(f"checkpoint {path} is for {found}, not this trial {expected}")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.set_state(state["rng"]["trainer"].cpu())
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.epoch = state["epoch"]
+        saved = state["history"]
+        self.history = History(
+            steps={k: v.tolist() for k, v in saved["steps"].items()},
+            epochs=list(saved["epochs"]),
+            samples=list(saved["samples"].cpu()),
+        )
+
+
+class CheckpointError(GansweepError):
+    """A checkpoint that cannot be read or belongs to another trial."""
