@@ -115,9 +115,104 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("grid", type=Path, help="the sweep file (grid.yaml); see sweeps/ for examples")
+    parser.add_argument("--name", help="study/experiment name (default: the file's `name:` or its stem)")
+    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="folder for the default stores: mlflow.db, artifacts/, optuna.journal, checkpoints/ (default ./mlruns)")
+    parser.add_argument("--storage", help="Optuna storage URL (any RDB URL, e.g. postgresql://user@host/db); default: the journal file in --store")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (http://host:5000, sqlite:///...); default: sqlite in --store")
+    parser.add_argument("--workers", type=int, default=1, help="trials trained at once, as processes sharing this machine (default 1)")
+    parser.add_argument("--devices", help="comma-separated devices, one worker each (e.g. cuda:0,cuda:1); overrides --workers")
+    parser.add_argument("--dry-run", action="store_true", help="list the trials and how many are complete; train nothing")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print the trials as a JSON list")
+
+
+def _sweep_settings(args: argparse.Namespace):
+    from gansweep.config import load_config
+    from gansweep.sweep import SweepSettings
+
+    config = load_config(args.grid)
+    if args.workers < 1:
+        raise GansweepError(f"--workers must be >= 1, got {args.workers}")
+    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip()) if args.devices else (config.device,) * args.workers
+    return SweepSettings(
+        config=config, config_text=args.grid.read_text(), study_name=args.name or config.name, store=args.store,
+        storage=args.storage, tracking_uri=args.tracking_uri, devices=devices,
+    )  # fmt: skip
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gansweep.config import plan_trials
+    from gansweep.data import TRAIN_SIZES, load_dataset
+
+    settings = _sweep_settings(args)
+    config = settings.config
+    plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
+    if args.dry_run:
+        return _dry_run(settings, plans, args.json)
+    from gansweep.progress import SweepProgress
+    from gansweep.report import trial_table
+    from gansweep.sweep import run_sweep
+
+    load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
+    with SweepProgress() as progress:
+        result = run_sweep(settings, plans, progress)
+    print(trial_table(plans, result.states, result.finals, result.run_ids))
+    missing = [p for p in plans if result.states.get(p.key) != "COMPLETE"]
+    print(f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
+          f"MLflow: {settings.mlflow_uri} (gansweep ui to browse)")  # fmt: skip
+    if result.interrupted:
+        print("interrupted: run the same command again to finish the missing trials", file=sys.stderr)
+        return 130
+    return 0 if not missing else 1
+
+
+def _dry_run(settings, plans, as_json: bool) -> int:
+    from gansweep.sweep import open_study, trial_states
+
+    states = trial_states(open_study(settings, create=False))
+    rows = [{**p.as_row(), "state": states.get(p.key, "WAITING")} for p in plans]
+    complete = sum(r["state"] == "COMPLETE" for r in rows)
+    if as_json:
+        print(json.dumps(rows))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "model", "lr_g", "lr_d", "batch", "latent", "seed", "state", "reported", title=settings.study_name)
+    for i, row in enumerate(rows):
+        table.add_row(str(i), row["model"], f"{row['lr_g']:g}", f"{row['lr_d']:g}", str(row["batch_size"]),
+                      str(row["latent_dim"]), str(row["seed"]), row["state"], row["reported"] or "")  # fmt: skip
+    Console().print(table)
+    print(f"{len(rows)} trials, {complete} already complete")
+    return 0
+
+
+def _add_ui(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="the store folder of `gansweep run` (default ./mlruns)")
+    parser.add_argument("--tracking-uri", help="browse this tracking URI instead")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from gansweep.tracking import default_tracking_uri
+
+    uri = args.tracking_uri or default_tracking_uri(args.store)
+    if not args.tracking_uri and not (args.store / "mlflow.db").exists():
+        raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store")
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    return subprocess.call(command)
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one trial and print its per-epoch losses", _add_train, _train),
+    "run": ("run a sweep: train every trial of grid.yaml once, tracked in MLflow", _add_run, _run),
     "list": ("list the model zoo, data sets or losses", _add_list, _list),
+    "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui, _ui),
 }
 
 

@@ -95,6 +95,9 @@ def _torchvision_set(name: str, class_name: str) -> Callable[[Path], Digits]:
     return load
 
 
+TRAIN_SIZES = {"mnist-5k": 5000 - 10 * HELDOUT_PER_CLASS_5K, "mnist": 60000, "fashion-mnist": 60000}
+"""Training-split sizes, known without loading (they bound ``batch_size``)."""
+
 DATASETS: dict[str, Callable[[Path], Digits]] = {
     "mnist-5k": _mnist_5k,
     "mnist": _torchvision_set("mnist", "MNIST"),

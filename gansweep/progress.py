@@ -45,3 +45,50 @@ class EpochProgress(TrainerCallback):
 
     def on_end(self, trainer: Trainer, history) -> None:
         self.progress.stop()
+
+
+class SweepProgress:
+    """Renders worker events: a bar for the sweep (trials done / total, ETA), one per running trial."""
+
+    def __init__(self, console: Console = STDERR) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=console, transient=True,
+        )  # fmt: skip
+        self.sweep_task = None
+        self.trials: dict[str, int] = {}
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: tuple[str, dict]) -> None:
+        kind, payload = event
+        if kind == "sweep":
+            self.sweep_task = self.progress.add_task("sweep", total=payload["total"], completed=payload["done"])
+            if payload["done"]:
+                self.console.print(f"{payload['done']} of {payload['total']} trials already complete in the store")
+        elif kind == "start":
+            self.trials[payload["key"]] = self.progress.add_task(
+                f"  {payload['label']}", total=payload["total"], completed=payload["done"]
+            )
+        elif kind == "step" and payload["key"] in self.trials:
+            self.progress.advance(self.trials[payload["key"]])
+        elif kind == "end":
+            task = self.trials.pop(payload["key"], None)
+            if task is not None:
+                label = self.progress.tasks[[t.id for t in self.progress.tasks].index(task)].description.strip()
+                self.progress.remove_task(task)
+            else:
+                label = payload["key"]
+            final = payload.get("final") or {}
+            detail = f"D {final['d_loss']:.3f} G {final['g_loss']:.3f} D(G(z)) {final['d_fake']:.3f}" if final else payload.get("error", "")
+            self.console.print(f"{payload['state']:<11} {label}  {detail}")
+            if self.sweep_task is not None and payload["state"] != "INTERRUPTED":
+                self.progress.advance(self.sweep_task)
+        elif kind == "warning":
+            self.console.print(f"warning: {payload['message']}")

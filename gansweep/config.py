@@ -1,0 +1,241 @@
+"""grid.yaml: the sweep file, validated, and expanded into trials.
+
+Example file::
+
+    name: quickstart              # study / experiment name (default: the file's stem)
+    dataset: mnist-5k             # mnist-5k (embedded), mnist, fashion-mnist
+    epochs: 5
+    seed: 0                       # or seeds: [0, 1, 2] to repeat every point
+    device: cpu                   # auto = cuda > mps > cpu
+    loss: bce                     # any hyperparameter here is fixed for every model below
+    models:
+      - model: dcgan28
+        width: 32                 # ... or fixed for this model only
+        grid:                     # Cartesian product
+          lr: [2e-4, 5e-3]
+          batch_size: [64, 256]
+        points:                   # explicit rows, e.g. a report's table
+          - {lr: 2e-4, batch_size: 512, reported: "Default, bad result"}
+
+Every error names the file, the line and the field, and what is allowed. Unknown keys are rejected.
+Numbers such as ``2e-4`` (which YAML 1.1 reads as text) are accepted as numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gansweep.data import DATASETS
+from gansweep.errors import GansweepError
+from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
+from gansweep.models import MODELS
+
+
+class ConfigError(GansweepError):
+    """A grid.yaml that cannot be read or does not validate."""
+
+
+HyperparameterValue = float | int | str | list[float]
+"""A grid value: a number, a loss name, or a pair of betas."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _FixedHyperparameters(_Strict):
+    lr: float | None = None
+    lr_g: float | None = None
+    lr_d: float | None = None
+    batch_size: int | None = None
+    latent_dim: int | None = None
+    betas: tuple[float, float] | None = None
+    loss: str | None = None
+    d_steps: int | None = None
+    width: int | None = None
+
+    def fixed(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(include=set(_FixedHyperparameters.model_fields)).items() if v is not None}
+
+
+class ModelEntry(_FixedHyperparameters):
+    """One model of the sweep with its own fixed hyperparameters, ``grid`` and/or ``points``."""
+
+    model: str
+    grid: dict[str, list[HyperparameterValue]] = Field(default_factory=dict)
+    """Hyperparameter -> values; every combination is a trial."""
+    points: list[dict[str, HyperparameterValue]] = Field(default_factory=list)
+    """Explicit rows; a row may carry ``reported: "..."``, the outcome a report wrote for it."""
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+        return name
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty_axes(cls, grid: dict[str, list]) -> dict[str, list]:
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid axis {key!r} has no values")
+        return grid
+
+
+class SweepConfig(_FixedHyperparameters):
+    """The whole grid.yaml."""
+
+    name: str
+    dataset: str = "mnist-5k"
+    data_dir: str = "data"
+    epochs: int = Field(ge=1)
+    seed: int | None = None
+    seeds: list[int] | None = None
+    device: str = "auto"
+    amp: bool = False
+    checkpoint_every: int = Field(default=1, ge=1)
+    """Save a resumable checkpoint every N epochs (an interrupted trial restarts from the last one)."""
+    models: list[ModelEntry] = Field(min_length=1)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+        return name
+
+    @model_validator(mode="after")
+    def _one_seed_form(self) -> SweepConfig:
+        if self.seed is not None and self.seeds is not None:
+            raise ValueError("give either seed or seeds, not both")
+        if self.seeds is not None and not self.seeds:
+            raise ValueError("seeds must list at least one seed")
+        return self
+
+    @property
+    def seed_list(self) -> list[int]:
+        return self.seeds or [self.seed or 0]
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One trial of the sweep: a model, its resolved hyperparameters and a seed, with a stable key."""
+
+    model: str
+    hp: Hyperparameters
+    seed: int
+    dataset: str
+    reported: str | None
+    index: int
+    """Position in the file's order (grid rows first, then points, per model)."""
+
+    @property
+    def key(self) -> str:
+        """``model:k=v,...:seed=N`` over the resolved hyperparameters: equal settings, equal key."""
+        params = ",".join(f"{k}={v}" for k, v in sorted(self.hp.as_params().items()))
+        return f"{self.dataset}:{self.model}:{params}:seed={self.seed}"
+
+    @property
+    def short_key(self) -> str:
+        return hashlib.sha1(self.key.encode()).hexdigest()[:12]
+
+    def as_row(self) -> dict[str, Any]:
+        return {"model": self.model, **self.hp.as_params(), "seed": self.seed, "reported": self.reported, "key": self.key}
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at a pydantic error location (deepest node found)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == part]
+            if not match:
+                break
+            node = match[0][1]
+            line = match[0][0].start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Reads and validates a grid.yaml; raises ``ConfigError`` naming file, line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
+    raw.setdefault("name", path.stem)
+    try:
+        config = SweepConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = tuple(first["loc"])
+        allowed = ""
+        if first["type"] == "extra_forbidden":
+            owner = ModelEntry if "models" in loc else SweepConfig
+            allowed = f"; allowed here: {', '.join(k for k in owner.model_fields)}"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}:{_line_of(node, loc)}: {_field(loc)}: {message}{allowed}") from None
+    _check_models(config, path, node)
+    return config
+
+
+def _check_models(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:
+    for i, entry in enumerate(config.models):
+        keys = set(entry.grid) | {k for row in entry.points for k in row if k != "reported"} | set(entry.fixed())
+        allowed = allowed_hyperparameters(entry.model)
+        for key in sorted(keys - set(allowed)):
+            where = ("models", i, "grid", key) if key in entry.grid else ("models", i)
+            raise ConfigError(
+                f"{path}:{_line_of(node, where)}: models[{i}]: model {entry.model!r} does not take "
+                f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
+            )
+        if not entry.grid and not entry.points:
+            raise ConfigError(f"{path}:{_line_of(node, ('models', i))}: models[{i}]: empty grid: give `grid:` and/or `points:`")
+
+
+def plan_trials(config: SweepConfig, n_train: int | None = None, source: str = "grid.yaml") -> list[TrialPlan]:
+    """Expands the config into trials, in file order, each distinct key once."""
+    plans: dict[str, TrialPlan] = {}
+    for i, entry in enumerate(config.models):
+        fixed = {**config.fixed(), **entry.fixed(), "epochs": config.epochs}
+        rows = [dict(zip(entry.grid, combo)) for combo in itertools.product(*entry.grid.values())] if entry.grid else []
+        rows += entry.points
+        for row in rows:
+            settings = {k: v for k, v in row.items() if k != "reported"}
+            try:
+                hp = resolve_hyperparameters(entry.model, {**fixed, **settings}, n_train, config.dataset)
+            except HyperparameterError as error:
+                raise ConfigError(f"{source}: models[{i}] ({entry.model}) {json.dumps(settings)}: {error}") from None
+            for seed in config.seed_list:
+                plan = TrialPlan(entry.model, hp, seed, config.dataset, row.get("reported"), len(plans))
+                known = plans.setdefault(plan.key, plan)
+                if plan.reported and not known.reported:  # a report row that repeats a grid point
+                    plans[plan.key] = replace(known, reported=plan.reported)
+    return list(plans.values())

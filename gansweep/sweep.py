@@ -1,0 +1,389 @@
+"""Running a sweep: an Optuna study whose trials are the grid's points, each trained once.
+
+Exactly-once is owned here, not left to a sampler (Optuna's GridSampler can hand one point to two
+workers): this process enumerates the points, reads which keys already have a COMPLETE trial, and
+hands every missing key to exactly one worker. A lock file keeps a second ``gansweep run`` off the
+same sweep while one is running, so trials still RUNNING at start-up are known to be left over from
+a run that died; they are marked failed (``interrupted``) and their points are trained again, from
+the last epoch checkpoint when there is one.
+
+Default storage lives in the store folder (``mlruns/``): ``optuna.journal`` (Optuna's JournalStorage,
+which its docs recommend over SQLite for several processes on one machine) and ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import multiprocessing as mp
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from gansweep.config import SweepConfig, TrialPlan
+from gansweep.errors import GansweepError
+from gansweep.trainer import CheckpointError, Trainer, TrainerCallback
+
+Event = tuple[str, dict[str, Any]]
+"""(kind, payload) sent from a worker to the sweep: ``start``, ``step``, ``epoch``, ``end``."""
+KEY_ATTR = "gansweep_key"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Where a sweep keeps its state, and how it spreads work. All fields are plain data so that
+    worker processes can be started from them."""
+
+    config: SweepConfig
+    config_text: str
+    study_name: str
+    store: Path
+    storage: str | None = None
+    """An Optuna RDB URL; None = the journal file in ``store``."""
+    tracking_uri: str | None = None
+    """An MLflow tracking URI; None = SQLite in ``store``."""
+    devices: tuple[str, ...] = ("auto",)
+    """One worker per entry (``--devices``), or ``workers`` copies of the config's device."""
+
+    @property
+    def mlflow_uri(self) -> str:
+        from gansweep.tracking import default_tracking_uri
+
+        return self.tracking_uri or default_tracking_uri(self.store)
+
+    def checkpoint_path(self, plan: TrialPlan) -> Path:
+        return self.store / "checkpoints" / self.study_name / f"{plan.short_key}.pt"
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def open_storage(settings: SweepSettings, create: bool = True):
+    """The Optuna storage: the URL given, or the journal file under the store folder."""
+    _quiet_optuna()
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    if settings.storage:
+        try:
+            return optuna.storages.RDBStorage(settings.storage, engine_kwargs={"connect_args": _connect_args(settings.storage)})
+        except Exception as error:
+            from gansweep.tracking import _redact
+
+            raise GansweepError(f"--storage {_redact(settings.storage)}: cannot open ({type(error).__name__}: {error})") from None
+    path = settings.store / "optuna.journal"
+    if not create and not path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    return {"timeout": 60} if url.startswith("sqlite") else {}
+
+
+def open_study(settings: SweepSettings, create: bool = True):
+    import optuna
+
+    storage = open_storage(settings, create)
+    if storage is None:
+        return None
+    if not create:
+        try:
+            return optuna.load_study(study_name=settings.study_name, storage=storage)
+        except KeyError:
+            return None
+    return optuna.create_study(study_name=settings.study_name, storage=storage, load_if_exists=True, direction="minimize")
+
+
+def trial_states(study) -> dict[str, str]:
+    """Key -> the best state any trial of that key reached (COMPLETE beats RUNNING beats FAIL)."""
+    rank = {"COMPLETE": 3, "RUNNING": 2, "WAITING": 1, "PRUNED": 0, "FAIL": 0}
+    states: dict[str, str] = {}
+    if study is None:
+        return states
+    for trial in study.get_trials(deepcopy=False):
+        key = trial.user_attrs.get(KEY_ATTR)
+        if key is None:
+            continue
+        name = trial.state.name
+        if rank[name] >= rank.get(states.get(key, "FAIL"), 0):
+            states[key] = name
+    return states
+
+
+class SweepLock:
+    """An exclusive lock on a sweep in this store, held for the whole `gansweep run`."""
+
+    def __init__(self, store: Path, study_name: str) -> None:
+        store.mkdir(parents=True, exist_ok=True)
+        self.path = store / f"{study_name}.lock"
+        self.file = self.path.open("a+")
+
+    def __enter__(self) -> SweepLock:
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            owner = self.file.read().strip() or "another process"
+            raise GansweepError(
+                f"sweep {self.path.stem!r} is already running in this store ({owner}); wait for it or stop it first"
+            ) from None
+        self.file.truncate(0)
+        self.file.write(f"pid {os.getpid()}")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.truncate(0)
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def mark_leftovers(study, tracker) -> int:
+    """Marks trials and runs left RUNNING by a run that died as failed/killed; returns how many."""
+    import optuna
+
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        count += 1
+    for run in tracker.trial_runs(status="RUNNING"):
+        tracker.end_trial(run.info.run_id, "KILLED", {"gansweep.outcome": INTERRUPTED})
+    return count
+
+
+def objective_value(history) -> float:
+    """Stand-in objective until diagnostics land: the final epoch's gap |D(x) - D(G(z))|.
+    0 means D can no longer tell real from generated; 1 means D has won outright (report 000's
+    collapse). Lower is better."""
+    last = history.epochs[-1]
+    return abs(last["d_real"] - last["d_fake"])
+
+
+class _EventCallback(TrainerCallback):
+    def __init__(self, emit: Callable[[Event], None], key: str, settings: SweepSettings, plan: TrialPlan) -> None:
+        self.emit, self.key, self.settings, self.plan = emit, key, settings, plan
+
+    def on_start(self, trainer: Trainer) -> None:
+        self.emit(("start", {"key": self.key, "total": trainer.hp.epochs * trainer.steps_per_epoch,
+                             "done": trainer.epoch * trainer.steps_per_epoch, "label": _label(self.plan)}))
+
+    def on_step(self, trainer: Trainer, epoch: int, step: int) -> None:
+        self.emit(("step", {"key": self.key}))
+
+    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if trainer.epoch % self.settings.config.checkpoint_every == 0 or trainer.epoch == trainer.hp.epochs:
+            trainer.save_checkpoint(self.settings.checkpoint_path(self.plan))
+        self.emit(("epoch", {"key": self.key, "record": record}))
+
+
+def _label(plan: TrialPlan) -> str:
+    hp = plan.hp
+    lr = f"lr={hp.lr_g:g}" if hp.lr_g == hp.lr_d else f"lr_g={hp.lr_g:g} lr_d={hp.lr_d:g}"
+    return f"{plan.model} {lr} bs={hp.batch_size} z={hp.latent_dim} seed={plan.seed}"
+
+
+@dataclass
+class Worker:
+    """Runs trials one after another on one device, keeping the data set in memory between them."""
+
+    settings: SweepSettings
+    device: str
+    emit: Callable[[Event], None]
+    _study: Any = None
+    _tracker: Any = None
+    _digits: Any = None
+    parent_run: str = ""
+
+    def _open(self) -> None:
+        from gansweep.data import load_dataset
+        from gansweep.tracking import Tracker
+
+        cfg = self.settings.config
+        self._study = open_study(self.settings)
+        self._tracker = Tracker(self.settings.mlflow_uri, self.settings.study_name, self.settings.store / "artifacts")
+        self._digits = load_dataset(cfg.dataset, cfg.data_dir)
+
+    def run(self, plan: TrialPlan) -> None:
+        import optuna
+        from gansweep.artifacts import write_history
+        from gansweep.tracking import MlflowEpochLogger
+
+        if self._study is None:
+            self._open()
+        trial = self._study.ask()
+        trial.set_user_attr(KEY_ATTR, plan.key)
+        trial.set_user_attr("model", plan.model)
+        trial.set_user_attr("hyperparameters", plan.hp.as_params())
+        trial.set_user_attr("seed", plan.seed)
+        params = {"model": plan.model, "dataset": plan.dataset, "seed": plan.seed, **plan.hp.as_params()}
+        tags = {
+            "gansweep.model": plan.model, "gansweep.dataset": plan.dataset, "gansweep.key": plan.key,
+            "gansweep.optuna_trial": str(trial.number), "gansweep.index": str(plan.index),
+            **({"gansweep.reported": plan.reported} if plan.reported else {}),
+        }  # fmt: skip
+        run_id = self._tracker.start_trial(self.parent_run, _label(plan), params, tags)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        try:
+            logger = MlflowEpochLogger(self._tracker, run_id)
+            trainer = Trainer(
+                plan.model, self._digits, plan.hp, seed=plan.seed, device=self.device, amp=self.settings.config.amp,
+                callbacks=[logger, _EventCallback(self.emit, plan.key, self.settings, plan)],
+            )  # fmt: skip
+            resumed_from = self._resume(trainer, plan)
+            history = trainer.fit()
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                write_history(history, folder)
+                (folder / "trial.json").write_text(json.dumps({**params, "key": plan.key, "reported": plan.reported,
+                                                               "device": str(trainer.device), "amp": trainer.amp}, indent=1))
+                trainer.save_checkpoint(folder / "checkpoint.pt")
+                self._tracker.log_artifacts(run_id, folder)
+            value = objective_value(history)
+            end_tags = {"gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or ""}
+            self._tracker.end_trial(run_id, "FINISHED", end_tags)
+            trial.set_user_attr("final", history.epochs[-1])
+            self._study.tell(trial, value if value == value else float("inf"))
+            self.settings.checkpoint_path(plan).unlink(missing_ok=True)
+            self.emit(("end", {"key": plan.key, "state": "COMPLETE", "run_id": run_id, "final": history.epochs[-1]}))
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED, True)
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": INTERRUPTED})
+            self.emit(("end", {"key": plan.key, "state": "INTERRUPTED", "run_id": run_id}))
+            raise
+        except Exception as error:  # a failed trial is recorded; the sweep goes on
+            message = f"{type(error).__name__}: {error}"
+            trial.set_user_attr("error", message[:2000])
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._tracker.end_trial(run_id, "FAILED", {"gansweep.error": message[:5000]})
+            self.emit(("end", {"key": plan.key, "state": "FAIL", "run_id": run_id, "error": message}))
+
+    def _resume(self, trainer: Trainer, plan: TrialPlan) -> int:
+        path = self.settings.checkpoint_path(plan)
+        if not path.exists():
+            return 0
+        try:
+            trainer.load_checkpoint(path)
+        except CheckpointError as error:
+            self.emit(("warning", {"message": f"ignoring checkpoint for {_label(plan)}: {error}"}))
+            return 0
+        return trainer.epoch
+
+
+def _worker_process(settings: SweepSettings, device: str, threads: int, parent_run: str, tasks, events) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    worker = Worker(settings, device, events.put, parent_run=parent_run)
+    try:
+        while (plan := tasks.get()) is not None:
+            worker.run(plan)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        events.put(("exit", {}))
+
+
+@dataclass
+class SweepResult:
+    plans: list[TrialPlan]
+    states: dict[str, str]
+    run_ids: dict[str, str] = field(default_factory=dict)
+    finals: dict[str, dict[str, float]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    parent_run: str = ""
+    trained: int = 0
+    interrupted: bool = False
+
+
+def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callable[[Event], None]) -> SweepResult:
+    """Trains every plan that has no COMPLETE trial yet; ``on_event`` sees workers' progress."""
+    from gansweep.tracking import Tracker
+
+    with SweepLock(settings.store, settings.study_name):
+        study = open_study(settings)
+        tracker = Tracker(settings.mlflow_uri, settings.study_name, settings.store / "artifacts")
+        leftovers = mark_leftovers(study, tracker)
+        if leftovers:
+            on_event(("warning", {"message": f"{leftovers} trial(s) left running by an earlier run marked interrupted; retrying them"}))
+        done = {k for k, s in trial_states(study).items() if s == "COMPLETE"}
+        todo = [p for p in plans if p.key not in done]
+        parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
+        result = SweepResult(plans, {}, parent_run=parent_run)
+        on_event(("sweep", {"total": len(plans), "done": len(plans) - len(todo)}))
+
+        def record(event: Event) -> None:
+            kind, payload = event
+            if kind == "end":
+                result.run_ids[payload["key"]] = payload["run_id"]
+                result.finals[payload["key"]] = payload.get("final", {})
+                if "error" in payload:
+                    result.errors[payload["key"]] = payload["error"]
+                result.trained += payload["state"] == "COMPLETE"
+            on_event(event)
+
+        try:
+            _dispatch(settings, todo, parent_run, record)
+        except KeyboardInterrupt:
+            result.interrupted = True
+        result.states = trial_states(study)
+        for trial in study.get_trials(deepcopy=False):
+            key = trial.user_attrs.get(KEY_ATTR)
+            if trial.state.name == "COMPLETE" and key is not None:
+                result.run_ids[key] = trial.user_attrs.get("mlflow_run_id", "")
+                result.finals[key] = trial.user_attrs.get("final", {})
+        complete = all(result.states.get(p.key) == "COMPLETE" for p in plans)
+        tracker.finish_sweep(parent_run, "FINISHED" if complete else ("KILLED" if result.interrupted else "FAILED"))
+        return result
+
+
+def _dispatch(settings: SweepSettings, todo: list[TrialPlan], parent_run: str, record: Callable[[Event], None]) -> None:
+    devices = settings.devices
+    if len(devices) == 1 or len(todo) <= 1:
+        worker = Worker(settings, devices[0], record, parent_run=parent_run)
+        for plan in todo:
+            worker.run(plan)
+        return
+    context = mp.get_context("spawn")
+    tasks, events = context.Queue(), context.Queue()
+    for plan in todo:
+        tasks.put(plan)
+    n = min(len(devices), len(todo))
+    threads = max(1, (os.cpu_count() or 1) // n)
+    for _ in range(n):
+        tasks.put(None)
+    procs = [
+        context.Process(target=_worker_process, args=(settings, devices[i], threads, parent_run, tasks, events), daemon=True)
+        for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    running = n
+    try:
+        while running:
+            kind, payload = events.get()
+            if kind == "exit":
+                running -= 1
+            else:
+                record((kind, payload))
+    except KeyboardInterrupt:
+        for proc in procs:
+            proc.join(timeout=60)  # workers mark their trial interrupted, then leave
+        while not events.empty():
+            kind, payload = events.get()
+            if kind == "end":
+                record((kind, payload))
+        raise
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
