@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gansweep.cli import main
+from gansweep.models import MODELS
+
+HEAVY = {"dcgan64", "infogan64", "infogan28"}
+"""More than ~10 s for one mnist-5k epoch on a 2-core CPU (infogan64: ~95 s)."""
+
+
+@pytest.mark.parametrize(
+    "model", [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in MODELS]
+)
+def test_every_model_trains_one_epoch_on_mnist_5k(model: str, tmp_path: Path, capsys) -> None:
+    extra = ["--width", "32"] if model in {"dcgan28", "dcgan64"} else []
+    code = main(["train", "--model", model, "--dataset", "mnist-5k", "--epochs", "1", "--device", "cpu",
+                 "--out", str(tmp_path), "--json", *extra])  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == model and len(result["epochs"]) == 1 and result["stopped"] is None
+    size = MODELS[model].image_size
+    assert np.load(tmp_path / "samples.npy").shape == (2, 100, 1, size, size)
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_train_prints_epoch_losses_and_resumes(tmp_path: Path, capsys) -> None:
+    args = ["train", "--model", "cs231n-mlp", "--batch-size", "500", "--device", "cpu"]
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
+    assert "epoch   1  D " in capsys.readouterr().err
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "b"), "--json"]) == 0
+    straight = json.loads(capsys.readouterr().out)
+    # a 2-epoch trial resumed from the 1-epoch checkpoint is refused: the epochs differ
+    assert main([*args, "--epochs", "2", "--resume", str(tmp_path / "a" / "checkpoint.pt")]) == 2
+    assert "is for" in capsys.readouterr().err
+    assert straight["epochs"][1]["epoch"] == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--model", "nope"], "--model: unknown model 'nope'"),
+        (["train", "--model", "mlp", "--width", "8"], "model 'mlp' does not take hyperparameter 'width'"),
+        (["train", "--model", "mlp", "--lr", "0"], "lr must be > 0"),
+        (["train", "--model", "mlp", "--batch-size", "100000"], "batch_size must be at most 4500"),
+        (["train", "--model", "mlp", "--loss", "hinge"], "loss must be one of: bce, minimax, lsgan"),
+        (["run", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_clear_line(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_list_models_json(capsys) -> None:
+    assert main(["list", "models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list(MODELS)
+    assert rows[0]["image_size"] == 28 and rows[2]["defaults"]["batch_size"] == 512

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gansweep.cli import main
+from gansweep.config import ConfigError, load_config, plan_trials
+
+SWEEPS = Path(__file__).parent.parent / "sweeps"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_grid_and_points_expand_in_file_order_with_stable_keys(tmp_path: Path) -> None:
+    path = _write(tmp_path, """
+epochs: 3
+seeds: [0, 1]
+loss: lsgan
+models:
+  - model: dcgan28
+    width: 16
+    grid: {lr: [2e-4, 1e-3], batch_size: [64, 128]}
+    points:
+      - {lr: 2e-4, batch_size: 64, reported: "same as the first grid row"}
+      - {lr: 5e-5, batch_size: 512, reported: "Good"}
+""")
+    plans = plan_trials(load_config(path))
+    assert [(p.hp.lr_g, p.hp.batch_size, p.seed) for p in plans[:4]] == [(2e-4, 64, 0), (2e-4, 64, 1), (2e-4, 128, 0), (2e-4, 128, 1)]
+    assert len(plans) == 2 * (4 + 1)  # the repeated point is one trial, and it keeps the report's text
+    assert plans[0].reported == "same as the first grid row" and plans[-1].reported == "Good"
+    assert all(p.hp.loss == "lsgan" and p.hp.width == 16 and p.hp.epochs == 3 for p in plans)
+    assert len({p.key for p in plans}) == len(plans)
+    assert plans[0].key == plan_trials(load_config(path))[0].key
+    assert load_config(path).name == "grid"  # default name: the file's stem
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3\n", r"grid.yaml:\d+: not valid YAML"),
+        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n    colour: red\n",
+         r"grid.yaml:5: models\[0\].colour: Extra inputs are not permitted; allowed here: .*model, grid, points"),
+        ("epochs: 2\nlearning_rate: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n",
+         r"grid.yaml:2: learning_rate: Extra inputs are not permitted"),
+        ("epochs: two\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n", r"grid.yaml:1: epochs: Input should be a valid integer"),
+        ("epochs: 2\nmodels:\n  - model: mlp\n    batch_size: [1, 2]\n    grid: {lr: [1e-3]}\n",
+         r"grid.yaml:4: models\[0\].batch_size: Input should be a valid integer"),
+        ("epochs: 2\nmodels:\n  - model: mlp\n", r"grid.yaml:3: models\[0\]: empty grid"),
+        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: []}\n", r"grid.yaml:4: models\[0\].grid: grid axis 'lr' has no values"),
+        ("epochs: 2\nmodels: []\n", r"grid.yaml:2: models: List should have at least 1 item"),
+        ("epochs: 2\nmodels:\n  - model: stylegan\n    grid: {lr: [1e-3]}\n", r"grid.yaml:3: models\[0\].model: unknown model 'stylegan'; choose one of: mlp"),
+        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {width: [8]}\n", r"grid.yaml:4: models\[0\]: model 'mlp' does not take hyperparameter 'width'"),
+        ("epochs: 2\ndataset: cifar10\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n", r"grid.yaml:2: dataset: unknown dataset 'cifar10'"),
+        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [-1]}\n", r"models\[0\] \(mlp\) \{\"lr\": -1\}: lr must be > 0"),
+        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {batch_size: [9000]}\n", r"batch_size must be at most 4500"),
+        ("- just\n- a list\n", r"grid.yaml: expected a mapping"),
+    ],
+)
+def test_bad_grid_files_name_file_line_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message):
+        plan_trials(load_config(path), n_train=4500, source=str(path))
+
+
+def test_bad_grid_exits_non_zero_and_leaves_the_store_untouched(tmp_path: Path, capsys) -> None:
+    store = tmp_path / "mlruns"
+    path = _write(tmp_path, "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n    colour: red\n")
+    assert main(["run", str(path), "--store", str(store)]) == 2
+    assert "grid.yaml:5: models[0].colour" in capsys.readouterr().err
+    assert not store.exists()
+
+
+@pytest.mark.parametrize(("name", "rows"), [("report-dcgan64", 11), ("report-dcgan28", 10), ("report-mlp", 9)])
+def test_report_sweeps_list_exactly_the_report_rows(tmp_path: Path, capsys, name: str, rows: int) -> None:
+    assert main(["run", str(SWEEPS / f"{name}.yaml"), "--dry-run", "--json", "--store", str(tmp_path)]) == 0
+    trials = json.loads(capsys.readouterr().out)
+    assert len(trials) == rows and all(t["reported"] for t in trials) and all(t["epochs"] == 40 for t in trials)
+    assert {t["state"] for t in trials} == {"WAITING"}
+    assert not (tmp_path / "optuna.journal").exists()  # a dry run creates no store
+
+
+def test_dcgan64_report_rows_match_the_report_table(tmp_path: Path, capsys) -> None:
+    main(["run", str(SWEEPS / "report-dcgan64.yaml"), "--dry-run", "--json", "--store", str(tmp_path)])
+    trials = json.loads(capsys.readouterr().out)
+    assert (trials[0]["lr_g"], trials[0]["batch_size"], trials[0]["latent_dim"], trials[0]["reported"]) == (2e-4, 512, 100, "Default, bad result")
+    assert (trials[2]["latent_dim"], trials[2]["reported"]) == (256, "Best")
+
+
+def test_every_shipped_sweep_validates(capsys, tmp_path: Path) -> None:
+    for path in sorted(SWEEPS.glob("*.yaml")):
+        assert main(["run", str(path), "--dry-run", "--json", "--store", str(tmp_path)]) == 0, path
+    capsys.readouterr()

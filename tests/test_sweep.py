@@ -1,0 +1,173 @@
+"""End-to-end sweeps on a tiny grid: real training, a real Optuna journal and a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gansweep.cli import main
+from gansweep.config import load_config
+from gansweep.sweep import SweepSettings, open_study
+
+TINY = """
+name: tiny
+epochs: {epochs}
+device: cpu
+models:
+  - model: cs231n-mlp
+    batch_size: {batch_size}
+    grid:
+      lr: {lrs}
+"""
+
+
+def _grid(tmp_path: Path, epochs: int = 2, batch_size: int = 500, lrs: str = "[1e-3, 2e-4]") -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(epochs=epochs, batch_size=batch_size, lrs=lrs))
+    return path
+
+
+def _client(store: Path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    return client, client.get_experiment_by_name("tiny").experiment_id
+
+
+def _trial_runs(store: Path, status: str | None = None):
+    client, experiment = _client(store)
+    runs = client.search_runs([experiment], "tags.`gansweep.role` = 'trial'")
+    return [r for r in runs if status is None or r.info.status == status]
+
+
+def _trials(store: Path, grid: Path):
+    settings = SweepSettings(load_config(grid), "", "tiny", store)
+    return open_study(settings, create=False).get_trials(deepcopy=False)
+
+
+def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path, capsys) -> None:
+    grid, store = _grid(tmp_path), tmp_path / "mlruns"
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "2/2 trials complete, 2 trained in this run" in out and "| 0.001 | 500 | 96 | 0 | COMPLETE |" in out
+
+    client, experiment = _client(store)
+    parents = client.search_runs([experiment], "tags.`gansweep.role` = 'sweep'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    runs = _trial_runs(store)
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.data.params["model"] == "cs231n-mlp" and run.data.params["batch_size"] == "500"
+        assert run.data.tags["gansweep.model"] == "cs231n-mlp" and run.data.tags["gansweep.key"].startswith("mnist-5k:cs231n-mlp:")
+        for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
+        assert len(client.get_metric_history(run.info.run_id, "step/d_loss")) == 2 * 9
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"trial.json", "epochs.csv", "steps.csv", "samples.npy", "checkpoint.pt"} <= artifacts
+
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    assert "2/2 trials complete, 0 trained in this run" in capsys.readouterr().out
+    assert len(_trial_runs(store)) == 2
+    assert len(_trials(store, grid)) == 2
+
+
+def test_dry_run_reports_what_is_already_complete(tmp_path: Path, capsys) -> None:
+    grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "mlruns"
+    main(["run", str(grid), "--store", str(store)])
+    _grid(tmp_path, epochs=1, lrs="[1e-3, 5e-4]")
+    capsys.readouterr()
+    main(["run", str(grid), "--store", str(store), "--dry-run", "--json"])
+    assert [t["state"] for t in json.loads(capsys.readouterr().out)] == ["COMPLETE", "WAITING"]
+
+
+def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), "--store", str(store), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _checkpoints(store: Path) -> list[Path]:
+    return list((store / "checkpoints").glob("*/*.pt"))
+
+
+def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_path: Path) -> None:
+    grid, store = _grid(tmp_path, epochs=4, batch_size=100, lrs="[1e-3, 5e-4, 2e-4]"), tmp_path / "mlruns"
+    proc = _start(grid, store)
+    # kill once the first trial is FINISHED and the second has written its first epoch checkpoint
+    # (checkpoints exist only once the run has created its stores: polling MLflow earlier would race
+    # its first-time migrations)
+    _wait_for(lambda: bool(_checkpoints(store)) and len(_trial_runs(store, "FINISHED")) == 1 and bool(_checkpoints(store)))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    finished_before = {r.data.tags["gansweep.key"] for r in _trial_runs(store, "FINISHED")}
+    rerun = _start(grid, store)
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert "3/3 trials complete, 2 trained in this run" in out
+    assert "marked interrupted" in err
+
+    finished = _trial_runs(store, "FINISHED")
+    keys = [r.data.tags["gansweep.key"] for r in finished]
+    assert len(keys) == 3 == len(set(keys)) and finished_before <= set(keys)
+    killed = _trial_runs(store, "KILLED")
+    assert len(killed) == 1
+    resumed = {r.data.tags["gansweep.key"]: int(r.data.tags["gansweep.resumed_from_epoch"]) for r in finished}
+    killed_key = killed[0].data.tags["gansweep.key"]
+    assert resumed.pop(killed_key) >= 1 and set(resumed.values()) == {0}
+    states = [t.state.name for t in _trials(store, grid)]
+    assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1
+
+
+def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path: Path) -> None:
+    grid, store = _grid(tmp_path, epochs=8, batch_size=100, lrs="[1e-3]"), tmp_path / "mlruns"
+    proc = _start(grid, store)
+    _wait_for(lambda: bool(_checkpoints(store)))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "run the same command again" in err
+    assert [r.info.status for r in _trial_runs(store)] == ["KILLED"]
+    assert [t.state.name for t in _trials(store, grid)] == ["FAIL"]
+    assert _trials(store, grid)[0].user_attrs["interrupted"] is True
+
+    rerun = _start(grid, store)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    finished = _trial_runs(store, "FINISHED")
+    assert len(finished) == 1 and int(finished[0].data.tags["gansweep.resumed_from_epoch"]) >= 1
+
+
+@pytest.mark.slow
+def test_two_workers_train_each_point_exactly_once(tmp_path: Path, capsys) -> None:
+    grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3, 5e-4, 2e-4]"), tmp_path / "mlruns"
+    assert main(["run", str(grid), "--store", str(store), "--workers", "2"]) == 0
+    assert "3/3 trials complete, 3 trained in this run" in capsys.readouterr().out
+    keys = [r.data.tags["gansweep.key"] for r in _trial_runs(store, "FINISHED")]
+    assert len(keys) == 3 == len(set(keys))
+    assert [t.state.name for t in _trials(store, grid)] == ["COMPLETE"] * 3
+
+
+def test_a_second_run_on_the_same_sweep_is_refused_while_one_runs(tmp_path: Path) -> None:
+    grid, store = _grid(tmp_path, epochs=30, batch_size=100, lrs="[1e-3]"), tmp_path / "mlruns"
+    proc = _start(grid, store)
+    try:
+        _wait_for(lambda: bool(_checkpoints(store)))
+        second = _start(grid, store)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 2 and "already running in this store" in err
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
