@@ -157,6 +157,7 @@ def _run(args: argparse.Namespace) -> int:
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     with SweepProgress() as progress:
         result = run_sweep(settings, plans, progress)
+    plans = result.plans
     print(trial_table(plans, result.states, result.finals, result.run_ids))
     missing = [p for p in plans if result.states.get(p.key) != "COMPLETE"]
     print(f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "

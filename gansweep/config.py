@@ -28,15 +28,18 @@ import itertools
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gansweep.data import DATASETS
 from gansweep.errors import GansweepError
 from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
 from gansweep.models import MODELS
+from gansweep.trainer import STEP_METRICS
+
+OBJECTIVE_METRICS = ("d_gap", *STEP_METRICS)
 
 
 class ConfigError(GansweepError):
@@ -45,6 +48,15 @@ class ConfigError(GansweepError):
 
 HyperparameterValue = float | int | str | list[float]
 """A grid value: a number, a loss name, or a pair of betas."""
+
+
+def _known_model(name: str) -> str:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return name
+
+
+ModelName = Annotated[str, AfterValidator(_known_model)]
 
 
 class _Strict(BaseModel):
@@ -69,18 +81,11 @@ class _FixedHyperparameters(_Strict):
 class ModelEntry(_FixedHyperparameters):
     """One model of the sweep with its own fixed hyperparameters, ``grid`` and/or ``points``."""
 
-    model: str
+    model: ModelName
     grid: dict[str, list[HyperparameterValue]] = Field(default_factory=dict)
     """Hyperparameter -> values; every combination is a trial."""
     points: list[dict[str, HyperparameterValue]] = Field(default_factory=list)
     """Explicit rows; a row may carry ``reported: "..."``, the outcome a report wrote for it."""
-
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, name: str) -> str:
-        if name not in MODELS:
-            raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-        return name
 
     @field_validator("grid")
     @classmethod
@@ -89,6 +94,55 @@ class ModelEntry(_FixedHyperparameters):
             if not values:
                 raise ValueError(f"grid axis {key!r} has no values")
         return grid
+
+
+class Distribution(_Strict):
+    """An Optuna distribution: ``{choices: [...]}`` or ``{low, high}`` with optional ``log`` / ``step``.
+    Integer bounds give an integer distribution (``suggest_int``), others a float one."""
+
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: float | int | None = None
+    choices: list[float | int | str] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Distribution:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or not self.choices:
+                raise ValueError("give either a non-empty `choices` list or `low` and `high`")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("give `low` <= `high` (or `choices`)")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log distribution needs low > 0")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        return all(isinstance(v, int) for v in (self.low, self.high)) and not isinstance(self.step, float)
+
+
+class Objective(_Strict):
+    """What Optuna optimises: a per-epoch metric of the final epoch, or ``d_gap`` = |D(x) - D(G(z))|."""
+
+    metric: str = "d_gap"
+    direction: Literal["minimize", "maximize"] = "minimize"
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        if name not in OBJECTIVE_METRICS:
+            raise ValueError(f"unknown metric {name!r}; choose one of: {', '.join(OBJECTIVE_METRICS)}")
+        return name
+
+
+class SearchConfig(_FixedHyperparameters):
+    """Non-grid tuning: ``n_trials`` trials of ``model`` sampled by TPE or at random from ``space``."""
+
+    model: ModelName
+    n_trials: int = Field(ge=1)
+    sampler: Literal["tpe", "random"] = "tpe"
+    space: dict[str, Distribution] = Field(min_length=1)
 
 
 class SweepConfig(_FixedHyperparameters):
@@ -104,7 +158,9 @@ class SweepConfig(_FixedHyperparameters):
     amp: bool = False
     checkpoint_every: int = Field(default=1, ge=1)
     """Save a resumable checkpoint every N epochs (an interrupted trial restarts from the last one)."""
-    models: list[ModelEntry] = Field(min_length=1)
+    models: list[ModelEntry] = Field(default_factory=list)
+    search: SearchConfig | None = None
+    objective: Objective = Field(default_factory=Objective)
 
     @field_validator("dataset")
     @classmethod
@@ -115,6 +171,8 @@ class SweepConfig(_FixedHyperparameters):
 
     @model_validator(mode="after")
     def _one_seed_form(self) -> SweepConfig:
+        if not self.models and self.search is None:
+            raise ValueError("nothing to run: give `models:` (grids and points) and/or `search:`")
         if self.seed is not None and self.seeds is not None:
             raise ValueError("give either seed or seeds, not both")
         if self.seeds is not None and not self.seeds:
@@ -198,12 +256,30 @@ def load_config(path: str | Path) -> SweepConfig:
         loc = tuple(first["loc"])
         allowed = ""
         if first["type"] == "extra_forbidden":
-            owner = ModelEntry if "models" in loc else SweepConfig
+            owners = {"models": ModelEntry, "search": SearchConfig, "objective": Objective}
+            owner = next((owners[part] for part in reversed(loc) if part in owners), SweepConfig)
+            if "space" in loc:
+                owner = Distribution
             allowed = f"; allowed here: {', '.join(k for k in owner.model_fields)}"
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}:{_line_of(node, loc)}: {_field(loc)}: {message}{allowed}") from None
+        field = f"{_field(loc)}: " if loc else ""
+        raise ConfigError(f"{path}:{_line_of(node, loc)}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
+    _check_search(config, path, node)
     return config
+
+
+def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:
+    search = config.search
+    if search is None:
+        return
+    allowed = allowed_hyperparameters(search.model)
+    for key in [*search.space, *search.fixed()]:
+        if key not in allowed:
+            raise ConfigError(
+                f"{path}:{_line_of(node, ('search', 'space', key))}: search: model {search.model!r} does not take "
+                f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
+            )
 
 
 def _check_models(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:
@@ -239,3 +315,27 @@ def plan_trials(config: SweepConfig, n_train: int | None = None, source: str = "
                 if plan.reported and not known.reported:  # a report row that repeats a grid point
                     plans[plan.key] = replace(known, reported=plan.reported)
     return list(plans.values())
+
+
+@dataclass(frozen=True)
+class SearchSlot:
+    """One trial of ``search:`` still to be sampled; the worker turns it into a ``TrialPlan``."""
+
+    number: int
+
+
+def suggest_plan(config: SweepConfig, trial: Any, index: int) -> TrialPlan:
+    """Samples ``config.search.space`` through an Optuna trial and resolves the result."""
+    search = config.search
+    assert search is not None
+    chosen: dict[str, Any] = {}
+    for name, dist in search.space.items():
+        if dist.choices is not None:
+            chosen[name] = trial.suggest_categorical(name, dist.choices)
+        elif dist.is_int:
+            chosen[name] = trial.suggest_int(name, int(dist.low), int(dist.high), step=int(dist.step or 1), log=dist.log)
+        else:
+            chosen[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    given = {**config.fixed(), **search.fixed(), "epochs": config.epochs, **chosen}
+    hp = resolve_hyperparameters(search.model, given, None, config.dataset)
+    return TrialPlan(search.model, hp, config.seed_list[0], config.dataset, None, index)

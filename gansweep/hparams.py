@@ -57,6 +57,12 @@ class Hyperparameters:
         params["beta1"], params["beta2"] = params.pop("betas")
         return params
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Hyperparameters:
+        """The inverse of ``as_params``."""
+        rest = {k: v for k, v in params.items() if k not in ("beta1", "beta2")}
+        return cls(**rest, betas=(params["beta1"], params["beta2"]))
+
 
 def _number(field: str, value: Any, kind: type) -> Any:
     if isinstance(value, bool):

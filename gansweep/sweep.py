@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from gansweep.config import SweepConfig, TrialPlan
+from gansweep.config import SearchSlot, SweepConfig, TrialPlan, suggest_plan
 from gansweep.errors import GansweepError
 from gansweep.trainer import CheckpointError, Trainer, TrainerCallback
 
@@ -90,7 +90,18 @@ def _connect_args(url: str) -> dict[str, Any]:
     return {"timeout": 60} if url.startswith("sqlite") else {}
 
 
-def open_study(settings: SweepSettings, create: bool = True):
+def _sampler(config: SweepConfig, worker: int):
+    import optuna
+
+    if config.search is None:
+        return None
+    seed = config.seed_list[0] * 1000 + worker  # parallel workers must not propose identical points
+    if config.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def open_study(settings: SweepSettings, create: bool = True, worker: int = 0):
     import optuna
 
     storage = open_storage(settings, create)
@@ -101,7 +112,17 @@ def open_study(settings: SweepSettings, create: bool = True):
             return optuna.load_study(study_name=settings.study_name, storage=storage)
         except KeyError:
             return None
-    return optuna.create_study(study_name=settings.study_name, storage=storage, load_if_exists=True, direction="minimize")
+    direction = settings.config.objective.direction
+    study = optuna.create_study(
+        study_name=settings.study_name, storage=storage, load_if_exists=True, direction=direction,
+        sampler=_sampler(settings.config, worker),
+    )  # fmt: skip
+    if study.direction.name.lower() != direction:
+        raise GansweepError(
+            f"study {settings.study_name!r} was created to {study.direction.name.lower()}; "
+            f"objective.direction {direction!r} needs another --name"
+        )
+    return study
 
 
 def trial_states(study) -> dict[str, str]:
@@ -161,12 +182,12 @@ def mark_leftovers(study, tracker) -> int:
     return count
 
 
-def objective_value(history) -> float:
-    """Stand-in objective until diagnostics land: the final epoch's gap |D(x) - D(G(z))|.
-    0 means D can no longer tell real from generated; 1 means D has won outright (report 000's
-    collapse). Lower is better."""
+def objective_value(history, metric: str) -> float:
+    """The final epoch's ``metric``; ``d_gap`` (the default) is |D(x) - D(G(z))|: 0 when D can no
+    longer tell real from generated, 1 when D has won outright (report 000's collapse)."""
     last = history.epochs[-1]
-    return abs(last["d_real"] - last["d_fake"])
+    value = abs(last["d_real"] - last["d_fake"]) if metric == "d_gap" else last[metric]
+    return value if value == value else float("inf")  # NaN: diverged, ranks last
 
 
 class _EventCallback(TrainerCallback):
@@ -199,6 +220,7 @@ class Worker:
     settings: SweepSettings
     device: str
     emit: Callable[[Event], None]
+    number: int = 0
     _study: Any = None
     _tracker: Any = None
     _digits: Any = None
@@ -209,11 +231,11 @@ class Worker:
         from gansweep.tracking import Tracker
 
         cfg = self.settings.config
-        self._study = open_study(self.settings)
+        self._study = open_study(self.settings, worker=self.number)
         self._tracker = Tracker(self.settings.mlflow_uri, self.settings.study_name, self.settings.store / "artifacts")
         self._digits = load_dataset(cfg.dataset, cfg.data_dir)
 
-    def run(self, plan: TrialPlan) -> None:
+    def run(self, task: TrialPlan | SearchSlot) -> None:
         import optuna
         from gansweep.artifacts import write_history
         from gansweep.tracking import MlflowEpochLogger
@@ -221,6 +243,16 @@ class Worker:
         if self._study is None:
             self._open()
         trial = self._study.ask()
+        if isinstance(task, SearchSlot):
+            trial.set_user_attr("search", True)
+            try:
+                plan = suggest_plan(self.settings.config, trial, task.number)
+            except GansweepError as error:
+                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.emit(("end", {"key": f"search #{task.number}", "state": "FAIL", "run_id": "", "error": str(error)}))
+                return
+        else:
+            plan = task
         trial.set_user_attr(KEY_ATTR, plan.key)
         trial.set_user_attr("model", plan.model)
         trial.set_user_attr("hyperparameters", plan.hp.as_params())
@@ -248,11 +280,11 @@ class Worker:
                                                                "device": str(trainer.device), "amp": trainer.amp}, indent=1))
                 trainer.save_checkpoint(folder / "checkpoint.pt")
                 self._tracker.log_artifacts(run_id, folder)
-            value = objective_value(history)
+            value = objective_value(history, self.settings.config.objective.metric)
             end_tags = {"gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or ""}
             self._tracker.end_trial(run_id, "FINISHED", end_tags)
             trial.set_user_attr("final", history.epochs[-1])
-            self._study.tell(trial, value if value == value else float("inf"))
+            self._study.tell(trial, value)
             self.settings.checkpoint_path(plan).unlink(missing_ok=True)
             self.emit(("end", {"key": plan.key, "state": "COMPLETE", "run_id": run_id, "final": history.epochs[-1]}))
         except KeyboardInterrupt:
@@ -280,11 +312,11 @@ class Worker:
         return trainer.epoch
 
 
-def _worker_process(settings: SweepSettings, device: str, threads: int, parent_run: str, tasks, events) -> None:
+def _worker_process(settings: SweepSettings, number: int, threads: int, parent_run: str, tasks, events) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    worker = Worker(settings, device, events.put, parent_run=parent_run)
+    worker = Worker(settings, settings.devices[number], events.put, number=number, parent_run=parent_run)
     try:
         while (plan := tasks.get()) is not None:
             worker.run(plan)
@@ -317,10 +349,14 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         if leftovers:
             on_event(("warning", {"message": f"{leftovers} trial(s) left running by an earlier run marked interrupted; retrying them"}))
         done = {k for k, s in trial_states(study).items() if s == "COMPLETE"}
-        todo = [p for p in plans if p.key not in done]
+        todo: list[TrialPlan | SearchSlot] = [p for p in plans if p.key not in done]
+        searched = _complete_search_trials(study)
+        if settings.config.search is not None:
+            todo += [SearchSlot(i) for i in range(searched, settings.config.search.n_trials)]
         parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
         result = SweepResult(plans, {}, parent_run=parent_run)
-        on_event(("sweep", {"total": len(plans), "done": len(plans) - len(todo)}))
+        total = len(plans) + (settings.config.search.n_trials if settings.config.search else 0)
+        on_event(("sweep", {"total": total, "done": total - len(todo)}))
 
         def record(event: Event) -> None:
             kind, payload = event
@@ -342,12 +378,31 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             if trial.state.name == "COMPLETE" and key is not None:
                 result.run_ids[key] = trial.user_attrs.get("mlflow_run_id", "")
                 result.finals[key] = trial.user_attrs.get("final", {})
-        complete = all(result.states.get(p.key) == "COMPLETE" for p in plans)
+        result.plans = plans + _search_plans(study, settings.config, len(plans))
+        complete = all(result.states.get(p.key) == "COMPLETE" for p in result.plans)
+        if settings.config.search is not None:
+            complete = complete and _complete_search_trials(study) >= settings.config.search.n_trials
         tracker.finish_sweep(parent_run, "FINISHED" if complete else ("KILLED" if result.interrupted else "FAILED"))
         return result
 
 
-def _dispatch(settings: SweepSettings, todo: list[TrialPlan], parent_run: str, record: Callable[[Event], None]) -> None:
+def _search_plans(study, config: SweepConfig, first_index: int) -> list[TrialPlan]:
+    """The completed ``search:`` trials as plans, in trial order (for the results table)."""
+    from gansweep.hparams import Hyperparameters
+
+    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("search") and t.state.name == "COMPLETE"]
+    return [
+        TrialPlan(t.user_attrs["model"], Hyperparameters.from_params(t.user_attrs["hyperparameters"]),
+                  t.user_attrs["seed"], config.dataset, None, first_index + i)  # fmt: skip
+        for i, t in enumerate(trials)
+    ]
+
+
+def _complete_search_trials(study) -> int:
+    return sum(t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials(deepcopy=False))
+
+
+def _dispatch(settings: SweepSettings, todo: list[TrialPlan | SearchSlot], parent_run: str, record: Callable[[Event], None]) -> None:
     devices = settings.devices
     if len(devices) == 1 or len(todo) <= 1:
         worker = Worker(settings, devices[0], record, parent_run=parent_run)
@@ -363,7 +418,7 @@ def _dispatch(settings: SweepSettings, todo: list[TrialPlan], parent_run: str, r
     for _ in range(n):
         tasks.put(None)
     procs = [
-        context.Process(target=_worker_process, args=(settings, devices[i], threads, parent_run, tasks, events), daemon=True)
+        context.Process(target=_worker_process, args=(settings, i, threads, parent_run, tasks, events), daemon=True)
         for i in range(n)
     ]
     for proc in procs:

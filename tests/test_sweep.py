@@ -171,3 +171,31 @@ def test_a_second_run_on_the_same_sweep_is_refused_while_one_runs(tmp_path: Path
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
+
+
+def test_search_samples_n_trials_and_a_rerun_adds_none(tmp_path: Path, capsys) -> None:
+    grid, store = tmp_path / "tiny.yaml", tmp_path / "mlruns"
+    grid.write_text("""
+name: tiny
+epochs: 1
+device: cpu
+objective: {metric: d_gap, direction: minimize}
+search:
+  model: cs231n-mlp
+  n_trials: 3
+  sampler: random
+  batch_size: 500
+  space:
+    lr: {low: 1.0e-4, high: 1.0e-2, log: true}
+    latent_dim: {choices: [16, 96]}
+""")
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "3/3 trials complete, 3 trained in this run" in out
+    trials = [t for t in _trials(store, grid) if t.state.name == "COMPLETE"]
+    assert len(trials) == 3 and all(1e-4 <= t.params["lr"] <= 1e-2 for t in trials)
+    assert all(t.params["latent_dim"] in (16, 96) and t.value is not None for t in trials)
+    runs = _trial_runs(store, "FINISHED")
+    assert sorted(float(r.data.params["lr_g"]) for r in runs) == sorted(t.params["lr"] for t in trials)
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    assert "0 trained in this run" in capsys.readouterr().out
