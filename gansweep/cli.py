@@ -186,6 +186,11 @@ def _dry_run(settings, plans, as_json: bool) -> int:
                       str(row["latent_dim"]), str(row["seed"]), row["state"], row["reported"] or "")  # fmt: skip
     Console().print(table)
     print(f"{len(rows)} trials, {complete} already complete")
+    search = settings.config.search
+    if search is not None:
+        study = open_study(settings, create=False)
+        done = 0 if study is None else sum(t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials())
+        print(f"plus search: {search.n_trials} trials of {search.model} sampled by {search.sampler}, {done} already complete")
     return 0
 
 
@@ -206,6 +211,8 @@ def _ui(args: argparse.Namespace) -> int:
         raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store")
     print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    if not args.tracking_uri:
+        command += ["--default-artifact-root", (args.store / "artifacts").resolve().as_uri()]
     return subprocess.call(command)
 
 

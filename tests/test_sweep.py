@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -199,3 +200,34 @@ search:
     assert sorted(float(r.data.params["lr_g"]) for r in runs) == sorted(t.params["lr"] for t in trials)
     assert main(["run", str(grid), "--store", str(store)]) == 0
     assert "0 trained in this run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
+    import socket
+    import urllib.request
+
+    grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "mlruns"
+    main(["run", str(grid), "--store", str(store)])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gansweep.cli", "ui", "--store", str(store), "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        assert f"at http://127.0.0.1:{port}" in proc.stdout.readline()
+
+        def healthy() -> bool:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200
+            except OSError:
+                return False
+
+        _wait_for(healthy, timeout=90)
+        body = urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny", timeout=5
+        ).read()
+        assert b'"name": "tiny"' in body or b'"name":"tiny"' in body
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
