@@ -25,7 +25,8 @@ def sample_grid(images: torch.Tensor, nrow: int = 10, pad: int = 2) -> np.ndarra
 
 def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["epoch"])
+        columns = list(dict.fromkeys(key for row in rows for key in row)) or ["epoch"]  # evaluated epochs add metrics
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
 

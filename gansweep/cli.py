@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
     with SweepProgress() as progress:
         result = run_sweep(settings, plans, progress)
     plans = result.plans
-    print(trial_table(plans, result.states, result.finals, result.run_ids))
+    print(trial_table(plans, result.states, result.finals, result.run_ids, result.verdicts))
     missing = [p for p in plans if result.states.get(p.key) != "COMPLETE"]
     print(f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
           f"MLflow: {settings.mlflow_uri} (gansweep ui to browse)")  # fmt: skip
@@ -216,10 +216,65 @@ def _ui(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def _add_diagnose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", nargs="?", help="an MLflow run made by gansweep (else give --history)")
+    parser.add_argument("--history", type=Path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
+    parser.add_argument("--samples", type=Path, help=".npy of generated images, float32 (N,1,28,28) or (N,28,28) in [-1,1]")
+    parser.add_argument("--dataset", default="mnist-5k", help="the data set the samples imitate (its judge and held-out digits)")
+    parser.add_argument("--data-dir", default="data", help="where mnist/fashion-mnist live (default ./data)")
+    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="store folder for RUN_ID (default ./mlruns)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI for RUN_ID (default: sqlite in --store)")
+    parser.add_argument("--json", action="store_true", help='print {"flags": [...], "verdict": ..., "metrics": {...}}')
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from gansweep.diagnostics import diagnose
+
+    if (args.run_id is None) == (args.history is None):
+        raise GansweepError("give either a RUN_ID or --history H.csv")
+    epochs = _run_history(args) if args.run_id else _file_history(args)
+    diagnosis = diagnose(epochs)
+    if args.json:
+        print(json.dumps(diagnosis.to_dict()))
+        return 0
+    print(f"verdict: {diagnosis.verdict}")
+    for flag in diagnosis.flags:
+        print(f"  {flag.name} (epoch {flag.epoch}): {flag.evidence}")
+    for key, value in diagnosis.metrics.items():
+        print(f"  {key}: {value:.4g}")
+    return 0
+
+
+def _file_history(args: argparse.Namespace) -> list[dict]:
+    from gansweep.diagnostics.files import read_history, read_samples
+
+    epochs = read_history(args.history)
+    if args.samples:
+        from gansweep.data import load_dataset
+        from gansweep.diagnostics import load_judge, sample_metrics
+
+        samples = read_samples(args.samples)
+        digits = load_dataset(args.dataset, args.data_dir)
+        epochs[-1].update(sample_metrics(load_judge(digits), samples, digits.heldout_images))
+    return epochs
+
+
+def _run_history(args: argparse.Namespace) -> list[dict]:
+    import tempfile
+
+    from gansweep.tracking import Tracker, default_tracking_uri
+
+    uri = args.tracking_uri or default_tracking_uri(args.store)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Tracker.download(uri, args.run_id, "history.json", Path(tmp))
+        return json.loads(path.read_text())["epochs"]
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one trial and print its per-epoch losses", _add_train, _train),
     "run": ("run a sweep: train every trial of grid.yaml once, tracked in MLflow", _add_run, _run),
     "list": ("list the model zoo, data sets or losses", _add_list, _list),
+    "diagnose": ("flag D-loss collapse, mode collapse, divergence, instability and low quality", _add_diagnose, _diagnose),
     "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui, _ui),
 }
 

@@ -36,10 +36,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from gansweep.data import DATASETS
 from gansweep.errors import GansweepError
 from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
+from gansweep.diagnostics.flags import FLAG_NAMES
+from gansweep.diagnostics.metrics import METRICS
 from gansweep.models import MODELS
 from gansweep.trainer import STEP_METRICS
 
-OBJECTIVE_METRICS = ("d_gap", *STEP_METRICS)
+OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS)
 
 
 class ConfigError(GansweepError):
@@ -123,9 +125,10 @@ class Distribution(_Strict):
 
 
 class Objective(_Strict):
-    """What Optuna optimises: a per-epoch metric of the final epoch, or ``d_gap`` = |D(x) - D(G(z))|."""
+    """What Optuna optimises: a metric of the final epoch (which is always evaluated), by default
+    ``fid_mnist``; ``d_gap`` = |D(x) - D(G(z))| needs no judge."""
 
-    metric: str = "d_gap"
+    metric: str = "fid_mnist"
     direction: Literal["minimize", "maximize"] = "minimize"
 
     @field_validator("metric")
@@ -156,6 +159,12 @@ class SweepConfig(_FixedHyperparameters):
     seeds: list[int] | None = None
     device: str = "auto"
     amp: bool = False
+    eval_every: int = Field(default=5, ge=1)
+    """Compute sample metrics every N epochs (and always at the last epoch)."""
+    eval_samples: int = Field(default=1000, ge=100)
+    """Generated samples per evaluation."""
+    early_stop: list[Literal[FLAG_NAMES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    """Stop a trial as soon as one of these flags is raised (with ``search:``, Optuna prunes it)."""
     checkpoint_every: int = Field(default=1, ge=1)
     """Save a resumable checkpoint every N epochs (an interrupted trial restarts from the last one)."""
     models: list[ModelEntry] = Field(default_factory=list)

@@ -86,7 +86,9 @@ class SweepProgress:
             else:
                 label = payload["key"]
             final = payload.get("final") or {}
-            detail = f"D {final['d_loss']:.3f} G {final['g_loss']:.3f} D(G(z)) {final['d_fake']:.3f}" if final else payload.get("error", "")
+            detail = payload.get("verdict") or payload.get("error", "")
+            if final and "fid_mnist" in final:
+                detail += f"  (fid_mnist {final['fid_mnist']:.0f}, {final['modes_covered']}/10 digits)"
             self.console.print(f"{payload['state']:<11} {label}  {detail}")
             if self.sweep_task is not None and payload["state"] != "INTERRUPTED":
                 self.progress.advance(self.sweep_task)

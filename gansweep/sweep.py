@@ -183,10 +183,10 @@ def mark_leftovers(study, tracker) -> int:
 
 
 def objective_value(history, metric: str) -> float:
-    """The final epoch's ``metric``; ``d_gap`` (the default) is |D(x) - D(G(z))|: 0 when D can no
-    longer tell real from generated, 1 when D has won outright (report 000's collapse)."""
+    """The final epoch's ``metric`` (default ``fid_mnist``). ``d_gap`` is |D(x) - D(G(z))|: 0 when D
+    can no longer tell real from generated, 1 when D has won outright (report 000's collapse)."""
     last = history.epochs[-1]
-    value = abs(last["d_real"] - last["d_fake"]) if metric == "d_gap" else last[metric]
+    value = abs(last["d_real"] - last["d_fake"]) if metric == "d_gap" else last.get(metric, float("nan"))
     return value if value == value else float("inf")  # NaN: diverged, ranks last
 
 
@@ -224,20 +224,24 @@ class Worker:
     _study: Any = None
     _tracker: Any = None
     _digits: Any = None
+    _judge: Any = None
     parent_run: str = ""
 
     def _open(self) -> None:
         from gansweep.data import load_dataset
+        from gansweep.diagnostics import load_judge
         from gansweep.tracking import Tracker
 
         cfg = self.settings.config
         self._study = open_study(self.settings, worker=self.number)
         self._tracker = Tracker(self.settings.mlflow_uri, self.settings.study_name, self.settings.store / "artifacts")
         self._digits = load_dataset(cfg.dataset, cfg.data_dir)
+        self._judge = load_judge(self._digits)
 
     def run(self, task: TrialPlan | SearchSlot) -> None:
         import optuna
         from gansweep.artifacts import write_history
+        from gansweep.diagnostics import SampleEvaluator, diagnose
         from gansweep.tracking import MlflowEpochLogger
 
         if self._study is None:
@@ -266,27 +270,42 @@ class Worker:
         run_id = self._tracker.start_trial(self.parent_run, _label(plan), params, tags)
         trial.set_user_attr("mlflow_run_id", run_id)
         try:
+            cfg = self.settings.config
+            evaluator = SampleEvaluator(self._judge, self._digits.heldout_images, cfg.eval_every, cfg.eval_samples, tuple(cfg.early_stop))
             logger = MlflowEpochLogger(self._tracker, run_id)
             trainer = Trainer(
-                plan.model, self._digits, plan.hp, seed=plan.seed, device=self.device, amp=self.settings.config.amp,
-                callbacks=[logger, _EventCallback(self.emit, plan.key, self.settings, plan)],
+                plan.model, self._digits, plan.hp, seed=plan.seed, device=self.device, amp=cfg.amp,
+                callbacks=[evaluator, logger, _EventCallback(self.emit, plan.key, self.settings, plan)],
             )  # fmt: skip
             resumed_from = self._resume(trainer, plan)
             history = trainer.fit()
+            diagnosis = diagnose(history.epochs)
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(tmp)
                 write_history(history, folder)
+                (folder / "diagnostics.json").write_text(json.dumps(diagnosis.to_dict(), indent=1))
                 (folder / "trial.json").write_text(json.dumps({**params, "key": plan.key, "reported": plan.reported,
                                                                "device": str(trainer.device), "amp": trainer.amp}, indent=1))
                 trainer.save_checkpoint(folder / "checkpoint.pt")
                 self._tracker.log_artifacts(run_id, folder)
-            value = objective_value(history, self.settings.config.objective.metric)
-            end_tags = {"gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or ""}
+            value = objective_value(history, cfg.objective.metric)
+            end_tags = {
+                "gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or "",
+                "gansweep.verdict": diagnosis.verdict,
+                **{f"gansweep.flag.{f.name}": str(f.epoch) for f in diagnosis.flags},
+            }  # fmt: skip
             self._tracker.end_trial(run_id, "FINISHED", end_tags)
             trial.set_user_attr("final", history.epochs[-1])
-            self._study.tell(trial, value)
+            trial.set_user_attr("verdict", diagnosis.verdict)
+            trial.set_user_attr("flags", {f.name: f.epoch for f in diagnosis.flags})
+            early = (history.stopped or "").startswith("early stop")
+            if early and isinstance(task, SearchSlot):
+                self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                self._study.tell(trial, value)
             self.settings.checkpoint_path(plan).unlink(missing_ok=True)
-            self.emit(("end", {"key": plan.key, "state": "COMPLETE", "run_id": run_id, "final": history.epochs[-1]}))
+            self.emit(("end", {"key": plan.key, "state": "COMPLETE", "run_id": run_id, "final": history.epochs[-1],
+                               "verdict": diagnosis.verdict}))  # fmt: skip
         except KeyboardInterrupt:
             trial.set_user_attr(INTERRUPTED, True)
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -332,6 +351,7 @@ class SweepResult:
     states: dict[str, str]
     run_ids: dict[str, str] = field(default_factory=dict)
     finals: dict[str, dict[str, float]] = field(default_factory=dict)
+    verdicts: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     parent_run: str = ""
     trained: int = 0
@@ -378,6 +398,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             if trial.state.name == "COMPLETE" and key is not None:
                 result.run_ids[key] = trial.user_attrs.get("mlflow_run_id", "")
                 result.finals[key] = trial.user_attrs.get("final", {})
+                result.verdicts[key] = trial.user_attrs.get("verdict", "")
         result.plans = plans + _search_plans(study, settings.config, len(plans))
         complete = all(result.states.get(p.key) == "COMPLETE" for p in result.plans)
         if settings.config.search is not None:

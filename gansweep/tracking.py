@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gansweep.errors import GansweepError
-from gansweep.trainer import STEP_METRICS, Trainer, TrainerCallback
+from gansweep.trainer import Trainer, TrainerCallback
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 SWEEP_ROLE = "sweep"
 TRIAL_ROLE = "trial"
-EPOCH_METRICS = (*STEP_METRICS, "seconds", "images_per_s")
 
 
 def default_tracking_uri(store: Path) -> str:
@@ -36,6 +35,7 @@ def default_tracking_uri(store: Path) -> str:
 def _quiet_mlflow() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow  # noqa: F401  (configures its loggers on import; levels are set after)
 
     for name in ("mlflow", "alembic"):
@@ -63,6 +63,17 @@ class Tracker:
             raise GansweepError(f"tracking store {_redact(tracking_uri)}: {error.message}") from None
         except Exception as error:  # connection errors from servers and databases
             raise GansweepError(f"tracking store {_redact(tracking_uri)} is unreachable: {type(error).__name__}: {error}") from None
+
+    @staticmethod
+    def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
+        """One artifact of any run in the store (no experiment needed)."""
+        _quiet_mlflow()
+        from mlflow import MlflowClient
+
+        try:
+            return Path(MlflowClient(tracking_uri=tracking_uri).download_artifacts(run_id, artifact, str(folder)))
+        except Exception as error:
+            raise GansweepError(f"run {run_id} in {_redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})") from None
 
     def _runs(self, filter_string: str) -> list[Any]:
         from mlflow.entities import ViewType
@@ -134,7 +145,7 @@ class MlflowEpochLogger(TrainerCallback):
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         started = time.perf_counter()
         epoch = int(record["epoch"])
-        values = [(key, record[key], epoch) for key in EPOCH_METRICS]
+        values = [(key, float(value), epoch) for key, value in record.items() if key != "epoch"]
         n_steps = trainer.steps_per_epoch
         first = len(trainer.history.steps["d_loss"]) - n_steps
         for key in ("d_loss", "g_loss", "d_real", "d_fake"):

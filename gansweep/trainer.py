@@ -155,13 +155,22 @@ class Trainer:
         self._stop = reason
 
     @torch.no_grad()
-    def sample_fixed(self) -> torch.Tensor:
-        """uint8 images of the fixed latent vectors, generated in eval mode."""
+    def _generate(self, latent) -> torch.Tensor:
         self.generator.eval()
         with self._autocast():
-            images = self.generator(self.fixed.z, self.fixed.labels)
+            images = self.generator(latent.z, latent.labels)
         self.generator.train()
         return _to_uint8(images, self.spec.output)
+
+    def sample_fixed(self) -> torch.Tensor:
+        """uint8 images of the fixed latent vectors, generated in eval mode."""
+        return self._generate(self.fixed)
+
+    def generate(self, n: int, seed: int, batch: int = 500) -> torch.Tensor:
+        """``n`` uint8 samples from latents drawn with their own ``seed`` (the training RNG is untouched)."""
+        rng = torch.Generator(self.device).manual_seed(seed)
+        latents = [self.spec.sample_latent(min(batch, n - i), self.hp.latent_dim, rng, self.device) for i in range(0, n, batch)]
+        return torch.cat([self._generate(latent) for latent in latents])
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)

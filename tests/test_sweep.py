@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -56,7 +57,8 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
     grid, store = _grid(tmp_path), tmp_path / "mlruns"
     assert main(["run", str(grid), "--store", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "2/2 trials complete, 2 trained in this run" in out and "| 0.001 | 500 | 96 | 0 | COMPLETE |" in out
+    assert "2/2 trials complete, 2 trained in this run" in out
+    assert re.search(r"\| 0.001 \| 500 \| 96 \| 0 \| [^|]+ \| \d", out)  # lr, batch, latent, seed, verdict, fid
 
     client, experiment = _client(store)
     parents = client.search_runs([experiment], "tags.`gansweep.role` = 'sweep'")
@@ -71,7 +73,10 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
         assert len(client.get_metric_history(run.info.run_id, "step/d_loss")) == 2 * 9
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"trial.json", "epochs.csv", "steps.csv", "samples.npy", "checkpoint.pt"} <= artifacts
+        assert {"trial.json", "epochs.csv", "steps.csv", "samples.npy", "checkpoint.pt", "diagnostics.json"} <= artifacts
+        for key in ("fid_mnist", "modes_covered", "diversity", "confidence"):  # evaluated at the last epoch
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [2]
+        assert run.data.tags["gansweep.verdict"]
 
     assert main(["run", str(grid), "--store", str(store)]) == 0
     assert "2/2 trials complete, 0 trained in this run" in capsys.readouterr().out
@@ -231,3 +236,15 @@ def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_early_stop_ends_a_collapsing_trial(tmp_path: Path, capsys) -> None:
+    grid, store = tmp_path / "tiny.yaml", tmp_path / "mlruns"
+    grid.write_text(TINY.format(epochs=15, batch_size=100, lrs="[2.0e-2]") + "early_stop: [d_collapse]\n")
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    capsys.readouterr()
+    run = _trial_runs(store, "FINISHED")[0]
+    assert run.data.tags["gansweep.stopped"].startswith("early stop: D-loss collapse at epoch")
+    assert "gansweep.flag.d_collapse" in run.data.tags
+    client, _ = _client(store)
+    assert len(client.get_metric_history(run.info.run_id, "d_loss")) < 15

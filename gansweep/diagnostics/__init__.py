@@ -3,7 +3,9 @@
 Where is mode collapse decided? ``flags.py`` (``mode_collapse``), with every threshold and its reason.
 """
 
+from gansweep.diagnostics.evaluate import SampleEvaluator
+from gansweep.diagnostics.flags import FLAG_NAMES, Diagnosis, Flag, diagnose
 from gansweep.diagnostics.judge import Judge, load_judge
-from gansweep.diagnostics.metrics import sample_metrics
+from gansweep.diagnostics.metrics import METRICS, sample_metrics
 
-__all__ = ["Judge", "load_judge", "sample_metrics"]
+__all__ = ["Diagnosis", "FLAG_NAMES", "Flag", "Judge", "METRICS", "SampleEvaluator", "diagnose", "load_judge", "sample_metrics"]

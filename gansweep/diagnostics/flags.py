@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
+FLAG_NAMES = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality")
 
 D_COLLAPSE_FAKE = 0.05
 """D(G(z)) below 5 %: D rejects fakes with > 95 % confidence, so the non-saturating G loss is above
@@ -154,7 +155,8 @@ def mode_collapse(epochs: list[Record]) -> Flag | None:
     if spike is not None:
         evidence += f"; G-loss spike at epoch {spike} while D loss was low"
         onset = spike
-    return Flag("mode_collapse", onset, evidence, f"mode collapse from epoch {onset} ({last['modes_covered']}/10 digits)")
+    what = "near-identical samples" if last["confidence"] < LOW_CONFIDENCE else f"{last['modes_covered']}/10 digits"
+    return Flag("mode_collapse", onset, evidence, f"mode collapse from epoch {onset} ({what})")
 
 
 def unstable(epochs: list[Record], before: int | None) -> Flag | None:

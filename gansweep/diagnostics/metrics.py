@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 import torch
-from scipy import linalg
 
 from gansweep.diagnostics.judge import Judge
 
@@ -31,6 +30,8 @@ few percent of any class's samples over the others, so a generator that really m
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (rows = samples)."""
+    from scipy import linalg
+
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     with warnings.catch_warnings():  # singular products (dead ReLU features) are handled below
