@@ -151,14 +151,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(settings, plans, args.json)
     from gansweep.progress import SweepProgress
-    from gansweep.report import trial_table
     from gansweep.sweep import run_sweep
 
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     with SweepProgress() as progress:
         result = run_sweep(settings, plans, progress)
     plans = result.plans
-    print(trial_table(plans, result.states, result.finals, result.run_ids, result.verdicts))
+    print(_sweep_report(settings, plans, result.parent_run))
     missing = [p for p in plans if result.states.get(p.key) != "COMPLETE"]
     print(f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
           f"MLflow: {settings.mlflow_uri} (gansweep ui to browse)")  # fmt: skip
@@ -166,6 +165,59 @@ def _run(args: argparse.Namespace) -> int:
         print("interrupted: run the same command again to finish the missing trials", file=sys.stderr)
         return 130
     return 0 if not missing else 1
+
+
+def _sweep_report(settings, plans, parent_run: str) -> str:
+    """The markdown report of the store, also written (with heatmaps) to the sweep's parent run."""
+    import tempfile
+
+    from gansweep.report import collect_rows, heatmaps, to_markdown
+    from gansweep.tracking import Tracker
+
+    tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)
+    rows = collect_rows(tracker.trial_runs(), plans)
+    text = to_markdown(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "report.md").write_text(text)
+        heatmaps(rows, folder)
+        tracker.log_artifacts(parent_run, folder, "report")
+    return text
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="a grid.yaml (rows in its order, missing points shown) or a sweep/experiment name")
+    parser.add_argument("--format", choices=["md", "csv", "json"], default="md", help="output format (default md)")
+    parser.add_argument("--out", type=Path, help="write the report here, with heatmap PNGs beside it (default: stdout)")
+    parser.add_argument("--name", help="the sweep's name, when it was run with --name")
+    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="store folder of `gansweep run` (default ./mlruns)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in --store)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gansweep.config import load_config, plan_trials
+    from gansweep.data import TRAIN_SIZES
+    from gansweep.report import FORMATS, collect_rows, heatmaps
+    from gansweep.tracking import Tracker, default_tracking_uri
+
+    plans, name = None, args.name or args.target
+    if Path(args.target).is_file():
+        config = load_config(args.target)
+        plans = plan_trials(config, TRAIN_SIZES[config.dataset], args.target)
+        name = args.name or config.name
+    if not args.tracking_uri and not (args.store / "mlflow.db").exists():
+        raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: run the sweep first, or pass --store")
+    tracker = Tracker(args.tracking_uri or default_tracking_uri(args.store), name, create=False)
+    rows = collect_rows(tracker.trial_runs(), plans)
+    text = FORMATS[args.format](rows)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        written = heatmaps(rows, args.out.parent)
+        print(f"wrote {args.out} and {len(written)} heatmap(s) beside it", file=sys.stderr)
+    else:
+        print(text)
+    return 0
 
 
 def _dry_run(settings, plans, as_json: bool) -> int:
@@ -274,6 +326,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "train": ("train one trial and print its per-epoch losses", _add_train, _train),
     "run": ("run a sweep: train every trial of grid.yaml once, tracked in MLflow", _add_run, _run),
     "list": ("list the model zoo, data sets or losses", _add_list, _list),
+    "report": ("tables of setting vs outcome (markdown, csv, json) and heatmaps, from the store", _add_report, _report),
     "diagnose": ("flag D-loss collapse, mode collapse, divergence, instability and low quality", _add_diagnose, _diagnose),
     "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui, _ui),
 }

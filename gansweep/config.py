@@ -165,6 +165,8 @@ class SweepConfig(_FixedHyperparameters):
     """Generated samples per evaluation."""
     early_stop: list[Literal[FLAG_NAMES]] = Field(default_factory=list)  # type: ignore[valid-type]
     """Stop a trial as soon as one of these flags is raised (with ``search:``, Optuna prunes it)."""
+    snapshot_every: int = Field(default=10, ge=1)
+    """Sample grids are drawn at epoch 0, every N epochs and the last (the GIF has every epoch)."""
     checkpoint_every: int = Field(default=1, ge=1)
     """Save a resumable checkpoint every N epochs (an interrupted trial restarts from the last one)."""
     models: list[ModelEntry] = Field(default_factory=list)

@@ -1,56 +1,205 @@
-"""Tables of setting vs outcome, in the shape the seed reports use (lr | batch_size | latent_dim | outcome)."""
+"""Setting vs outcome, read back from the MLflow store: the table the seed reports pasted by hand.
+
+Rows come from the sweep's trial runs (one per grid key: the FINISHED run, else the newest), in the
+grid file's order; points not trained yet are shown as waiting, not dropped. Where a row carries the
+report's own words (``reported``), a column sets them beside the measured outcome and a line under the
+table counts how often the two agree.
+
+Example::
+
+    gansweep report sweeps/quickstart.yaml              # markdown on stdout
+    gansweep report quickstart --format json            # by experiment name
+    gansweep report sweeps/report-dcgan64.yaml --out report/dcgan64.md   # + heatmaps beside it
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gansweep.config import TrialPlan
 
-
-def _number(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def best_key(plans: list[TrialPlan], finals: dict[str, dict[str, float]]) -> str | None:
-    """The sweep's best trial: the lowest final ``fid_mnist`` among those that have one."""
-    scored = [(finals[p.key]["fid_mnist"], p.key) for p in plans
-              if math.isfinite(finals.get(p.key, {}).get("fid_mnist", math.nan))]  # fmt: skip
-    return min(scored)[1] if scored else None
+COLLAPSE_FLAGS = ("d_collapse", "mode_collapse", "diverged")
+BAD_WORDS = ("bad", "collapse", "unstable", "too low", "fail", "diverge")
+GOOD_WORDS = ("good", "best", "stable")
 
 
-def trial_table(
-    plans: list[TrialPlan],
-    states: dict[str, str],
-    finals: dict[str, dict[str, float]],
-    run_ids: dict[str, str],
-    verdicts: dict[str, str] | None = None,
-) -> str:
-    """A markdown table per model, rows in grid order; trials not yet complete are shown as such."""
-    verdicts = verdicts or {}
-    best = best_key(plans, finals)
+@dataclass
+class ReportRow:
+    model: str
+    lr_g: float
+    lr_d: float
+    batch_size: int
+    latent_dim: int
+    seed: int
+    state: str
+    """complete, running, failed, interrupted or waiting."""
+    verdict: str = ""
+    fid_mnist: float | None = None
+    modes_covered: int | None = None
+    flags: dict[str, int] = field(default_factory=dict)
+    run_id: str = ""
+    reported: str | None = None
+    best: bool = False
+    key: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict if self.state == "complete" else self.state
+
+
+_STATES = {"FINISHED": "complete", "RUNNING": "running", "FAILED": "failed", "KILLED": "interrupted"}
+_PREFERENCE = {"FINISHED": 3, "RUNNING": 2, "FAILED": 1, "KILLED": 0}
+
+
+def _row_from_run(run: Any) -> ReportRow:
+    params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
+    flags = {k.removeprefix("gansweep.flag."): int(v) for k, v in tags.items() if k.startswith("gansweep.flag.") and v != "None"}
+    modes = metrics.get("modes_covered")
+    return ReportRow(
+        model=params["model"], lr_g=float(params["lr_g"]), lr_d=float(params["lr_d"]),
+        batch_size=int(params["batch_size"]), latent_dim=int(params["latent_dim"]), seed=int(params["seed"]),
+        state=_STATES.get(run.info.status, run.info.status.lower()), verdict=tags.get("gansweep.verdict", ""),
+        fid_mnist=metrics.get("fid_mnist"), modes_covered=None if modes is None else int(modes), flags=flags,
+        run_id=run.info.run_id, reported=tags.get("gansweep.reported"), key=tags.get("gansweep.key", ""),
+    )  # fmt: skip
+
+
+def _waiting(plan: TrialPlan) -> ReportRow:
+    hp = plan.hp
+    return ReportRow(plan.model, hp.lr_g, hp.lr_d, hp.batch_size, hp.latent_dim, plan.seed, "waiting",
+                     reported=plan.reported, key=plan.key)  # fmt: skip
+
+
+def collect_rows(runs: list[Any], plans: list[TrialPlan] | None) -> list[ReportRow]:
+    """One row per grid key: in ``plans`` order (waiting where no run exists), or run order without plans."""
+    chosen: dict[str, Any] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+        key = run.data.tags.get("gansweep.key", run.info.run_id)
+        if key not in chosen or _PREFERENCE.get(run.info.status, 0) >= _PREFERENCE.get(chosen[key].info.status, 0):
+            chosen[key] = run
+    if plans is None:
+        ordered = sorted(chosen.values(), key=lambda r: int(r.data.tags.get("gansweep.index", 0)))
+        rows = [_row_from_run(r) for r in ordered]
+    else:
+        rows = [_row_from_run(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
+        for row, plan in zip(rows, plans):
+            row.reported = plan.reported or row.reported
+    scored = [r for r in rows if r.state == "complete" and r.fid_mnist is not None and math.isfinite(r.fid_mnist)]
+    if scored:
+        min(scored, key=lambda r: r.fid_mnist).best = True
+    return rows
+
+
+def reported_category(text: str | None) -> str | None:
+    """'bad' or 'good' from a report's free text by keyword (bad words win); None when it says neither.
+    Crude on purpose: "Quite good, but suddenly unstable" counts as bad, "Similar to default" as neither."""
+    if not text:
+        return None
+    lowered = text.lower()
+    if any(word in lowered for word in BAD_WORDS):
+        return "bad"
+    if any(word in lowered for word in GOOD_WORDS):
+        return "good"
+    return None
+
+
+def agreement(rows: list[ReportRow]) -> tuple[int, int]:
+    """(rows where measured and reported outcome agree, rows where both are known)."""
+    pairs = [(reported_category(r.reported), "good" if r.verdict == "good" else "bad") for r in rows if r.state == "complete"]
+    known = [(a, b) for a, b in pairs if a is not None]
+    return sum(a == b for a, b in known), len(known)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def to_markdown(rows: list[ReportRow]) -> str:
     lines: list[str] = []
-    for model in dict.fromkeys(p.model for p in plans):
-        rows = [p for p in plans if p.model == model]
-        has_reported = any(p.reported for p in rows)
-        header = ["lr", "batch_size", "latent_dim", "seed", "outcome", "fid_mnist", "modes", "D loss", "G loss", "run"]
-        if has_reported:
-            header.insert(4, "reported")
+    for model in dict.fromkeys(r.model for r in rows):
+        part = [r for r in rows if r.model == model]
+        with_reported = any(r.reported for r in part)
+        two_lrs = any(r.lr_g != r.lr_d for r in part)
+        header = (["lr_g", "lr_d"] if two_lrs else ["lr"]) + ["batch_size", "latent_dim", "seed", "outcome"]
+        header += (["reported"] if with_reported else []) + ["fid_mnist", "modes", "flag onsets", "run"]
         lines += [f"### {model}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for plan in rows:
-            hp, final = plan.hp, finals.get(plan.key, {})
-            lr = _number(hp.lr_g) if hp.lr_g == hp.lr_d else f"{hp.lr_g:g}/{hp.lr_d:g}"
-            state = states.get(plan.key, "WAITING")
-            outcome = verdicts.get(plan.key) or "" if state == "COMPLETE" else state.lower()
-            if plan.key == best:
-                outcome = f"**best** {outcome}"
-            modes = f"{final['modes_covered']}/10" if "modes_covered" in final else ""
-            cells = [lr, str(hp.batch_size), str(hp.latent_dim), str(plan.seed), outcome,
-                     _number(final["fid_mnist"]) if "fid_mnist" in final else "", modes,
-                     *(_number(final[k]) if k in final else "" for k in ("d_loss", "g_loss")),
-                     run_ids.get(plan.key, "")[:8]]  # fmt: skip
-            if has_reported:
-                cells.insert(4, plan.reported or "")
-            lines.append("| " + " | ".join(cells) + " |")
+        for r in part:
+            lrs = [f"{r.lr_g:g}", f"{r.lr_d:g}"] if two_lrs else [f"{r.lr_g:g}"]
+            outcome = f"**best**: {r.outcome}" if r.best else r.outcome
+            onsets = ", ".join(f"{name} @ {epoch}" for name, epoch in r.flags.items())
+            cells = [*lrs, str(r.batch_size), str(r.latent_dim), str(r.seed), outcome]
+            cells += ([r.reported or ""] if with_reported else []) + [
+                _number(r.fid_mnist), "" if r.modes_covered is None else f"{r.modes_covered}/10", onsets, r.run_id[:8],
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+        if with_reported:
+            agree, known = agreement(part)
+            lines += ["", f"Measured outcome agrees with the report on {agree} of {known} comparable rows "
+                          f"(good vs bad; report wording read by keyword)."]  # fmt: skip
         lines.append("")
     return "\n".join(lines)
+
+
+def to_csv(rows: list[ReportRow]) -> str:
+    out = io.StringIO()
+    fields = ["model", "lr_g", "lr_d", "batch_size", "latent_dim", "seed", "state", "outcome", "reported",
+              "fid_mnist", "modes_covered", "flags", "best", "run_id", "key"]  # fmt: skip
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**{k: v for k, v in asdict(r).items() if k in fields}, "outcome": r.outcome, "flags": json.dumps(r.flags)})
+    return out.getvalue()
+
+
+def to_json(rows: list[ReportRow]) -> str:
+    return json.dumps([{**asdict(r), "outcome": r.outcome} for r in rows])
+
+
+FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}
+
+
+def heatmaps(rows: list[ReportRow], folder: Path) -> list[Path]:
+    """One PNG per model and latent_dim: lr x batch_size coloured by fid_mnist, collapsed cells hatched."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for model, latent in dict.fromkeys((r.model, r.latent_dim) for r in rows):
+        part = [r for r in rows if r.model == model and r.latent_dim == latent]
+        lrs = sorted({r.lr_g for r in part})
+        batches = sorted({r.batch_size for r in part})
+        fid = np.full((len(lrs), len(batches)), np.nan)
+        for r in part:
+            if r.fid_mnist is not None:
+                fid[lrs.index(r.lr_g), batches.index(r.batch_size)] = r.fid_mnist
+        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(batches), 1.2 + 0.8 * len(lrs)))
+        image = ax.imshow(fid, cmap="viridis_r", aspect="auto")
+        fig.colorbar(image, ax=ax, label="fid_mnist (lower is better)")
+        for r in part:
+            i, j = lrs.index(r.lr_g), batches.index(r.batch_size)
+            if any(f in r.flags for f in COLLAPSE_FLAGS):
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
+            label = _number(r.fid_mnist) if r.fid_mnist is not None else r.state
+            ax.text(j, i, label, ha="center", va="center", color="white", fontsize=9,
+                    bbox={"facecolor": "black", "alpha": 0.4, "linewidth": 0})  # fmt: skip
+        ax.set_xticks(range(len(batches)), [str(b) for b in batches])
+        ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+        ax.set_xlabel("batch_size")
+        ax.set_ylabel("lr")
+        ax.set_title(f"{model}, latent_dim {latent} (hatched: collapsed)")
+        fig.tight_layout()
+        path = folder / f"heatmap-{model}-z{latent}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -19,7 +19,7 @@ import multiprocessing as mp
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -242,6 +242,7 @@ class Worker:
         import optuna
         from gansweep.artifacts import write_history
         from gansweep.diagnostics import SampleEvaluator, diagnose
+        from gansweep.pictures import generator_pictures, trial_pictures
         from gansweep.tracking import MlflowEpochLogger
 
         if self._study is None:
@@ -253,7 +254,7 @@ class Worker:
                 plan = suggest_plan(self.settings.config, trial, task.number)
             except GansweepError as error:
                 self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                self.emit(("end", {"key": f"search #{task.number}", "state": "FAIL", "run_id": "", "error": str(error)}))
+                self.emit(("end", {"key": f"search #{task.number}", "state": "FAIL", "error": str(error)}))
                 return
         else:
             plan = task
@@ -284,6 +285,8 @@ class Worker:
                 folder = Path(tmp)
                 write_history(history, folder)
                 (folder / "diagnostics.json").write_text(json.dumps(diagnosis.to_dict(), indent=1))
+                trial_pictures(history, diagnosis.flags, folder, cfg.snapshot_every)
+                generator_pictures(trainer, folder)
                 (folder / "trial.json").write_text(json.dumps({**params, "key": plan.key, "reported": plan.reported,
                                                                "device": str(trainer.device), "amp": trainer.amp}, indent=1))
                 trainer.save_checkpoint(folder / "checkpoint.pt")
@@ -304,20 +307,19 @@ class Worker:
             else:
                 self._study.tell(trial, value)
             self.settings.checkpoint_path(plan).unlink(missing_ok=True)
-            self.emit(("end", {"key": plan.key, "state": "COMPLETE", "run_id": run_id, "final": history.epochs[-1],
-                               "verdict": diagnosis.verdict}))  # fmt: skip
+            self.emit(("end", {"key": plan.key, "state": "COMPLETE", "final": history.epochs[-1], "verdict": diagnosis.verdict}))
         except KeyboardInterrupt:
             trial.set_user_attr(INTERRUPTED, True)
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self._tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": INTERRUPTED})
-            self.emit(("end", {"key": plan.key, "state": "INTERRUPTED", "run_id": run_id}))
+            self.emit(("end", {"key": plan.key, "state": "INTERRUPTED"}))
             raise
         except Exception as error:  # a failed trial is recorded; the sweep goes on
             message = f"{type(error).__name__}: {error}"
             trial.set_user_attr("error", message[:2000])
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self._tracker.end_trial(run_id, "FAILED", {"gansweep.error": message[:5000]})
-            self.emit(("end", {"key": plan.key, "state": "FAIL", "run_id": run_id, "error": message}))
+            self.emit(("end", {"key": plan.key, "state": "FAIL", "error": message}))
 
     def _resume(self, trainer: Trainer, plan: TrialPlan) -> int:
         path = self.settings.checkpoint_path(plan)
@@ -348,11 +350,9 @@ def _worker_process(settings: SweepSettings, number: int, threads: int, parent_r
 @dataclass
 class SweepResult:
     plans: list[TrialPlan]
+    """The grid's plans, then the completed search trials."""
     states: dict[str, str]
-    run_ids: dict[str, str] = field(default_factory=dict)
-    finals: dict[str, dict[str, float]] = field(default_factory=dict)
-    verdicts: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    """Key -> Optuna state, read back from the store after the run."""
     parent_run: str = ""
     trained: int = 0
     interrupted: bool = False
@@ -381,10 +381,6 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         def record(event: Event) -> None:
             kind, payload = event
             if kind == "end":
-                result.run_ids[payload["key"]] = payload["run_id"]
-                result.finals[payload["key"]] = payload.get("final", {})
-                if "error" in payload:
-                    result.errors[payload["key"]] = payload["error"]
                 result.trained += payload["state"] == "COMPLETE"
             on_event(event)
 
@@ -393,12 +389,6 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         except KeyboardInterrupt:
             result.interrupted = True
         result.states = trial_states(study)
-        for trial in study.get_trials(deepcopy=False):
-            key = trial.user_attrs.get(KEY_ATTR)
-            if trial.state.name == "COMPLETE" and key is not None:
-                result.run_ids[key] = trial.user_attrs.get("mlflow_run_id", "")
-                result.finals[key] = trial.user_attrs.get("final", {})
-                result.verdicts[key] = trial.user_attrs.get("verdict", "")
         result.plans = plans + _search_plans(study, settings.config, len(plans))
         complete = all(result.states.get(p.key) == "COMPLETE" for p in result.plans)
         if settings.config.search is not None:

@@ -45,7 +45,7 @@ def _quiet_mlflow() -> None:
 class Tracker:
     """A thin layer over ``MlflowClient`` that knows gansweep's run layout."""
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, create: bool = True) -> None:
         _quiet_mlflow()
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
@@ -56,6 +56,8 @@ class Tracker:
             found = self.client.get_experiment_by_name(experiment)
             if found is not None:
                 self.experiment_id = found.experiment_id
+            elif not create:
+                raise GansweepError(f"no sweep named {experiment!r} in {_redact(tracking_uri)}: run it first, or check --store")
             else:
                 location = artifact_root.resolve().as_uri() if artifact_root else None
                 self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
@@ -115,8 +117,8 @@ class Tracker:
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v, step in values])
 
-    def log_artifacts(self, run_id: str, folder: Path) -> None:
-        self.client.log_artifacts(run_id, str(folder))
+    def log_artifacts(self, run_id: str, folder: Path, path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(folder), path)
 
     def end_trial(self, run_id: str, status: str, tags: dict[str, str] | None = None) -> None:
         for key, value in (tags or {}).items():
