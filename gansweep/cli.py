@@ -172,10 +172,11 @@ def _sweep_report(settings, plans, parent_run: str) -> str:
     import tempfile
 
     from gansweep.report import collect_rows, heatmaps, to_markdown
+    from gansweep.sweep import open_study
     from gansweep.tracking import Tracker
 
     tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)
-    rows = collect_rows(tracker.trial_runs(), plans)
+    rows = collect_rows(open_study(settings, create=False).get_trials(deepcopy=False), plans)
     text = to_markdown(rows)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -186,29 +187,30 @@ def _sweep_report(settings, plans, parent_run: str) -> str:
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="a grid.yaml (rows in its order, missing points shown) or a sweep/experiment name")
+    parser.add_argument("target", help="a grid.yaml (rows in its order, missing points shown) or a sweep name (its MLflow experiment)")
     parser.add_argument("--format", choices=["md", "csv", "json"], default="md", help="output format (default md)")
     parser.add_argument("--out", type=Path, help="write the report here, with heatmap PNGs beside it (default: stdout)")
     parser.add_argument("--name", help="the sweep's name, when it was run with --name")
     parser.add_argument("--store", type=Path, default=Path("mlruns"), help="store folder of `gansweep run` (default ./mlruns)")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in --store)")
+    parser.add_argument("--storage", help="the Optuna storage URL the sweep ran with (default: the journal in --store)")
 
 
 def _report(args: argparse.Namespace) -> int:
     from gansweep.config import load_config, plan_trials
     from gansweep.data import TRAIN_SIZES
     from gansweep.report import FORMATS, collect_rows, heatmaps
-    from gansweep.tracking import Tracker, default_tracking_uri
+    from gansweep.sweep import SweepSettings, open_study
 
-    plans, name = None, args.name or args.target
+    plans, config, name = None, None, args.name or args.target
     if Path(args.target).is_file():
         config = load_config(args.target)
         plans = plan_trials(config, TRAIN_SIZES[config.dataset], args.target)
         name = args.name or config.name
-    if not args.tracking_uri and not (args.store / "mlflow.db").exists():
-        raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: run the sweep first, or pass --store")
-    tracker = Tracker(args.tracking_uri or default_tracking_uri(args.store), name, create=False)
-    rows = collect_rows(tracker.trial_runs(), plans)
+    settings = SweepSettings(config, "", name, args.store, storage=args.storage)  # type: ignore[arg-type]
+    study = open_study(settings, create=False)
+    if study is None:
+        raise GansweepError(f"no sweep named {name!r} in {args.storage or args.store}: run it first, or check --store/--storage")
+    rows = collect_rows(study.get_trials(deepcopy=False), plans)
     text = FORMATS[args.format](rows)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
-"""Setting vs outcome, read back from the MLflow store: the table the seed reports pasted by hand.
+"""Setting vs outcome, read back from the sweep's store: the table the seed reports pasted by hand.
 
-Rows come from the sweep's trial runs (one per grid key: the FINISHED run, else the newest), in the
-grid file's order; points not trained yet are shown as waiting, not dropped. Where a row carries the
+Rows come from the sweep's Optuna trials (one per grid key: the COMPLETE trial, else the newest), which
+carry each trial's final metrics, verdict, flags and MLflow run id — reading them needs no MLflow, so a
+report takes a couple of seconds. They are listed in the grid file's order; points not trained yet are shown as waiting, not dropped. Where a row carries the
 report's own words (``reported``), a column sets them beside the measured outcome and a line under the
 table counts how often the two agree.
 
@@ -53,20 +54,21 @@ class ReportRow:
         return self.verdict if self.state == "complete" else self.state
 
 
-_STATES = {"FINISHED": "complete", "RUNNING": "running", "FAILED": "failed", "KILLED": "interrupted"}
-_PREFERENCE = {"FINISHED": 3, "RUNNING": 2, "FAILED": 1, "KILLED": 0}
+_STATES = {"COMPLETE": "complete", "RUNNING": "running", "FAIL": "failed", "PRUNED": "pruned", "WAITING": "waiting"}
+_PREFERENCE = {"COMPLETE": 4, "RUNNING": 3, "PRUNED": 2, "FAIL": 1, "WAITING": 0}
 
 
-def _row_from_run(run: Any) -> ReportRow:
-    params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
-    flags = {k.removeprefix("gansweep.flag."): int(v) for k, v in tags.items() if k.startswith("gansweep.flag.") and v != "None"}
-    modes = metrics.get("modes_covered")
+def _row_from_trial(trial: Any) -> ReportRow:
+    attrs = trial.user_attrs
+    hp, final = attrs["hyperparameters"], attrs.get("final", {})
+    state = "interrupted" if attrs.get("interrupted") else _STATES[trial.state.name]
+    modes = final.get("modes_covered")
     return ReportRow(
-        model=params["model"], lr_g=float(params["lr_g"]), lr_d=float(params["lr_d"]),
-        batch_size=int(params["batch_size"]), latent_dim=int(params["latent_dim"]), seed=int(params["seed"]),
-        state=_STATES.get(run.info.status, run.info.status.lower()), verdict=tags.get("gansweep.verdict", ""),
-        fid_mnist=metrics.get("fid_mnist"), modes_covered=None if modes is None else int(modes), flags=flags,
-        run_id=run.info.run_id, reported=tags.get("gansweep.reported"), key=tags.get("gansweep.key", ""),
+        model=attrs["model"], lr_g=hp["lr_g"], lr_d=hp["lr_d"], batch_size=hp["batch_size"],
+        latent_dim=hp["latent_dim"], seed=attrs["seed"], state=state, verdict=attrs.get("verdict", ""),
+        fid_mnist=final.get("fid_mnist"), modes_covered=None if modes is None else int(modes),
+        flags={k: v for k, v in attrs.get("flags", {}).items() if v is not None},
+        run_id=attrs.get("mlflow_run_id", ""), reported=attrs.get("reported"), key=attrs["gansweep_key"],
     )  # fmt: skip
 
 
@@ -76,18 +78,17 @@ def _waiting(plan: TrialPlan) -> ReportRow:
                      reported=plan.reported, key=plan.key)  # fmt: skip
 
 
-def collect_rows(runs: list[Any], plans: list[TrialPlan] | None) -> list[ReportRow]:
-    """One row per grid key: in ``plans`` order (waiting where no run exists), or run order without plans."""
+def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[ReportRow]:
+    """One row per grid key: in ``plans`` order (waiting where no trial exists), or trial order without."""
     chosen: dict[str, Any] = {}
-    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
-        key = run.data.tags.get("gansweep.key", run.info.run_id)
-        if key not in chosen or _PREFERENCE.get(run.info.status, 0) >= _PREFERENCE.get(chosen[key].info.status, 0):
-            chosen[key] = run
+    for trial in trials:  # in creation order: a later trial of equal standing replaces an earlier one
+        key = trial.user_attrs.get("gansweep_key")
+        if key is not None and (key not in chosen or _PREFERENCE[trial.state.name] >= _PREFERENCE[chosen[key].state.name]):
+            chosen[key] = trial
     if plans is None:
-        ordered = sorted(chosen.values(), key=lambda r: int(r.data.tags.get("gansweep.index", 0)))
-        rows = [_row_from_run(r) for r in ordered]
+        rows = [_row_from_trial(t) for t in sorted(chosen.values(), key=lambda t: t.number)]
     else:
-        rows = [_row_from_run(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
+        rows = [_row_from_trial(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
         for row, plan in zip(rows, plans):
             row.reported = plan.reported or row.reported
     scored = [r for r in rows if r.state == "complete" and r.fid_mnist is not None and math.isfinite(r.fid_mnist)]

@@ -262,6 +262,8 @@ class Worker:
         trial.set_user_attr("model", plan.model)
         trial.set_user_attr("hyperparameters", plan.hp.as_params())
         trial.set_user_attr("seed", plan.seed)
+        if plan.reported:
+            trial.set_user_attr("reported", plan.reported)
         params = {"model": plan.model, "dataset": plan.dataset, "seed": plan.seed, **plan.hp.as_params()}
         tags = {
             "gansweep.model": plan.model, "gansweep.dataset": plan.dataset, "gansweep.key": plan.key,

@@ -77,7 +77,7 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     assert lines[4].startswith("| 0.001 | 500 | 96 | 0 |") and lines[6].startswith("| 0.0005 | 500 | 96 | 0 | waiting | Similar to default |")
     assert "**best**" in text
     assert "comparable rows" in text  # 2 complete rows with a good/bad report, the third is "neither"
-    print(f"report took {elapsed:.2f} s")  # in-process; the ≤ 5 s target is measured from the shell
+    assert elapsed < 5  # the target, in-process (from the shell, measured: 2.4 s)
 
 
 def test_by_experiment_name_csv_and_heatmap_file(store, tmp_path: Path, capsys) -> None:
