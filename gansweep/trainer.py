@@ -34,8 +34,10 @@ from gansweep.hparams import Hyperparameters
 from gansweep.losses import LOSSES, info_loss
 from gansweep.models import MODELS, InfoDiscriminator
 
-STEP_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "info_loss", "g_grad_norm", "d_grad_norm")
+STEP_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "info_loss")
 """Recorded for every generator step; ``info_loss`` is 0 for models without a Q head."""
+NORM_METRICS = ("g_grad_norm", "d_grad_norm")
+"""Gradient norms, measured at each epoch's last step (every step would cost a pass over all grads)."""
 CHECKPOINT_FORMAT = 1
 N_FIXED = 100
 """Fixed latent vectors per trial: a 10x10 grid, one row per class for the conditional models."""
@@ -126,6 +128,8 @@ class Trainer:
         self.history = History()
         self.epoch = 0
         self._stop: str | None = None
+        self._measure = False
+        self._norms: dict[str, torch.Tensor] = {}
 
     def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         d = self.discriminator
@@ -184,11 +188,14 @@ class Trainer:
         d_loss = self.loss.discriminator(real_scores, fake_scores)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        d_norm = _grad_norm(self.d_params)
+        if self._measure:
+            self._norms["d_grad_norm"] = _grad_norm(self.d_params)
         self.opt_d.step()
-        return latent, fake, d_loss.detach(), real_scores.detach(), fake_scores.detach(), d_norm
+        return latent, fake, d_loss.detach(), real_scores.detach(), fake_scores.detach()
 
     def _generator_step(self, latent, fake: torch.Tensor):
+        for p in self.d_params:  # D's weight gradients are not needed here: skip computing them
+            p.requires_grad_(False)
         with self._autocast():
             if isinstance(self.discriminator, InfoDiscriminator):
                 scores, q = self.discriminator.with_q(fake)
@@ -198,9 +205,12 @@ class Trainer:
         g_loss = self.loss.generator(scores.float())
         self.opt_g.zero_grad(set_to_none=True)
         (g_loss + info).backward()
-        g_norm = _grad_norm(self.g_params)
+        for p in self.d_params:
+            p.requires_grad_(True)
+        if self._measure:
+            self._norms["g_grad_norm"] = _grad_norm(self.g_params)
         self.opt_g.step()
-        return g_loss.detach(), info.detach(), g_norm
+        return g_loss.detach(), info.detach()
 
     def _run_epoch(self) -> dict[str, float]:
         started = time.perf_counter()
@@ -208,13 +218,14 @@ class Trainer:
         order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
         record = torch.zeros(n_steps, len(STEP_METRICS), device=self.device)
         for step in range(n_steps):
+            self._measure = step == n_steps - 1
             for k in range(self.hp.d_steps):
                 idx = order[(step * self.hp.d_steps + k) * bs :][:bs]
                 real_labels = self.labels[idx] if self.spec.conditioning == "label" else None
-                latent, fake, d_loss, real_s, fake_s, d_norm = self._discriminator_step(self.images[idx], real_labels)
-            g_loss, info, g_norm = self._generator_step(latent, fake)
+                latent, fake, d_loss, real_s, fake_s = self._discriminator_step(self.images[idx], real_labels)
+            g_loss, info = self._generator_step(latent, fake)
             prob = self.loss.probability
-            record[step] = torch.stack([d_loss, g_loss, prob(real_s).mean(), prob(fake_s).mean(), info, g_norm, d_norm])
+            record[step] = torch.stack([d_loss, g_loss, prob(real_s).mean(), prob(fake_s).mean(), info])
             for callback in self.callbacks:
                 callback.on_step(self, self.epoch + 1, step)
         per_step = record.cpu()  # the epoch's one host sync
@@ -222,7 +233,8 @@ class Trainer:
             self.history.steps[key].extend(per_step[:, i].tolist())
         seconds = time.perf_counter() - started
         means = dict(zip(STEP_METRICS, per_step.mean(dim=0).tolist()))
-        return {"epoch": self.epoch + 1, **means, "seconds": seconds, "images_per_s": n_steps * bs * self.hp.d_steps / seconds}
+        norms = {key: float(value) for key, value in self._norms.items()}
+        return {"epoch": self.epoch + 1, **means, **norms, "seconds": seconds, "images_per_s": n_steps * bs * self.hp.d_steps / seconds}
 
     def fit(self) -> History:
         """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""
