@@ -5,7 +5,8 @@ For each model, on the same device, data, seed and number of steps:
   transforms (PIL -> ToTensor -> Normalize), ``DataLoader(shuffle=True)``, per-step ``.item()`` on both
   losses appended to lists;
 - ``reference+mlflow``: the same plus per-step ``mlflow.log_metric`` calls (SQLite store);
-- ``gansweep``: the real ``Trainer`` with its real tracking (``MlflowEpochLogger``, SQLite store).
+- ``gansweep``: the real ``Trainer`` with its real tracking (``MlflowEpochLogger``, SQLite store);
+- ``gansweep+bf16``: the same trainer with bf16 autocast (``amp``), no tracking.
 It prints images/s, the ratio to the reference, achieved GFLOP/s (FLOPs counted once per step kind
 with ``torch.utils.flop_counter``), that as a fraction of a matmul peak measured in the same run,
 tracking's share of gansweep's wall time, and the warm per-trial overhead (trial start to first step).
@@ -137,8 +138,8 @@ def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: s
     subset = Digits("bench", digits.train_images[:n], digits.train_labels[:n], digits.heldout_images, digits.heldout_labels)
     hp = resolve_hyperparameters(model, {**extra, "batch_size": batch, "epochs": 1})
 
-    def fresh(callbacks=None) -> Trainer:
-        return Trainer(model, subset, hp, seed=0, device=device, callbacks=callbacks)
+    def fresh(callbacks=None, amp: bool = False) -> Trainer:
+        return Trainer(model, subset, hp, seed=0, device=device, amp=amp, callbacks=callbacks)
 
     import mlflow
 
@@ -158,11 +159,17 @@ def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: s
     tracker.end_trial(run_id, "FINISHED")
     per_image = gansweep / n
     flops = flops_per_step(fresh()) * steps
+    bf16 = fresh(amp=True)
+    bf16_started = time.perf_counter()
+    bf16.fit()
+    bf16_seconds = time.perf_counter() - bf16_started
     return {
         "reference_img_s": n / reference,
         "naive_mlflow_img_s": n / naive,
         "gansweep_img_s": n / gansweep,
         "speedup": reference / gansweep,
+        "bf16_img_s": n / bf16_seconds,
+        "bf16_speedup": reference / bf16_seconds,
         "gflops": flops / gansweep / 1e9,
         "tracking_share": logger.seconds / gansweep,
         "warm_overhead_s": first.at - started - per_image * batch,  # minus the first step's own compute
@@ -196,10 +203,12 @@ def main() -> None:
         print(json.dumps({"device": machine, "matmul_peak_gflops": peak, "torch": torch.__version__, "results": results}))
         return
     print(f"device: {machine}; torch {torch.__version__}; matmul peak {peak:.1f} GFLOP/s (fp32 2048x2048); medians of {args.repeats}")
-    print(f"{'case':<14}{'reference':>11}{'+mlflow':>10}{'gansweep':>10}{'speedup':>9}{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'overhead':>10}")
+    print(f"{'case':<14}{'reference':>11}{'+mlflow':>10}{'gansweep':>10}{'speedup':>9}{'+bf16':>9}{'speedup':>9}"
+          f"{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'overhead':>10}")  # fmt: skip
     for name, r in results.items():
         print(f"{name:<14}{r['reference_img_s']:>9.0f}/s{r['naive_mlflow_img_s']:>8.0f}/s{r['gansweep_img_s']:>8.0f}/s"
-              f"{r['speedup']:>8.2f}x{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['warm_overhead_s']:>9.3f}s")
+              f"{r['speedup']:>8.2f}x{r['bf16_img_s']:>7.0f}/s{r['bf16_speedup']:>8.2f}x"
+              f"{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['warm_overhead_s']:>9.3f}s")
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ class MlflowEpochLogger(TrainerCallback):
         values = [(key, float(value), epoch) for key, value in record.items() if key != "epoch"]
         n_steps = trainer.steps_per_epoch
         first = len(trainer.history.steps["d_loss"]) - n_steps
-        for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+        for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
             series = trainer.history.steps[key][first:]
             values += [(f"step/{key}", value, first + i + 1) for i, value in enumerate(series)]
         self.tracker.log_metrics(self.run_id, values)
