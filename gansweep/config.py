@@ -52,10 +52,14 @@ HyperparameterValue = float | int | str | list[float]
 """A grid value: a number, a loss name, or a pair of betas."""
 
 
-def _known_model(name: str) -> str:
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+def _one_of(kind: str, name: str, options) -> str:
+    if name not in options:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(options)}")
     return name
+
+
+def _known_model(name: str) -> str:
+    return _one_of("model", name, MODELS)
 
 
 ModelName = Annotated[str, AfterValidator(_known_model)]
@@ -134,9 +138,7 @@ class Objective(_Strict):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, name: str) -> str:
-        if name not in OBJECTIVE_METRICS:
-            raise ValueError(f"unknown metric {name!r}; choose one of: {', '.join(OBJECTIVE_METRICS)}")
-        return name
+        return _one_of("metric", name, OBJECTIVE_METRICS)
 
 
 class SearchConfig(_FixedHyperparameters):
@@ -176,9 +178,7 @@ class SweepConfig(_FixedHyperparameters):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        if name not in DATASETS:
-            raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-        return name
+        return _one_of("dataset", name, DATASETS)
 
     @model_validator(mode="after")
     def _one_seed_form(self) -> SweepConfig:

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from gansweep.models._mlp import ImageGenerator, xavier_init
-from gansweep.models._spec import dcgan_init
+from gansweep.models._spec import dcgan_init, initialised
 
 
 def up(c_in: int, c_out: int, kernel: int = 4, stride: int = 2, padding: int = 1) -> list[nn.Module]:
@@ -58,10 +58,7 @@ def build_dcgan28(latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Mod
         *down(2 * d, 4 * d, 4, 1, 0),
         nn.Conv2d(4 * d, 1, 4, 1, 0),
     )  # fmt: skip
-    pair = ConvGenerator(generator), ConvDiscriminator(discriminator)
-    for net in pair:
-        dcgan_init(net)
-    return pair
+    return initialised(ConvGenerator(generator), ConvDiscriminator(discriminator), dcgan_init)
 
 
 def build_dcgan64(latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Module]:
@@ -81,10 +78,7 @@ def build_dcgan64(latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Mod
         *down(4 * d, 8 * d),
         nn.Conv2d(8 * d, 1, 4, 1, 0),
     )  # fmt: skip
-    pair = ConvGenerator(generator), ConvDiscriminator(discriminator)
-    for net in pair:
-        dcgan_init(net)
-    return pair
+    return initialised(ConvGenerator(generator), ConvDiscriminator(discriminator), dcgan_init)
 
 
 def build_cs231n_dcgan(latent_dim: int, width: int | None = None) -> tuple[nn.Module, nn.Module]:
@@ -107,7 +101,4 @@ def build_cs231n_dcgan(latent_dim: int, width: int | None = None) -> tuple[nn.Mo
         nn.Linear(4 * 4 * 64, 1024), nn.LeakyReLU(0.01),
         nn.Linear(1024, 1),
     )  # fmt: skip
-    pair = ImageGenerator(generator), ConvDiscriminator(discriminator)
-    for net in pair:
-        xavier_init(net)
-    return pair
+    return initialised(ImageGenerator(generator), ConvDiscriminator(discriminator), xavier_init)

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from gansweep.models._conv import ConvGenerator
-from gansweep.models._spec import N_CLASSES, N_CONTINUOUS, dcgan_init
+from gansweep.models._spec import N_CLASSES, N_CONTINUOUS, dcgan_init, initialised
 
 
 class InfoDiscriminator(nn.Module):
@@ -56,10 +56,7 @@ def build_infogan28(latent_dim: int, width: int | None = None) -> tuple[nn.Modul
         nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),
         nn.Conv2d(128, 1024, 7, bias=False), nn.BatchNorm2d(1024), nn.LeakyReLU(0.1),
     )  # fmt: skip
-    pair = ConvGenerator(generator), InfoDiscriminator(front, 1024, q_hidden=128)
-    for net in pair:
-        dcgan_init(net)
-    return pair
+    return initialised(ConvGenerator(generator), InfoDiscriminator(front, 1024, q_hidden=128), dcgan_init)
 
 
 def build_infogan64(latent_dim: int, width: int | None = None) -> tuple[nn.Module, nn.Module]:
@@ -78,7 +75,4 @@ def build_infogan64(latent_dim: int, width: int | None = None) -> tuple[nn.Modul
         nn.Conv2d(128, 256, 4, 2, 1), nn.BatchNorm2d(256), nn.LeakyReLU(0.1),
         nn.Conv2d(256, 1024, 8, 1, 0), nn.BatchNorm2d(1024), nn.LeakyReLU(0.1),
     )  # fmt: skip
-    pair = ConvGenerator(generator), InfoDiscriminator(front, 1024, q_hidden=64)
-    for net in pair:
-        dcgan_init(net)
-    return pair
+    return initialised(ConvGenerator(generator), InfoDiscriminator(front, 1024, q_hidden=64), dcgan_init)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gansweep.models._spec import N_CLASSES
+from gansweep.models._spec import N_CLASSES, initialised
 
 PIXELS = 28 * 28
 
@@ -69,10 +69,7 @@ def build_cs231n_mlp(latent_dim: int, width: int | None = None) -> tuple[nn.Modu
         nn.Linear(256, 256), nn.LeakyReLU(0.01),
         nn.Linear(256, 1),
     )  # fmt: skip
-    pair = ImageGenerator(generator), ImageDiscriminator(discriminator)
-    for net in pair:
-        xavier_init(net)
-    return pair
+    return initialised(ImageGenerator(generator), ImageDiscriminator(discriminator), xavier_init)
 
 
 class ConditionalGenerator(nn.Module):

@@ -85,3 +85,10 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def initialised(generator: nn.Module, discriminator: nn.Module, init: Callable[[nn.Module], None]) -> tuple[nn.Module, nn.Module]:
+    """Applies ``init`` to both networks and returns them as the builder's pair."""
+    init(generator)
+    init(discriminator)
+    return generator, discriminator
