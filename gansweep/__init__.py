@@ -1,7 +1,12 @@
 """gansweep: hyperparameter sweeps and experiment tracking for GANs.
 
-The layers, each a module that only imports the ones above it in this list:
-``models``/``losses``/``data`` -> ``hparams`` -> ``trainer`` -> ``artifacts``/``progress`` -> ``cli``.
+The package follows the product's boxes; each module imports only those listed before it:
+
+- ``models/`` (the zoo), ``losses``, ``data`` -> ``hparams`` -> ``trainer`` (one trial; callbacks, no Optuna
+  or MLflow)
+- ``diagnostics/`` (judge, metrics, ``flags.py`` where collapse is decided), ``artifacts``, ``pictures``,
+  ``progress``, ``tracking`` (MLflow)
+- ``config`` (grid.yaml) -> ``sweep`` (Optuna study, workers) -> ``report`` -> ``cli``
 """
 
 __version__ = "0.1.0"
