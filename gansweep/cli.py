@@ -123,6 +123,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (http://host:5000, sqlite:///...); default: sqlite in --store")
     parser.add_argument("--workers", type=int, default=1, help="trials trained at once, as processes sharing this machine (default 1)")
     parser.add_argument("--devices", help="comma-separated devices, one worker each (e.g. cuda:0,cuda:1); overrides --workers")
+    parser.add_argument("--trials-per-device", type=int, default=1, help="with --devices: workers per device, for small models that leave a GPU idle (default 1)")
     parser.add_argument("--dry-run", action="store_true", help="list the trials and how many are complete; train nothing")
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the trials as a JSON list")
 
@@ -132,9 +133,12 @@ def _sweep_settings(args: argparse.Namespace):
     from gansweep.sweep import SweepSettings
 
     config = load_config(args.grid)
-    if args.workers < 1:
-        raise GansweepError(f"--workers must be >= 1, got {args.workers}")
-    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip()) if args.devices else (config.device,) * args.workers
+    if args.workers < 1 or args.trials_per_device < 1:
+        raise GansweepError(f"--workers and --trials-per-device must be >= 1, got {args.workers} and {args.trials_per_device}")
+    if args.devices:
+        devices = tuple(d.strip() for d in args.devices.split(",") if d.strip() for _ in range(args.trials_per_device))
+    else:
+        devices = (config.device,) * args.workers
     return SweepSettings(
         config=config, config_text=args.grid.read_text(), study_name=args.name or config.name, store=args.store,
         storage=args.storage, tracking_uri=args.tracking_uri, devices=devices,

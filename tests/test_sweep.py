@@ -158,9 +158,10 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
 
 
 @pytest.mark.slow
-def test_two_workers_train_each_point_exactly_once(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("spread", [["--workers", "2"], ["--devices", "cpu", "--trials-per-device", "2"]])
+def test_two_workers_train_each_point_exactly_once(tmp_path: Path, capsys, spread: list[str]) -> None:
     grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3, 5e-4, 2e-4]"), tmp_path / "mlruns"
-    assert main(["run", str(grid), "--store", str(store), "--workers", "2"]) == 0
+    assert main(["run", str(grid), "--store", str(store), *spread]) == 0
     assert "3/3 trials complete, 3 trained in this run" in capsys.readouterr().out
     keys = [r.data.tags["gansweep.key"] for r in _trial_runs(store, "FINISHED")]
     assert len(keys) == 3 == len(set(keys))
