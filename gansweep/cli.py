@@ -158,6 +158,10 @@ def _run(args: argparse.Namespace) -> int:
     from gansweep.sweep import run_sweep
 
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
+    if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
+        from gansweep.tracking import check_server
+
+        check_server(settings.tracking_uri)
     with SweepProgress() as progress:
         result = run_sweep(settings, plans, progress)
     plans = result.plans

@@ -75,6 +75,13 @@ def open_storage(settings: SweepSettings, create: bool = True):
     if settings.storage:
         try:
             return optuna.storages.RDBStorage(settings.storage, engine_kwargs={"connect_args": _connect_args(settings.storage)})
+        except ImportError:
+            from gansweep.tracking import _redact
+
+            raise GansweepError(
+                f"--storage {_redact(settings.storage)}: its database driver is not installed "
+                "(PostgreSQL: pip install psycopg2-binary; MySQL: pip install pymysql)"
+            ) from None
         except Exception as error:
             from gansweep.tracking import _redact
 
@@ -145,9 +152,12 @@ class SweepLock:
     """An exclusive lock on a sweep in this store, held for the whole `gansweep run`."""
 
     def __init__(self, store: Path, study_name: str) -> None:
-        store.mkdir(parents=True, exist_ok=True)
         self.path = store / f"{study_name}.lock"
-        self.file = self.path.open("a+")
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+            self.file = self.path.open("a+")
+        except OSError as error:
+            raise GansweepError(f"store folder {store} is not writable ({error.strerror}); pass --store DIR") from None
 
     def __enter__(self) -> SweepLock:
         try:

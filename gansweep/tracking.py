@@ -51,6 +51,8 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         self.uri = tracking_uri
+        if tracking_uri.startswith(("http://", "https://")):
+            check_server(tracking_uri)
         try:
             self.client: MlflowClient = MlflowClient(tracking_uri=tracking_uri)
             found = self.client.get_experiment_by_name(experiment)
@@ -124,6 +126,20 @@ class Tracker:
         for key, value in (tags or {}).items():
             self.client.set_tag(run_id, key, value)
         self.client.set_terminated(run_id, status=status)
+
+
+def check_server(uri: str, timeout: float = 10) -> None:
+    """Fails fast on a tracking server that does not answer (MLflow itself retries for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        pass  # it answered; MLflow reports what is wrong with the request
+    except OSError as error:
+        reason = getattr(error, "reason", error)
+        raise GansweepError(f"--tracking-uri {_redact(uri)} is unreachable ({reason}); is the MLflow server running?") from None
 
 
 def _redact(uri: str) -> str:
