@@ -217,6 +217,10 @@ class _EventCallback(TrainerCallback):
         self.emit(("epoch", {"key": self.key, "record": record}))
 
 
+def _params(plan: TrialPlan) -> dict[str, Any]:
+    return {"model": plan.model, "dataset": plan.dataset, "seed": plan.seed, **plan.hp.as_params()}
+
+
 def _label(plan: TrialPlan) -> str:
     hp = plan.hp
     lr = f"lr={hp.lr_g:g}" if hp.lr_g == hp.lr_d else f"lr_g={hp.lr_g:g} lr_d={hp.lr_d:g}"
@@ -249,77 +253,19 @@ class Worker:
         self._judge = load_judge(self._digits)
 
     def run(self, task: TrialPlan | SearchSlot) -> None:
+        """Claims an Optuna trial for ``task``, trains it, and records the outcome in both stores."""
         import optuna
-        from gansweep.artifacts import write_history
-        from gansweep.diagnostics import SampleEvaluator, diagnose
-        from gansweep.pictures import generator_pictures, trial_pictures
-        from gansweep.tracking import MlflowEpochLogger
 
         if self._study is None:
             self._open()
         trial = self._study.ask()
-        if isinstance(task, SearchSlot):
-            trial.set_user_attr("search", True)
-            try:
-                plan = suggest_plan(self.settings.config, trial, task.number)
-            except GansweepError as error:
-                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                self.emit(("end", {"key": f"search #{task.number}", "state": "FAIL", "error": str(error)}))
-                return
-        else:
-            plan = task
-        trial.set_user_attr(KEY_ATTR, plan.key)
-        trial.set_user_attr("model", plan.model)
-        trial.set_user_attr("hyperparameters", plan.hp.as_params())
-        trial.set_user_attr("seed", plan.seed)
-        if plan.reported:
-            trial.set_user_attr("reported", plan.reported)
-        params = {"model": plan.model, "dataset": plan.dataset, "seed": plan.seed, **plan.hp.as_params()}
-        tags = {
-            "gansweep.model": plan.model, "gansweep.dataset": plan.dataset, "gansweep.key": plan.key,
-            "gansweep.optuna_trial": str(trial.number), "gansweep.index": str(plan.index),
-            **({"gansweep.reported": plan.reported} if plan.reported else {}),
-        }  # fmt: skip
-        run_id = self._tracker.start_trial(self.parent_run, _label(plan), params, tags)
-        trial.set_user_attr("mlflow_run_id", run_id)
+        plan = self._plan(trial, task)
+        if plan is None:
+            return
+        run_id = self._start_run(trial, plan)
         try:
-            cfg = self.settings.config
-            evaluator = SampleEvaluator(self._judge, self._digits.heldout_images, cfg.eval_every, cfg.eval_samples, tuple(cfg.early_stop))
-            logger = MlflowEpochLogger(self._tracker, run_id)
-            trainer = Trainer(
-                plan.model, self._digits, plan.hp, seed=plan.seed, device=self.device, amp=cfg.amp,
-                callbacks=[evaluator, logger, _EventCallback(self.emit, plan.key, self.settings, plan)],
-            )  # fmt: skip
-            resumed_from = self._resume(trainer, plan)
-            history = trainer.fit()
-            diagnosis = diagnose(history.epochs)
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = Path(tmp)
-                write_history(history, folder)
-                (folder / "diagnostics.json").write_text(json.dumps(diagnosis.to_dict(), indent=1))
-                trial_pictures(history, diagnosis.flags, folder, cfg.snapshot_every)
-                generator_pictures(trainer, folder)
-                (folder / "trial.json").write_text(json.dumps({**params, "key": plan.key, "reported": plan.reported,
-                                                               "device": str(trainer.device), "amp": trainer.amp}, indent=1))
-                trainer.save_checkpoint(folder / "checkpoint.pt")
-                self._tracker.log_artifacts(run_id, folder)
-            value = objective_value(history, cfg.objective.metric)
-            end_tags = {
-                "gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or "",
-                "gansweep.verdict": diagnosis.verdict,
-                **{f"gansweep.flag.{f.name}": str(f.epoch) for f in diagnosis.flags},
-            }  # fmt: skip
-            self._tracker.end_trial(run_id, "FINISHED", end_tags)
-            trial.set_user_attr("final", history.epochs[-1])
-            trial.set_user_attr("verdict", diagnosis.verdict)
-            trial.set_user_attr("flags", {f.name: f.epoch for f in diagnosis.flags})
-            early = (history.stopped or "").startswith("early stop")
-            if early and isinstance(task, SearchSlot):
-                self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            else:
-                self._study.tell(trial, value)
-            self.settings.checkpoint_path(plan).unlink(missing_ok=True)
-            self.emit(("end", {"key": plan.key, "state": "COMPLETE", "final": history.epochs[-1], "verdict": diagnosis.verdict}))
+            trainer, resumed_from = self._train(plan, run_id)
+            self._finish(trial, task, plan, run_id, trainer, resumed_from)
         except KeyboardInterrupt:
             trial.set_user_attr(INTERRUPTED, True)
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -332,6 +278,87 @@ class Worker:
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self._tracker.end_trial(run_id, "FAILED", {"gansweep.error": message[:5000]})
             self.emit(("end", {"key": plan.key, "state": "FAIL", "error": message}))
+
+    def _plan(self, trial, task: TrialPlan | SearchSlot) -> TrialPlan | None:
+        """The grid point, or a freshly sampled search point (None, recorded as failed, if it is invalid)."""
+        import optuna
+
+        if isinstance(task, TrialPlan):
+            return task
+        trial.set_user_attr("search", True)
+        try:
+            return suggest_plan(self.settings.config, trial, task.number)
+        except GansweepError as error:
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.emit(("end", {"key": f"search #{task.number}", "state": "FAIL", "error": str(error)}))
+            return None
+
+    def _start_run(self, trial, plan: TrialPlan) -> str:
+        for key, value in ((KEY_ATTR, plan.key), ("model", plan.model), ("hyperparameters", plan.hp.as_params()),
+                           ("seed", plan.seed), ("reported", plan.reported)):  # fmt: skip
+            if value is not None:
+                trial.set_user_attr(key, value)
+        tags = {
+            "gansweep.model": plan.model, "gansweep.dataset": plan.dataset, "gansweep.key": plan.key,
+            "gansweep.optuna_trial": str(trial.number), "gansweep.index": str(plan.index),
+            **({"gansweep.reported": plan.reported} if plan.reported else {}),
+        }  # fmt: skip
+        run_id = self._tracker.start_trial(self.parent_run, _label(plan), _params(plan), tags)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        return run_id
+
+    def _train(self, plan: TrialPlan, run_id: str) -> tuple[Trainer, int]:
+        from gansweep.diagnostics import SampleEvaluator
+        from gansweep.tracking import MlflowEpochLogger
+
+        cfg = self.settings.config
+        evaluator = SampleEvaluator(self._judge, self._digits.heldout_images, cfg.eval_every, cfg.eval_samples, tuple(cfg.early_stop))
+        trainer = Trainer(
+            plan.model, self._digits, plan.hp, seed=plan.seed, device=self.device, amp=cfg.amp,
+            callbacks=[evaluator, MlflowEpochLogger(self._tracker, run_id), _EventCallback(self.emit, plan.key, self.settings, plan)],
+        )  # fmt: skip
+        resumed_from = self._resume(trainer, plan)
+        trainer.fit()
+        return trainer, resumed_from
+
+    def _finish(self, trial, task, plan: TrialPlan, run_id: str, trainer: Trainer, resumed_from: int) -> None:
+        import optuna
+
+        from gansweep.diagnostics import diagnose
+
+        history = trainer.history
+        diagnosis = diagnose(history.epochs)
+        self._publish(plan, run_id, trainer, diagnosis)
+        end_tags = {
+            "gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or "",
+            "gansweep.verdict": diagnosis.verdict, **{f"gansweep.flag.{f.name}": str(f.epoch) for f in diagnosis.flags},
+        }  # fmt: skip
+        self._tracker.end_trial(run_id, "FINISHED", end_tags)
+        trial.set_user_attr("final", history.epochs[-1])
+        trial.set_user_attr("verdict", diagnosis.verdict)
+        trial.set_user_attr("flags", {f.name: f.epoch for f in diagnosis.flags})
+        if (history.stopped or "").startswith("early stop") and isinstance(task, SearchSlot):
+            self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self._study.tell(trial, objective_value(history, self.settings.config.objective.metric))
+        self.settings.checkpoint_path(plan).unlink(missing_ok=True)
+        self.emit(("end", {"key": plan.key, "state": "COMPLETE", "final": history.epochs[-1], "verdict": diagnosis.verdict}))
+
+    def _publish(self, plan: TrialPlan, run_id: str, trainer: Trainer, diagnosis) -> None:
+        """History, diagnosis, pictures, the resolved trial config and the final checkpoint, as artifacts."""
+        from gansweep.artifacts import write_history
+        from gansweep.pictures import generator_pictures, trial_pictures
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            write_history(trainer.history, folder)
+            (folder / "diagnostics.json").write_text(json.dumps(diagnosis.to_dict(), indent=1))
+            trial_pictures(trainer.history, diagnosis.flags, folder, self.settings.config.snapshot_every)
+            generator_pictures(trainer, folder)
+            config = {**_params(plan), "key": plan.key, "reported": plan.reported, "device": str(trainer.device), "amp": trainer.amp}
+            (folder / "trial.json").write_text(json.dumps(config, indent=1))
+            trainer.save_checkpoint(folder / "checkpoint.pt")
+            self._tracker.log_artifacts(run_id, folder)
 
     def _resume(self, trainer: Trainer, plan: TrialPlan) -> int:
         path = self.settings.checkpoint_path(plan)
