@@ -39,9 +39,9 @@ from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyper
 from gansweep.diagnostics.flags import FLAG_NAMES
 from gansweep.diagnostics.metrics import METRICS
 from gansweep.models import MODELS
-from gansweep.trainer import STEP_METRICS
+from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
-OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS)
+OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
 
 
 class ConfigError(GansweepError):
