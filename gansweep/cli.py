@@ -48,6 +48,7 @@ def _train(args: argparse.Namespace) -> int:
     from gansweep.artifacts import write_history
     from gansweep.data import load_dataset
     from gansweep.hparams import resolve_hyperparameters
+    from gansweep.models import MODELS
     from gansweep.progress import EpochProgress
     from gansweep.trainer import Trainer
 
@@ -56,13 +57,11 @@ def _train(args: argparse.Namespace) -> int:
         for key in ("lr", "lr_g", "lr_d", "batch_size", "latent_dim", "betas", "width", "loss", "d_steps", "epochs")
         if getattr(args, key) is not None
     }
-    from gansweep.models import MODELS
-
     if args.model not in MODELS:
         raise GansweepError(f"--model: unknown model {args.model!r}; choose one of: {', '.join(MODELS)}")
     digits = load_dataset(args.dataset, args.data_dir)
     hp = resolve_hyperparameters(args.model, given, n_train=len(digits.train_images), dataset=args.dataset)
-    progress = EpochProgress(f"{args.model} on {args.dataset}", print_epochs=True)
+    progress = EpochProgress(f"{args.model} on {args.dataset}")
     trainer = Trainer(args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[progress])
     if args.resume:
         trainer.load_checkpoint(args.resume)
@@ -231,9 +230,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _dry_run(settings, plans, as_json: bool) -> int:
-    from gansweep.sweep import open_study, trial_states
+    from gansweep.sweep import complete_search_trials, open_study, trial_states
 
-    states = trial_states(open_study(settings, create=False))
+    study = open_study(settings, create=False)
+    states = trial_states(study)
     rows = [{**p.as_row(), "state": states.get(p.key, "WAITING")} for p in plans]
     complete = sum(r["state"] == "COMPLETE" for r in rows)
     if as_json:
@@ -250,8 +250,7 @@ def _dry_run(settings, plans, as_json: bool) -> int:
     print(f"{len(rows)} trials, {complete} already complete")
     search = settings.config.search
     if search is not None:
-        study = open_study(settings, create=False)
-        done = 0 if study is None else sum(t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials())
+        done = 0 if study is None else complete_search_trials(study)
         print(f"plus search: {search.n_trials} trials of {search.model} sampled by {search.sampler}, {done} already complete")
     return 0
 

@@ -106,10 +106,16 @@ DATASETS: dict[str, Callable[[Path], Digits]] = {
 
 
 def load_dataset(name: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> Digits:
-    """Loads a data set by name (see ``DATASETS``) as uint8 tensors on the CPU."""
+    """Loads a data set by name (see ``DATASETS``) as uint8 tensors on the CPU, once per process: the
+    same ``Digits`` object comes back, so its device copy (``device_images``) is made once too."""
     if name not in DATASETS:
         raise GansweepError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name](Path(data_dir))
+    return _load(name, Path(data_dir).resolve())
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, data_dir: Path) -> Digits:
+    return DATASETS[name](data_dir)
 
 
 def to_model_range(images: torch.Tensor, image_size: int, output: str, device: torch.device) -> torch.Tensor:

@@ -56,15 +56,14 @@ def _labelled(grid: np.ndarray, text: str) -> np.ndarray:
 def sample_pictures(history: History, folder: Path, every: int) -> list[Path]:
     """grids/epoch_NNN.png, samples_strip.png and samples.gif from the fixed-latent samples."""
     (folder / "grids").mkdir(parents=True, exist_ok=True)
-    epochs = snapshot_epochs(len(history.samples) - 1, every)
-    grids = {e: _labelled(sample_grid(history.samples[e]), f"epoch {e}") for e in epochs}
+    frames = [_labelled(sample_grid(s), f"epoch {e}") for e, s in enumerate(history.samples)]
+    grids = {e: frames[e] for e in snapshot_epochs(len(frames) - 1, every)}
     paths = [_save_png(folder / "grids" / f"epoch_{e:03d}.png", g) for e, g in grids.items()]
     gutter = np.full((next(iter(grids.values())).shape[0], 8), 255, np.uint8)
     strip = np.concatenate([part for g in grids.values() for part in (g, gutter)][:-1], axis=1)
     paths.append(_save_png(folder / "samples_strip.png", strip))
     import imageio.v3 as iio
 
-    frames = [_labelled(sample_grid(s), f"epoch {e}") for e, s in enumerate(history.samples)]
     iio.imwrite(folder / "samples.gif", np.stack(frames), duration=400, loop=0)
     paths.append(folder / "samples.gif")
     return paths

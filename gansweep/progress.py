@@ -22,9 +22,8 @@ def epoch_line(record: dict[str, float]) -> str:
 class EpochProgress(TrainerCallback):
     """A bar over the trial's steps (ETA included) on stderr; each epoch's losses printed as it ends."""
 
-    def __init__(self, label: str, console: Console = STDERR, print_epochs: bool = True) -> None:
+    def __init__(self, label: str, console: Console = STDERR) -> None:
         self.console = console
-        self.print_epochs = print_epochs
         self.progress = Progress(
             TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("epoch {task.fields[epoch]}"),
             TimeRemainingColumn(), console=console, transient=True,
@@ -40,8 +39,7 @@ class EpochProgress(TrainerCallback):
         self.progress.update(self.task, advance=1, epoch=epoch)
 
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if self.print_epochs:
-            self.progress.console.print(epoch_line(record))
+        self.progress.console.print(epoch_line(record))
 
     def on_end(self, trainer: Trainer, history) -> None:
         self.progress.stop()
@@ -57,7 +55,8 @@ class SweepProgress:
             console=console, transient=True,
         )  # fmt: skip
         self.sweep_task = None
-        self.trials: dict[str, int] = {}
+        self.trials: dict[str, tuple[int, str]] = {}
+        """Running trials: key -> (progress task, label)."""
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -73,18 +72,14 @@ class SweepProgress:
             if payload["done"]:
                 self.console.print(f"{payload['done']} of {payload['total']} trials already complete in the store")
         elif kind == "start":
-            self.trials[payload["key"]] = self.progress.add_task(
-                f"  {payload['label']}", total=payload["total"], completed=payload["done"]
-            )
+            task = self.progress.add_task(f"  {payload['label']}", total=payload["total"], completed=payload["done"])
+            self.trials[payload["key"]] = (task, payload["label"])
         elif kind == "step" and payload["key"] in self.trials:
-            self.progress.advance(self.trials[payload["key"]])
+            self.progress.advance(self.trials[payload["key"]][0])
         elif kind == "end":
-            task = self.trials.pop(payload["key"], None)
+            task, label = self.trials.pop(payload["key"], (None, payload["key"]))
             if task is not None:
-                label = self.progress.tasks[[t.id for t in self.progress.tasks].index(task)].description.strip()
                 self.progress.remove_task(task)
-            else:
-                label = payload["key"]
             final = payload.get("final") or {}
             detail = payload.get("verdict") or payload.get("error", "")
             if final and "fid_mnist" in final:

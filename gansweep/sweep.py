@@ -409,7 +409,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             on_event(("warning", {"message": f"{leftovers} trial(s) left running by an earlier run marked interrupted; retrying them"}))
         done = {k for k, s in trial_states(study).items() if s == "COMPLETE"}
         todo: list[TrialPlan | SearchSlot] = [p for p in plans if p.key not in done]
-        searched = _complete_search_trials(study)
+        searched = complete_search_trials(study)
         if settings.config.search is not None:
             todo += [SearchSlot(i) for i in range(searched, settings.config.search.n_trials)]
         parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
@@ -431,7 +431,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         result.plans = plans + _search_plans(study, settings.config, len(plans))
         complete = all(result.states.get(p.key) == "COMPLETE" for p in result.plans)
         if settings.config.search is not None:
-            complete = complete and _complete_search_trials(study) >= settings.config.search.n_trials
+            complete = complete and complete_search_trials(study) >= settings.config.search.n_trials
         tracker.finish_sweep(parent_run, "FINISHED" if complete else ("KILLED" if result.interrupted else "FAILED"))
         return result
 
@@ -448,7 +448,7 @@ def _search_plans(study, config: SweepConfig, first_index: int) -> list[TrialPla
     ]
 
 
-def _complete_search_trials(study) -> int:
+def complete_search_trials(study) -> int:
     return sum(t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials(deepcopy=False))
 
 

@@ -167,6 +167,17 @@ def test_two_workers_train_each_point_exactly_once(tmp_path: Path, capsys, sprea
     assert len(keys) == 3 == len(set(keys))
     assert [t.state.name for t in _trials(store, grid)] == ["COMPLETE"] * 3
 
+    # Same losses as one worker training them in turn (workers get 1 thread each instead of 2, which
+    # may only reorder floating-point sums).
+    alone = tmp_path / "alone"
+    assert main(["run", str(grid), "--store", str(alone)]) == 0
+    capsys.readouterr()
+    final = {t.user_attrs["gansweep_key"]: t.user_attrs["final"] for t in _trials(store, grid)}
+    for trial in _trials(alone, grid):
+        spread_final = final[trial.user_attrs["gansweep_key"]]
+        for key in ("d_loss", "g_loss"):
+            assert spread_final[key] == pytest.approx(trial.user_attrs["final"][key], rel=1e-3)
+
 
 def test_a_second_run_on_the_same_sweep_is_refused_while_one_runs(tmp_path: Path) -> None:
     grid, store = _grid(tmp_path, epochs=30, batch_size=100, lrs="[1e-3]"), tmp_path / "mlruns"

@@ -63,7 +63,7 @@ def sample_metrics(judge: Judge, samples: torch.Tensor, real: torch.Tensor) -> d
       from varied garbage (~1), where the judge's features cannot: it maps all garbage alike.
     """
     gen_features, gen_probs = judge(samples)
-    real_features, real_probs = judge(real)
+    real_features, real_probs = judge.reference(real)
     eps = 1e-8
     gen_hist = torch.bincount(gen_probs.argmax(dim=1), minlength=N_CLASSES).double() / len(samples)
     real_hist = torch.bincount(real_probs.argmax(dim=1), minlength=N_CLASSES).double() / len(real)
