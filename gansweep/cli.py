@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -15,6 +16,8 @@ from typing import Callable
 from gansweep.errors import GansweepError
 
 EXIT_USAGE = 2
+EXIT_DIVERGED = 1
+"""`gansweep train` whose losses went NaN/inf: the history up to there is still written."""
 
 
 def _add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
@@ -70,12 +73,12 @@ def _train(args: argparse.Namespace) -> int:
         write_history(history, args.out)
         trainer.save_checkpoint(args.out / "checkpoint.pt")
         progress.console.print(f"wrote {args.out}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, checkpoint.pt")
-    if history.stopped:
-        progress.console.print(f"stopped early: {history.stopped}")
     if args.json:
         json.dump({"model": args.model, "dataset": args.dataset, "seed": args.seed, "hyperparameters": hp.as_params(), **history.to_dict()}, sys.stdout)
         sys.stdout.write("\n")
-    return 0
+    if history.stopped:
+        progress.console.print(f"stopped early: {history.stopped}")
+    return EXIT_DIVERGED if history.stopped and history.stopped.startswith("non-finite") else 0
 
 
 def _add_list(parser: argparse.ArgumentParser) -> None:
@@ -116,15 +119,27 @@ def _list(args: argparse.Namespace) -> int:
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grid", type=Path, help="the sweep file (grid.yaml); see sweeps/ for examples")
-    parser.add_argument("--name", help="study/experiment name (default: the file's `name:` or its stem)")
-    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="folder for the default stores: mlflow.db, artifacts/, optuna.journal, checkpoints/ (default ./mlruns)")
-    parser.add_argument("--storage", help="Optuna storage URL (any RDB URL, e.g. postgresql://user@host/db); default: the journal file in --store")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (http://host:5000, sqlite:///...); default: sqlite in --store")
+    _add_storage_flags(parser, tracking=True)
     parser.add_argument("--workers", type=int, default=1, help="trials trained at once, as processes sharing this machine (default 1)")
     parser.add_argument("--devices", help="comma-separated devices, one worker each (e.g. cuda:0,cuda:1); overrides --workers")
     parser.add_argument("--trials-per-device", type=int, default=1, help="with --devices: workers per device, for small models that leave a GPU idle (default 1)")
+    parser.add_argument("--retry-failed", action="store_true", help="queue again the points whose trial raised an error (killed or interrupted trials are always resumed)")
+    parser.add_argument("--heartbeat", type=int, default=15, metavar="SECONDS",
+                        help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row is taken over by another worker (default 15)")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="list the trials and how many are complete; train nothing")
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the trials as a JSON list")
+
+
+def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) -> None:
+    """Where a sweep's state lives. Credentials belong in the URL or the environment, never in a grid file."""
+    parser.add_argument("--name", help="study/experiment name (default: the file's `name:` or its stem)")
+    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="folder for the default stores: mlflow.db, artifacts/, optuna.journal (default ./mlruns)")
+    parser.add_argument("--storage", default=os.environ.get("GANSWEEP_STORAGE"),
+                        help="Optuna RDB URL shared by every process and machine of the sweep, e.g. postgresql://user:pass@host/db "
+                             "(default: $GANSWEEP_STORAGE, else the journal file in --store, for one `gansweep run` at a time)")  # fmt: skip
+    if tracking:
+        parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                            help="MLflow tracking URI, e.g. http://host:5000 (default: $MLFLOW_TRACKING_URI, else sqlite in --store)")  # fmt: skip
 
 
 def _sweep_settings(args: argparse.Namespace):
@@ -132,15 +147,17 @@ def _sweep_settings(args: argparse.Namespace):
     from gansweep.sweep import SweepSettings
 
     config = load_config(args.grid)
-    if args.workers < 1 or args.trials_per_device < 1:
-        raise GansweepError(f"--workers and --trials-per-device must be >= 1, got {args.workers} and {args.trials_per_device}")
+    for flag in ("workers", "trials_per_device", "heartbeat"):
+        if getattr(args, flag, 1) < 1:
+            raise GansweepError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.devices:
         devices = tuple(d.strip() for d in args.devices.split(",") if d.strip() for _ in range(args.trials_per_device))
     else:
         devices = (config.device,) * args.workers
     return SweepSettings(
         config=config, config_text=args.grid.read_text(), study_name=args.name or config.name, store=args.store,
-        storage=args.storage, tracking_uri=args.tracking_uri, devices=devices,
+        storage=args.storage, tracking_uri=args.tracking_uri, devices=devices, heartbeat=args.heartbeat,
+        retry_failed=args.retry_failed,
     )  # fmt: skip
 
 
@@ -155,6 +172,7 @@ def _run(args: argparse.Namespace) -> int:
         return _dry_run(settings, plans, args.json)
     from gansweep.progress import SweepProgress
     from gansweep.sweep import run_sweep
+    from gansweep.tracking import redact
 
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
@@ -167,7 +185,14 @@ def _run(args: argparse.Namespace) -> int:
     print(_sweep_report(settings, plans, result.parent_run))
     missing = [p for p in plans if result.states.get(p.key) != "COMPLETE"]
     print(f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
-          f"MLflow: {settings.mlflow_uri} (gansweep ui to browse)")  # fmt: skip
+          f"MLflow: {redact(settings.mlflow_uri)} (gansweep ui to browse)")  # fmt: skip
+    for key, error in result.failed.items():
+        print(f"failed: {key}: {error}", file=sys.stderr)
+    if result.failed and not result.fatal:
+        print(f"{len(result.failed)} trial(s) failed: fix the cause, then run the same command with --retry-failed", file=sys.stderr)
+    if result.fatal:
+        print(f"error: {result.fatal}", file=sys.stderr)
+        return EXIT_USAGE
     if result.interrupted:
         print("interrupted: run the same command again to finish the missing trials", file=sys.stderr)
         return 130
@@ -197,9 +222,43 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a grid.yaml (rows in its order, missing points shown) or a sweep name (its MLflow experiment)")
     parser.add_argument("--format", choices=["md", "csv", "json"], default="md", help="output format (default md)")
     parser.add_argument("--out", type=Path, help="write the report here, with heatmap PNGs beside it (default: stdout)")
-    parser.add_argument("--name", help="the sweep's name, when it was run with --name")
-    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="store folder of `gansweep run` (default ./mlruns)")
-    parser.add_argument("--storage", help="the Optuna storage URL the sweep ran with (default: the journal in --store)")
+    _add_storage_flags(parser)
+
+
+def _add_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("grid", type=Path, help="the sweep file (grid.yaml)")
+    _add_storage_flags(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object per point, as a list")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from gansweep.config import load_config, plan_trials
+    from gansweep.data import TRAIN_SIZES
+    from gansweep.sweep import SweepSettings, open_study
+    from gansweep.sweep._queue import point_status
+
+    config = load_config(args.grid)
+    plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
+    settings = SweepSettings(config, "", args.name or config.name, args.store, storage=args.storage)
+    study = open_study(settings, create=False)
+    n_search = config.search.n_trials if config.search else 0
+    rows = point_status(study.get_trials(deepcopy=False) if study else [], plans, n_search)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "point", "state", "worker", "epoch", "detail", "run", title=settings.study_name)
+    for i, row in enumerate(rows):
+        hp = row["hyperparameters"]
+        point = f"{row['model']} lr={hp['lr_g']:g} bs={hp['batch_size']} z={hp['latent_dim']} seed={row['seed']}" if hp else row["entry"]
+        epoch = f"{row['epoch']}/{row['epochs']}" if row["epochs"] else ""
+        table.add_row(str(i), point, row["state"], row["worker"], epoch, row["detail"][:80], row["run_id"][:8])
+    Console().print(table)
+    counts = {state: sum(r["state"] == state for r in rows) for state in ("complete", "running", "failed", "waiting")}
+    print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -335,6 +394,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "train": ("train one trial and print its per-epoch losses", _add_train, _train),
     "run": ("run a sweep: train every trial of grid.yaml once, tracked in MLflow", _add_run, _run),
     "list": ("list the model zoo, data sets or losses", _add_list, _list),
+    "status": ("complete / running / failed / waiting per point of a sweep, and which worker holds it", _add_status, _status),
     "report": ("tables of setting vs outcome (markdown, csv, json) and heatmaps, from the store", _add_report, _report),
     "diagnose": ("flag D-loss collapse, mode collapse, divergence, instability and low quality", _add_diagnose, _diagnose),
     "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui, _ui),

@@ -328,13 +328,6 @@ def plan_trials(config: SweepConfig, n_train: int | None = None, source: str = "
     return list(plans.values())
 
 
-@dataclass(frozen=True)
-class SearchSlot:
-    """One trial of ``search:`` still to be sampled; the worker turns it into a ``TrialPlan``."""
-
-    number: int
-
-
 def suggest_plan(config: SweepConfig, trial: Any, index: int) -> TrialPlan:
     """Samples ``config.search.space`` through an Optuna trial and resolves the result."""
     search = config.search

@@ -107,7 +107,8 @@ def _wait_for(condition, timeout: float = 120) -> None:
 
 
 def _checkpoints(store: Path) -> list[Path]:
-    return list((store / "checkpoints").glob("*/*.pt"))
+    """Every run's ``checkpoint.pt`` artifact: written after each epoch, last with the run's pictures."""
+    return list((store / "artifacts").glob("*/artifacts/checkpoint.pt"))
 
 
 def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_path: Path) -> None:
@@ -116,7 +117,7 @@ def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_
     # kill once the first trial is FINISHED and the second has written its first epoch checkpoint
     # (checkpoints exist only once the run has created its stores: polling MLflow earlier would race
     # its first-time migrations)
-    _wait_for(lambda: bool(_checkpoints(store)) and len(_trial_runs(store, "FINISHED")) == 1 and bool(_checkpoints(store)))
+    _wait_for(lambda: len(_checkpoints(store)) == 2 and len(_trial_runs(store, "FINISHED")) == 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
@@ -147,7 +148,7 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "run the same command again" in err
     assert [r.info.status for r in _trial_runs(store)] == ["KILLED"]
-    assert [t.state.name for t in _trials(store, grid)] == ["FAIL"]
+    assert [t.state.name for t in _trials(store, grid)] == ["FAIL", "WAITING"]  # queued again at once
     assert _trials(store, grid)[0].user_attrs["interrupted"] is True
 
     rerun = _start(grid, store)
@@ -155,6 +156,7 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
     assert rerun.returncode == 0, err
     finished = _trial_runs(store, "FINISHED")
     assert len(finished) == 1 and int(finished[0].data.tags["gansweep.resumed_from_epoch"]) >= 1
+    assert [t.state.name for t in _trials(store, grid)] == ["FAIL", "COMPLETE"]
 
 
 @pytest.mark.slow

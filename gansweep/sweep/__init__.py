@@ -1,0 +1,34 @@
+"""Running a sweep: an Optuna study whose trials are the grid's points, each trained exactly once.
+
+The study is the work queue (``_queue``): every point waits as a WAITING trial and a worker claims it
+with Optuna's compare-and-set, so any number of workers, in one `gansweep run` or in many on several
+machines, share a sweep without training a point twice.
+
+- **Default store** (``mlruns/``): Optuna's JournalStorage (``optuna.journal``) and MLflow on SQLite.
+  One `gansweep run` per sweep and store at a time (``SweepLock``), with ``--workers`` processes; a
+  worker process that dies has its trial queued again by its `gansweep run` at once.
+- **Shared** (``--storage postgresql://...``, ``--tracking-uri http://...``): any number of
+  `gansweep run` processes anywhere. Workers send heartbeats through Optuna's RDB storage; a trial
+  whose worker falls silent for ``GRACE_HEARTBEATS`` beats is failed by whichever worker notices
+  first and queued again.
+
+Either way the next owner of a queued-again trial ends the dead run as KILLED and resumes from the
+epoch checkpoint in that run's artifacts. A trial that raises is recorded as failed with its error
+and the worker goes on; ``--retry-failed`` queues such points again.
+
+Example::
+
+    settings = SweepSettings(load_config("sweeps/quickstart.yaml"), text, "quickstart", Path("mlruns"))
+    result = run_sweep(settings, plan_trials(settings.config), on_event=print)
+"""
+
+from gansweep.sweep._queue import KEY_ATTR, deciding_trials, entry_of, trial_states
+from gansweep.sweep._run import SweepResult, complete_search_trials, run_sweep
+from gansweep.sweep._settings import GRACE_HEARTBEATS, SweepSettings
+from gansweep.sweep._storage import open_storage, open_study
+from gansweep.sweep._worker import Event, objective_value
+
+__all__ = [
+    "GRACE_HEARTBEATS", "KEY_ATTR", "Event", "SweepResult", "SweepSettings", "complete_search_trials",
+    "deciding_trials", "entry_of", "objective_value", "open_storage", "open_study", "run_sweep", "trial_states",
+]  # fmt: skip

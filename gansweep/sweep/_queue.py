@@ -1,0 +1,169 @@
+"""The sweep's work queue, kept in the Optuna study itself.
+
+Every grid point and every ``search:`` slot is an *entry*. An entry waits as a WAITING trial; a worker
+claims it with Optuna's own compare-and-set (WAITING -> RUNNING succeeds for exactly one process, on
+PostgreSQL through a row lock), so no point is trained twice however many workers and machines
+share the study. An entry whose trial died (its worker killed, its heartbeat stale, Ctrl-C) is queued
+again as a WAITING copy that names the dead trial's MLflow run, whose checkpoint the next owner
+resumes from. An entry whose trial raised an error stays failed until ``--retry-failed``.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Iterable
+
+from gansweep.config import TrialPlan
+from gansweep.hparams import Hyperparameters
+
+KEY_ATTR = "gansweep_key"
+SLOT_ATTR = "search_slot"
+PLAN_ATTRS = (KEY_ATTR, "model", "hyperparameters", "seed", "dataset", "reported", "index", "search", SLOT_ATTR)
+"""User attributes that say which point a trial trains: what a re-queued copy keeps."""
+MAX_TAKEOVERS = 3
+"""A trial whose worker died this many times in a row is left failed (it may be what kills them)."""
+_RANK = {"COMPLETE": 4, "PRUNED": 4, "RUNNING": 3, "WAITING": 2, "FAIL": 1}
+
+
+def worker_id(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}"
+
+
+def entry_of(trial: Any) -> str | None:
+    """The grid key, or ``search#N`` for a search slot; None for trials gansweep did not queue."""
+    slot = trial.user_attrs.get(SLOT_ATTR)
+    return f"search#{slot}" if slot is not None else trial.user_attrs.get(KEY_ATTR)
+
+
+def plan_attrs(plan: TrialPlan) -> dict[str, Any]:
+    attrs = {KEY_ATTR: plan.key, "model": plan.model, "hyperparameters": plan.hp.as_params(), "seed": plan.seed,
+             "dataset": plan.dataset, "reported": plan.reported, "index": plan.index}  # fmt: skip
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def plan_of(trial: Any) -> TrialPlan:
+    """The grid point a queued trial stands for (the inverse of ``plan_attrs``)."""
+    a = trial.user_attrs
+    return TrialPlan(a["model"], Hyperparameters.from_params(a["hyperparameters"]), a["seed"], a["dataset"],
+                     a.get("reported"), a.get("index", 0))  # fmt: skip
+
+
+def deciding_trials(trials: Iterable[Any]) -> dict[str, Any]:
+    """Entry -> the trial that decides its state: complete beats running beats waiting beats failed;
+    among equals the newest (trials come in creation order)."""
+    chosen: dict[str, Any] = {}
+    for trial in trials:
+        entry = entry_of(trial)
+        if entry is not None and (entry not in chosen or _RANK[trial.state.name] >= _RANK[chosen[entry].state.name]):
+            chosen[entry] = trial
+    return chosen
+
+
+def trial_states(study: Any) -> dict[str, str]:
+    """Point key (for search trials: of the sampled point) -> the Optuna state that decides it."""
+    if study is None:
+        return {}
+    decided = deciding_trials(study.get_trials(deepcopy=False)).values()
+    return {t.user_attrs[KEY_ATTR]: t.state.name for t in decided if KEY_ATTR in t.user_attrs}
+
+
+def enqueue_missing(study: Any, plans: list[TrialPlan], n_search: int, retry_failed: bool) -> int:
+    """Queues every grid point and search slot that has no live trial; returns how many. Run under
+    ``bookkeeping_lock``: the check and the queueing must not interleave with another process's."""
+    decided = deciding_trials(study.get_trials(deepcopy=False))
+    wanted = [(p.key, plan_attrs(p)) for p in plans] + [(f"search#{i}", {"search": True, SLOT_ATTR: i}) for i in range(n_search)]
+    queued = 0
+    for entry, attrs in wanted:
+        last = decided.get(entry)
+        if last is None:
+            study.enqueue_trial({}, user_attrs=attrs)
+        elif last.state.name == "FAIL" and (retry_failed or "error" not in last.user_attrs):
+            requeue(study, last)
+        else:
+            continue
+        queued += 1
+    return queued
+
+
+def requeue(study: Any, trial: Any) -> None:
+    """A WAITING copy of a dead or failed trial: the same point (its sampled parameters too), pointing
+    at its MLflow run so that the next owner resumes from that run's checkpoint."""
+    import optuna
+
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in PLAN_ATTRS}
+    attrs["takeovers"] = trial.user_attrs.get("takeovers", 0) + ("error" not in trial.user_attrs)
+    previous = trial.user_attrs.get("mlflow_run_id") or trial.user_attrs.get("previous_run")
+    if previous:
+        attrs["previous_run"] = previous
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
+                                              distributions=trial.distributions, user_attrs=attrs))  # fmt: skip
+
+
+def requeue_stale(study: Any, trial: Any) -> None:
+    """Optuna's callback for a trial whose heartbeat went stale (run by the one process that failed it)."""
+    if trial.user_attrs.get("takeovers", 0) < MAX_TAKEOVERS:  # else left failed until the next `gansweep run`
+        requeue(study, trial)
+
+
+def fail_and_requeue(study: Any, trial: Any) -> bool:
+    """Marks a RUNNING trial whose worker is known dead as failed and queues it again; False when
+    another process got there first."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        if not study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
+            return False
+    except UpdateFinishedTrialError:
+        return False
+    requeue_stale(study, trial)
+    return True
+
+
+def claim_waiting(study: Any):
+    """The oldest WAITING trial, now RUNNING and ours, or None. ``Study.ask`` would do the same but
+    creates a fresh, pointless trial when the queue is empty, hence the storage call."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+        try:
+            if study._storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):
+                return optuna.trial.Trial(study, frozen._trial_id)
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def running_trials(study: Any) -> list[Any]:
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+
+
+def point_status(trials: list[Any], plans: list[TrialPlan], n_search: int) -> list[dict[str, Any]]:
+    """One row per grid point and search slot: ``state`` (complete, running, failed or waiting),
+    the ``worker`` (host:pid device) that holds or held it, its ``epoch``, and ``detail`` (the
+    verdict, or the error)."""
+    decided = deciding_trials(trials)
+    entries = [(p.key, p) for p in plans] + [(f"search#{i}", None) for i in range(n_search)]
+    rows = []
+    for entry, plan in entries:
+        trial = decided.get(entry)
+        attrs = trial.user_attrs if trial is not None else {}
+        name = trial.state.name if trial is not None else "WAITING"
+        state = {"COMPLETE": "complete", "PRUNED": "complete", "RUNNING": "running", "WAITING": "waiting"}.get(name)
+        if state is None:  # FAIL: an error stays failed; a dead worker's trial is queued again by the next run
+            state = "failed" if "error" in attrs else "waiting"
+        if plan is None and "hyperparameters" in attrs:
+            plan = plan_of(trial)
+        epochs = plan.hp.epochs if plan is not None else None
+        rows.append({
+            "entry": entry, "state": state, "model": plan.model if plan else None,
+            "hyperparameters": plan.hp.as_params() if plan else None, "seed": plan.seed if plan else None,
+            "worker": attrs.get("worker", "") if state != "waiting" else "",
+            "epoch": attrs.get("epoch", epochs if state == "complete" else 0), "epochs": epochs,
+            "detail": attrs.get("error") or attrs.get("verdict", ""), "optuna_trial": trial.number if trial else None,
+            "run_id": attrs.get("mlflow_run_id", ""),
+        })  # fmt: skip
+    return rows

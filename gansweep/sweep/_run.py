@@ -1,0 +1,183 @@
+"""`gansweep run`: queue what is missing, start the workers, watch them, close the sweep's run."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from gansweep.config import SweepConfig, TrialPlan
+from gansweep.sweep._queue import (
+    deciding_trials, enqueue_missing, fail_and_requeue, plan_of, running_trials, trial_states, worker_id,
+)  # fmt: skip
+from gansweep.sweep._settings import SweepSettings
+from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study
+from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
+
+
+@dataclass
+class SweepResult:
+    plans: list[TrialPlan]
+    """The grid's plans, then the completed search trials."""
+    states: dict[str, str]
+    """Key -> Optuna state, read back from the store after the run."""
+    parent_run: str = ""
+    trained: int = 0
+    interrupted: bool = False
+    fatal: str | None = None
+    """Why the workers stopped early (a full disk), if they did."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Key -> error, for the points whose trial raised."""
+
+
+def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callable[[Event], None]) -> SweepResult:
+    """Queues every point without a live trial, then trains queued trials until none is left;
+    ``on_event`` sees the workers' progress. Other processes sharing the storage join in."""
+    from gansweep.tracking import Tracker
+
+    with nullcontext() if settings.shared else SweepLock(settings.store, settings.study_name):
+        storage = open_storage(settings)
+        with bookkeeping_lock(settings, storage):
+            study = open_study(settings, storage=storage)
+            tracker = Tracker(settings.mlflow_uri, settings.study_name, settings.artifact_root)
+            if not settings.shared:
+                _queue_leftovers(study, tracker, on_event)
+            parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
+            enqueue_missing(study, plans, _n_search(settings.config), settings.retry_failed)
+        result = SweepResult(plans, {}, parent_run=parent_run)
+        total, done = _progress(study, plans, settings.config)
+        on_event(("sweep", {"total": total, "done": done}))
+
+        def record(event: Event) -> None:
+            kind, payload = event
+            if kind == "end":
+                result.trained += payload["state"] == "COMPLETE"
+            if kind == "fatal":
+                result.fatal = payload["message"]
+            on_event(event)
+
+        try:
+            _dispatch(settings, study, parent_run, record)
+        except KeyboardInterrupt:
+            result.interrupted = True
+        except DiskFull as error:
+            result.fatal = str(error)
+        trials = study.get_trials(deepcopy=False)
+        result.states = trial_states(study)
+        result.plans = plans + _search_plans(trials, len(plans))
+        result.failed = {e: t.user_attrs["error"] for e, t in deciding_trials(trials).items()
+                         if t.state.name == "FAIL" and "error" in t.user_attrs}  # fmt: skip
+        status = _sweep_status(trials, plans, settings.config, result.interrupted)
+        if status is not None:
+            tracker.finish_sweep(parent_run, status)
+        return result
+
+
+def _n_search(config: SweepConfig) -> int:
+    return config.search.n_trials if config.search is not None else 0
+
+
+def _progress(study, plans: list[TrialPlan], config: SweepConfig) -> tuple[int, int]:
+    decided = deciding_trials(study.get_trials(deepcopy=False))
+    return len(plans) + _n_search(config), sum(t.state.name in ("COMPLETE", "PRUNED") for t in decided.values())
+
+
+def _queue_leftovers(study, tracker, on_event: Callable[[Event], None]) -> None:
+    """Journal store, under its `SweepLock`: no other run is alive, so RUNNING trials and runs are
+    left over from one that died. Their points are queued again (to resume from their checkpoint)."""
+    leftovers = [t for t in running_trials(study) if fail_and_requeue(study, t)]
+    for run in tracker.trial_runs(status="RUNNING"):
+        tracker.end_trial(run.info.run_id, "KILLED", {"gansweep.outcome": "interrupted"})
+    if leftovers:
+        on_event(("warning", {"message": f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"}))
+
+
+def _sweep_status(trials: list[Any], plans: list[TrialPlan], config: SweepConfig, interrupted: bool) -> str | None:
+    """The parent run's end state, or None while other processes still train or have work queued."""
+    decided = deciding_trials(trials)
+    entries = [p.key for p in plans] + [f"search#{i}" for i in range(_n_search(config))]
+    states = [decided[e].state.name if e in decided else "WAITING" for e in entries]
+    if all(s in ("COMPLETE", "PRUNED") for s in states):
+        return "FINISHED"
+    if any(t.state.name == "RUNNING" for t in trials):
+        return None
+    return "KILLED" if interrupted else "FAILED"
+
+
+def _search_plans(trials: list[Any], first_index: int) -> list[TrialPlan]:
+    """The completed ``search:`` trials as plans, in trial order (for the results table)."""
+    done = [t for t in trials if t.user_attrs.get("search") and t.state.name == "COMPLETE"]
+    return [replace(plan_of(t), index=first_index + i) for i, t in enumerate(done)]
+
+
+def complete_search_trials(study) -> int:
+    return sum(t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials(deepcopy=False))
+
+
+def _dispatch(settings: SweepSettings, study, parent_run: str, record: Callable[[Event], None]) -> None:
+    """One worker in this process, or one process per entry of ``settings.devices``."""
+    devices = settings.devices
+    if len(devices) == 1:
+        Worker(settings, devices[0], record, parent_run=parent_run).run_queue()
+        return
+    context = mp.get_context("spawn")
+    events = context.Queue()
+    threads = max(1, (os.cpu_count() or 1) // len(devices))
+    procs = [
+        context.Process(target=worker_process, args=(settings, i, threads, parent_run, events), daemon=True)
+        for i in range(len(devices))
+    ]  # fmt: skip
+    for proc in procs:
+        proc.start()
+    try:
+        _supervise(procs, events, study, record)
+    except KeyboardInterrupt:
+        for proc in procs:
+            proc.join(timeout=60)  # workers queue their trial again, then leave
+        _drain(events, record)
+        raise
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+
+
+def _supervise(procs: list[Any], events, study, record: Callable[[Event], None]) -> None:
+    """Relays worker events until every worker has left. A worker that dies without saying so
+    (SIGKILL, out of memory) has its trial queued again at once, for the others to resume."""
+    alive = {proc.pid: proc for proc in procs}
+    while alive:
+        try:
+            kind, payload = events.get(timeout=1)
+        except queue.Empty:
+            for pid, proc in list(alive.items()):
+                if proc.exitcode is not None:
+                    del alive[pid]
+                    _take_over(study, pid, proc.exitcode, record)
+            continue
+        if kind == "exit":
+            alive.pop(payload["pid"], None)
+        else:
+            record((kind, payload))
+
+
+def _take_over(study, pid: int, exitcode: int, record: Callable[[Event], None]) -> None:
+    owner = worker_id(pid)
+    orphans = [t for t in running_trials(study) if t.user_attrs.get("worker", "").split(" ")[0] == owner]
+    requeued = [t for t in orphans if fail_and_requeue(study, t)]
+    record(("warning", {"message": f"worker {owner} died (exit code {exitcode}); "
+                                   f"{len(requeued)} trial(s) queued again for the other workers"}))  # fmt: skip
+    for trial in requeued:
+        record(("end", {"key": trial.user_attrs.get("gansweep_key", ""), "state": "INTERRUPTED"}))
+
+
+def _drain(events, record: Callable[[Event], None]) -> None:
+    while True:
+        try:
+            kind, payload = events.get(timeout=0.1)
+        except queue.Empty:
+            return
+        if kind in ("end", "fatal"):
+            record((kind, payload))

@@ -1,0 +1,211 @@
+"""The Optuna side of a sweep's state: the storage, the study, the locks and the heartbeat."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from gansweep.config import SweepConfig
+from gansweep.errors import GansweepError
+from gansweep.sweep._settings import SweepSettings
+from gansweep.tracking import redact
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def open_storage(settings: SweepSettings, create: bool = True):
+    """The Optuna storage: the RDB URL given (with heartbeats), or the journal file under the store
+    folder (None when ``create`` is false and there is none)."""
+    _quiet_optuna()
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    if settings.storage:
+        return _open_rdb(settings)
+    path = settings.store / "optuna.journal"
+    if not create and not path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+def _open_rdb(settings: SweepSettings):
+    import optuna
+
+    from gansweep.sweep._queue import requeue_stale
+
+    url = settings.storage
+    assert url is not None
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": _connect_args(url)}, heartbeat_interval=settings.heartbeat,
+            grace_period=settings.grace_period, heartbeat_stale_trial_callback=requeue_stale,
+        )  # fmt: skip
+    except ImportError:
+        raise GansweepError(
+            f"--storage {redact(url)}: its database driver is not installed "
+            "(PostgreSQL: pip install 'gansweep[postgres]'; MySQL: pip install pymysql)"
+        ) from None
+    except Exception as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise GansweepError(f"--storage {redact(url)}: cannot open ({reason})") from None
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"timeout": 60}
+    if url.startswith("postgresql"):
+        return {"connect_timeout": 10}
+    return {}
+
+
+def _sampler(config: SweepConfig, worker: int):
+    import optuna
+
+    if config.search is None:
+        return None
+    seed = config.seed_list[0] * 1000 + worker  # parallel workers must not propose identical points
+    if config.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def open_study(settings: SweepSettings, create: bool = True, worker: int = 0, storage: Any = None):
+    """The sweep's study, created on first use; None when ``create`` is false and there is none."""
+    import optuna
+
+    storage = storage or open_storage(settings, create)
+    if storage is None:
+        return None
+    if not create:
+        try:
+            return optuna.load_study(study_name=settings.study_name, storage=storage)
+        except KeyError:
+            return None
+    direction = settings.config.objective.direction
+    study = optuna.create_study(
+        study_name=settings.study_name, storage=storage, load_if_exists=True, direction=direction,
+        sampler=_sampler(settings.config, worker),
+    )  # fmt: skip
+    if study.direction.name.lower() != direction:
+        raise GansweepError(
+            f"study {settings.study_name!r} was created to {study.direction.name.lower()}; "
+            f"objective.direction {direction!r} needs another --name"
+        )
+    return study
+
+
+class SweepLock:
+    """With the default (journal) storage, one `gansweep run` per sweep and store at a time: its
+    workers are then the only ones, so trials left RUNNING at start-up are known to be dead."""
+
+    def __init__(self, store: Path, study_name: str) -> None:
+        self.path = store / f"{study_name}.lock"
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+            self.file = self.path.open("a+")
+        except OSError as error:
+            raise GansweepError(f"store folder {store} is not writable ({error.strerror}); pass --store DIR") from None
+
+    def __enter__(self) -> SweepLock:
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            owner = self.file.read().strip() or "another process"
+            raise GansweepError(
+                f"sweep {self.path.stem!r} is already running in this store ({owner}); wait for it or stop it "
+                "first, or share a sweep between processes with --storage (see README: several machines)"
+            ) from None
+        self.file.truncate(0)
+        self.file.write(f"pid {os.getpid()}")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.truncate(0)
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+@contextmanager
+def bookkeeping_lock(settings: SweepSettings, storage: Any) -> Iterator[None]:
+    """Serialises a sweep's bookkeeping (queueing points, creating the parent run) between all
+    processes that share it: a PostgreSQL advisory lock (released by the server if the holder dies),
+    MySQL's GET_LOCK, or a file lock beside a SQLite database. The journal store needs none: its
+    `SweepLock` already admits one run."""
+    if not settings.shared:
+        yield
+        return
+    dialect = storage.engine.dialect.name
+    name = f"gansweep:{settings.study_name}"
+    if dialect in ("postgresql", "mysql"):
+        from sqlalchemy import text
+
+        take, release = {
+            "postgresql": ("SELECT pg_advisory_lock(hashtext(:name))", "SELECT pg_advisory_unlock(hashtext(:name))"),
+            "mysql": ("SELECT GET_LOCK(:name, -1)", "SELECT RELEASE_LOCK(:name)"),
+        }[dialect]  # fmt: skip
+        with storage.engine.connect() as connection:
+            connection.execute(text(take), {"name": name})
+            try:
+                yield
+            finally:
+                connection.execute(text(release), {"name": name})
+        return
+    database = storage.engine.url.database
+    path = Path(database + ".gansweep-lock") if database and database != ":memory:" else settings.store / f"{settings.study_name}.queue-lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
+class Heartbeat:
+    """Records a trial's heartbeat in the RDB storage every ``interval`` seconds from a thread, and
+    notices when the trial has been taken over (another worker judged this one dead: a paused
+    machine, a cut network). Does nothing for the journal store, which has no heartbeats."""
+
+    def __init__(self, storage: Any, trial_id: int, interval: float) -> None:
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval():
+            self._thread = threading.Thread(target=self._beat, args=(storage, trial_id, interval), daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        if self._thread is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self, storage: Any, trial_id: int, interval: float) -> None:
+        from optuna.trial import TrialState
+
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+                if storage.get_trial(trial_id).state != TrialState.RUNNING:
+                    self.lost.set()
+                    return
+            except Exception:  # a database hiccup: the grace period decides, not one failed beat
+                pass
+            if self._stop.wait(interval):
+                return
