@@ -1,0 +1,121 @@
+"""A worker SIGKILLed in the middle of a trial: the others take its trial over and resume it.
+
+Both forms a user runs: ``--workers 2`` on the default store (the run watches its worker processes),
+and two `gansweep run` processes sharing PostgreSQL and an MLflow server (heartbeats), each with its
+own --store folder, as on two machines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gansweep.cli import main
+from gansweep.config import load_config, plan_trials
+from gansweep.sweep import SweepSettings, open_study
+
+from .conftest import wait_for
+
+GRID = """
+name: takeover
+epochs: 4
+device: cpu
+models:
+  - model: cs231n-mlp
+    batch_size: 100
+    grid:
+      lr: [1.0e-3, 5.0e-4, 2.0e-4]
+"""
+
+
+def _start(grid: Path, *args: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _victim(study) -> tuple[int, str]:
+    """(pid, key) of a worker holding a trial past its first epoch checkpoint but not near its end;
+    (0, "") while there is none."""
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state.name == "RUNNING" and 1 <= trial.user_attrs.get("epoch", 0) <= 2:
+            return int(trial.user_attrs["worker"].split(" ")[0].split(":")[1]), trial.user_attrs["gansweep_key"]
+    return 0, ""
+
+
+def _kill_one_mid_trial(settings: SweepSettings) -> str:
+    found: list[tuple[int, str]] = []
+
+    def running() -> bool:
+        study = open_study(settings, create=False)
+        found[:] = [_victim(study)] if study is not None else []
+        return bool(found and found[0][0])
+
+    wait_for(running, every=0.2)
+    pid, key = found[0]
+    os.kill(pid, signal.SIGKILL)
+    return key
+
+
+def _assert_each_point_once(settings: SweepSettings, client, experiment: str, killed_key: str) -> None:
+    keys = {p.key for p in plan_trials(settings.config)}
+    trials = open_study(settings, create=False).get_trials(deepcopy=False)
+    complete = Counter(t.user_attrs["gansweep_key"] for t in trials if t.state.name == "COMPLETE")
+    assert complete == Counter(keys)  # every point COMPLETE, exactly once
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+
+    runs = client.search_runs([experiment], "tags.`gansweep.role` = 'trial'")
+    finished = Counter(r.data.tags["gansweep.key"] for r in runs if r.info.status == "FINISHED")
+    assert finished == Counter(keys)  # exactly one FINISHED run per point, no duplicate keys
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    assert [r.data.tags["gansweep.key"] for r in killed] == [killed_key]
+    resumed = {r.data.tags["gansweep.key"]: int(r.data.tags["gansweep.resumed_from_epoch"]) for r in runs if r.info.status == "FINISHED"}
+    assert resumed.pop(killed_key) >= 1 and set(resumed.values()) == {0}
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_default_store_two_workers_one_killed(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    grid, store = tmp_path / "grid.yaml", tmp_path / "mlruns"
+    grid.write_text(GRID)
+    settings = SweepSettings(load_config(grid), "", "takeover", store)
+    proc = _start(grid, "--store", str(store), "--workers", "2")
+    killed_key = _kill_one_mid_trial(settings)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "died (exit code -9); 1 trial(s) queued again" in err
+    assert "3/3 trials complete" in out
+
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    _assert_each_point_once(settings, client, client.get_experiment_by_name("takeover").experiment_id, killed_key)
+
+
+@pytest.mark.slow
+def test_two_machines_on_postgres_and_mlflow_server_one_killed(
+    tmp_path: Path, postgres_url: str, mlflow_server: str, sweep_name: str, capsys
+) -> None:
+    from mlflow import MlflowClient
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID)
+    shared = ["--storage", postgres_url, "--tracking-uri", mlflow_server, "--name", sweep_name, "--heartbeat", "1"]
+    machines = [_start(grid, "--store", str(tmp_path / f"machine{i}"), *shared) for i in range(2)]
+    settings = SweepSettings(load_config(grid), "", sweep_name, tmp_path, storage=postgres_url)
+    killed_key = _kill_one_mid_trial(settings)
+    results = [(m.pid, m.wait(timeout=300), m.communicate()) for m in machines]
+    assert sorted(rc for _, rc, _ in results) == [-9, 0], results
+    survivor_err = next(err for _, rc, (_, err) in results if rc == 0)
+    assert "Traceback" not in survivor_err
+
+    client = MlflowClient(mlflow_server)
+    _assert_each_point_once(settings, client, client.get_experiment_by_name(sweep_name).experiment_id, killed_key)
+
+    assert main(["status", str(grid), "--storage", postgres_url, "--name", sweep_name]) == 0
+    assert "3 complete, 0 running, 0 failed, 0 waiting" in capsys.readouterr().out
