@@ -20,8 +20,6 @@ from gansweep.cli import main
 from gansweep.config import load_config, plan_trials
 from gansweep.sweep import SweepSettings, open_study
 
-from .conftest import wait_for
-
 GRID = """
 name: takeover
 epochs: 4
@@ -48,7 +46,7 @@ def _victim(study) -> tuple[int, str]:
     return 0, ""
 
 
-def _kill_one_mid_trial(settings: SweepSettings) -> str:
+def _kill_one_mid_trial(settings: SweepSettings, wait_for) -> str:
     found: list[tuple[int, str]] = []
 
     def running() -> bool:
@@ -80,14 +78,14 @@ def _assert_each_point_once(settings: SweepSettings, client, experiment: str, ki
 
 
 @pytest.mark.slow
-def test_default_store_two_workers_one_killed(tmp_path: Path) -> None:
+def test_default_store_two_workers_one_killed(tmp_path: Path, wait_for) -> None:
     from mlflow import MlflowClient
 
     grid, store = tmp_path / "grid.yaml", tmp_path / "mlruns"
     grid.write_text(GRID)
     settings = SweepSettings(load_config(grid), "", "takeover", store)
     proc = _start(grid, "--store", str(store), "--workers", "2")
-    killed_key = _kill_one_mid_trial(settings)
+    killed_key = _kill_one_mid_trial(settings, wait_for)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "died (exit code -9); 1 trial(s) queued again" in err
@@ -99,7 +97,7 @@ def test_default_store_two_workers_one_killed(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_machines_on_postgres_and_mlflow_server_one_killed(
-    tmp_path: Path, postgres_url: str, mlflow_server: str, sweep_name: str, capsys
+    tmp_path: Path, postgres_url: str, mlflow_server: str, sweep_name: str, capsys, wait_for
 ) -> None:
     from mlflow import MlflowClient
 
@@ -108,7 +106,7 @@ def test_two_machines_on_postgres_and_mlflow_server_one_killed(
     shared = ["--storage", postgres_url, "--tracking-uri", mlflow_server, "--name", sweep_name, "--heartbeat", "1"]
     machines = [_start(grid, "--store", str(tmp_path / f"machine{i}"), *shared) for i in range(2)]
     settings = SweepSettings(load_config(grid), "", sweep_name, tmp_path, storage=postgres_url)
-    killed_key = _kill_one_mid_trial(settings)
+    killed_key = _kill_one_mid_trial(settings, wait_for)
     results = [(m.pid, m.wait(timeout=300), m.communicate()) for m in machines]
     assert sorted(rc for _, rc, _ in results) == [-9, 0], results
     survivor_err = next(err for _, rc, (_, err) in results if rc == 0)
