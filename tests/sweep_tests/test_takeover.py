@@ -113,7 +113,11 @@ def test_two_machines_on_postgres_and_mlflow_server_one_killed(
     assert "Traceback" not in survivor_err
 
     client = MlflowClient(mlflow_server)
-    _assert_each_point_once(settings, client, client.get_experiment_by_name(sweep_name).experiment_id, killed_key)
+    experiment = client.get_experiment_by_name(sweep_name).experiment_id
+    _assert_each_point_once(settings, client, experiment, killed_key)
+    password = postgres_url.split("://", 1)[1].split("@")[0].split(":")[1]
+    for run in client.search_runs([experiment]):  # credentials never become params or tags
+        assert password not in repr(run.data.params) + repr(run.data.tags)
 
     assert main(["status", str(grid), "--storage", postgres_url, "--name", sweep_name]) == 0
     assert "3 complete, 0 running, 0 failed, 0 waiting" in capsys.readouterr().out
