@@ -121,11 +121,12 @@ def fail_and_requeue(study: Any, trial: Any) -> bool:
 
 
 def claim_waiting(study: Any):
-    """The oldest WAITING trial, now RUNNING and ours, or None. ``Study.ask`` would do the same but
-    creates a fresh, pointless trial when the queue is empty, hence the storage call."""
+    """The oldest WAITING trial, now RUNNING and ours, or None: ``Study.ask`` step for step, less its
+    fallback of creating a fresh trial when the queue is empty (hence the private attributes)."""
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
 
+    study._thread_local.cached_all_trials = None  # the sampler must see the trials finished since the last claim
     for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
         try:
             if study._storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):

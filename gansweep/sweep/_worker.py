@@ -130,6 +130,7 @@ class Worker:
     def run(self, trial) -> None:
         """Trains one claimed trial and records the outcome in both stores."""
         import optuna
+        from optuna.exceptions import UpdateFinishedTrialError  # told after another worker took it over
 
         plan = self._plan(trial)
         if plan is None:
@@ -146,7 +147,7 @@ class Worker:
             self.tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": INTERRUPTED})
             self.emit(("end", {"key": plan.key, "state": "INTERRUPTED"}))
             raise
-        except TrialTakenOver:
+        except (TrialTakenOver, UpdateFinishedTrialError):
             self.tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": "taken over by another worker"})
             self.emit(("end", {"key": plan.key, "state": "TAKEN OVER", "error": "another worker judged this one dead"}))
         except Exception as error:  # a failed trial is recorded; the worker goes on with the next point

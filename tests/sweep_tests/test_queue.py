@@ -1,0 +1,114 @@
+"""The work queue in the Optuna study: queued once, claimed once, queued again with what a resume needs."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from gansweep.config import load_config, plan_trials
+from gansweep.sweep import SweepSettings, open_study
+from gansweep.sweep._queue import (
+    claim_waiting, deciding_trials, enqueue_missing, fail_and_requeue, plan_of, point_status, requeue,
+)  # fmt: skip
+from gansweep.sweep._storage import bookkeeping_lock, open_storage
+
+GRID = "name: q\nepochs: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1.0e-3, 5.0e-4, 2.0e-4], batch_size: [64, 128]}\n"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> SweepSettings:
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID)
+    return SweepSettings(load_config(path), GRID, "q", tmp_path / "mlruns")
+
+
+def test_enqueue_is_idempotent_and_claims_are_exactly_once(settings: SweepSettings) -> None:
+    plans = plan_trials(settings.config)
+    study = open_study(settings)
+    assert enqueue_missing(study, plans, 2, retry_failed=False) == 6 + 2
+    assert enqueue_missing(study, plans, 2, retry_failed=False) == 0
+
+    handles = [open_study(settings, worker=i) for i in range(3)]  # three workers' own storages
+    claimed: list[int] = []
+
+    def work(study) -> None:
+        while (trial := claim_waiting(study)) is not None:
+            claimed.append(trial.number)
+
+    threads = [threading.Thread(target=work, args=(h,)) for h in handles]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == list(range(8))  # every queued trial once, none twice
+    assert [p.key for p in plans] == [plan_of(t).key for t in study.get_trials()[:6]]
+
+
+def test_requeue_keeps_the_point_and_names_the_run_to_resume_from(settings: SweepSettings) -> None:
+    plans = plan_trials(settings.config)
+    study = open_study(settings)
+    enqueue_missing(study, plans[:1], 0, retry_failed=False)
+    trial = claim_waiting(study)
+    trial.set_user_attr("mlflow_run_id", "run-1")
+    trial.set_user_attr("epoch", 3)
+    assert fail_and_requeue(study, study.trials[0])
+    assert not fail_and_requeue(study, study.trials[0])  # another process got there first: no second copy
+    copy = study.trials[1]
+    assert copy.state.name == "WAITING" and plan_of(copy) == plans[0]
+    assert copy.user_attrs["previous_run"] == "run-1" and copy.user_attrs["takeovers"] == 1
+    assert "epoch" not in copy.user_attrs
+    assert deciding_trials(study.trials)[plans[0].key].number == 1  # waiting beats failed
+
+
+def test_failed_points_wait_for_retry_failed(settings: SweepSettings) -> None:
+    plans = plan_trials(settings.config)[:2]
+    study = open_study(settings)
+    enqueue_missing(study, plans, 0, retry_failed=False)
+    for error in ("OutOfMemoryError: CUDA out of memory", None):
+        trial = claim_waiting(study)
+        if error:
+            trial.set_user_attr("error", error)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    rows = point_status(study.trials, plans, 0)
+    assert [(r["state"], r["detail"]) for r in rows] == [("failed", "OutOfMemoryError: CUDA out of memory"), ("waiting", "")]
+    assert enqueue_missing(study, plans, 0, retry_failed=False) == 1  # the dead one only
+    assert enqueue_missing(study, plans, 0, retry_failed=True) == 1  # now the failed one
+    assert Counter(t.state.name for t in study.trials) == {"FAIL": 2, "WAITING": 2}
+
+
+def test_requeue_of_a_search_trial_keeps_its_sampled_parameters(settings: SweepSettings) -> None:
+    study = open_study(settings)
+    enqueue_missing(study, [], 1, retry_failed=False)
+    trial = claim_waiting(study)
+    lr = trial.suggest_float("lr", 1e-4, 1e-2, log=True)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    requeue(study, study.trials[0])
+    again = claim_waiting(study)
+    assert again.suggest_float("lr", 1e-4, 1e-2, log=True) == lr and again.user_attrs["search_slot"] == 0
+
+
+def test_concurrent_starters_on_postgres_queue_each_point_once(settings: SweepSettings, postgres_url: str, sweep_name: str) -> None:
+    """Four `gansweep run`s starting at the same moment: the advisory lock serialises their queueing."""
+    shared = SweepSettings(settings.config, GRID, sweep_name, settings.store, storage=postgres_url)
+    plans = plan_trials(shared.config)
+    open_study(shared)
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        storage = open_storage(shared)
+        study = open_study(shared, storage=storage)
+        barrier.wait()
+        with bookkeeping_lock(shared, storage):
+            enqueue_missing(study, plans, 0, retry_failed=False)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = Counter(t.user_attrs["gansweep_key"] for t in open_study(shared).trials)
+    assert keys == Counter(p.key for p in plans)
