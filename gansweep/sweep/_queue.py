@@ -120,16 +120,23 @@ def fail_and_requeue(study: Any, trial: Any) -> bool:
     return True
 
 
-def claim_waiting(study: Any):
-    """The oldest WAITING trial, now RUNNING and ours, or None: ``Study.ask`` step for step, less its
-    fallback of creating a fresh trial when the queue is empty (hence the private attributes)."""
+def claim_waiting(study: Any, worker: str = ""):
+    """The oldest WAITING trial, now RUNNING, ours and labelled with ``worker``, or None:
+    ``Study.ask`` step for step, less its fallback of creating a fresh trial when the queue is empty
+    (hence the private attributes)."""
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
 
+    from gansweep.sweep._storage import has_heartbeats
+
+    storage = study._storage
     study._thread_local.cached_all_trials = None  # the sampler must see the trials finished since the last claim
     for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+        if has_heartbeats(storage):  # before the claim: a trial without a heartbeat is never judged stale
+            storage.record_heartbeat(frozen._trial_id)
         try:
-            if study._storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):
+            if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):
+                storage.set_trial_user_attr(frozen._trial_id, "worker", worker)
                 return optuna.trial.Trial(study, frozen._trial_id)
         except UpdateFinishedTrialError:
             continue

@@ -174,6 +174,11 @@ def bookkeeping_lock(settings: SweepSettings, storage: Any) -> Iterator[None]:
             fcntl.flock(file, fcntl.LOCK_UN)
 
 
+def has_heartbeats(storage: Any) -> bool:
+    """True for an RDB storage opened with a heartbeat interval (the journal store has none)."""
+    return hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None
+
+
 class Heartbeat:
     """Records a trial's heartbeat in the RDB storage every ``interval`` seconds from a thread, and
     notices when the trial has been taken over (another worker judged this one dead: a paused
@@ -183,7 +188,7 @@ class Heartbeat:
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval():
+        if has_heartbeats(storage):
             self._thread = threading.Thread(target=self._beat, args=(storage, trial_id, interval), daemon=True)
 
     def __enter__(self) -> Heartbeat:

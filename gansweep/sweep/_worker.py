@@ -119,7 +119,7 @@ class Worker:
         poll = min(5.0, self.settings.heartbeat)
         while True:
             fail_stale_trials(self.study)  # RDB storage: queues again the trials of silent workers
-            trial = claim_waiting(self.study)
+            trial = claim_waiting(self.study, f"{worker_id(os.getpid())} {self.device}")
             if trial is not None:
                 self.run(trial)
             elif not running_trials(self.study):
@@ -169,7 +169,6 @@ class Worker:
         """The grid point, or a freshly sampled search point (None, recorded as failed, if it is invalid)."""
         import optuna
 
-        trial.set_user_attr("worker", f"{worker_id(os.getpid())} {self.device}")
         if trial.user_attrs.get(SLOT_ATTR) is None:
             plan = plan_of(trial)
             if plan.dataset == self.settings.config.dataset:

@@ -112,3 +112,17 @@ def test_concurrent_starters_on_postgres_queue_each_point_once(settings: SweepSe
         thread.join()
     keys = Counter(t.user_attrs["gansweep_key"] for t in open_study(shared).trials)
     assert keys == Counter(p.key for p in plans)
+
+
+def test_a_trial_whose_worker_died_right_after_claiming_it_goes_stale(settings: SweepSettings, postgres_url: str, sweep_name: str) -> None:
+    """The claim itself leaves a heartbeat: a worker killed before its heartbeat thread starts still
+    leaves a trial the others take over, rather than one RUNNING for ever."""
+    import time
+
+    shared = SweepSettings(settings.config, GRID, sweep_name, settings.store, storage=postgres_url, heartbeat=1)
+    study = open_study(shared)
+    enqueue_missing(study, plan_trials(shared.config)[:1], 0, retry_failed=False)
+    assert claim_waiting(study, "gone:1 cpu").user_attrs["worker"] == "gone:1 cpu"  # ... and its worker dies
+    time.sleep(shared.grace_period + 1.5)
+    optuna.storages.fail_stale_trials(study)
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
