@@ -13,9 +13,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from gansweep.errors import GansweepError
+from gansweep.errors import GansweepError, redact
 
 EXIT_USAGE = 2
+STORE_MODULES = ("sqlalchemy", "psycopg", "mlflow", "optuna.storages")
+"""Errors raised by the stores' clients (a database or tracking server gone mid-run): one line, not a
+traceback; gansweep's own bugs still show theirs."""
 EXIT_DIVERGED = 1
 """`gansweep train` whose losses went NaN/inf: the history up to there is still written."""
 
@@ -172,7 +175,6 @@ def _run(args: argparse.Namespace) -> int:
         return _dry_run(settings, plans, args.json)
     from gansweep.progress import SweepProgress
     from gansweep.sweep import run_sweep
-    from gansweep.tracking import redact
 
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
@@ -275,7 +277,7 @@ def _report(args: argparse.Namespace) -> int:
     settings = SweepSettings(config, "", name, args.store, storage=args.storage)  # type: ignore[arg-type]
     study = open_study(settings, create=False)
     if study is None:
-        raise GansweepError(f"no sweep named {name!r} in {args.storage or args.store}: run it first, or check --store/--storage")
+        raise GansweepError(f"no sweep named {name!r} in {redact(args.storage or str(args.store))}: run it first, or check --store/--storage")
     rows = collect_rows(study.get_trials(deepcopy=False), plans)
     text = FORMATS[args.format](rows)
     if args.out:
@@ -421,7 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     except GansweepError as error:
         if args.debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:
+        if args.debug or not type(error).__module__.startswith(STORE_MODULES):
+            raise
+        print(f"error: a store failed: {redact(f'{type(error).__name__}: {error}'.splitlines()[0])}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

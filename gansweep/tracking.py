@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gansweep.errors import GansweepError
+from gansweep.errors import GansweepError, redact
 from gansweep.trainer import Trainer, TrainerCallback
 
 if TYPE_CHECKING:
@@ -110,10 +111,6 @@ class Tracker:
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
-    def trial_runs(self, status: str | None = None) -> list[Any]:
-        query = f"tags.`gansweep.role` = '{TRIAL_ROLE}'"
-        return self._runs(query + (f" and attributes.status = '{status}'" if status else ""))
-
     def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
         from mlflow.entities import Metric
 
@@ -141,21 +138,13 @@ def check_server(uri: str, timeout: float = 10) -> None:
     import urllib.request
 
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+        health = re.sub(r"//[^/@]*@", "//", uri.rstrip("/")) + "/health"  # urllib takes no user:password@
+        urllib.request.urlopen(health, timeout=timeout).close()
     except urllib.error.HTTPError:
         pass  # it answered; MLflow reports what is wrong with the request
     except OSError as error:
         reason = getattr(error, "reason", error)
         raise GansweepError(f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?") from None
-
-
-def redact(uri: str) -> str:
-    """Drops the password from ``scheme://user:password@host`` before a URI is printed."""
-    if "@" not in uri or "://" not in uri:
-        return uri
-    scheme, rest = uri.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
 
 
 class MlflowEpochLogger(TrainerCallback):

@@ -86,15 +86,17 @@ def enqueue_missing(study: Any, plans: list[TrialPlan], n_search: int, retry_fai
 
 
 def requeue(study: Any, trial: Any) -> None:
-    """A WAITING copy of a dead or failed trial: the same point (its sampled parameters too), pointing
-    at its MLflow run so that the next owner resumes from that run's checkpoint."""
+    """A WAITING copy of a dead or failed trial: the same point (its sampled parameters too), naming
+    its MLflow run (for the next owner to end, if a dead worker left it RUNNING) and the newest run
+    with an epoch checkpoint (to resume from)."""
     import optuna
 
     attrs = {k: v for k, v in trial.user_attrs.items() if k in PLAN_ATTRS}
     attrs["takeovers"] = trial.user_attrs.get("takeovers", 0) + ("error" not in trial.user_attrs)
     previous = trial.user_attrs.get("mlflow_run_id") or trial.user_attrs.get("previous_run")
-    if previous:
-        attrs["previous_run"] = previous
+    for key, value in (("previous_run", previous), ("checkpoint_run", trial.user_attrs.get("checkpoint_run"))):
+        if value:
+            attrs[key] = value
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
                                               distributions=trial.distributions, user_attrs=attrs))  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -60,7 +61,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             on_event(event)
 
         try:
-            _dispatch(settings, study, parent_run, record)
+            _dispatch(settings, storage, study, parent_run, record)
         except KeyboardInterrupt:
             result.interrupted = True
         except DiskFull as error:
@@ -89,8 +90,9 @@ def _queue_leftovers(study, tracker, on_event: Callable[[Event], None]) -> None:
     """Journal store, under its `SweepLock`: no other run is alive, so RUNNING trials and runs are
     left over from one that died. Their points are queued again (to resume from their checkpoint)."""
     leftovers = [t for t in running_trials(study) if fail_and_requeue(study, t)]
-    for run in tracker.trial_runs(status="RUNNING"):
-        tracker.end_trial(run.info.run_id, "KILLED", {"gansweep.outcome": "interrupted"})
+    for trial in leftovers:
+        if "mlflow_run_id" in trial.user_attrs:
+            tracker.end_trial(trial.user_attrs["mlflow_run_id"], "KILLED", {"gansweep.outcome": "interrupted"}, only_if_running=True)
     if leftovers:
         on_event(("warning", {"message": f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"}))
 
@@ -117,7 +119,7 @@ def complete_search_trials(study) -> int:
     return sum(t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials(deepcopy=False))
 
 
-def _dispatch(settings: SweepSettings, study, parent_run: str, record: Callable[[Event], None]) -> None:
+def _dispatch(settings: SweepSettings, storage, study, parent_run: str, record: Callable[[Event], None]) -> None:
     """One worker in this process, or one process per entry of ``settings.devices``."""
     devices = settings.devices
     if len(devices) == 1:
@@ -133,7 +135,7 @@ def _dispatch(settings: SweepSettings, study, parent_run: str, record: Callable[
     for proc in procs:
         proc.start()
     try:
-        _supervise(procs, events, study, record)
+        _supervise(procs, events, settings, storage, study, record)
     except KeyboardInterrupt:
         for proc in procs:
             proc.join(timeout=60)  # workers queue their trial again, then leave
@@ -144,31 +146,35 @@ def _dispatch(settings: SweepSettings, study, parent_run: str, record: Callable[
             proc.join(timeout=5)
 
 
-def _supervise(procs: list[Any], events, study, record: Callable[[Event], None]) -> None:
-    """Relays worker events until every worker has left. A worker that dies without saying so
-    (SIGKILL, out of memory) has its trial queued again at once, for the others to resume."""
+def _supervise(procs: list[Any], events, settings: SweepSettings, storage, study, record: Callable[[Event], None]) -> None:
+    """Relays worker events until every worker has left, looking at least once a second for workers
+    that left: a trial one still holds (it was SIGKILLed, ran out of memory, or its store failed) is
+    queued again at once, for the others to resume."""
     alive = {proc.pid: proc for proc in procs}
+    looked = time.monotonic()
     while alive:
         try:
             kind, payload = events.get(timeout=1)
+            if kind != "exit":
+                record((kind, payload))
         except queue.Empty:
+            pass
+        if time.monotonic() - looked >= 1:
+            looked = time.monotonic()
             for pid, proc in list(alive.items()):
                 if proc.exitcode is not None:
                     del alive[pid]
-                    _take_over(study, pid, proc.exitcode, record)
-            continue
-        if kind == "exit":
-            alive.pop(payload["pid"], None)
-        else:
-            record((kind, payload))
+                    _take_over(settings, storage, study, pid, proc.exitcode, record)
 
 
-def _take_over(study, pid: int, exitcode: int, record: Callable[[Event], None]) -> None:
+def _take_over(settings: SweepSettings, storage, study, pid: int, exitcode: int, record: Callable[[Event], None]) -> None:
     owner = worker_id(pid)
     orphans = [t for t in running_trials(study) if t.user_attrs.get("worker", "").split(" ")[0] == owner]
-    requeued = [t for t in orphans if fail_and_requeue(study, t)]
-    record(("warning", {"message": f"worker {owner} died (exit code {exitcode}); "
-                                   f"{len(requeued)} trial(s) queued again for the other workers"}))  # fmt: skip
+    with bookkeeping_lock(settings, storage):
+        requeued = [t for t in orphans if fail_and_requeue(study, t)]
+    if requeued or exitcode != 0:
+        record(("warning", {"message": f"worker {owner} died (exit code {exitcode}); "
+                                       f"{len(requeued)} trial(s) queued again for the other workers"}))  # fmt: skip
     for trial in requeued:
         record(("end", {"key": trial.user_attrs.get("gansweep_key", ""), "state": "INTERRUPTED"}))
 

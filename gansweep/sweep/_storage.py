@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any, Iterator
 from gansweep.config import SweepConfig
 from gansweep.errors import GansweepError
 from gansweep.sweep._settings import SweepSettings
-from gansweep.tracking import redact
+from gansweep.errors import redact
 
 
 def _quiet_optuna() -> None:
@@ -44,13 +45,21 @@ def _open_rdb(settings: SweepSettings):
 
     from gansweep.sweep._queue import requeue_stale
 
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
     url = settings.storage
     assert url is not None
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": _connect_args(url)}, heartbeat_interval=settings.heartbeat,
-            grace_period=settings.grace_period, heartbeat_stale_trial_callback=requeue_stale,
-        )  # fmt: skip
+        for attempt in range(3):
+            try:
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs={"connect_args": _connect_args(url)}, heartbeat_interval=settings.heartbeat,
+                    grace_period=settings.grace_period, heartbeat_stale_trial_callback=requeue_stale,
+                )  # fmt: skip
+            except (IntegrityError, ProgrammingError):  # workers creating Optuna's tables in an empty database at once
+                if attempt == 2:
+                    raise
+                time.sleep(1 + attempt)
     except ImportError:
         raise GansweepError(
             f"--storage {redact(url)}: its database driver is not installed "

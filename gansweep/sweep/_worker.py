@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ from gansweep.sweep._queue import (
     KEY_ATTR, SLOT_ATTR, claim_waiting, plan_of, requeue, running_trials, worker_id,
 )  # fmt: skip
 from gansweep.sweep._settings import SweepSettings
-from gansweep.sweep._storage import Heartbeat, open_storage, open_study
-from gansweep.trainer import CheckpointError, Trainer, TrainerCallback
+from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
+from gansweep.errors import redact
+from gansweep.trainer import Trainer, TrainerCallback
 
 Event = tuple[str, dict[str, Any]]
 """(kind, payload) sent from a worker to the sweep: ``start``, ``step``, ``epoch``, ``end``,
@@ -77,6 +79,7 @@ class _SweepCallback(TrainerCallback):
         if trainer.epoch % every == 0 and trainer.epoch < trainer.hp.epochs:  # the last one comes with the artifacts
             path = trainer.save_checkpoint(Path(self.worker.scratch.name) / self.run_id / "checkpoint.pt")
             self.worker.tracker.log_artifact(self.run_id, path)
+            self.trial.set_user_attr("checkpoint_run", self.run_id)
         self.trial.set_user_attr("epoch", trainer.epoch)
         self.worker.emit(("epoch", {"key": self.plan.key, "record": record}))
 
@@ -118,8 +121,11 @@ class Worker:
             self.open()
         poll = min(5.0, self.settings.heartbeat)
         while True:
-            fail_stale_trials(self.study)  # RDB storage: queues again the trials of silent workers
-            trial = claim_waiting(self.study, f"{worker_id(os.getpid())} {self.device}")
+            # Under the sweep's lock: failing a stale trial and queueing its copy are two writes that
+            # a starting `gansweep run` must not see halfway; SQLite has no row lock for the claim.
+            with bookkeeping_lock(self.settings, self.storage):
+                fail_stale_trials(self.study)  # RDB storage: queues again the trials of silent workers
+                trial = claim_waiting(self.study, f"{worker_id(os.getpid())} {self.device}")
             if trial is not None:
                 self.run(trial)
             elif not running_trials(self.study):
@@ -129,9 +135,6 @@ class Worker:
 
     def run(self, trial) -> None:
         """Trains one claimed trial and records the outcome in both stores."""
-        import optuna
-        from optuna.exceptions import UpdateFinishedTrialError  # told after another worker took it over
-
         plan = self._plan(trial)
         if plan is None:
             return
@@ -141,24 +144,42 @@ class Worker:
                 trainer, resumed_from = self._train(trial, plan, run_id, heartbeat)
                 self._finish(trial, plan, run_id, trainer, resumed_from, heartbeat)
         except KeyboardInterrupt:
-            trial.set_user_attr(INTERRUPTED, True)
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            requeue(self.study, self.study.trials[trial.number])  # another worker may go on with it
+            if self._give_up(trial, {INTERRUPTED: True}):
+                with bookkeeping_lock(self.settings, self.storage):
+                    requeue(self.study, self.study.trials[trial.number])  # another worker may go on with it
             self.tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": INTERRUPTED})
             self.emit(("end", {"key": plan.key, "state": "INTERRUPTED"}))
             raise
-        except (TrialTakenOver, UpdateFinishedTrialError):
-            self.tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": "taken over by another worker"})
-            self.emit(("end", {"key": plan.key, "state": "TAKEN OVER", "error": "another worker judged this one dead"}))
+        except TrialTakenOver:
+            self._taken_over(plan, run_id)
         except Exception as error:  # a failed trial is recorded; the worker goes on with the next point
             self._record_failure(trial, plan, run_id, error)
+        finally:
+            shutil.rmtree(Path(self.scratch.name) / run_id, ignore_errors=True)
+
+    def _give_up(self, trial, attrs: dict[str, Any]) -> bool:
+        """Records ``attrs`` and FAIL on a trial this worker holds; False when another worker has
+        meanwhile taken it over (its state is no longer ours to write)."""
+        import optuna
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except (UpdateFinishedTrialError, ValueError):  # ValueError: Optuna's "Cannot tell a FAIL trial"
+            return False
+        return True
+
+    def _taken_over(self, plan, run_id: str) -> None:
+        self.tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": "taken over by another worker"})
+        self.emit(("end", {"key": plan.key, "state": "TAKEN OVER", "error": "another worker judged this one dead"}))
 
     def _record_failure(self, trial, plan, run_id: str, error: Exception) -> None:
-        import optuna
-
-        message = f"{type(error).__name__}: {error}"
-        trial.set_user_attr("error", message[:2000])
-        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        message = redact(f"{type(error).__name__}: {error}")
+        if not self._give_up(trial, {"error": message[:2000]}):
+            self._taken_over(plan, run_id)
+            return
         self.tracker.end_trial(run_id, "FAILED", {"gansweep.error": message[:5000]})
         self.emit(("end", {"key": plan.key, "state": "FAIL", "error": message}))
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
@@ -213,15 +234,16 @@ class Worker:
         return trainer, resumed_from
 
     def _resume(self, trainer: Trainer, trial, plan) -> int:
-        """Continues from the checkpoint in the run of the trial this one replaces, if there is one;
-        that run, left RUNNING by a dead worker, ends KILLED."""
-        previous = trial.user_attrs.get("previous_run")
-        if not previous:
+        """Continues from the newest epoch checkpoint of the trials this one replaces, if there is one
+        (``checkpoint_run``); the run of the trial it replaces, left RUNNING by a dead worker, ends KILLED."""
+        previous, source = trial.user_attrs.get("previous_run"), trial.user_attrs.get("checkpoint_run")
+        if previous:
+            self.tracker.end_trial(previous, "KILLED", {"gansweep.outcome": f"continued in run {trial.user_attrs['mlflow_run_id']}"},
+                                   only_if_running=True)  # fmt: skip
+        if not source:
             return 0
-        self.tracker.end_trial(previous, "KILLED", {"gansweep.outcome": f"continued in run {trial.user_attrs['mlflow_run_id']}"},
-                               only_if_running=True)  # fmt: skip
         try:
-            path = self.tracker.download(self.settings.mlflow_uri, previous, "checkpoint.pt", Path(self.scratch.name) / previous)
+            path = self.tracker.download(self.settings.mlflow_uri, source, "checkpoint.pt", Path(self.scratch.name) / source)
             trainer.load_checkpoint(path)
         except GansweepError as error:  # no checkpoint yet, or a corrupted one: start over
             self.emit(("warning", {"message": f"{label_of(plan)} starts over: {error}"}))
@@ -236,7 +258,7 @@ class Worker:
         history = trainer.history
         diagnosis = diagnose(history.epochs)
         self._publish(plan, run_id, trainer, diagnosis)
-        if heartbeat.lost.is_set():
+        if heartbeat.lost.is_set() or self.storage.get_trial(trial._trial_id).state.name != "RUNNING":
             raise TrialTakenOver()
         end_tags = {
             "gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or "",
@@ -294,5 +316,7 @@ def worker_process(settings: SweepSettings, number: int, threads: int, parent_ru
         events.put(("fatal", {"message": str(error)}))
     except KeyboardInterrupt:
         pass
+    except Exception as error:  # the store failed under this worker: its trial is queued again by the run
+        events.put(("fatal", {"message": redact(f"worker {worker_id(os.getpid())}: {type(error).__name__}: {error}")}))
     finally:
         events.put(("exit", {"pid": os.getpid()}))
