@@ -55,7 +55,8 @@ class ReportRow:
 
 
 _STATES = {"COMPLETE": "complete", "RUNNING": "running", "FAIL": "failed", "PRUNED": "pruned", "WAITING": "waiting"}
-_PREFERENCE = {"COMPLETE": 4, "RUNNING": 3, "PRUNED": 2, "FAIL": 1, "WAITING": 0}
+_PREFERENCE = {"COMPLETE": 4, "RUNNING": 3, "PRUNED": 2, "WAITING": 1, "FAIL": 0}
+"""A point queued again after a failure shows as waiting, as `gansweep status` says."""
 
 
 def _row_from_trial(trial: Any) -> ReportRow:
