@@ -2,13 +2,14 @@
 # Starts (installing PostgreSQL if needed) the servers the integration tests use, on 127.0.0.1 only,
 # and writes their URLs to .cache/services/env for `source`. `services.sh stop` stops them.
 #
-# PostgreSQL runs as a private cluster (its own data directory, port 55432) rather than the machine's
+# PostgreSQL runs as a private cluster (its own data directory, port 25432) rather than the machine's
 # cluster: it needs no systemd, leaves the machine's own PostgreSQL and its config alone, and is the
 # same everywhere. Wrong passwords are rejected: TCP connections use scram-sha-256, not trust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD svc=$PWD/.cache/services
-pg_port=55432 ml_port=55000 user=gansweep pass=gansweep-test
+# Ports below Linux's ephemeral range (32768-60999), which a client socket could be holding.
+pg_port=25432 ml_port=25000 user=gansweep pass=gansweep-test
 pg_url=postgresql://$user:$pass@127.0.0.1:$pg_port
 ml_url=http://127.0.0.1:$ml_port
 mkdir -p "$svc"
