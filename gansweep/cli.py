@@ -151,7 +151,7 @@ def _sweep_settings(args: argparse.Namespace):
 
     config = load_config(args.grid)
     for flag in ("workers", "trials_per_device", "heartbeat"):
-        if getattr(args, flag, 1) < 1:
+        if getattr(args, flag) < 1:
             raise GansweepError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.devices:
         devices = tuple(d.strip() for d in args.devices.split(",") if d.strip() for _ in range(args.trials_per_device))
@@ -236,15 +236,13 @@ def _add_status(parser: argparse.ArgumentParser) -> None:
 def _status(args: argparse.Namespace) -> int:
     from gansweep.config import load_config, plan_trials
     from gansweep.data import TRAIN_SIZES
-    from gansweep.sweep import SweepSettings, open_study
-    from gansweep.sweep._queue import point_status
+    from gansweep.sweep import SweepSettings, open_study, point_status
 
     config = load_config(args.grid)
     plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
     settings = SweepSettings(config, "", args.name or config.name, args.store, storage=args.storage)
     study = open_study(settings, create=False)
-    n_search = config.search.n_trials if config.search else 0
-    rows = point_status(study.get_trials(deepcopy=False) if study else [], plans, n_search)
+    rows = point_status(study.get_trials(deepcopy=False) if study else [], plans, config.n_search)
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -253,10 +251,8 @@ def _status(args: argparse.Namespace) -> int:
 
     table = Table("#", "point", "state", "worker", "epoch", "detail", "run", title=settings.study_name)
     for i, row in enumerate(rows):
-        hp = row["hyperparameters"]
-        point = f"{row['model']} lr={hp['lr_g']:g} bs={hp['batch_size']} z={hp['latent_dim']} seed={row['seed']}" if hp else row["entry"]
         epoch = f"{row['epoch']}/{row['epochs']}" if row["epochs"] else ""
-        table.add_row(str(i), point, row["state"], row["worker"], epoch, row["detail"][:80], row["run_id"][:8])
+        table.add_row(str(i), row["label"], row["state"], row["worker"], epoch, row["detail"][:80], row["run_id"][:8])
     Console().print(table)
     counts = {state: sum(r["state"] == state for r in rows) for state in ("complete", "running", "failed", "waiting")}
     print(", ".join(f"{n} {state}" for state, n in counts.items()))
@@ -294,7 +290,7 @@ def _dry_run(settings, plans, as_json: bool) -> int:
     from gansweep.sweep import complete_search_trials, open_study, trial_states
 
     study = open_study(settings, create=False)
-    states = trial_states(study)
+    states = trial_states(study.get_trials(deepcopy=False) if study else [])
     rows = [{**p.as_row(), "state": states.get(p.key, "WAITING")} for p in plans]
     complete = sum(r["state"] == "COMPLETE" for r in rows)
     if as_json:

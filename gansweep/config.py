@@ -194,6 +194,11 @@ class SweepConfig(_FixedHyperparameters):
     def seed_list(self) -> list[int]:
         return self.seeds or [self.seed or 0]
 
+    @property
+    def n_search(self) -> int:
+        """Trials of ``search:`` (0 without one)."""
+        return self.search.n_trials if self.search is not None else 0
+
 
 @dataclass(frozen=True)
 class TrialPlan:
@@ -212,6 +217,13 @@ class TrialPlan:
         """``model:k=v,...:seed=N`` over the resolved hyperparameters: equal settings, equal key."""
         params = ",".join(f"{k}={v}" for k, v in sorted(self.hp.as_params().items()))
         return f"{self.dataset}:{self.model}:{params}:seed={self.seed}"
+
+    @property
+    def label(self) -> str:
+        """``model lr=... bs=... z=... seed=...``: how progress lines and tables name the point."""
+        hp = self.hp
+        lr = f"lr={hp.lr_g:g}" if hp.lr_g == hp.lr_d else f"lr_g={hp.lr_g:g} lr_d={hp.lr_d:g}"
+        return f"{self.model} {lr} bs={hp.batch_size} z={hp.latent_dim} seed={self.seed}"
 
     @property
     def short_key(self) -> str:

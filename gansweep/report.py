@@ -1,6 +1,6 @@
 """Setting vs outcome, read back from the sweep's store: the table the seed reports pasted by hand.
 
-Rows come from the sweep's Optuna trials (one per grid key: the COMPLETE trial, else the newest), which
+Rows come from the sweep's Optuna trials (one per grid key, the one `gansweep status` shows: complete, else running, waiting, failed), which
 carry each trial's final metrics, verdict, flags and MLflow run id — reading them needs no MLflow, so a
 report takes a couple of seconds. They are listed in the grid file's order; points not trained yet are shown as waiting, not dropped. Where a row carries the
 report's own words (``reported``), a column sets them beside the measured outcome and a line under the
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gansweep.config import TrialPlan
+from gansweep.sweep import trials_by_key
 
 COLLAPSE_FLAGS = ("d_collapse", "mode_collapse", "diverged")
 BAD_WORDS = ("bad", "collapse", "unstable", "too low", "fail", "diverge")
@@ -55,8 +56,6 @@ class ReportRow:
 
 
 _STATES = {"COMPLETE": "complete", "RUNNING": "running", "FAIL": "failed", "PRUNED": "pruned", "WAITING": "waiting"}
-_PREFERENCE = {"COMPLETE": 4, "RUNNING": 3, "PRUNED": 2, "WAITING": 1, "FAIL": 0}
-"""A point queued again after a failure shows as waiting, as `gansweep status` says."""
 
 
 def _row_from_trial(trial: Any) -> ReportRow:
@@ -81,11 +80,7 @@ def _waiting(plan: TrialPlan) -> ReportRow:
 
 def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[ReportRow]:
     """One row per grid key: in ``plans`` order (waiting where no trial exists), or trial order without."""
-    chosen: dict[str, Any] = {}
-    for trial in trials:  # in creation order: a later trial of equal standing replaces an earlier one
-        key = trial.user_attrs.get("gansweep_key")
-        if key is not None and (key not in chosen or _PREFERENCE[trial.state.name] >= _PREFERENCE[chosen[key].state.name]):
-            chosen[key] = trial
+    chosen = trials_by_key(trials)  # the trial that decides each point, as `gansweep status` picks it
     if plans is None:
         rows = [_row_from_trial(t) for t in sorted(chosen.values(), key=lambda t: t.number)]
     else:

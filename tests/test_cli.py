@@ -49,6 +49,9 @@ def test_train_prints_epoch_losses_and_resumes(tmp_path: Path, capsys) -> None:
         (["train", "--model", "mlp", "--batch-size", "100000"], "batch_size must be at most 4500"),
         (["train", "--model", "mlp", "--loss", "hinge"], "loss must be one of: bce, minimax, lsgan"),
         (["run", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
+        (["run", "sweeps/quickstart.yaml", "--heartbeat", "0"], "--heartbeat must be >= 1, got 0"),
+        (["run", "sweeps/quickstart.yaml", "--workers", "0"], "--workers must be >= 1, got 0"),
+        (["status", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(argv: list[str], message: str, capsys) -> None:

@@ -22,13 +22,12 @@ Example::
     result = run_sweep(settings, plan_trials(settings.config), on_event=print)
 """
 
-from gansweep.sweep._queue import KEY_ATTR, deciding_trials, entry_of, trial_states
+from gansweep.sweep._queue import point_status, trial_states, trials_by_key
 from gansweep.sweep._run import SweepResult, complete_search_trials, run_sweep
-from gansweep.sweep._settings import GRACE_HEARTBEATS, SweepSettings
-from gansweep.sweep._storage import open_storage, open_study
-from gansweep.sweep._worker import Event, objective_value
+from gansweep.sweep._settings import SweepSettings
+from gansweep.sweep._storage import open_study
 
 __all__ = [
-    "GRACE_HEARTBEATS", "KEY_ATTR", "Event", "SweepResult", "SweepSettings", "complete_search_trials",
-    "deciding_trials", "entry_of", "objective_value", "open_storage", "open_study", "run_sweep", "trial_states",
+    "SweepResult", "SweepSettings", "complete_search_trials", "open_study", "point_status", "run_sweep",
+    "trial_states", "trials_by_key",
 ]  # fmt: skip

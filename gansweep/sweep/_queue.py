@@ -59,21 +59,28 @@ def deciding_trials(trials: Iterable[Any]) -> dict[str, Any]:
     return chosen
 
 
-def trial_states(study: Any) -> dict[str, str]:
-    """Point key (for search trials: of the sampled point) -> the Optuna state that decides it."""
-    if study is None:
-        return {}
-    decided = deciding_trials(study.get_trials(deepcopy=False)).values()
-    return {t.user_attrs[KEY_ATTR]: t.state.name for t in decided if KEY_ATTR in t.user_attrs}
+def entries(plans: list[TrialPlan], n_search: int) -> list[str]:
+    """The sweep's entries in file order: the grid's keys, then ``search#0`` ... ``search#N-1``."""
+    return [p.key for p in plans] + [f"search#{i}" for i in range(n_search)]
+
+
+def trials_by_key(trials: Iterable[Any]) -> dict[str, Any]:
+    """Point key (for search trials: of the sampled point) -> the trial that decides its state."""
+    return {t.user_attrs[KEY_ATTR]: t for t in deciding_trials(trials).values() if KEY_ATTR in t.user_attrs}
+
+
+def trial_states(trials: Iterable[Any]) -> dict[str, str]:
+    """Point key -> the Optuna state that decides it (see ``deciding_trials``)."""
+    return {key: t.state.name for key, t in trials_by_key(trials).items()}
 
 
 def enqueue_missing(study: Any, plans: list[TrialPlan], n_search: int, retry_failed: bool) -> int:
     """Queues every grid point and search slot that has no live trial; returns how many. Run under
     ``bookkeeping_lock``: the check and the queueing must not interleave with another process's."""
     decided = deciding_trials(study.get_trials(deepcopy=False))
-    wanted = [(p.key, plan_attrs(p)) for p in plans] + [(f"search#{i}", {"search": True, SLOT_ATTR: i}) for i in range(n_search)]
+    attrs_of = [plan_attrs(p) for p in plans] + [{"search": True, SLOT_ATTR: i} for i in range(n_search)]
     queued = 0
-    for entry, attrs in wanted:
+    for entry, attrs in zip(entries(plans, n_search), attrs_of):
         last = decided.get(entry)
         if last is None:
             study.enqueue_trial({}, user_attrs=attrs)
@@ -152,13 +159,12 @@ def running_trials(study: Any) -> list[Any]:
 
 
 def point_status(trials: list[Any], plans: list[TrialPlan], n_search: int) -> list[dict[str, Any]]:
-    """One row per grid point and search slot: ``state`` (complete, running, failed or waiting),
+    """One row per grid point and search slot: its ``label``, ``state`` (complete, running, failed or waiting),
     the ``worker`` (host:pid device) that holds or held it, its ``epoch``, and ``detail`` (the
     verdict, or the error)."""
     decided = deciding_trials(trials)
-    entries = [(p.key, p) for p in plans] + [(f"search#{i}", None) for i in range(n_search)]
     rows = []
-    for entry, plan in entries:
+    for entry, plan in zip(entries(plans, n_search), [*plans, *[None] * n_search]):
         trial = decided.get(entry)
         attrs = trial.user_attrs if trial is not None else {}
         name = trial.state.name if trial is not None else "WAITING"
@@ -169,7 +175,7 @@ def point_status(trials: list[Any], plans: list[TrialPlan], n_search: int) -> li
             plan = plan_of(trial)
         epochs = plan.hp.epochs if plan is not None else None
         rows.append({
-            "entry": entry, "state": state, "model": plan.model if plan else None,
+            "entry": entry, "label": plan.label if plan else entry, "state": state, "model": plan.model if plan else None,
             "hyperparameters": plan.hp.as_params() if plan else None, "seed": plan.seed if plan else None,
             "worker": attrs.get("worker", "") if state != "waiting" else "",
             "epoch": attrs.get("epoch", epochs if state == "complete" else 0), "epochs": epochs,

@@ -10,9 +10,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from gansweep.config import SweepConfig, TrialPlan
+from gansweep.config import TrialPlan
 from gansweep.sweep._queue import (
-    deciding_trials, enqueue_missing, fail_and_requeue, plan_of, running_trials, trial_states, worker_id,
+    deciding_trials, enqueue_missing, entries, fail_and_requeue, plan_of, running_trials, trial_states, worker_id,
 )  # fmt: skip
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study
@@ -47,10 +47,10 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             if not settings.shared:
                 _queue_leftovers(study, tracker, on_event)
             parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
-            enqueue_missing(study, plans, _n_search(settings.config), settings.retry_failed)
+            enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed)
         result = SweepResult(plans, {}, parent_run=parent_run)
-        total, done = _progress(study, plans, settings.config)
-        on_event(("sweep", {"total": total, "done": done}))
+        wanted = entries(plans, settings.config.n_search)
+        on_event(("sweep", {"total": len(wanted), "done": len(_done(study.get_trials(deepcopy=False), wanted))}))
 
         def record(event: Event) -> None:
             kind, payload = event
@@ -67,23 +67,20 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         except DiskFull as error:
             result.fatal = str(error)
         trials = study.get_trials(deepcopy=False)
-        result.states = trial_states(study)
+        result.states = trial_states(trials)
         result.plans = plans + _search_plans(trials, len(plans))
         result.failed = {e: t.user_attrs["error"] for e, t in deciding_trials(trials).items()
                          if t.state.name == "FAIL" and "error" in t.user_attrs}  # fmt: skip
-        status = _sweep_status(trials, plans, settings.config, result.interrupted)
+        status = _sweep_status(trials, wanted, result.interrupted)
         if status is not None:
             tracker.finish_sweep(parent_run, status)
         return result
 
 
-def _n_search(config: SweepConfig) -> int:
-    return config.search.n_trials if config.search is not None else 0
-
-
-def _progress(study, plans: list[TrialPlan], config: SweepConfig) -> tuple[int, int]:
-    decided = deciding_trials(study.get_trials(deepcopy=False))
-    return len(plans) + _n_search(config), sum(t.state.name in ("COMPLETE", "PRUNED") for t in decided.values())
+def _done(trials: list[Any], wanted: list[str]) -> list[str]:
+    """The entries of ``wanted`` whose trial is complete (or pruned)."""
+    decided = deciding_trials(trials)
+    return [e for e in wanted if e in decided and decided[e].state.name in ("COMPLETE", "PRUNED")]
 
 
 def _queue_leftovers(study, tracker, on_event: Callable[[Event], None]) -> None:
@@ -97,12 +94,9 @@ def _queue_leftovers(study, tracker, on_event: Callable[[Event], None]) -> None:
         on_event(("warning", {"message": f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"}))
 
 
-def _sweep_status(trials: list[Any], plans: list[TrialPlan], config: SweepConfig, interrupted: bool) -> str | None:
-    """The parent run's end state, or None while other processes still train or have work queued."""
-    decided = deciding_trials(trials)
-    entries = [p.key for p in plans] + [f"search#{i}" for i in range(_n_search(config))]
-    states = [decided[e].state.name if e in decided else "WAITING" for e in entries]
-    if all(s in ("COMPLETE", "PRUNED") for s in states):
+def _sweep_status(trials: list[Any], wanted: list[str], interrupted: bool) -> str | None:
+    """The parent run's end state, or None while other processes still train."""
+    if len(_done(trials, wanted)) == len(wanted):
         return "FINISHED"
     if any(t.state.name == "RUNNING" for t in trials):
         return None

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from gansweep.config import suggest_plan
 from gansweep.errors import GansweepError
 from gansweep.sweep._queue import (
-    KEY_ATTR, SLOT_ATTR, claim_waiting, plan_of, requeue, running_trials, worker_id,
+    SLOT_ATTR, claim_waiting, plan_attrs, plan_of, requeue, running_trials, worker_id,
 )  # fmt: skip
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
@@ -53,12 +53,6 @@ def params_of(plan) -> dict[str, Any]:
     return {"model": plan.model, "dataset": plan.dataset, "seed": plan.seed, **plan.hp.as_params()}
 
 
-def label_of(plan) -> str:
-    hp = plan.hp
-    lr = f"lr={hp.lr_g:g}" if hp.lr_g == hp.lr_d else f"lr_g={hp.lr_g:g} lr_d={hp.lr_d:g}"
-    return f"{plan.model} {lr} bs={hp.batch_size} z={hp.latent_dim} seed={plan.seed}"
-
-
 class _SweepCallback(TrainerCallback):
     """Progress events, the epoch checkpoint in the trial's run, and a stop when the trial was taken over."""
 
@@ -67,7 +61,7 @@ class _SweepCallback(TrainerCallback):
 
     def on_start(self, trainer: Trainer) -> None:
         self.worker.emit(("start", {"key": self.plan.key, "total": trainer.hp.epochs * trainer.steps_per_epoch,
-                                    "done": trainer.epoch * trainer.steps_per_epoch, "label": label_of(self.plan)}))  # fmt: skip
+                                    "done": trainer.epoch * trainer.steps_per_epoch, "label": self.plan.label}))  # fmt: skip
 
     def on_step(self, trainer: Trainer, epoch: int, step: int) -> None:
         self.worker.emit(("step", {"key": self.plan.key}))
@@ -183,7 +177,7 @@ class Worker:
         self.tracker.end_trial(run_id, "FAILED", {"gansweep.error": message[:5000]})
         self.emit(("end", {"key": plan.key, "state": "FAIL", "error": message}))
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise DiskFull(f"disk full while recording {label_of(plan)} ({error.strerror}: {error.filename}); "
+            raise DiskFull(f"disk full while recording {plan.label} ({error.strerror}: {error.filename}); "
                            "free some space, then run the same command with --retry-failed") from None  # fmt: skip
 
     def _plan(self, trial):
@@ -206,16 +200,16 @@ class Worker:
         return None
 
     def _start_run(self, trial, plan) -> str:
-        for key, value in ((KEY_ATTR, plan.key), ("model", plan.model), ("hyperparameters", plan.hp.as_params()),
-                           ("seed", plan.seed), ("dataset", plan.dataset), ("index", plan.index)):  # fmt: skip
-            trial.set_user_attr(key, value)
+        if trial.user_attrs.get("search"):  # a grid point was queued with these; a search point is known only now
+            for key, value in plan_attrs(plan).items():
+                trial.set_user_attr(key, value)
         tags = {
             "gansweep.model": plan.model, "gansweep.dataset": plan.dataset, "gansweep.key": plan.key,
             "gansweep.optuna_trial": str(trial.number), "gansweep.index": str(plan.index),
             "gansweep.worker": trial.user_attrs["worker"],
             **({"gansweep.reported": plan.reported} if plan.reported else {}),
         }  # fmt: skip
-        run_id = self.tracker.start_trial(self.parent_run, label_of(plan), params_of(plan), tags)
+        run_id = self.tracker.start_trial(self.parent_run, plan.label, params_of(plan), tags)
         trial.set_user_attr("mlflow_run_id", run_id)
         return run_id
 
@@ -246,7 +240,7 @@ class Worker:
             path = self.tracker.download(self.settings.mlflow_uri, source, "checkpoint.pt", Path(self.scratch.name) / source)
             trainer.load_checkpoint(path)
         except GansweepError as error:  # no checkpoint yet, or a corrupted one: start over
-            self.emit(("warning", {"message": f"{label_of(plan)} starts over: {error}"}))
+            self.emit(("warning", {"message": f"{plan.label} starts over: {error}"}))
             return 0
         return trainer.epoch
 
