@@ -91,14 +91,6 @@ class Judge:
     net: JudgeNet
     dataset: str
     accuracy: float
-    _reference: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] | None = None
-
-    def reference(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``self(real)``, kept for the last ``real`` seen: every evaluation of a trial compares
-        against the same held-out digits, so their features are computed once."""
-        if self._reference is None or self._reference[0] is not real:
-            self._reference = (real, self(real))
-        return self._reference[1]
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:

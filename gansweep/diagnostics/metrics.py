@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,19 +28,23 @@ few percent of any class's samples over the others, so a generator that really m
 2.5 %, while a class it no longer makes only receives the judge's confusions, well under it."""
 
 
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix (negative rounding-error eigenvalues -> 0)."""
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
+
+
+def _frechet(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b_sqrt: np.ndarray) -> float:
+    # tr sqrt(A B) = tr sqrt(B^1/2 A B^1/2), whose argument is symmetric PSD: one eigh instead of scipy's
+    # sqrtm of a non-symmetric product (~5x faster at 128 features, and no scipy).
+    cov_b = cov_b_sqrt @ cov_b_sqrt
+    cross = np.sqrt(np.linalg.eigvalsh(cov_b_sqrt @ cov_a @ cov_b_sqrt).clip(min=0)).sum()
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (rows = samples)."""
-    from scipy import linalg
-
-    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    with warnings.catch_warnings():  # singular products (dead ReLU features) are handled below
-        warnings.simplefilter("ignore")
-        covmean = linalg.sqrtm(cov_a @ cov_b)
-        if not np.isfinite(covmean).all():  # regularise as pytorch-fid does
-            offset = np.eye(len(cov_a)) * 1e-6
-            covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean.real))
+    return _frechet(a.mean(axis=0), np.cov(a, rowvar=False), b.mean(axis=0), _sqrt_psd(np.cov(b, rowvar=False)))
 
 
 def _mean_pairwise_distance(features: torch.Tensor, limit: int = 1000) -> float:
@@ -50,8 +54,31 @@ def _mean_pairwise_distance(features: torch.Tensor, limit: int = 1000) -> float:
     return float(distances.sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
-def sample_metrics(judge: Judge, samples: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
-    """Metrics of uint8 ``samples`` against uint8 held-out ``real`` digits (any image size).
+@dataclass(frozen=True)
+class Reference:
+    """What the metrics need of the real digits, computed once: a trial's evaluations all compare
+    against the same held-out digits."""
+
+    histogram: torch.Tensor
+    mean: np.ndarray
+    cov_sqrt: np.ndarray
+    spread: float
+    pixel_spread: float
+
+    @classmethod
+    def of(cls, judge: Judge, real: torch.Tensor) -> Reference:
+        features, probs = judge(real)
+        f = features.double().numpy()
+        return cls(
+            histogram=torch.bincount(probs.argmax(dim=1), minlength=N_CLASSES).double() / len(real),
+            mean=f.mean(axis=0), cov_sqrt=_sqrt_psd(np.cov(f, rowvar=False)),
+            spread=_mean_pairwise_distance(features), pixel_spread=_mean_pairwise_distance(real.flatten(1).float()),
+        )  # fmt: skip
+
+
+def sample_metrics(judge: Judge, samples: torch.Tensor, real: torch.Tensor | Reference) -> dict[str, float]:
+    """Metrics of uint8 ``samples`` against uint8 held-out ``real`` digits (any image size), or against
+    their ``Reference`` when it was computed already.
 
     - ``modes_covered``: classes that get a fair share (``FAIR_SHARE``) of the samples, 0-10.
     - ``class_kl``: KL(generated class histogram || real class histogram).
@@ -62,21 +89,19 @@ def sample_metrics(judge: Judge, samples: torch.Tensor, real: torch.Tensor) -> d
     - ``pixel_diversity``: ``diversity`` measured on raw pixels, which tells identical garbage (-> 0)
       from varied garbage (~1), where the judge's features cannot: it maps all garbage alike.
     """
-    gen_features, gen_probs = judge(samples)
-    real_features, real_probs = judge.reference(real)
+    ref = real if isinstance(real, Reference) else Reference.of(judge, real)
+    features, probs = judge(samples)
+    f, p = features.double().numpy(), probs.double()
     eps = 1e-8
-    gen_hist = torch.bincount(gen_probs.argmax(dim=1), minlength=N_CLASSES).double() / len(samples)
-    real_hist = torch.bincount(real_probs.argmax(dim=1), minlength=N_CLASSES).double() / len(real)
-    marginal = gen_probs.double().mean(dim=0)
-    per_sample_kl = (gen_probs.double() * ((gen_probs.double() + eps).log() - (marginal + eps).log())).sum(dim=1)
-    real_spread = _mean_pairwise_distance(real_features)
-    pixel_spread = _mean_pairwise_distance(real.flatten(1).float())
+    hist = torch.bincount(probs.argmax(dim=1), minlength=N_CLASSES).double() / len(samples)
+    marginal = p.mean(dim=0)
+    per_sample_kl = (p * ((p + eps).log() - (marginal + eps).log())).sum(dim=1)
     return {
-        "modes_covered": int((gen_hist >= FAIR_SHARE / N_CLASSES).sum()),
-        "class_kl": float((gen_hist * ((gen_hist + eps).log() - (real_hist + eps).log())).sum()),
-        "fid_mnist": frechet_distance(gen_features.double().numpy(), real_features.double().numpy()),
+        "modes_covered": int((hist >= FAIR_SHARE / N_CLASSES).sum()),
+        "class_kl": float((hist * ((hist + eps).log() - (ref.histogram + eps).log())).sum()),
+        "fid_mnist": _frechet(f.mean(axis=0), np.cov(f, rowvar=False), ref.mean, ref.cov_sqrt),
         "mnist_score": float(per_sample_kl.mean().exp()),
-        "diversity": _mean_pairwise_distance(gen_features) / real_spread if real_spread else 0.0,
-        "confidence": float(gen_probs.max(dim=1).values.mean()),
-        "pixel_diversity": _mean_pairwise_distance(samples.flatten(1).float()) / pixel_spread if pixel_spread else 0.0,
+        "diversity": _mean_pairwise_distance(features) / ref.spread if ref.spread else 0.0,
+        "confidence": float(probs.max(dim=1).values.mean()),
+        "pixel_diversity": _mean_pairwise_distance(samples.flatten(1).float()) / ref.pixel_spread if ref.pixel_spread else 0.0,
     }
