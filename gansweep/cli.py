@@ -337,12 +337,14 @@ def _ui(args: argparse.Namespace) -> int:
 def _add_diagnose(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", nargs="?", help="an MLflow run made by gansweep (else give --history)")
     parser.add_argument("--history", type=Path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
-    parser.add_argument("--samples", type=Path, help=".npy of generated images, float32 (N,1,28,28) or (N,28,28) in [-1,1]")
+    parser.add_argument("--samples", type=Path, help="generated images, float32 (N,1,28,28) or (N,28,28) in [-1,1]: a .npy "
+                        "of the last epoch's, or a .npz with one array per epoch named by it ('5' or 'epoch_5'), "
+                        "which lets the verdict see a trend")  # fmt: skip
     parser.add_argument("--dataset", default="mnist-5k", help="the data set the samples imitate (its judge and held-out digits)")
     parser.add_argument("--data-dir", default="data", help="where mnist/fashion-mnist live (default ./data)")
     parser.add_argument("--store", type=Path, default=Path("mlruns"), help="store folder for RUN_ID (default ./mlruns)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI for RUN_ID (default: sqlite in --store)")
-    parser.add_argument("--json", action="store_true", help='print {"flags": [...], "verdict": ..., "metrics": {...}}')
+    parser.add_argument("--json", action="store_true", help='print {"flags": [...], "verdict": ..., "outcome": ..., "metrics": {...}, "evaluations": [...]}')
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -357,7 +359,10 @@ def _diagnose(args: argparse.Namespace) -> int:
         return 0
     print(f"verdict: {diagnosis.verdict}")
     for flag in diagnosis.flags:
-        print(f"  {flag.name} (epoch {flag.epoch}): {flag.evidence}")
+        until = f", recovered by epoch {flag.end}" if flag.end is not None else ""
+        print(f"  {flag.name} (epoch {flag.epoch}{until}): {flag.evidence}")
+    if diagnosis.evaluations:
+        print("  evaluations: " + ", ".join(f"{e.epoch} {e.quality} {e.trend or ''}".strip() for e in diagnosis.evaluations))
     for key, value in diagnosis.metrics.items():
         print(f"  {key}: {value:.4g}")
     return 0
@@ -370,10 +375,15 @@ def _file_history(args: argparse.Namespace) -> list[dict]:
     if args.samples:
         from gansweep.data import load_dataset
         from gansweep.diagnostics import load_judge, sample_metrics
+        from gansweep.diagnostics.metrics import Reference
 
-        samples = read_samples(args.samples)
+        samples = read_samples(args.samples, [int(r["epoch"]) for r in epochs])
         digits = load_dataset(args.dataset, args.data_dir)
-        epochs[-1].update(sample_metrics(load_judge(digits), samples, digits.heldout_images))
+        judge = load_judge(digits)
+        reference = Reference.of(judge, digits.heldout_images)
+        by_epoch = {int(r["epoch"]): r for r in epochs}
+        for epoch, images in samples.items():
+            by_epoch[epoch].update(sample_metrics(judge, images, reference))
     return epochs
 
 

@@ -36,7 +36,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from gansweep.data import DATASETS
 from gansweep.errors import GansweepError
 from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
-from gansweep.diagnostics.flags import FLAG_NAMES
+from gansweep.diagnostics.evaluate import EVAL_EVERY, EVAL_SAMPLES
+from gansweep.diagnostics.flags import BAD_FLAGS
 from gansweep.diagnostics.metrics import METRICS
 from gansweep.models import MODELS
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
@@ -161,11 +162,11 @@ class SweepConfig(_FixedHyperparameters):
     seeds: list[int] | None = None
     device: str = "auto"
     amp: bool = False
-    eval_every: int = Field(default=5, ge=1)
+    eval_every: int = Field(default=EVAL_EVERY, ge=1)
     """Compute sample metrics every N epochs (and always at the last epoch)."""
-    eval_samples: int = Field(default=1000, ge=100)
-    """Generated samples per evaluation."""
-    early_stop: list[Literal[FLAG_NAMES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    eval_samples: int = Field(default=EVAL_SAMPLES, ge=100)
+    """Generated samples per evaluation (the noise thresholds in ``flags.py`` were measured at 256)."""
+    early_stop: list[Literal[BAD_FLAGS]] = Field(default_factory=list)  # type: ignore[valid-type]
     """Stop a trial as soon as one of these flags is raised (with ``search:``, Optuna prunes it)."""
     snapshot_every: int = Field(default=10, ge=1)
     """Sample grids are drawn at epoch 0, every N epochs and the last (the GIF has every epoch)."""

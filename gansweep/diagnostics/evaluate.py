@@ -1,4 +1,4 @@
-"""Evaluating a trial while it trains: sample metrics every few epochs, and early stopping on flags."""
+"""Evaluating a trial while it trains: sample metrics at every evaluation, and early stopping on flags."""
 
 from __future__ import annotations
 
@@ -6,28 +6,41 @@ import torch
 
 from gansweep.diagnostics.flags import diagnose
 from gansweep.diagnostics.judge import Judge
-from gansweep.diagnostics.metrics import sample_metrics
+from gansweep.diagnostics.metrics import Reference, sample_metrics
 from gansweep.trainer import Trainer, TrainerCallback
 
+EVAL_EVERY = 1
+"""Evaluate after every epoch: a trend (improving, flat, degrading) needs several evaluations, and a
+short trial must have them too. Measured cost: ``benchmarks/bench_trainer.py`` prints the share."""
+EVAL_SAMPLES = 256
+"""Samples judged per evaluation. 256 keeps an evaluation within ~5 % of an epoch of the fastest model
+(cs231n-mlp, ~0.55 s an epoch on 2 CPU cores) while the metrics' own noise stays small against the
+changes a trend must see (measured spreads in ``flags.py``)."""
 EVAL_SEED_OFFSET = 2
 """Evaluation latents are seeded with seed + 2 (seed + 1 is the fixed grid): the same latents at every
 evaluation, so metrics across epochs compare the generator, not the draw."""
 
 
-class SampleEvaluator(TrainerCallback):
-    """Adds the sample metrics to the epoch record every ``every`` epochs and at the last epoch, and
-    stops the trial once one of ``early_stop`` is flagged. Must run before callbacks that log records."""
+def evaluated(epoch: int, every: int, last: int) -> bool:
+    """Whether samples are judged after ``epoch``: every ``every`` epochs and always at the last."""
+    return epoch % every == 0 or epoch == last
 
-    def __init__(self, judge: Judge, real: torch.Tensor, every: int = 5, n_samples: int = 1000,
-                 early_stop: tuple[str, ...] = ()) -> None:  # fmt: skip
-        self.judge, self.real, self.every, self.n_samples, self.early_stop = judge, real, every, n_samples, early_stop
+
+class SampleEvaluator(TrainerCallback):
+    """Adds the sample metrics to the epoch record at each evaluation, and stops the trial once one of
+    ``early_stop`` is flagged. Must run before callbacks that log records."""
+
+    def __init__(self, judge: Judge, real: torch.Tensor | Reference, every: int = EVAL_EVERY,
+                 n_samples: int = EVAL_SAMPLES, early_stop: tuple[str, ...] = ()) -> None:  # fmt: skip
+        self.judge, self.every, self.n_samples, self.early_stop = judge, every, n_samples, early_stop
+        self.reference = real if isinstance(real, Reference) else Reference.of(judge, real)
 
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if trainer.epoch % self.every == 0 or trainer.epoch == trainer.hp.epochs:
+        if evaluated(trainer.epoch, self.every, trainer.hp.epochs):
             samples = trainer.generate(self.n_samples, seed=trainer.seed + EVAL_SEED_OFFSET)
-            record.update(sample_metrics(self.judge, samples, self.real))
+            record.update(sample_metrics(self.judge, samples, self.reference))
         if self.early_stop:
             for flag in diagnose(trainer.history.epochs).flags:
-                if flag.name in self.early_stop:
+                if flag.name in self.early_stop and flag.end is None:
                     trainer.request_stop(f"early stop: {flag.phrase}")
                     return

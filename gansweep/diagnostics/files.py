@@ -1,4 +1,4 @@
-"""Reading a history CSV and a samples .npy made anywhere, for ``gansweep diagnose``."""
+"""Reading a history CSV and samples (.npy, or .npz by epoch) made anywhere, for ``gansweep diagnose``."""
 
 from __future__ import annotations
 
@@ -46,18 +46,37 @@ def read_history(path: Path) -> list[dict[str, float]]:
     return rows
 
 
-def read_samples(path: Path) -> torch.Tensor:
+def _images(array: np.ndarray, where: str) -> torch.Tensor:
     """float32 (N, 1, 28, 28) or (N, 28, 28) in [-1, 1] -> uint8 (N, 1, 28, 28)."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise GansweepError(f"{path}: not a readable .npy array ({error})") from None
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[1:] != (1, 28, 28) or len(array) < 10:
-        raise GansweepError(f"{path}: expected shape (N, 1, 28, 28) or (N, 28, 28) with N >= 10, got {array.shape}")
+        raise GansweepError(f"{where}: expected shape (N, 1, 28, 28) or (N, 28, 28) with N >= 10, got {array.shape}")
     if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
-        raise GansweepError(f"{path}: expected finite float values in [-1, 1], got dtype {array.dtype}")
+        raise GansweepError(f"{where}: expected finite float values in [-1, 1], got dtype {array.dtype}")
     if array.min() < -1.01 or array.max() > 1.01:
-        raise GansweepError(f"{path}: values must lie in [-1, 1] (tanh output), found [{array.min():.3g}, {array.max():.3g}]")
+        raise GansweepError(f"{where}: values must lie in [-1, 1] (tanh output), found [{array.min():.3g}, {array.max():.3g}]")
     return torch.from_numpy(((np.clip(array, -1, 1) + 1) * 127.5).round().astype(np.uint8))
+
+
+def _epoch_of(key: str, path: Path, epochs: list[int]) -> int:
+    digits = key.removeprefix("epoch").lstrip("_")
+    if not digits.isdigit() or int(digits) not in epochs:
+        raise GansweepError(f"{path}: array {key!r} names no epoch of the history; name each array by its epoch "
+                            f"(e.g. '5' or 'epoch_5'), one of {epochs[0]}-{epochs[-1]}")  # fmt: skip
+    return int(digits)
+
+
+def read_samples(path: Path, epochs: list[int]) -> dict[int, torch.Tensor]:
+    """Generated images by epoch: a .npy holds the last epoch's, a .npz one array per epoch, named by it
+    ('5' or 'epoch_5'), so that the verdict can read a trend. Each array as ``_images`` takes it."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise GansweepError(f"{path}: not a readable .npy or .npz array ({error})") from None
+    if isinstance(loaded, np.ndarray):
+        return {epochs[-1]: _images(loaded, str(path))}
+    with loaded:
+        if not loaded.files:
+            raise GansweepError(f"{path}: the .npz holds no arrays; give one per epoch, named by it ('5' or 'epoch_5')")
+        return {_epoch_of(key, path, epochs): _images(loaded[key], f"{path}[{key}]") for key in loaded.files}

@@ -1,10 +1,17 @@
-"""Flags and the verdict: where D-loss collapse, mode collapse, divergence, instability and low quality
-are decided.
+"""Flags and the verdict: where D-loss collapse, mode collapse, divergence, instability, low quality,
+under-training and "too early to tell" are decided.
 
 Inputs are a trial's per-epoch records (``epoch``, ``d_loss``, ``g_loss``, optional ``d_real``,
 ``d_fake``) where evaluated epochs also carry the sample metrics of ``metrics.py``. A wrong "mode
 collapse" is worse than none, so every rule below names its thresholds and why they sit where they do;
-the numbers quoted were measured with the mnist-5k judge (``tests/diagnostics_tests``).
+the numbers quoted were measured with the mnist-5k judge (``tests/diagnostics_tests``,
+``benchmarks/metric_noise.py``).
+
+Each evaluation gets a state: its samples' ``quality`` (healthy, poor, collapsed) and a ``trend``
+(improving, flat, degrading) over the last evaluations, decided against the metrics' own noise. Poor
+or collapsed samples that are still improving are ``under_trained``, not collapsed; a collapse is one
+that is stuck, that follows healthy samples, or that comes with a D-loss collapse. A flag whose episode
+ended before the last epoch keeps its ``end`` and no longer makes the trial bad.
 
 Example:
     >>> from gansweep.diagnostics.flags import diagnose
@@ -22,14 +29,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
-FLAG_NAMES = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality")
+FLAG_NAMES = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality", "under_trained", "too_early")
+BAD_FLAGS = FLAG_NAMES[:5]
+"""Flags that make a trial bad while they last; ``under_trained`` and ``too_early`` say "not yet known"."""
 
 D_COLLAPSE_FAKE = 0.05
 """D(G(z)) below 5 %: D rejects fakes with > 95 % confidence, so the non-saturating G loss is above
 -log(0.05) = 3 and G is being told only that everything it makes is fake."""
 D_COLLAPSE_LOSS = 0.1
-"""Mean D loss over the window below 0.1 (sum of the real and fake BCE halves): D is right on both
-halves with > ~95 % confidence. Report 000 §1's default run sits at 0.0000."""
+"""Median D loss over the window below 0.1 (sum of the real and fake BCE halves): D is right on both
+halves with > ~95 % confidence. Report 000 §1's default run sits at 0.0000. The median, not the mean: the
+window's first epoch can still carry the fall (mlp lr 5e-3: D loss 1.39 there, then <= 0.01 for 12
+epochs, a mean of 0.14)."""
 D_COLLAPSE_EPOCHS = 3
 """Sustained: three consecutive epochs, so one lucky epoch of a healthy run never flags. In a shorter
 trial the window must reach its last epoch and last at least two."""
@@ -66,6 +77,39 @@ trial's median window and at least 0.5 — large oscillation after the losses ha
 (report 000: 'suddenly unstable at 17-27 epochs'). Needs 8 epochs to tell settled from not."""
 UNSTABLE_MIN_EPOCHS = 8
 
+TREND_METRICS = {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1}
+"""The metrics a trend is read from, with the sign of "better". Pixel diversity is among them because
+samples the judge cannot read pin the judge's own metrics (fid_mnist ~1314, diversity 0, 1 digit) while
+their pixels still show a generator moving away from one blob."""
+FID_NOISE = (5.0, 0.015)
+"""Spread (standard deviation) of fid_mnist between draws of 256 samples: ~5 + 1.5 % of its value.
+Measured with ``benchmarks/metric_noise.py`` (30 draws of resampled real training digits against the
+held-out ones): all digits 36 +- 5.3, blurred digits 149 +- 7.8, three classes 681 +- 10.6 (16.6 in a
+second set of draws), one class 1244 +- 16.0."""
+NOISE = {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01}
+"""Spread of the other trend metrics at 256 samples, same draws: diversity 0.005-0.010, pixel diversity
+0.004-0.009; modes_covered did not move at all (10/10, 3/3 and 1/1 in every draw), so half a digit
+stands for its rounding."""
+TREND_Z = 2.0
+"""A change is beyond noise when it exceeds 2 standard deviations of the difference of two evaluations
+(2 * sqrt(2) * spread): ~5 % of equal pairs would pass it by chance."""
+TREND_T = 2.0
+"""... and, over 4 or more evaluations, when the least-squares slope is 2 standard errors from zero.
+Generators wobble between epochs far more than draws do (fid_mnist +-80 from one epoch to the next in
+real cs231n-mlp runs at ~900), so a trend has to stand out from the trial's own scatter too."""
+STUCK_EPOCHS, STUCK_SHARE = 8, 1 / 3
+"""Poor or collapsed samples are stuck (a collapse, or low quality) once they have set no new best for 8
+epochs and for a third of the epochs trained (learning slows as a run goes on, and so do its new bests).
+Measured on real mnist-5k runs: ones that went on to learn went up to 6 epochs without a new best in
+their first 20 and up to 8 later (cs231n-mlp lr 1e-3 at epochs 23-31, lr 2e-3 at 27-35, both improving
+to 9-10 digits or still by epoch 40); ones that stayed collapsed went 10 to 29 (report 000's collapses
+last 30 epochs). Shorter stalls are "too early to tell"."""
+TREND_MIN, TREND_MAX = 3, 8
+"""Trends are read over the last half of the evaluations, at least the last 3 (two, when only two
+exist) and at most the last 8: the 15-epoch cs231n-mlp run improves by ~20 fid_mnist an epoch under
++-80 wobble, which 3 evaluations cannot show and 8 can; a longer window lags: an mlp (lr 2e-3, batch 64)
+fell back into identical samples at epochs 27-29 while 15 evaluations still read "improving"."""
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -74,6 +118,27 @@ class Flag:
     evidence: str
     phrase: str = field(default="", compare=False)
     """The verdict's wording for this flag."""
+    end: int | None = None
+    """The first epoch after the episode ended (recovered); None while it lasts."""
+
+    @property
+    def wording(self) -> str:
+        return self.phrase if self.end is None else f"{self.phrase} (recovered by epoch {self.end})"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluated epoch: how its samples look, and where they are heading."""
+
+    epoch: int
+    quality: str
+    """healthy, poor (unreadable or far from the data) or collapsed (few digits, or near-copies)."""
+    trend: str | None
+    """improving, flat or degrading over the last evaluations; None for the first."""
+    metrics: dict[str, str] = field(default_factory=dict)
+    """The trend of each of ``TREND_METRICS``."""
+    record: bool = False
+    """A new best: better than every earlier evaluation, beyond noise, on one of ``TREND_METRICS``."""
 
 
 @dataclass
@@ -81,10 +146,18 @@ class Diagnosis:
     flags: list[Flag]
     verdict: str
     metrics: dict[str, float]
+    evaluations: list[Evaluation] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """bad (a bad flag that lasts to the end), unclear (under-trained or too early) or good."""
+        lasting = {f.name for f in self.flags if f.end is None}
+        return "bad" if lasting & set(BAD_FLAGS) else "unclear" if lasting else "good"
 
     def to_dict(self) -> dict[str, Any]:
         flags = [{k: v for k, v in asdict(f).items() if k != "phrase"} for f in self.flags]
-        return {"flags": flags, "verdict": self.verdict, "metrics": self.metrics}
+        return {"flags": flags, "verdict": self.verdict, "outcome": self.outcome, "metrics": self.metrics,
+                "evaluations": [asdict(e) for e in self.evaluations]}  # fmt: skip
 
 
 def _finite(x: Any) -> bool:
@@ -99,31 +172,98 @@ def diverged(epochs: list[Record]) -> Flag | None:
     return None
 
 
-def d_collapse(epochs: list[Record]) -> Flag | None:
-    """D wins and G stops learning: D(G(z)) < 5 % and D loss < 0.1 sustained, G loss high or rising."""
+def d_collapse(epochs: list[Record], states: list[Evaluation]) -> Flag | None:
+    """D wins and G stops learning: D(G(z)) < 5 % and D loss < 0.1 sustained, G loss high or rising,
+    unless G is still learning: the samples judged last in that window are healthy, or improving with a
+    new best among the last 3 evaluations. (With ``d_steps: 5`` a real dcgan28 kept D loss ~0.02 for 20
+    epochs while its samples became readable digits of every class. Neither half alone is enough:
+    samples climbing back from an earlier collapse read as improving while D has already won again, and
+    the quickstart's lr 2e-4 trial set a new best in diversity, 0.04 -> 0.10, while its samples stayed
+    near-identical and its trend flat.) The episode that lasts to the last epoch if there is one, else
+    the first (recovered) one."""
     if not epochs or "d_fake" not in epochs[0]:
         return None
     runs: list[list[Record]] = [[]]
     for r in epochs:
         runs[-1].append(r) if _finite(r["d_fake"]) and r["d_fake"] < D_COLLAPSE_FAKE else runs.append([])
+    found = []
     for window in runs:
         reaches_end = bool(window) and window[-1] is epochs[-1]
         if len(window) < D_COLLAPSE_EPOCHS and not (reaches_end and len(window) >= 2):
             continue
-        d_mean = statistics.fmean(r["d_loss"] for r in window)
+        d_mean = statistics.median(r["d_loss"] for r in window)
         g_mean = statistics.fmean(r["g_loss"] for r in window)
         rising = window[-1]["g_loss"] > window[0]["g_loss"]
-        if d_mean < D_COLLAPSE_LOSS and (g_mean >= G_HIGH or rising):
-            start, end = int(window[0]["epoch"]), int(window[-1]["epoch"])
-            return Flag("d_collapse", start, f"epochs {start}-{end}: D(G(z)) < {D_COLLAPSE_FAKE}, mean D loss "
-                        f"{d_mean:.3g}, mean G loss {g_mean:.3g}", f"D-loss collapse at epoch {start}")  # fmt: skip
-    return None
+        start, last = int(window[0]["epoch"]), int(window[-1]["epoch"])
+        judged = [e for e in states if start <= e.epoch <= last]
+        learning = bool(judged) and (judged[-1].quality == "healthy" or (
+            judged[-1].trend == "improving" and any(e.record for e in judged[-TREND_MIN:])))
+        if d_mean < D_COLLAPSE_LOSS and (g_mean >= G_HIGH or rising) and not learning:
+            found.append(Flag("d_collapse", start, f"epochs {start}-{last}: D(G(z)) < {D_COLLAPSE_FAKE}, median D loss "
+                              f"{d_mean:.3g}, mean G loss {g_mean:.3g}", f"D-loss collapse at epoch {start}",
+                              None if reaches_end else last + 1))  # fmt: skip
+    return next((f for f in found if f.end is None), found[0] if found else None)
 
 
-def _is_collapsed(r: Record) -> bool:
+def _quality(r: Record) -> str:
     if r["confidence"] < LOW_CONFIDENCE:
-        return r["pixel_diversity"] < PIXEL_DIVERSITY_COLLAPSED
-    return r["modes_covered"] <= MODES_COLLAPSED or r["diversity"] < DIVERSITY_COLLAPSED
+        return "collapsed" if r["pixel_diversity"] < PIXEL_DIVERSITY_COLLAPSED else "poor"
+    if r["modes_covered"] <= MODES_COLLAPSED or r["diversity"] < DIVERSITY_COLLAPSED:
+        return "collapsed"
+    return "poor" if r["fid_mnist"] > FID_HIGH else "healthy"
+
+
+def _noise(metric: str, values: list[float]) -> float:
+    if metric == "fid_mnist":
+        return FID_NOISE[0] + FID_NOISE[1] * statistics.fmean(values)
+    return NOISE[metric]
+
+
+def _direction(metric: str, window: list[Record]) -> int:
+    """+1 better, -1 worse, 0 within noise: the least-squares change of ``metric`` over ``window``."""
+    x = [float(r["epoch"]) for r in window]
+    y = [float(r[metric]) for r in window]
+    if not all(map(math.isfinite, y)):
+        return 0
+    mx, my = statistics.fmean(x), statistics.fmean(y)
+    sxx = sum((a - mx) ** 2 for a in x)
+    slope = sum((a - mx) * (b - my) for a, b in zip(x, y)) / sxx
+    change = slope * (x[-1] - x[0])
+    if abs(change) <= TREND_Z * math.sqrt(2) * _noise(metric, y):
+        return 0
+    if len(window) >= 4:
+        residual = sum((b - my - slope * (a - mx)) ** 2 for a, b in zip(x, y)) / (len(window) - 2)
+        if abs(slope) < TREND_T * math.sqrt(residual / sxx):
+            return 0
+    return int(math.copysign(1, change * TREND_METRICS[metric]))
+
+
+def _record(evals: list[Record], i: int) -> bool:
+    for metric, better in TREND_METRICS.items():
+        value, earlier = better * float(evals[i][metric]), [better * float(r[metric]) for r in evals[:i]]
+        if earlier and value - max(earlier) > TREND_Z * math.sqrt(2) * _noise(metric, [evals[i][metric]]):
+            return True
+    return False
+
+
+def _evaluation(evals: list[Record], i: int) -> Evaluation:
+    """The state of ``evals[i]``, its trend read over the evaluations up to it."""
+    r = evals[i]
+    size = min(TREND_MAX, max(TREND_MIN, math.ceil((i + 1) / 2)))
+    window = evals[max(0, i + 1 - size) : i + 1]
+    if len(window) < 2:
+        return Evaluation(int(r["epoch"]), _quality(r), None)
+    directions = {m: _direction(m, window) for m in TREND_METRICS}
+    words = {1: "improving", 0: "flat", -1: "degrading"}
+    seen = set(directions.values())
+    trend = "improving" if 1 in seen and -1 not in seen else "degrading" if -1 in seen and 1 not in seen else "flat"
+    return Evaluation(int(r["epoch"]), _quality(r), trend, {m: words[d] for m, d in directions.items()}, _record(evals, i))
+
+
+def evaluations(epochs: list[Record]) -> tuple[list[Record], list[Evaluation]]:
+    """The evaluated records and the state of each."""
+    evals = [r for r in epochs if "modes_covered" in r and all(_finite(r[m]) for m in TREND_METRICS)]
+    return evals, [_evaluation(evals, i) for i in range(len(evals))]
 
 
 def _spike(epochs: list[Record], after: int, until: int) -> int | None:
@@ -137,26 +277,60 @@ def _spike(epochs: list[Record], after: int, until: int) -> int | None:
     return None
 
 
-def mode_collapse(epochs: list[Record]) -> Flag | None:
-    """Decided from samples only: few digits, or near-copies. Dated by the last evaluation before which
-    samples were healthy, moved back to a G-loss spike in between when there is one."""
-    evals = [r for r in epochs if "modes_covered" in r]
-    if not evals or not _is_collapsed(evals[-1]):
+def _episodes(states: list[Evaluation]) -> list[tuple[int, int]]:
+    """(first, last) indices of each run of consecutive collapsed evaluations."""
+    runs: list[tuple[int, int]] = []
+    for i, state in enumerate(states):
+        if state.quality != "collapsed":
+            continue
+        runs[-1:] = [(runs[-1][0], i)] if runs and runs[-1][1] == i - 1 else [*runs[-1:], (i, i)]
+    return runs
+
+
+def _stall(states: list[Evaluation]) -> int | None:
+    """The epoch since which unhealthy samples have set no new best (``Evaluation.record``); None while
+    the last evaluation is healthy."""
+    if not states or states[-1].quality == "healthy":
         return None
-    first = len(evals) - 1
-    while first > 0 and _is_collapsed(evals[first - 1]):
-        first -= 1
-    onset = int(evals[first]["epoch"])
-    healthy_until = int(evals[first - 1]["epoch"]) if first > 0 else 0
+    return next((s.epoch for s in reversed(states) if s.record or s.quality == "healthy"), states[0].epoch)
+
+
+def _stuck(states: list[Evaluation]) -> bool:
+    since = _stall(states)
+    last = states[-1].epoch if states else 0
+    return since is not None and last - since >= max(STUCK_EPOCHS, STUCK_SHARE * last)
+
+
+def mode_collapse(epochs: list[Record], evals: list[Record], states: list[Evaluation], d_flag: Flag | None) -> Flag | None:
+    """Collapsed samples (few digits, or near-copies) that are a collapse rather than an untrained G:
+    the episode follows healthy samples (a drop), overlaps a D-loss collapse, or lasts to the end stuck
+    (``STUCK_EPOCHS``). Dated by the drop, else by the stall or the D-loss collapse, whichever came first,
+    and moved back to a G-loss spike since the last healthy evaluation when there is one."""
+    chosen = None
+    for first, last in _episodes(states):
+        ongoing = last == len(states) - 1
+        drop = any(s.quality == "healthy" for s in states[:first]) and (last > first or states[last].trend == "degrading")
+        with_d = d_flag is not None and d_flag.epoch <= states[last].epoch and (d_flag.end is None or states[first].epoch < d_flag.end)
+        if drop or with_d or (ongoing and _stuck(states)):
+            chosen = (first, last, drop, ongoing)
+    if chosen is None:
+        return None
+    first, last, drop, ongoing = chosen
+    onset = states[first].epoch
+    if not drop:  # blobs from the start are an untrained G: the collapse is when it stopped moving
+        stopped = _stall(states[: last + 1])  # not None: the episode's last evaluation is collapsed
+        onset = max(onset, min(stopped, d_flag.epoch) if d_flag else stopped)
+    healthy_until = states[first - 1].epoch if first > 0 else 0
     spike = _spike(epochs, healthy_until, onset)
-    last = evals[-1]
-    evidence = (f"{last['modes_covered']}/10 digits covered, diversity {last['diversity']:.2f} "
-                f"(pixels {last['pixel_diversity']:.2f}), confidence {last['confidence']:.2f} at epoch {last['epoch']}")  # fmt: skip
+    r = evals[last]
+    evidence = (f"{r['modes_covered']}/10 digits covered, diversity {r['diversity']:.2f} (pixels "
+                f"{r['pixel_diversity']:.2f}), confidence {r['confidence']:.2f} at epoch {r['epoch']}")  # fmt: skip
     if spike is not None:
         evidence += f"; G-loss spike at epoch {spike} while D loss was low"
         onset = spike
-    what = "near-identical samples" if last["confidence"] < LOW_CONFIDENCE else f"{last['modes_covered']}/10 digits"
-    return Flag("mode_collapse", onset, evidence, f"mode collapse from epoch {onset} ({what})")
+    what = "near-identical samples" if r["confidence"] < LOW_CONFIDENCE else f"{r['modes_covered']}/10 digits"
+    end = None if ongoing else states[last + 1].epoch
+    return Flag("mode_collapse", onset, evidence, f"mode collapse from epoch {onset} ({what})", end)
 
 
 def unstable(epochs: list[Record], before: int | None) -> Flag | None:
@@ -180,30 +354,43 @@ def unstable(epochs: list[Record], before: int | None) -> Flag | None:
     end += UNSTABLE_WINDOW - 1
     worst = max(spreads[i] for i in hot)
     return Flag("unstable", start, f"G-loss std {worst:.2f} in epochs {start}-{end} vs {typical:.2f} typical",
-                f"unstable at epochs {start}-{end}")
+                f"unstable at epochs {start}-{end}", None if end >= epochs[-1]["epoch"] else end + 1)  # fmt: skip
 
 
-def low_quality(epochs: list[Record]) -> Flag | None:
-    evals = [r for r in epochs if "fid_mnist" in r]
-    if not evals:
+def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: bool) -> Flag | None:
+    """What the last samples say when no collapse was flagged and they are not healthy: low quality
+    (stuck: no new best for ``STUCK_EPOCHS``/``STUCK_SHARE``), under-trained (improving), or too early."""
+    if not states or states[-1].quality == "healthy" or collapsed:
         return None
-    last = evals[-1]
-    if last["confidence"] < LOW_CONFIDENCE or last["fid_mnist"] > FID_HIGH:
-        return Flag("low_quality", int(last["epoch"]), f"fid_mnist {last['fid_mnist']:.0f}, confidence "
-                    f"{last['confidence']:.2f} at epoch {last['epoch']}", f"low quality (fid_mnist {last['fid_mnist']:.0f})")  # fmt: skip
-    return None
+    last, state = evals[-1], states[-1]
+    epoch, since = state.epoch, _stall(states)
+    if _stuck(states):
+        return Flag("low_quality", epoch, f"fid_mnist {last['fid_mnist']:.0f}, confidence {last['confidence']:.2f} at "
+                    f"epoch {epoch}, no better since epoch {since}", f"low quality (fid_mnist {last['fid_mnist']:.0f})")  # fmt: skip
+    if state.trend == "improving":
+        trends = ", ".join(m for m, t in state.metrics.items() if t == "improving")
+        return Flag("under_trained", epoch, f"{state.quality} samples at epoch {epoch}; improving: {trends}",
+                    f"still improving at epoch {epoch} — train longer")  # fmt: skip
+    why = "one evaluation" if state.trend is None else f"{state.trend} since epoch {since}"
+    return Flag("too_early", epoch, f"{state.quality} samples at epoch {epoch}, {why}", f"too early to tell at epoch {epoch}")
+
+
+def _verdict(flags: list[Flag]) -> str:
+    lasting = [f.wording for f in flags if f.end is None]
+    recovered = [f.wording for f in flags if f.end is not None]
+    return "; ".join(lasting + recovered) if lasting else "; ".join(["good", *recovered])
 
 
 def diagnose(epochs: list[Record]) -> Diagnosis:
-    """All flags of a trial, its one-line verdict and its last evaluated metrics."""
+    """All flags of a trial, its one-line verdict, its last evaluated metrics and each evaluation's state."""
     from gansweep.diagnostics.metrics import METRICS
 
-    flags: list[Flag] = [f for f in (diverged(epochs), d_collapse(epochs), mode_collapse(epochs)) if f]
-    collapse = next((f.epoch for f in flags if f.name == "d_collapse"), None)
-    flags += [f for f in (unstable(epochs, collapse),) if f]
-    if not any(f.name in ("d_collapse", "mode_collapse") for f in flags):
-        flags += [f for f in (low_quality(epochs),) if f]
-    evals = [r for r in epochs if "fid_mnist" in r]
+    evals, states = evaluations(epochs)
+    d_flag = d_collapse(epochs, states)
+    flags: list[Flag] = [f for f in (diverged(epochs), d_flag, mode_collapse(epochs, evals, states, d_flag)) if f]
+    lasting_d = d_flag if d_flag is not None and d_flag.end is None else None
+    flags += [f for f in (unstable(epochs, lasting_d and lasting_d.epoch),) if f]
+    collapsed = any(f.name in ("d_collapse", "mode_collapse") and f.end is None for f in flags)
+    flags += [f for f in (sample_verdict(evals, states, collapsed),) if f]
     metrics = {k: evals[-1][k] for k in METRICS if k in evals[-1]} if evals else {}
-    verdict = "; ".join(f.phrase for f in flags) or "good"
-    return Diagnosis(flags, verdict, metrics)
+    return Diagnosis(flags, _verdict(flags), metrics, states)

@@ -93,10 +93,12 @@ class Worker:
     tracker: Any = None
     digits: Any = None
     judge: Any = None
+    reference: Any = None
 
     def open(self) -> None:
         from gansweep.data import load_dataset
         from gansweep.diagnostics import load_judge
+        from gansweep.diagnostics.metrics import Reference
         from gansweep.tracking import Tracker
 
         cfg = self.settings.config
@@ -105,6 +107,7 @@ class Worker:
         self.tracker = Tracker(self.settings.mlflow_uri, self.settings.study_name, self.settings.artifact_root)
         self.digits = load_dataset(cfg.dataset, cfg.data_dir)
         self.judge = load_judge(self.digits)
+        self.reference = Reference.of(self.judge, self.digits.heldout_images)
 
     def run_queue(self) -> None:
         """Trains queued trials until none is waiting and none is running anywhere: while another
@@ -218,7 +221,7 @@ class Worker:
         from gansweep.tracking import MlflowEpochLogger
 
         cfg = self.settings.config
-        evaluator = SampleEvaluator(self.judge, self.digits.heldout_images, cfg.eval_every, cfg.eval_samples, tuple(cfg.early_stop))
+        evaluator = SampleEvaluator(self.judge, self.reference, cfg.eval_every, cfg.eval_samples, tuple(cfg.early_stop))
         trainer = Trainer(
             plan.model, self.digits, plan.hp, seed=plan.seed, device=self.device, amp=cfg.amp,
             callbacks=[evaluator, MlflowEpochLogger(self.tracker, run_id), _SweepCallback(self, trial, plan, run_id, heartbeat)],
@@ -256,12 +259,16 @@ class Worker:
             raise TrialTakenOver()
         end_tags = {
             "gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or "",
-            "gansweep.verdict": diagnosis.verdict, **{f"gansweep.flag.{f.name}": str(f.epoch) for f in diagnosis.flags},
+            "gansweep.verdict": diagnosis.verdict, "gansweep.outcome": diagnosis.outcome,
+            **{f"gansweep.flag.{f.name}": str(f.epoch) for f in diagnosis.flags},
+            **{f"gansweep.recovered.{f.name}": str(f.end) for f in diagnosis.flags if f.end is not None},
         }  # fmt: skip
         self.tracker.end_trial(run_id, "FINISHED", end_tags)
         trial.set_user_attr("final", history.epochs[-1])
         trial.set_user_attr("verdict", diagnosis.verdict)
         trial.set_user_attr("flags", {f.name: f.epoch for f in diagnosis.flags})
+        trial.set_user_attr("recovered", {f.name: f.end for f in diagnosis.flags if f.end is not None})
+        trial.set_user_attr("outcome", diagnosis.outcome)
         trial.set_user_attr("resumed_from_epoch", resumed_from)
         if (history.stopped or "").startswith("early stop") and trial.user_attrs.get("search"):
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)

@@ -24,16 +24,35 @@ def test_history_only_json(tmp_path: Path, capsys) -> None:
     assert result["metrics"] == {}
 
 
-def test_history_with_samples_of_one_repeated_digit(tmp_path: Path, digits, capsys) -> None:
-    rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(1, 6)]
-    rng = np.random.default_rng(0)
+def _repeated_digit(digits, seed: int) -> np.ndarray:
     one = digits.heldout_images[0].numpy().astype(np.float32) / 127.5 - 1
-    samples = np.clip(one[None] + rng.normal(0, 0.06, (500, 1, 28, 28)), -1, 1).astype(np.float32)
-    np.save(tmp_path / "s.npy", samples)
+    noise = np.random.default_rng(seed).normal(0, 0.06, (300, 1, 28, 28))
+    return np.clip(one[None] + noise, -1, 1).astype(np.float32)
+
+
+def test_samples_of_one_epoch_are_too_early_to_tell(tmp_path: Path, digits, capsys) -> None:
+    rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(1, 6)]
+    np.save(tmp_path / "s.npy", _repeated_digit(digits, 0))
     code = main(["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--samples", str(tmp_path / "s.npy"), "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    assert [f["name"] for f in result["flags"]] == ["mode_collapse"] and result["metrics"]["modes_covered"] == 1
+    assert [f["name"] for f in result["flags"]] == ["too_early"] and result["metrics"]["modes_covered"] == 1
+    assert result["verdict"] == "too early to tell at epoch 5" and result["outcome"] == "unclear"
+
+
+def test_samples_by_epoch_show_a_stuck_collapse(tmp_path: Path, digits, capsys) -> None:
+    """One repeated digit at every epoch 1-10 of an .npz: no improvement for 9 epochs, a mode collapse."""
+    rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(1, 11)]
+    np.savez(tmp_path / "s.npz", **{f"epoch_{e}": _repeated_digit(digits, e) for e in range(1, 11)})
+    code = main(["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--samples", str(tmp_path / "s.npz"), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(f["name"], f["end"]) for f in result["flags"]] == [("mode_collapse", None)]
+    assert [e["epoch"] for e in result["evaluations"]] == list(range(1, 11))
+    assert {e["trend"] for e in result["evaluations"][1:]} == {"flat"} and result["outcome"] == "bad"
+    main(["diagnose", "--history", str(tmp_path / "h.csv"), "--samples", str(tmp_path / "s.npz")])
+    text = capsys.readouterr().out
+    assert text.startswith("verdict: mode collapse from epoch 1 (1/10 digits)") and "evaluations: 1 collapsed, 2 collapsed flat" in text
 
 
 @pytest.mark.parametrize(
@@ -46,11 +65,17 @@ def test_history_with_samples_of_one_repeated_digit(tmp_path: Path, digits, caps
         (["epoch,d_loss,g_loss", "1,1,1"], np.zeros((20, 3, 28, 28), np.float32), "expected shape (N, 1, 28, 28)"),
         (["epoch,d_loss,g_loss", "1,1,1"], np.full((20, 28, 28), 5, np.float32), "values must lie in [-1, 1]"),
         (["epoch,d_loss,g_loss", "1,1,1"], np.zeros((20, 28, 28), np.int64), "expected finite float values"),
+        (["epoch,d_loss,g_loss", "1,1,1"], {"7": np.zeros((20, 28, 28), np.float32)}, "array '7' names no epoch of the history"),
+        (["epoch,d_loss,g_loss", "1,1,1"], {"last": np.zeros((20, 28, 28), np.float32)}, "name each array by its epoch"),
+        (["epoch,d_loss,g_loss", "1,1,1"], {"1": np.zeros((5, 28, 28), np.float32)}, "s.npz[1]: expected shape"),
     ],
 )
 def test_bad_files_get_a_clear_error(tmp_path: Path, capsys, rows, samples, message: str) -> None:
     argv = ["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows))]
-    if samples is not None:
+    if isinstance(samples, dict):
+        np.savez(tmp_path / "s.npz", **samples)
+        argv += ["--samples", str(tmp_path / "s.npz")]
+    elif samples is not None:
         np.save(tmp_path / "s.npy", samples)
         argv += ["--samples", str(tmp_path / "s.npy")]
     assert main(argv) == 2

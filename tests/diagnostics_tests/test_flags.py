@@ -74,17 +74,31 @@ def test_unstable_window_after_settling_on_both_sides() -> None:
     calm = report_000_smooth()
     for i, bump in zip(range(17, 22), [3.0, 0.5, 3.5, 0.4, 3.0]):  # 000: "suddenly unstable at 17-27 epochs"
         calm[i - 1]["g_loss"] = bump
-    flag = next(f for f in diagnose(calm).flags if f.name == "unstable")
-    assert 15 <= flag.epoch <= 17
+    diagnosis = diagnose(calm)
+    flag = next(f for f in diagnosis.flags if f.name == "unstable")
+    assert 15 <= flag.epoch <= 17 and flag.end is not None and flag.end <= 24  # 000: "... then stable"
+    assert diagnosis.verdict.startswith("good; unstable at epochs") and "(recovered by epoch" in diagnosis.verdict
+    to_the_end = report_000_smooth()
+    for i, bump in zip(range(36, 41), [3.0, 0.5, 3.5, 0.4, 3.0]):
+        to_the_end[i - 1]["g_loss"] = bump
+    lasting = next(f for f in diagnose(to_the_end).flags if f.name == "unstable")
+    assert lasting.end is None and diagnose(to_the_end).outcome == "bad"
     small = report_000_smooth()
     for i in range(17, 22):
         small[i - 1]["g_loss"] += 0.3 if i % 2 else -0.3  # std ~0.3 < 0.5: not "large"
     assert "unstable" not in _names(small)
 
 
-def _with_metrics(history: list[dict], epoch: int, metrics: dict) -> list[dict]:
-    history[epoch - 1].update(metrics)
+def _evaluated(history: list[dict], metrics: dict[int, dict]) -> list[dict]:
+    for epoch, m in metrics.items():
+        history[epoch - 1].update(m)
     return history
+
+
+def _m(fid: float, diversity: float = 0.2, modes: int = 2, confidence: float = 0.8, pixels: float | None = None) -> dict:
+    """Sample metrics as ``sample_metrics`` returns them (class_kl and mnist_score are not read by the flags)."""
+    return {"modes_covered": modes, "class_kl": 0.5, "fid_mnist": fid, "mnist_score": 2.0, "diversity": diversity,
+            "confidence": confidence, "pixel_diversity": diversity if pixels is None else pixels}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -93,11 +107,80 @@ def _with_metrics(history: list[dict], epoch: int, metrics: dict) -> list[dict]:
      ("one class", "mode_collapse"), ("three classes", "mode_collapse"), ("repeated", "mode_collapse"),
      ("uniform noise", "low_quality")],
 )  # fmt: skip
-def test_sample_sets_from_real_digits(judge, digits, sample_sets, name: str, flag: str | None) -> None:
+def test_sample_sets_from_real_digits_stuck_for_eight_epochs(judge, digits, sample_sets, name: str, flag: str | None) -> None:
+    """The same samples at every evaluation from epoch 3 to 11: no trend, stuck for STUCK_EPOCHS (8)."""
     metrics = sample_metrics(judge, sample_sets[name], digits.heldout_images)
-    history = _with_metrics(report_000_smooth()[:10], 10, metrics)
+    history = _evaluated(report_000_smooth()[:11], {e: metrics for e in range(3, 12)})
     names = _names(history)
     assert names == ([flag] if flag else []), (name, metrics, names)
+
+
+@pytest.mark.parametrize("name", ["one class", "three classes", "repeated", "uniform noise"])
+def test_one_evaluation_is_too_early_to_tell(judge, digits, sample_sets, name: str) -> None:
+    history = _evaluated(report_000_smooth()[:5], {5: sample_metrics(judge, sample_sets[name], digits.heldout_images)})
+    diagnosis = diagnose(history)
+    assert _names(history) == ["too_early"] and diagnosis.verdict == "too early to tell at epoch 5"
+    assert diagnosis.outcome == "unclear"
+
+
+def test_a_one_epoch_blob_is_too_early_not_a_collapse() -> None:
+    history = _evaluated(report_000_smooth()[:1], {1: _m(1314, 0.0, 1, 0.10, pixels=0.04)})
+    assert diagnose(history).verdict == "too early to tell at epoch 1"
+
+
+def test_a_stall_shorter_than_eight_epochs_is_too_early_and_eight_is_stuck() -> None:
+    """Collapsed samples whose last new best is epoch 4: seven epochs without one (to 11) are too early,
+    eight (to 12) a mode collapse, dated from that best."""
+    improving = {e: _m(1300 - 60 * e, 0.05 * e) for e in (1, 2, 3, 4)}
+    flat = {e: _m(1060, 0.2) for e in range(5, 13)}
+    seven = _evaluated(report_000_smooth()[:11], {**improving, **{e: m for e, m in flat.items() if e <= 11}})
+    assert _names(seven) == ["too_early"] and "flat since epoch 4" in diagnose(seven).flags[0].evidence
+    eight = _evaluated(report_000_smooth()[:12], {**improving, **flat})
+    flag = diagnose(eight).flags[0]
+    assert (flag.name, flag.epoch, flag.end) == ("mode_collapse", 4, None)
+    assert diagnose(eight).verdict == "mode collapse from epoch 4 (2/10 digits)"
+
+
+def test_improving_again_without_a_new_best_is_stuck() -> None:
+    """Collapsed samples that got worse and climb back towards an earlier best (mode hopping, as an mlp
+    at lr 2e-3 did after a D-loss collapse): improving over the window, but stuck."""
+    fid = [1000, 1000, 1100, 1200, 1300, 1300, 1300, 1250, 1200, 1150, 1100, 1050, 1020]
+    history = _evaluated(report_000_smooth()[:13], {e + 1: _m(f, 0.2) for e, f in enumerate(fid)})
+    diagnosis = diagnose(history)
+    assert diagnosis.evaluations[-1].trend == "improving" and _names(history) == ["mode_collapse"]
+
+
+def test_collapsed_but_improving_is_under_trained_never_mode_collapse() -> None:
+    """The issue's cs231n-mlp at 15 epochs: 2/10 digits, fid_mnist falling 1210 -> 993 with +-60 wobble."""
+    fid = [1314, 1314, 1290, 1204, 1211, 1152, 1153, 1146, 1234, 1104, 1121, 1110, 1063, 1042, 993]
+    diversity = [0.0, 0.0, 0.02, 0.04, 0.03, 0.04, 0.03, 0.05, 0.04, 0.06, 0.11, 0.08, 0.15, 0.14, 0.19]
+    history = _evaluated(report_000_smooth()[:15], {e + 1: _m(f, d) for e, (f, d) in enumerate(zip(fid, diversity))})
+    diagnosis = diagnose(history)
+    assert _names(history) == ["under_trained"] and diagnosis.verdict == "still improving at epoch 15 — train longer"
+    assert diagnosis.evaluations[-1].trend == "improving" and diagnosis.outcome == "unclear"
+
+
+def test_trend_needs_a_change_beyond_the_metrics_noise() -> None:
+    """fid_mnist spread at ~1,120 is 5 + 1.5 % = 21.8, so two evaluations must differ by more than
+    2 * sqrt(2) * 21.8 = 62 to be a trend; diversity 0.01 -> 0.028."""
+    within = _evaluated(report_000_smooth()[:2], {1: _m(1150, 0.1), 2: _m(1095, 0.1)})
+    beyond = _evaluated(report_000_smooth()[:2], {1: _m(1150, 0.1), 2: _m(1085, 0.1)})
+    assert diagnose(within).evaluations[-1].trend == "flat"
+    assert diagnose(beyond).evaluations[-1].trend == "improving"
+    div_within = _evaluated(report_000_smooth()[:2], {1: _m(1100, 0.10), 2: _m(1100, 0.127)})
+    div_beyond = _evaluated(report_000_smooth()[:2], {1: _m(1100, 0.10), 2: _m(1100, 0.13)})
+    assert diagnose(div_within).evaluations[-1].metrics["diversity"] == "flat"
+    assert diagnose(div_beyond).evaluations[-1].metrics["diversity"] == "improving"
+
+
+def test_a_slope_within_the_trials_own_scatter_is_flat() -> None:
+    """Over 4+ evaluations (the last half of 8) the slope must also be 2 standard errors from zero: a
+    zig-zag of +-100 whose last four values fall by 180 along their fit is no trend (t = 1.2)."""
+    fid = [1200, 1000, 1250, 1050, 1200, 1000, 1150, 950]
+    history = _evaluated(report_000_smooth()[:8], {e + 1: _m(f) for e, f in enumerate(fid)})
+    assert diagnose(history).evaluations[-1].metrics["fid_mnist"] == "flat"
+    steady = _evaluated(report_000_smooth()[:8], {e + 1: _m(1200 - 50 * e) for e in range(8)})
+    assert diagnose(steady).evaluations[-1].metrics["fid_mnist"] == "improving"
 
 
 def test_mode_collapse_is_dated_by_the_g_loss_spike(judge, digits, sample_sets) -> None:
@@ -106,11 +189,47 @@ def test_mode_collapse_is_dated_by_the_g_loss_spike(judge, digits, sample_sets) 
     collapsed = sample_metrics(judge, sample_sets["three classes"], digits.heldout_images)
     g = [2.0] * 10 + [6.0] + [4.0] * 29
     d = [1.0] * 9 + [0.3] + [0.2] * 30
-    history = _history(d, g)
-    for epoch in (5, 10):
-        history[epoch - 1].update(healthy)
-    for epoch in (15, 20, 25, 30, 35, 40):
-        history[epoch - 1].update(collapsed)
+    history = _evaluated(_history(d, g), {**{e: healthy for e in (5, 10)}, **{e: collapsed for e in (15, 20, 25, 30, 35, 40)}})
     flag = next(f for f in diagnose(history).flags if f.name == "mode_collapse")
     assert flag.epoch == 11 and "spike at epoch 11" in flag.evidence
     assert diagnose(history).verdict.startswith("mode collapse from epoch 11 (3/10 digits)")
+
+
+def test_a_drop_after_healthy_samples_is_a_collapse_at_once_and_a_recovery_ends_it(judge, digits, sample_sets) -> None:
+    healthy = sample_metrics(judge, sample_sets["all ten"], digits.heldout_images)
+    collapsed = sample_metrics(judge, sample_sets["one class"], digits.heldout_images)
+    dropped = _evaluated(report_000_smooth()[:12], {**{e: healthy for e in range(1, 11)}, 11: collapsed, 12: collapsed})
+    assert [(f.name, f.epoch, f.end) for f in diagnose(dropped).flags] == [("mode_collapse", 11, None)]
+    seven = healthy | {"modes_covered": 7}
+    blip = _evaluated(report_000_smooth()[:11], {**{e: seven for e in range(1, 11)}, 11: healthy | {"modes_covered": 6}})
+    assert _names(blip) == ["too_early"]  # one evaluation one digit lower, within noise: not yet a drop
+    recovered = _evaluated(report_000_smooth()[:14], {**{e: healthy for e in range(1, 11)}, 11: collapsed, 12: collapsed,
+                                                     13: healthy, 14: healthy})  # fmt: skip
+    diagnosis = diagnose(recovered)
+    assert [(f.name, f.epoch, f.end) for f in diagnosis.flags] == [("mode_collapse", 11, 13)]
+    assert diagnosis.verdict == "good; mode collapse from epoch 11 (1/10 digits) (recovered by epoch 13)"
+    assert diagnosis.outcome == "good"
+
+
+def test_early_mode_dropping_that_goes_away_is_not_a_collapse() -> None:
+    """Report 000 §3: at first only 1-like shapes, gradually other digits."""
+    metrics = {e: _m(1250 - 70 * e, 0.05 + 0.06 * e, min(10, 1 + e)) for e in range(1, 13)}
+    history = _evaluated(report_000_smooth()[:12], metrics)
+    assert diagnose(history).verdict == "good"
+
+
+def test_a_d_collapse_that_ends_is_recovered() -> None:
+    d = [1.0] * 3 + [0.01] * 4 + [1.0] * 5
+    g = [1.0] * 3 + [1.1, 1.2, 1.3, 1.4] + [1.0] * 5  # rising while D wins
+    fake = [0.3] * 3 + [0.01] * 4 + [0.3] * 5
+    diagnosis = diagnose(_history(d, g, fake))
+    assert [(f.name, f.epoch, f.end) for f in diagnosis.flags] == [("d_collapse", 4, 8)]
+    assert diagnosis.verdict == "good; D-loss collapse at epoch 4 (recovered by epoch 8)"
+
+
+def test_d_collapse_reads_the_median_d_loss_of_its_window() -> None:
+    """mlp lr 5e-3 on mnist-5k: D loss 1.39 in the window's first epoch, then <= 0.01."""
+    d = [2.0, 1.39] + [0.01] * 8
+    g = [2.0] + [100.0] * 9
+    fake = [0.3, 0.04] + [0.0] * 8
+    assert [(f.name, f.epoch) for f in diagnose(_history(d, g, fake)).flags] == [("d_collapse", 2)]
