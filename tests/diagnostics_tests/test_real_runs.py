@@ -1,0 +1,59 @@
+"""The verdict against real training runs: what a person sees in each run's sample grids.
+
+The runs (``real_runs/``, made by ``scripts/regression_runs.py`` on a 2-core CPU) keep their losses and the
+samples of every evaluation; the metrics are recomputed here with the current judge, so a change to the
+judge, the metrics or the flags that changes a verdict fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gansweep.diagnostics import diagnose, sample_metrics
+from gansweep.diagnostics.evaluate import EVAL_SAMPLES, evaluated
+from gansweep.diagnostics.metrics import Reference
+
+FOLDER = Path(__file__).parent / "real_runs"
+RUNS = json.loads((FOLDER / "runs.json").read_text())
+CHECKS = [(name, check) for name, run in RUNS.items() for check in run["checks"]]
+
+
+@pytest.fixture(scope="module")
+def histories(judge, digits) -> dict[str, list[dict]]:
+    """Each run's epoch records, its evaluated epochs carrying the metrics of its stored samples."""
+    reference = Reference.of(judge, digits.heldout_images)
+    out = {}
+    for name in RUNS:
+        stored = np.load(FOLDER / f"{name}.npz")
+        history = json.loads(str(stored["history"]))
+        for epoch, samples in zip(stored["epochs"].tolist(), stored["samples"]):
+            history[epoch - 1].update(sample_metrics(judge, torch.from_numpy(samples), reference))
+        out[name] = history
+    return out
+
+
+@pytest.mark.parametrize(("name", "check"), CHECKS, ids=[f"{name}@{check['epochs']}" for name, check in CHECKS])
+def test_the_verdict_says_what_the_grids_show(histories, name: str, check: dict) -> None:
+    diagnosis = diagnose(histories[name][: check["epochs"]])
+    lasting = [f.name for f in diagnosis.flags if f.end is None]
+    recovered = [f.name for f in diagnosis.flags if f.end is not None]
+    seen = (name, check["sees"], diagnosis.verdict)
+    assert (sorted(lasting), sorted(recovered), diagnosis.outcome) == (sorted(check["lasting"]), sorted(check["recovered"]), check["outcome"]), seen
+
+
+def test_the_runs_are_what_the_evaluator_judges_and_fit_in_5_mb() -> None:
+    for name, run in RUNS.items():
+        stored = np.load(FOLDER / f"{name}.npz")
+        history = json.loads(str(stored["history"]))
+        assert len(history) == run["epochs"]
+        schedule = [e for e in range(1, run["epochs"] + 1) if evaluated(e, run["eval_every"], run["epochs"])]
+        assert stored["epochs"].tolist() == schedule
+        assert stored["samples"].shape == (len(schedule), EVAL_SAMPLES, 1, 28, 28) and stored["samples"].dtype == np.uint8
+        for check in run["checks"]:
+            assert check["epochs"] in schedule and check["sees"]  # a prefix ends on an evaluation
+    assert sum(p.stat().st_size for p in FOLDER.glob("*.npz")) <= 5e6
