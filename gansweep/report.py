@@ -4,7 +4,9 @@ Rows come from the sweep's Optuna trials (one per grid key, the one `gansweep st
 carry each trial's final metrics, verdict, flags and MLflow run id — reading them needs no MLflow, so a
 report takes a couple of seconds. They are listed in the grid file's order; points not trained yet are shown as waiting, not dropped. Where a row carries the
 report's own words (``reported``), a column sets them beside the measured outcome and a line under the
-table counts how often the two agree.
+table counts how often the two agree. A setting trained under several seeds (``seeds: [0, 1, 2]``) also
+gets a summary over its complete seeds: median fid_mnist and range, and in how many seeds each flag
+stood; the sweep's best is then the setting with the lowest median, so one lucky seed cannot win.
 
 Example::
 
@@ -19,6 +21,8 @@ import csv
 import io
 import json
 import math
+import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +53,35 @@ class ReportRow:
     reported: str | None = None
     best: bool = False
     key: str = ""
+    recovered: dict[str, int] = field(default_factory=dict)
+    """Flag name -> epoch it ended: raised, then gone by the end of training."""
+    judged: str | None = None
+    """The diagnosis's outcome: good, bad, or unclear (under-trained, too early to tell)."""
 
     @property
     def outcome(self) -> str:
         return self.verdict if self.state == "complete" else self.state
+
+
+@dataclass
+class SettingSummary:
+    """One setting trained under several seeds, over the seeds whose trial is complete."""
+
+    model: str
+    lr_g: float
+    lr_d: float
+    batch_size: int
+    latent_dim: int
+    key: str
+    """The seed rows' key less its ``:seed=N``."""
+    seeds: list[int]
+    complete: int
+    flagged: dict[str, int]
+    """Flag name -> complete seeds in which it was raised and not recovered."""
+    fid_median: float | None
+    fid_min: float | None
+    fid_max: float | None
+    best: bool = False
 
 
 _STATES = {"COMPLETE": "complete", "RUNNING": "running", "FAIL": "failed", "PRUNED": "pruned", "WAITING": "waiting"}
@@ -69,7 +98,13 @@ def _row_from_trial(trial: Any) -> ReportRow:
         fid_mnist=final.get("fid_mnist"), modes_covered=None if modes is None else int(modes),
         flags={k: v for k, v in attrs.get("flags", {}).items() if v is not None},
         run_id=attrs.get("mlflow_run_id", ""), reported=attrs.get("reported"), key=attrs["gansweep_key"],
+        recovered=attrs.get("recovered", {}), judged=attrs.get("outcome", _judged_before_outcomes(attrs)),
     )  # fmt: skip
+
+
+def _judged_before_outcomes(attrs: dict[str, Any]) -> str | None:
+    """Stores written before trials recorded their outcome: a verdict was good or bad."""
+    return None if "verdict" not in attrs else "good" if attrs["verdict"] == "good" else "bad"
 
 
 def _waiting(plan: TrialPlan) -> ReportRow:
@@ -87,10 +122,42 @@ def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[Repor
         rows = [_row_from_trial(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
         for row, plan in zip(rows, plans):
             row.reported = plan.reported or row.reported
-    scored = [r for r in rows if r.state == "complete" and r.fid_mnist is not None and math.isfinite(r.fid_mnist)]
-    if scored:
+    scored = _scored(rows)
+    if scored and all(len(group) == 1 for group in _by_setting(rows).values()):  # with seeds a setting is best
         min(scored, key=lambda r: r.fid_mnist).best = True
     return rows
+
+
+def _scored(rows: list[ReportRow]) -> list[ReportRow]:
+    """The complete rows with a finite fid_mnist: the only ones a best or a median counts."""
+    return [r for r in rows if r.state == "complete" and r.fid_mnist is not None and math.isfinite(r.fid_mnist)]
+
+
+def _by_setting(rows: list[ReportRow]) -> dict[str, list[ReportRow]]:
+    """Rows by setting: their key less ``:seed=N`` (rows of one setting differ only in their seed)."""
+    groups: dict[str, list[ReportRow]] = {}
+    for row in rows:
+        groups.setdefault(row.key.rsplit(":seed=", 1)[0], []).append(row)
+    return groups
+
+
+def summarize(rows: list[ReportRow]) -> list[SettingSummary]:
+    """One summary per setting with several seeds; the lowest median fid_mnist is the sweep's best."""
+    summaries = [_summary(key, group) for key, group in _by_setting(rows).items() if len(group) > 1]
+    scored = [s for s in summaries if s.fid_median is not None]
+    if scored:
+        min(scored, key=lambda s: s.fid_median).best = True
+    return summaries
+
+
+def _summary(key: str, group: list[ReportRow]) -> SettingSummary:
+    done = [r for r in group if r.state == "complete"]
+    flagged = Counter(name for r in done for name in r.flags if name not in r.recovered)
+    fids = sorted(r.fid_mnist for r in _scored(group))
+    median, low, high = (statistics.median(fids), fids[0], fids[-1]) if fids else (None, None, None)
+    first = group[0]
+    return SettingSummary(first.model, first.lr_g, first.lr_d, first.batch_size, first.latent_dim, key,
+                          [r.seed for r in group], len(done), dict(flagged), median, low, high)  # fmt: skip
 
 
 def reported_category(text: str | None) -> str | None:
@@ -107,9 +174,10 @@ def reported_category(text: str | None) -> str | None:
 
 
 def agreement(rows: list[ReportRow]) -> tuple[int, int]:
-    """(rows where measured and reported outcome agree, rows where both are known)."""
-    pairs = [(reported_category(r.reported), "good" if r.verdict == "good" else "bad") for r in rows if r.state == "complete"]
-    known = [(a, b) for a, b in pairs if a is not None]
+    """(rows where measured and reported outcome agree, rows where both are known: a report that says
+    neither good nor bad, or a trial too early to tell or still improving, is not compared)."""
+    pairs = [(reported_category(r.reported), r.judged) for r in rows if r.state == "complete"]
+    known = [(a, b) for a, b in pairs if a is not None and b in ("good", "bad")]
     return sum(a == b for a, b in known), len(known)
 
 
@@ -117,8 +185,26 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
+def _flagged(summary: SettingSummary) -> dict[str, str]:
+    return {name: f"{n}/{summary.complete}" for name, n in summary.flagged.items()}
+
+
+def _summary_table(summaries: list[SettingSummary], two_lrs: bool) -> list[str]:
+    header = (["lr_g", "lr_d"] if two_lrs else ["lr"]) + ["batch_size", "latent_dim", "seeds", "fid_mnist", "flags (of complete seeds)"]
+    lines = ["#### per setting (median over seeds)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for s in summaries:
+        lrs = [f"{s.lr_g:g}", f"{s.lr_d:g}"] if two_lrs else [f"{s.lr_g:g}"]
+        seeds = str(len(s.seeds)) if s.complete == len(s.seeds) else f"{s.complete} of {len(s.seeds)} complete"
+        fid = "" if s.fid_median is None else f"median {_number(s.fid_median)} [{_number(s.fid_min)}–{_number(s.fid_max)}]"
+        fid = f"**best**: {fid}" if s.best else fid
+        flags = ", ".join(f"{name} {count}" for name, count in _flagged(s).items())
+        lines.append("| " + " | ".join([*lrs, str(s.batch_size), str(s.latent_dim), seeds, fid, flags]) + " |")
+    return lines + [""]
+
+
 def to_markdown(rows: list[ReportRow]) -> str:
     lines: list[str] = []
+    summaries = summarize(rows)
     for model in dict.fromkeys(r.model for r in rows):
         part = [r for r in rows if r.model == model]
         with_reported = any(r.reported for r in part)
@@ -140,22 +226,28 @@ def to_markdown(rows: list[ReportRow]) -> str:
             lines += ["", f"Measured outcome agrees with the report on {agree} of {known} comparable rows "
                           f"(good vs bad; report wording read by keyword)."]  # fmt: skip
         lines.append("")
+        if own := [s for s in summaries if s.model == model]:
+            lines += _summary_table(own, two_lrs)
     return "\n".join(lines)
 
 
 def to_csv(rows: list[ReportRow]) -> str:
     out = io.StringIO()
     fields = ["model", "lr_g", "lr_d", "batch_size", "latent_dim", "seed", "state", "outcome", "reported",
-              "fid_mnist", "modes_covered", "flags", "best", "run_id", "key"]  # fmt: skip
+              "fid_mnist", "modes_covered", "flags", "best", "run_id", "key", "kind", "seeds_complete", "fid_min", "fid_max"]  # fmt: skip
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     for r in rows:
-        writer.writerow({**{k: v for k, v in asdict(r).items() if k in fields}, "outcome": r.outcome, "flags": json.dumps(r.flags)})
+        writer.writerow({**{k: v for k, v in asdict(r).items() if k in fields}, "outcome": r.outcome, "flags": json.dumps(r.flags), "kind": "seed"})
+    for s in summarize(rows):  # fid_mnist holds the median; flags, the complete seeds that raised each
+        writer.writerow({**{k: v for k, v in asdict(s).items() if k in fields}, "fid_mnist": s.fid_median, "flags": json.dumps(_flagged(s)),
+                         "kind": "setting", "seeds_complete": f"{s.complete}/{len(s.seeds)}"})  # fmt: skip
     return out.getvalue()
 
 
 def to_json(rows: list[ReportRow]) -> str:
-    return json.dumps([{**asdict(r), "outcome": r.outcome} for r in rows])
+    """A list: the seed rows (``"kind": "seed"``), then one object per setting with several seeds (``"kind": "setting"``)."""
+    return json.dumps([{**asdict(r), "outcome": r.outcome, "kind": "seed"} for r in rows] + [{**asdict(s), "kind": "setting"} for s in summarize(rows)])
 
 
 FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
+import re
+import statistics
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from gansweep.cli import main
-from gansweep.report import reported_category
+from gansweep.report import collect_rows, reported_category, summarize, to_csv, to_json, to_markdown
 
 GRID = """
 name: tiny
@@ -109,3 +115,113 @@ def test_the_parent_run_holds_the_report(store) -> None:
 )  # fmt: skip
 def test_reported_text_is_read_by_keyword(text, category) -> None:
     assert reported_category(text) == category
+
+
+def _trial(number: int, lr: float, seed: int, fid: float | None, state: str = "COMPLETE", flags=None, recovered=None):
+    """What ``collect_rows`` reads of an Optuna trial."""
+    attrs = {"gansweep_key": f"mnist-5k:cs231n-mlp:batch_size=500,lr_d={lr},lr_g={lr}:seed={seed}", "model": "cs231n-mlp",
+             "hyperparameters": {"lr_g": lr, "lr_d": lr, "batch_size": 500, "latent_dim": 96}, "seed": seed,
+             "final": {"fid_mnist": fid}, "verdict": "good", "flags": flags or {}, "recovered": recovered or {}}  # fmt: skip
+    return SimpleNamespace(number=number, state=SimpleNamespace(name=state), user_attrs=attrs)
+
+
+SEEDED = [  # A holds the lowest single fid, B the lowest median; C has a NaN fid and a failed seed
+    _trial(0, 1e-3, 0, 100.0),
+    _trial(1, 1e-3, 1, 600.0, flags={"d_collapse": 3}),
+    _trial(2, 1e-3, 2, 700.0, flags={"d_collapse": 2, "mode_collapse": 4}, recovered={"mode_collapse": 6}),
+    _trial(3, 2e-3, 0, 300.0, flags={"mode_collapse": 5}),
+    _trial(4, 2e-3, 1, 500.0),
+    _trial(5, 2e-3, 2, 400.0),
+    _trial(6, 5e-3, 0, math.nan, flags={"diverged": 1}),
+    _trial(7, 5e-3, 1, 450.0),
+    _trial(8, 5e-3, 2, None, state="FAIL"),
+]
+
+
+def test_summaries_count_flags_and_take_the_median_over_complete_seeds() -> None:
+    a, b, c = summarize(collect_rows(SEEDED, None))
+    assert (a.seeds, a.complete, a.flagged) == ([0, 1, 2], 3, {"d_collapse": 2})  # mode_collapse recovered: not counted
+    assert (a.fid_median, a.fid_min, a.fid_max) == (600.0, 100.0, 700.0)
+    assert (b.flagged, b.fid_median, b.fid_min, b.fid_max) == ({"mode_collapse": 1}, 400.0, 300.0, 500.0)
+    assert (c.complete, c.flagged, c.fid_median, c.fid_min, c.fid_max) == (2, {"diverged": 1}, 450.0, 450.0, 450.0)
+    assert [s.best for s in (a, b, c)] == [False, True, False]  # by median, not A's lucky seed
+
+
+def test_with_seeds_no_single_row_is_best_and_without_one_is() -> None:
+    assert not any(r.best for r in collect_rows(SEEDED, None))
+    single = [t for t in SEEDED if t.user_attrs["seed"] == 0]
+    rows = collect_rows(single, None)
+    assert [r.best for r in rows] == [True, False, False] and summarize(rows) == []
+
+
+def test_every_format_shows_the_summaries() -> None:
+    rows = collect_rows(SEEDED, None)
+    text = to_markdown(rows)
+    table = text[text.index("#### per setting (median over seeds)") :].splitlines()
+    assert table[2] == "| lr | batch_size | latent_dim | seeds | fid_mnist | flags (of complete seeds) |"
+    assert table[4:7] == [
+        "| 0.001 | 500 | 96 | 3 | median 600 [100–700] | d_collapse 2/3 |",
+        "| 0.002 | 500 | 96 | 3 | **best**: median 400 [300–500] | mode_collapse 1/3 |",
+        "| 0.005 | 500 | 96 | 2 of 3 complete | median 450 [450–450] | diverged 1/2 |",
+    ]
+    assert text.count("**best**") == 1
+
+    settings = [r for r in csv.DictReader(io.StringIO(to_csv(rows))) if r["kind"] == "setting"]
+    assert [(r["seed"], r["fid_mnist"], r["fid_min"], r["fid_max"], r["seeds_complete"], r["best"]) for r in settings] == [
+        ("", "600.0", "100.0", "700.0", "3/3", "False"), ("", "400.0", "300.0", "500.0", "3/3", "True"),
+        ("", "450.0", "450.0", "450.0", "2/3", "False"),
+    ]  # fmt: skip
+    assert json.loads(settings[0]["flags"]) == {"d_collapse": "2/3"}
+    assert settings[1]["key"] == "mnist-5k:cs231n-mlp:batch_size=500,lr_d=0.002,lr_g=0.002"
+
+    objects = json.loads(to_json(rows))
+    assert [o["kind"] for o in objects] == ["seed"] * 9 + ["setting"] * 3
+    best = [o for o in objects if o["best"]]
+    assert len(best) == 1 and best[0]["kind"] == "setting" and best[0]["fid_median"] == 400.0
+    assert objects[-1]["seeds"] == [0, 1, 2] and objects[-1]["complete"] == 2 and objects[-1]["flagged"] == {"diverged": 1}
+
+
+SEEDED_GRID = """
+name: seeded
+epochs: 1
+device: cpu
+seeds: [0, 1, 2]
+models:
+  - model: cs231n-mlp
+    batch_size: 500
+    points:
+      - {lr: 1.0e-3}
+      - {lr: 2.0e-3}
+"""
+
+
+def test_a_seeded_sweep_reports_one_summary_per_setting(tmp_path: Path, capsys) -> None:
+    grid, store = tmp_path / "seeded.yaml", tmp_path / "mlruns"
+    grid.write_text(SEEDED_GRID)
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+
+    def report(fmt: str) -> str:
+        capsys.readouterr()
+        assert main(["report", str(grid), "--store", str(store), "--format", fmt]) == 0
+        return capsys.readouterr().out
+
+    objects = json.loads(report("json"))
+    seeds = [o for o in objects if o["kind"] == "seed"]
+    settings = [o for o in objects if o["kind"] == "setting"]
+    assert len(seeds) == 6 and not any(o["best"] for o in seeds) and len(settings) == 2
+    for s in settings:
+        fids = [o["fid_mnist"] for o in seeds if o["key"].startswith(s["key"] + ":seed=")]
+        assert s["seeds"] == [0, 1, 2] and s["complete"] == 3
+        assert s["fid_median"] == pytest.approx(statistics.median(fids)) and s["fid_min"] <= s["fid_median"] <= s["fid_max"]
+    best = [s for s in settings if s["best"]]  # one, even where medians tie
+    assert len(best) == 1 and best[0]["fid_median"] == min(s["fid_median"] for s in settings)
+
+    rows = list(csv.DictReader(io.StringIO(report("csv"))))
+    summary = [r for r in rows if r["kind"] == "setting"]
+    assert len(rows) == 8 and [(r["seed"], r["seeds_complete"]) for r in summary] == [("", "3/3")] * 2
+    assert sum(r["best"] == "True" for r in rows) == 1 and sum(r["best"] == "True" for r in summary) == 1
+
+    text = report("md")
+    table = text[text.index("#### per setting (median over seeds)") :].splitlines()[4:6]
+    assert all(re.match(r"\| 0\.00[12] \| 500 \| 96 \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line) for line in table)
+    assert text.count("**best**") == 1 and "**best**: median" in text
