@@ -9,7 +9,9 @@ For each model, on the same device, data, seed and number of steps:
 - ``gansweep+bf16``: the same trainer with bf16 autocast (``amp``), no tracking.
 It prints images/s, the ratio to the reference, achieved GFLOP/s (FLOPs counted once per step kind
 with ``torch.utils.flop_counter``), that as a fraction of a matmul peak measured in the same run,
-tracking's share of gansweep's wall time, and the warm per-trial overhead (trial start to first step).
+tracking's share of gansweep's wall time, the warm per-trial overhead (trial start to first step), and
+the evaluation's share of a trial that is evaluated after every epoch (the default): one evaluation
+(``EVAL_SAMPLES`` samples generated and judged) against one full mnist-5k epoch at the measured rate.
 
     .venv/bin/python benchmarks/bench_trainer.py                # all models, medians of 3
     .venv/bin/python benchmarks/bench_trainer.py --models mlp --repeats 1 --json
@@ -31,7 +33,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gansweep.data import Digits, load_dataset, to_model_range  # noqa: E402
+from gansweep.data import Digits, load_dataset  # noqa: E402
+from gansweep.diagnostics import load_judge, sample_metrics  # noqa: E402
+from gansweep.diagnostics.evaluate import EVAL_SAMPLES, EVAL_SEED_OFFSET  # noqa: E402
+from gansweep.diagnostics.metrics import Reference  # noqa: E402
 from gansweep.hparams import resolve_hyperparameters  # noqa: E402
 from gansweep.losses import LOSSES  # noqa: E402
 from gansweep.trainer import Trainer, TrainerCallback, resolve_device  # noqa: E402
@@ -130,7 +135,17 @@ class FirstStep(TrainerCallback):
             self.at = time.perf_counter()
 
 
-def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: str) -> dict[str, float]:
+def evaluation_seconds(trainer: Trainer, judge, heldout: Reference, repeats: int = 3) -> float:
+    """Median time of one evaluation as ``SampleEvaluator`` makes it (generate, then judge)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sample_metrics(judge, trainer.generate(EVAL_SAMPLES, seed=trainer.seed + EVAL_SEED_OFFSET), heldout)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout) -> dict[str, float]:
     from gansweep.tracking import MlflowEpochLogger
 
     model, extra, batch, steps = CASES[name]
@@ -158,6 +173,8 @@ def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: s
     gansweep = time.perf_counter() - fit_started
     tracker.end_trial(run_id, "FINISHED")
     per_image = gansweep / n
+    evaluation = evaluation_seconds(trainer, judge, heldout)
+    epoch = per_image * (len(digits.train_images) // batch) * batch
     flops = flops_per_step(fresh()) * steps
     bf16 = fresh(amp=True)
     bf16_started = time.perf_counter()
@@ -173,6 +190,7 @@ def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: s
         "gflops": flops / gansweep / 1e9,
         "tracking_share": logger.seconds / gansweep,
         "warm_overhead_s": first.at - started - per_image * batch,  # minus the first step's own compute
+        "eval_share": evaluation / (epoch + evaluation),
     }
 
 
@@ -189,13 +207,15 @@ def main() -> None:
 
     device = resolve_device(args.device)
     digits = load_dataset("mnist-5k")
+    judge = load_judge(digits)
+    heldout = Reference.of(judge, digits.heldout_images)
     with tempfile.TemporaryDirectory() as tmp:
         tracker = Tracker(f"sqlite:///{tmp}/mlflow.db", "bench", Path(tmp) / "artifacts")
         parent = tracker.sweep_run("bench", "")
         peak = statistics.median(matmul_peak(device) for _ in range(3))
         results = {}
         for name in args.models:
-            runs = [run_case(name, digits, device, tracker, parent) for _ in range(args.repeats)]
+            runs = [run_case(name, digits, device, tracker, parent, judge, heldout) for _ in range(args.repeats)]
             results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             results[name]["peak_fraction"] = results[name]["gflops"] / peak
     machine = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", {torch.get_num_threads()} threads")
@@ -204,11 +224,12 @@ def main() -> None:
         return
     print(f"device: {machine}; torch {torch.__version__}; matmul peak {peak:.1f} GFLOP/s (fp32 2048x2048); medians of {args.repeats}")
     print(f"{'case':<14}{'reference':>11}{'+mlflow':>10}{'gansweep':>10}{'speedup':>9}{'+bf16':>9}{'speedup':>9}"
-          f"{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'overhead':>10}")  # fmt: skip
+          f"{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'overhead':>10}{'eval':>8}")  # fmt: skip
     for name, r in results.items():
         print(f"{name:<14}{r['reference_img_s']:>9.0f}/s{r['naive_mlflow_img_s']:>8.0f}/s{r['gansweep_img_s']:>8.0f}/s"
               f"{r['speedup']:>8.2f}x{r['bf16_img_s']:>7.0f}/s{r['bf16_speedup']:>8.2f}x"
-              f"{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['warm_overhead_s']:>9.3f}s")
+              f"{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['warm_overhead_s']:>9.3f}s"
+              f"{r['eval_share']:>8.1%}")
 
 
 if __name__ == "__main__":

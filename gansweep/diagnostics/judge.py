@@ -92,11 +92,17 @@ class Judge:
     dataset: str
     accuracy: float
 
+    def __post_init__(self) -> None:
+        # channels_last: the judge runs after every epoch, and on the CPU its convolutions take 0.6x the
+        # time in that layout (256 digits on 2 cores: 21 ms against 34 ms), with the same features.
+        self.net.to(memory_format=torch.channels_last)
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 images -> (features (N, 128), class probabilities (N, 10))."""
         self.net.eval()
-        outputs = [self.net(to_judge_input(images[i : i + batch])) for i in range(0, len(images), batch)]
+        inputs = (to_judge_input(images[i : i + batch]).contiguous(memory_format=torch.channels_last) for i in range(0, len(images), batch))
+        outputs = [self.net(x) for x in inputs]
         return torch.cat([f for f, _ in outputs]), torch.cat([logits for _, logits in outputs]).softmax(dim=1)
 
 
