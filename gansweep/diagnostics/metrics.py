@@ -1,10 +1,12 @@
 """Sample-quality metrics from the judge: how many digits, how far from real, how varied.
 
 Example:
+    >>> import torch
     >>> from gansweep.data import load_dataset
     >>> from gansweep.diagnostics import load_judge, sample_metrics
-    >>> digits = load_dataset("mnist-5k")
-    >>> m = sample_metrics(load_judge(digits), digits.heldout_images[:250], digits.heldout_images[250:])
+    >>> digits = load_dataset("mnist-5k")  # its splits are sorted by digit: draw at random
+    >>> real = digits.train_images[torch.randperm(4500, generator=torch.Generator().manual_seed(0))[:256]]
+    >>> m = sample_metrics(load_judge(digits), real, digits.heldout_images)
     >>> m["modes_covered"], round(m["diversity"], 1)
     (10, 1.0)
 """
