@@ -191,16 +191,16 @@ def d_collapse(epochs: list[Record], states: list[Evaluation]) -> Flag | None:
         reaches_end = bool(window) and window[-1] is epochs[-1]
         if len(window) < D_COLLAPSE_EPOCHS and not (reaches_end and len(window) >= 2):
             continue
-        d_mean = statistics.median(r["d_loss"] for r in window)
+        d_median = statistics.median(r["d_loss"] for r in window)
         g_mean = statistics.fmean(r["g_loss"] for r in window)
         rising = window[-1]["g_loss"] > window[0]["g_loss"]
         start, last = int(window[0]["epoch"]), int(window[-1]["epoch"])
         judged = [e for e in states if start <= e.epoch <= last]
         learning = bool(judged) and (judged[-1].quality == "healthy" or (
             judged[-1].trend == "improving" and any(e.record for e in judged[-TREND_MIN:])))
-        if d_mean < D_COLLAPSE_LOSS and (g_mean >= G_HIGH or rising) and not learning:
+        if d_median < D_COLLAPSE_LOSS and (g_mean >= G_HIGH or rising) and not learning:
             found.append(Flag("d_collapse", start, f"epochs {start}-{last}: D(G(z)) < {D_COLLAPSE_FAKE}, median D loss "
-                              f"{d_mean:.3g}, mean G loss {g_mean:.3g}", f"D-loss collapse at epoch {start}",
+                              f"{d_median:.3g}, mean G loss {g_mean:.3g}", f"D-loss collapse at epoch {start}",
                               None if reaches_end else last + 1))  # fmt: skip
     return next((f for f in found if f.end is None), found[0] if found else None)
 
@@ -223,8 +223,6 @@ def _direction(metric: str, window: list[Record]) -> int:
     """+1 better, -1 worse, 0 within noise: the least-squares change of ``metric`` over ``window``."""
     x = [float(r["epoch"]) for r in window]
     y = [float(r[metric]) for r in window]
-    if not all(map(math.isfinite, y)):
-        return 0
     mx, my = statistics.fmean(x), statistics.fmean(y)
     sxx = sum((a - mx) ** 2 for a in x)
     slope = sum((a - mx) * (b - my) for a, b in zip(x, y)) / sxx
@@ -281,9 +279,10 @@ def _episodes(states: list[Evaluation]) -> list[tuple[int, int]]:
     """(first, last) indices of each run of consecutive collapsed evaluations."""
     runs: list[tuple[int, int]] = []
     for i, state in enumerate(states):
-        if state.quality != "collapsed":
-            continue
-        runs[-1:] = [(runs[-1][0], i)] if runs and runs[-1][1] == i - 1 else [*runs[-1:], (i, i)]
+        if state.quality == "collapsed" and runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        elif state.quality == "collapsed":
+            runs.append((i, i))
     return runs
 
 
@@ -297,8 +296,7 @@ def _stall(states: list[Evaluation]) -> int | None:
 
 def _stuck(states: list[Evaluation]) -> bool:
     since = _stall(states)
-    last = states[-1].epoch if states else 0
-    return since is not None and last - since >= max(STUCK_EPOCHS, STUCK_SHARE * last)
+    return since is not None and states[-1].epoch - since >= max(STUCK_EPOCHS, STUCK_SHARE * states[-1].epoch)
 
 
 def mode_collapse(epochs: list[Record], evals: list[Record], states: list[Evaluation], d_flag: Flag | None) -> Flag | None:
