@@ -404,7 +404,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "list": ("list the model zoo, data sets or losses", _add_list, _list),
     "status": ("complete / running / failed / waiting per point of a sweep, and which worker holds it", _add_status, _status),
     "report": ("tables of setting vs outcome (markdown, csv, json) and heatmaps, from the store", _add_report, _report),
-    "diagnose": ("flag D-loss collapse, mode collapse, divergence, instability and low quality", _add_diagnose, _diagnose),
+    "diagnose": ("judge a run: D-loss collapse, mode collapse, divergence, instability, low quality, under-training, too early to tell",
+                 _add_diagnose, _diagnose),
     "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui, _ui),
 }
 

@@ -144,7 +144,7 @@ def _by_setting(rows: list[ReportRow]) -> dict[str, list[ReportRow]]:
 def summarize(rows: list[ReportRow]) -> list[SettingSummary]:
     """One summary per setting with several seeds; the lowest median fid_mnist is the sweep's best."""
     summaries = [_summary(key, group) for key, group in _by_setting(rows).items() if len(group) > 1]
-    scored = [s for s in summaries if s.fid_median is not None]
+    scored = [s for s in summaries if s.fid_median is not None and math.isfinite(s.fid_median)]
     if scored:
         min(scored, key=lambda s: s.fid_median).best = True
     return summaries
@@ -153,7 +153,10 @@ def summarize(rows: list[ReportRow]) -> list[SettingSummary]:
 def _summary(key: str, group: list[ReportRow]) -> SettingSummary:
     done = [r for r in group if r.state == "complete"]
     flagged = Counter(name for r in done for name in r.flags if name not in r.recovered)
-    fids = sorted(r.fid_mnist for r in _scored(group))
+    # A complete seed without a finite fid_mnist (diverged) counts as the worst, not as absent: otherwise
+    # a setting that diverged in 2 of 3 seeds would be judged by its one good seed.
+    scored = _scored(group)
+    fids = sorted([r.fid_mnist for r in scored] + [math.inf] * (len(done) - len(scored)))
     median, low, high = (statistics.median(fids), fids[0], fids[-1]) if fids else (None, None, None)
     first = group[0]
     return SettingSummary(first.model, first.lr_g, first.lr_d, first.batch_size, first.latent_dim, key,
@@ -247,7 +250,10 @@ def to_csv(rows: list[ReportRow]) -> str:
 
 def to_json(rows: list[ReportRow]) -> str:
     """A list: the seed rows (``"kind": "seed"``), then one object per setting with several seeds (``"kind": "setting"``)."""
-    return json.dumps([{**asdict(r), "outcome": r.outcome, "kind": "seed"} for r in rows] + [{**asdict(s), "kind": "setting"} for s in summarize(rows)])
+    # JSON has no infinity: a median made worst by diverged seeds is null, as a missing fid is.
+    settings = [{**{k: None if isinstance(v, float) and math.isinf(v) else v for k, v in asdict(s).items()}, "kind": "setting"}
+                for s in summarize(rows)]  # fmt: skip
+    return json.dumps([{**asdict(r), "outcome": r.outcome, "kind": "seed"} for r in rows] + settings)
 
 
 FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}

@@ -125,7 +125,7 @@ def _trial(number: int, lr: float, seed: int, fid: float | None, state: str = "C
     return SimpleNamespace(number=number, state=SimpleNamespace(name=state), user_attrs=attrs)
 
 
-SEEDED = [  # A holds the lowest single fid, B the lowest median; C has a NaN fid and a failed seed
+SEEDED = [  # A holds the lowest single fid, B the lowest median; C has a diverged (NaN fid) and a failed seed
     _trial(0, 1e-3, 0, 100.0),
     _trial(1, 1e-3, 1, 600.0, flags={"d_collapse": 3}),
     _trial(2, 1e-3, 2, 700.0, flags={"d_collapse": 2, "mode_collapse": 4}, recovered={"mode_collapse": 6}),
@@ -143,7 +143,8 @@ def test_summaries_count_flags_and_take_the_median_over_complete_seeds() -> None
     assert (a.seeds, a.complete, a.flagged) == ([0, 1, 2], 3, {"d_collapse": 2})  # mode_collapse recovered: not counted
     assert (a.fid_median, a.fid_min, a.fid_max) == (600.0, 100.0, 700.0)
     assert (b.flagged, b.fid_median, b.fid_min, b.fid_max) == ({"mode_collapse": 1}, 400.0, 300.0, 500.0)
-    assert (c.complete, c.flagged, c.fid_median, c.fid_min, c.fid_max) == (2, {"diverged": 1}, 450.0, 450.0, 450.0)
+    # the diverged seed counts as the worst fid: C is not judged by its one good seed
+    assert (c.complete, c.flagged, c.fid_median, c.fid_min, c.fid_max) == (2, {"diverged": 1}, math.inf, 450.0, math.inf)
     assert [s.best for s in (a, b, c)] == [False, True, False]  # by median, not A's lucky seed
 
 
@@ -162,14 +163,14 @@ def test_every_format_shows_the_summaries() -> None:
     assert table[4:7] == [
         "| 0.001 | 500 | 96 | 3 | median 600 [100–700] | d_collapse 2/3 |",
         "| 0.002 | 500 | 96 | 3 | **best**: median 400 [300–500] | mode_collapse 1/3 |",
-        "| 0.005 | 500 | 96 | 2 of 3 complete | median 450 [450–450] | diverged 1/2 |",
+        "| 0.005 | 500 | 96 | 2 of 3 complete | median inf [450–inf] | diverged 1/2 |",
     ]
     assert text.count("**best**") == 1
 
     settings = [r for r in csv.DictReader(io.StringIO(to_csv(rows))) if r["kind"] == "setting"]
     assert [(r["seed"], r["fid_mnist"], r["fid_min"], r["fid_max"], r["seeds_complete"], r["best"]) for r in settings] == [
         ("", "600.0", "100.0", "700.0", "3/3", "False"), ("", "400.0", "300.0", "500.0", "3/3", "True"),
-        ("", "450.0", "450.0", "450.0", "2/3", "False"),
+        ("", "inf", "450.0", "inf", "2/3", "False"),
     ]  # fmt: skip
     assert json.loads(settings[0]["flags"]) == {"d_collapse": "2/3"}
     assert settings[1]["key"] == "mnist-5k:cs231n-mlp:batch_size=500,lr_d=0.002,lr_g=0.002"
@@ -178,6 +179,7 @@ def test_every_format_shows_the_summaries() -> None:
     assert [o["kind"] for o in objects] == ["seed"] * 9 + ["setting"] * 3
     best = [o for o in objects if o["best"]]
     assert len(best) == 1 and best[0]["kind"] == "setting" and best[0]["fid_median"] == 400.0
+    assert (objects[-1]["fid_median"], objects[-1]["fid_min"], objects[-1]["fid_max"]) == (None, 450.0, None)
     assert objects[-1]["seeds"] == [0, 1, 2] and objects[-1]["complete"] == 2 and objects[-1]["flagged"] == {"diverged": 1}
 
 

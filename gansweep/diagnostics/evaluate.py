@@ -26,7 +26,7 @@ def evaluated(epoch: int, every: int, last: int) -> bool:
 
 class SampleEvaluator(TrainerCallback):
     """Adds the sample metrics to the epoch record at each evaluation, and stops the trial once one of
-    ``early_stop`` is flagged. Must run before callbacks that log records."""
+    ``early_stop`` is flagged and still standing (not recovered). Must run before callbacks that log records."""
 
     def __init__(self, judge: Judge, reference: Reference, every: int = EVAL_EVERY, n_samples: int = EVAL_SAMPLES,
                  early_stop: tuple[str, ...] = ()) -> None:  # fmt: skip

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -100,8 +101,8 @@ real cs231n-mlp runs at ~900), so a trend has to stand out from the trial's own 
 STUCK_EPOCHS, STUCK_SHARE = 8, 1 / 3
 """Poor or collapsed samples are stuck (a collapse, or low quality) once they have set no new best for 8
 epochs and for a third of the epochs trained (learning slows as a run goes on, and so do its new bests).
-Measured on real mnist-5k runs: ones that went on to learn went up to 6 epochs without a new best in
-their first 20 and up to 8 later (cs231n-mlp lr 1e-3 at epochs 23-31, lr 2e-3 at 27-35, both improving
+Measured on real mnist-5k runs: ones that went on to learn went up to 5 epochs without a new best in
+their first 20 and up to 7 later (cs231n-mlp lr 1e-3 at epochs 23-30, lr 2e-3 at 27-33, both improving
 to 9-10 digits or still by epoch 40); ones that stayed collapsed went 10 to 29 (report 000's collapses
 last 30 epochs). Shorter stalls are "too early to tell"."""
 TREND_MIN, TREND_MAX = 3, 8
@@ -181,11 +182,10 @@ def d_collapse(epochs: list[Record], states: list[Evaluation]) -> Flag | None:
     the quickstart's lr 2e-4 trial set a new best in diversity, 0.04 -> 0.10, while its samples stayed
     near-identical and its trend flat.) The episode that lasts to the last epoch if there is one, else
     the first (recovered) one."""
-    if not epochs or "d_fake" not in epochs[0]:
-        return None
+    epochs = list(itertools.takewhile(lambda r: _finite(r["d_loss"]) and _finite(r["g_loss"]), epochs))  # to divergence
     runs: list[list[Record]] = [[]]
     for r in epochs:
-        runs[-1].append(r) if _finite(r["d_fake"]) and r["d_fake"] < D_COLLAPSE_FAKE else runs.append([])
+        runs[-1].append(r) if _finite(r.get("d_fake")) and r["d_fake"] < D_COLLAPSE_FAKE else runs.append([])
     found = []
     for window in runs:
         reaches_end = bool(window) and window[-1] is epochs[-1]
@@ -236,15 +236,23 @@ def _direction(metric: str, window: list[Record]) -> int:
     return int(math.copysign(1, change * TREND_METRICS[metric]))
 
 
-def _record(evals: list[Record], i: int) -> bool:
-    for metric, better in TREND_METRICS.items():
-        value, earlier = better * float(evals[i][metric]), [better * float(r[metric]) for r in evals[:i]]
-        if earlier and value - max(earlier) > TREND_Z * math.sqrt(2) * _noise(metric, [evals[i][metric]]):
-            return True
-    return False
+def _records(evals: list[Record]) -> list[bool]:
+    """Which evaluations set a new best: on some metric, at least as good as every earlier one and better
+    beyond noise than its value at that metric's last new best (or the first evaluation). A generator
+    that improves by less than the noise each epoch still sets one every few epochs."""
+    anchor = {m: better * float(evals[0][m]) for m, better in TREND_METRICS.items()} if evals else {}
+    best = dict(anchor)
+    out = [False] * len(evals)
+    for i, r in enumerate(evals[1:], start=1):
+        for metric, better in TREND_METRICS.items():
+            value = better * float(r[metric])
+            if value >= best[metric] and value - anchor[metric] > TREND_Z * math.sqrt(2) * _noise(metric, [r[metric]]):
+                anchor[metric], out[i] = value, True
+            best[metric] = max(best[metric], value)
+    return out
 
 
-def _evaluation(evals: list[Record], i: int) -> Evaluation:
+def _evaluation(evals: list[Record], i: int, record: bool) -> Evaluation:
     """The state of ``evals[i]``, its trend read over the evaluations up to it."""
     r = evals[i]
     size = min(TREND_MAX, max(TREND_MIN, math.ceil((i + 1) / 2)))
@@ -255,13 +263,14 @@ def _evaluation(evals: list[Record], i: int) -> Evaluation:
     words = {1: "improving", 0: "flat", -1: "degrading"}
     seen = set(directions.values())
     trend = "improving" if 1 in seen and -1 not in seen else "degrading" if -1 in seen and 1 not in seen else "flat"
-    return Evaluation(int(r["epoch"]), _quality(r), trend, {m: words[d] for m, d in directions.items()}, _record(evals, i))
+    return Evaluation(int(r["epoch"]), _quality(r), trend, {m: words[d] for m, d in directions.items()}, record)
 
 
 def evaluations(epochs: list[Record]) -> tuple[list[Record], list[Evaluation]]:
-    """The evaluated records and the state of each."""
-    evals = [r for r in epochs if "modes_covered" in r and all(_finite(r[m]) for m in TREND_METRICS)]
-    return evals, [_evaluation(evals, i) for i in range(len(evals))]
+    """The evaluated records (one per epoch, every metric the states read finite) and the state of each."""
+    by_epoch = {int(r["epoch"]): r for r in epochs if all(_finite(r.get(m)) for m in (*TREND_METRICS, "confidence"))}
+    evals = [by_epoch[e] for e in sorted(by_epoch)]
+    return evals, [_evaluation(evals, i, record) for i, record in enumerate(_records(evals))]
 
 
 def _spike(epochs: list[Record], after: int, until: int) -> int | None:
@@ -276,12 +285,17 @@ def _spike(epochs: list[Record], after: int, until: int) -> int | None:
 
 
 def _episodes(states: list[Evaluation]) -> list[tuple[int, int]]:
-    """(first, last) indices of each run of consecutive collapsed evaluations."""
+    """(first, last) indices of each collapsed episode: collapsed evaluations, with poor ones between
+    them, ended by a healthy evaluation or by two that are not collapsed (one unreadable wobble of pixel
+    diversity across 0.2 is not a recovery)."""
     runs: list[tuple[int, int]] = []
     for i, state in enumerate(states):
-        if state.quality == "collapsed" and runs and runs[-1][1] == i - 1:
+        if state.quality != "collapsed":
+            continue
+        between = states[runs[-1][1] + 1 : i] if runs else []
+        if runs and len(between) <= 1 and all(s.quality == "poor" for s in between):
             runs[-1] = (runs[-1][0], i)
-        elif state.quality == "collapsed":
+        else:
             runs.append((i, i))
     return runs
 
@@ -363,7 +377,7 @@ def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: boo
     last, state = evals[-1], states[-1]
     epoch, since = state.epoch, _stall(states)
     if _stuck(states):
-        return Flag("low_quality", epoch, f"fid_mnist {last['fid_mnist']:.0f}, confidence {last['confidence']:.2f} at "
+        return Flag("low_quality", since, f"fid_mnist {last['fid_mnist']:.0f}, confidence {last['confidence']:.2f} at "
                     f"epoch {epoch}, no better since epoch {since}", f"low quality (fid_mnist {last['fid_mnist']:.0f})")  # fmt: skip
     if state.trend == "improving":
         trends = ", ".join(m for m, t in state.metrics.items() if t == "improving")

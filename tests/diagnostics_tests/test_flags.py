@@ -233,3 +233,35 @@ def test_d_collapse_reads_the_median_d_loss_of_its_window() -> None:
     g = [2.0] + [100.0] * 9
     fake = [0.3, 0.04] + [0.0] * 8
     assert [(f.name, f.epoch) for f in diagnose(_history(d, g, fake)).flags] == [("d_collapse", 2)]
+
+
+def test_a_steady_climb_below_the_noise_each_epoch_is_under_trained_not_stuck() -> None:
+    """fid_mnist falling 25 an epoch (the noise margin at ~900 is 2√2 × 18.5 = 53): a new best every 2-3 epochs."""
+    history = _evaluated(report_000_smooth()[:24], {e: _m(1000 - 25 * e) for e in range(1, 25)})
+    assert _names(history) == ["under_trained"]
+    assert [e.epoch for e in diagnose(history).evaluations if e.record][:3] == [4, 7, 9]
+
+
+def test_one_unreadable_wobble_does_not_end_a_collapse(judge, digits, sample_sets) -> None:
+    """Near-identical garbage whose pixel diversity crosses 0.2 once (collapsed -> poor -> collapsed)."""
+    healthy = sample_metrics(judge, sample_sets["all ten"], digits.heldout_images)
+    garbage = _m(1314, 0.0, 1, 0.1, pixels=0.19)
+    metrics = {**{e: healthy for e in range(1, 6)}, **{e: garbage for e in range(6, 11)}, 11: garbage | {"pixel_diversity": 0.21}, 12: garbage}
+    flag = diagnose(_evaluated(report_000_smooth()[:12], metrics)).flags[0]
+    assert (flag.name, flag.epoch, flag.end) == ("mode_collapse", 6, None)
+
+
+def test_divergence_does_not_end_a_d_collapse() -> None:
+    history = _history([1.0] * 3 + [0.0] * 6 + [math.nan], [1.0] * 3 + [50.0] * 6 + [math.nan], [0.4] * 3 + [0.0] * 6 + [math.nan])
+    assert [(f.name, f.epoch, f.end) for f in diagnose(history).flags] == [("diverged", 10, None), ("d_collapse", 4, None)]
+
+
+def test_partial_or_repeated_records_do_not_crash() -> None:
+    """What a hand-made history CSV can hold: a row without d_fake, an evaluation missing metrics, a
+    repeated epoch."""
+    history = _history([1.0] * 4, [1.0] * 4)
+    del history[1]["d_fake"]
+    history[2].update({"modes_covered": 3, "fid_mnist": 900.0})
+    assert diagnose(history).verdict == "good"
+    repeated = [history[0] | _m(1000)] * 3
+    assert diagnose(repeated).verdict == "too early to tell at epoch 1"
