@@ -11,7 +11,7 @@ It prints images/s, the ratio to the reference, achieved GFLOP/s (FLOPs counted 
 with ``torch.utils.flop_counter``), that as a fraction of a matmul peak measured in the same run,
 tracking's share of gansweep's wall time, the warm per-trial overhead (trial start to first step), and
 the evaluation's share of a trial that is evaluated after every epoch (the default): one evaluation
-(``EVAL_SAMPLES`` samples generated and judged) against one full mnist-5k epoch at the measured rate.
+(``SampleEvaluator``: 256 samples generated and judged) against one full mnist-5k epoch at the measured rate.
 
     .venv/bin/python benchmarks/bench_trainer.py                # all models, medians of 3
     .venv/bin/python benchmarks/bench_trainer.py --models mlp --repeats 1 --json
@@ -34,8 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gansweep.data import Digits, load_dataset  # noqa: E402
-from gansweep.diagnostics import load_judge, sample_metrics  # noqa: E402
-from gansweep.diagnostics.evaluate import EVAL_SAMPLES, EVAL_SEED_OFFSET  # noqa: E402
+from gansweep.diagnostics import SampleEvaluator, load_judge  # noqa: E402
 from gansweep.diagnostics.metrics import Reference  # noqa: E402
 from gansweep.hparams import resolve_hyperparameters  # noqa: E402
 from gansweep.losses import LOSSES  # noqa: E402
@@ -136,11 +135,11 @@ class FirstStep(TrainerCallback):
 
 
 def evaluation_seconds(trainer: Trainer, judge, heldout: Reference, repeats: int = 3) -> float:
-    """Median time of one evaluation as ``SampleEvaluator`` makes it (generate, then judge)."""
-    times = []
+    """Median time of one evaluation: the sweep's own ``SampleEvaluator`` after the trainer's last epoch."""
+    evaluator, times = SampleEvaluator(judge, heldout), []
     for _ in range(repeats):
         started = time.perf_counter()
-        sample_metrics(judge, trainer.generate(EVAL_SAMPLES, seed=trainer.seed + EVAL_SEED_OFFSET), heldout)
+        evaluator.on_epoch(trainer, {})
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

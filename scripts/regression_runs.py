@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from gansweep.trainer import Trainer, TrainerCallback
 
 FOLDER = Path(__file__).resolve().parent.parent / "tests" / "diagnostics_tests" / "real_runs"
 
-RUNS: dict[str, dict] = json.loads((FOLDER / "runs.json").read_text()) if (FOLDER / "runs.json").exists() else {}
+RUNS: dict[str, dict] = json.loads((FOLDER / "runs.json").read_text())
 
 
 class _Keep(TrainerCallback):
@@ -69,10 +68,13 @@ def draw_grids(name: str, folder: Path, out: Path) -> Path:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="runs to train (default: all)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the stored runs were made with 1, "
+                        "and another count changes the float results)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=FOLDER)
     parser.add_argument("--grids", type=Path, help="draw the stored runs' grids here instead of training")
     args = parser.parse_args()
+    if unknown := [n for n in args.names if n not in RUNS]:
+        parser.error(f"no run named {', '.join(unknown)} in {FOLDER / 'runs.json'}; choose from: {', '.join(RUNS)}")
     torch.set_num_threads(args.threads)
     for name in args.names or RUNS:
         if args.grids:

@@ -31,7 +31,7 @@ from typing import Any
 
 Record = dict[str, Any]
 FLAG_NAMES = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality", "under_trained", "too_early")
-BAD_FLAGS = FLAG_NAMES[:5]
+BAD_FLAGS = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality")
 """Flags that make a trial bad while they last; ``under_trained`` and ``too_early`` say "not yet known"."""
 
 D_COLLAPSE_FAKE = 0.05
@@ -136,7 +136,7 @@ class Evaluation:
     """healthy, poor (unreadable or far from the data) or collapsed (few digits, or near-copies)."""
     trend: str | None
     """improving, flat or degrading over the last evaluations; None for the first."""
-    metrics: dict[str, str] = field(default_factory=dict)
+    trends: dict[str, str] = field(default_factory=dict)
     """The trend of each of ``TREND_METRICS``."""
     record: bool = False
     """A new best: better than every earlier evaluation, beyond noise, on one of ``TREND_METRICS``."""
@@ -380,7 +380,7 @@ def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: boo
         return Flag("low_quality", since, f"fid_mnist {last['fid_mnist']:.0f}, confidence {last['confidence']:.2f} at "
                     f"epoch {epoch}, no better since epoch {since}", f"low quality (fid_mnist {last['fid_mnist']:.0f})")  # fmt: skip
     if state.trend == "improving":
-        trends = ", ".join(m for m, t in state.metrics.items() if t == "improving")
+        trends = ", ".join(m for m, t in state.trends.items() if t == "improving")
         return Flag("under_trained", epoch, f"{state.quality} samples at epoch {epoch}; improving: {trends}",
                     f"still improving at epoch {epoch} — train longer")  # fmt: skip
     why = "one evaluation" if state.trend is None else f"{state.trend} since epoch {since}"

@@ -38,10 +38,9 @@ def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
 
 def _frechet(mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor, cov_b_sqrt: torch.Tensor) -> float:
     # tr sqrt(A B) = tr sqrt(B^1/2 A B^1/2), whose argument is symmetric PSD: one eigh instead of scipy's
-    # sqrtm of a non-symmetric product (~5x faster at 128 features, and no scipy).
-    cov_b = cov_b_sqrt @ cov_b_sqrt
+    # sqrtm of a non-symmetric product (~5x faster at 128 features, and no scipy). tr B = |B^1/2|^2.
     cross = torch.linalg.eigvalsh(cov_b_sqrt @ cov_a @ cov_b_sqrt).clamp(min=0).sqrt().sum()
-    return float(((mean_a - mean_b) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+    return float(((mean_a - mean_b) ** 2).sum() + cov_a.trace() + (cov_b_sqrt**2).sum() - 2 * cross)
 
 
 def _gaussian(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -169,8 +169,8 @@ def test_trend_needs_a_change_beyond_the_metrics_noise() -> None:
     assert diagnose(beyond).evaluations[-1].trend == "improving"
     div_within = _evaluated(report_000_smooth()[:2], {1: _m(1100, 0.10), 2: _m(1100, 0.127)})
     div_beyond = _evaluated(report_000_smooth()[:2], {1: _m(1100, 0.10), 2: _m(1100, 0.13)})
-    assert diagnose(div_within).evaluations[-1].metrics["diversity"] == "flat"
-    assert diagnose(div_beyond).evaluations[-1].metrics["diversity"] == "improving"
+    assert diagnose(div_within).evaluations[-1].trends["diversity"] == "flat"
+    assert diagnose(div_beyond).evaluations[-1].trends["diversity"] == "improving"
 
 
 def test_a_slope_within_the_trials_own_scatter_is_flat() -> None:
@@ -178,9 +178,9 @@ def test_a_slope_within_the_trials_own_scatter_is_flat() -> None:
     zig-zag of +-100 whose last four values fall by 180 along their fit is no trend (t = 1.2)."""
     fid = [1200, 1000, 1250, 1050, 1200, 1000, 1150, 950]
     history = _evaluated(report_000_smooth()[:8], {e + 1: _m(f) for e, f in enumerate(fid)})
-    assert diagnose(history).evaluations[-1].metrics["fid_mnist"] == "flat"
+    assert diagnose(history).evaluations[-1].trends["fid_mnist"] == "flat"
     steady = _evaluated(report_000_smooth()[:8], {e + 1: _m(1200 - 50 * e) for e in range(8)})
-    assert diagnose(steady).evaluations[-1].metrics["fid_mnist"] == "improving"
+    assert diagnose(steady).evaluations[-1].trends["fid_mnist"] == "improving"
 
 
 def test_mode_collapse_is_dated_by_the_g_loss_spike(judge, digits, sample_sets) -> None:
