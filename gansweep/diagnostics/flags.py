@@ -320,7 +320,7 @@ def mode_collapse(epochs: list[Record], evals: list[Record], states: list[Evalua
     and moved back to a G-loss spike since the last healthy evaluation when there is one."""
     chosen = None
     for first, last in _episodes(states):
-        ongoing = last == len(states) - 1
+        ongoing = len(states) - last <= 2 and all(s.quality == "poor" for s in states[last + 1 :])  # see _episodes
         drop = any(s.quality == "healthy" for s in states[:first]) and (last > first or states[last].trend == "degrading")
         with_d = d_flag is not None and d_flag.epoch <= states[last].epoch and (d_flag.end is None or states[first].epoch < d_flag.end)
         if drop or with_d or (ongoing and _stuck(states)):

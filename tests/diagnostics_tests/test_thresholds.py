@@ -1,0 +1,323 @@
+"""Both sides of every threshold in ``gansweep/diagnostics/flags.py``, each rule alone.
+
+Each test builds plain per-epoch records (no judge, no training) that are healthy in everything but the
+quantity under test, and puts that quantity just inside and just outside its threshold, read from the
+module. ``test_each_threshold_is_the_number_the_readme_gives`` holds every threshold to the README's
+Diagnosis section, so moving a threshold, or deleting the rule that reads it, fails here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from gansweep.diagnostics import flags
+from gansweep.diagnostics.flags import diagnose
+
+README = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+CALM = {"d_loss": 1.0, "g_loss": 1.0, "d_real": 0.7, "d_fake": 0.3}
+HEALTHY = {"modes_covered": 10, "diversity": 1.0, "pixel_diversity": 1.0, "confidence": 0.98, "fid_mnist": 40.0}
+COLLAPSED = {"modes_covered": 2}
+POOR = {"fid_mnist": 1300.0}
+UNREADABLE = {"confidence": 0.1, "modes_covered": 1, "diversity": 0.0, "fid_mnist": 1314.0}
+"""What the judge makes of garbage: its own metrics pinned, so only the pixels can tell blobs apart."""
+
+
+def trial(epochs: int, **losses: list[float]) -> list[dict]:
+    """Calm epochs 1..epochs; a loss given as a list replaces that column."""
+    return [{"epoch": e, **CALM, **{k: v[e - 1] for k, v in losses.items()}} for e in range(1, epochs + 1)]
+
+
+def judged(history: list[dict], samples: dict[int, dict]) -> list[dict]:
+    """``history`` with samples judged at the given epochs: healthy metrics but for the given ones."""
+    for epoch, metrics in samples.items():
+        history[epoch - 1].update(HEALTHY, **metrics)
+    return history
+
+
+def flagged(history: list[dict]) -> list[tuple[str, int | None, int | None]]:
+    return [(f.name, f.epoch, f.end) for f in diagnose(history).flags]
+
+
+CONTRACT = [
+    ("D_COLLAPSE_FAKE", 0.05, "D(G(z)) < 0.05"),
+    ("D_COLLAPSE_LOSS", 0.1, "median D loss < 0.1"),
+    ("D_COLLAPSE_EPOCHS", 3, "≥ 3 consecutive epochs (or ≥ 2 ending the trial)"),
+    ("G_HIGH", 3.0, "G loss ≥ 3 or rising"),
+    ("MODES_COLLAPSED", 6, "≤ 6/10 digits"),
+    ("DIVERSITY_COLLAPSED", 0.4, "judge diversity < 0.4"),
+    ("PIXEL_DIVERSITY_COLLAPSED", 0.2, "pixel diversity < 0.2"),
+    ("SPIKE_RATIO", 1.5, "1.5× the previous 3 epochs' median"),
+    ("SPIKE_MIN", 1.0, "median, +1.0"),
+    ("SPIKE_D_LOW", 0.5, "+1.0, D loss < 0.5"),
+    ("LOW_CONFIDENCE", 0.5, "confidence < 0.5"),
+    ("FID_HIGH", 500.0, "`fid_mnist` > 500"),
+    ("UNSTABLE_WINDOW", 3, "after a 3-epoch warm-up, a 3-epoch window"),
+    ("UNSTABLE_RATIO", 4.0, "G-loss std is 4× the trial's median window"),
+    ("UNSTABLE_MIN_STD", 0.5, "median window and ≥ 0.5"),
+    ("UNSTABLE_MIN_EPOCHS", 8, "(≥ 8 epochs needed)"),
+    ("TREND_METRICS", {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1},
+     "in `fid_mnist`, `diversity`, `modes_covered` and `pixel_diversity`"),
+    ("FID_NOISE", (5.0, 0.015), "`fid_mnist` ±(5 + 1.5 % of its value)"),
+    ("NOISE", {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01},
+     "diversity ±0.01, pixel diversity ±0.01, digits covered ±0 (half a digit is allowed for rounding)"),
+    ("TREND_Z", 2.0, "more than 2√2 spreads between two evaluations"),
+    ("TREND_T", 2.0, "over 4 or more, a least-squares slope 2 standard errors from zero"),
+    ("STUCK_EPOCHS", 8, "no new best for 8 epochs"),
+    ("STUCK_SHARE", 1 / 3, "and for a third of the epochs trained"),
+    ("TREND_MIN", 3, "(3 to 8 of them)"),
+    ("TREND_MAX", 8, "(3 to 8 of them)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "value", "readme"), CONTRACT, ids=[name for name, _, _ in CONTRACT])
+def test_each_threshold_is_the_number_the_readme_gives(name: str, value: object, readme: str) -> None:
+    assert getattr(flags, name) == value
+    assert readme in README
+
+
+def test_every_threshold_is_in_the_contract() -> None:
+    constants = {name for name in vars(flags) if name.isupper()} - {"FLAG_NAMES", "BAD_FLAGS"}
+    assert constants == {name for name, _, _ in CONTRACT}
+
+
+@pytest.mark.parametrize(("samples", "quality"), [
+    pytest.param({"modes_covered": flags.MODES_COLLAPSED + 1}, "healthy", id="one digit over MODES_COLLAPSED"),
+    pytest.param({"modes_covered": flags.MODES_COLLAPSED}, "collapsed", id="MODES_COLLAPSED digits"),
+    pytest.param({"diversity": flags.DIVERSITY_COLLAPSED + 0.01}, "healthy", id="diversity over DIVERSITY_COLLAPSED"),
+    pytest.param({"diversity": flags.DIVERSITY_COLLAPSED - 0.01}, "collapsed", id="diversity under DIVERSITY_COLLAPSED"),
+    pytest.param({"fid_mnist": flags.FID_HIGH - 1}, "healthy", id="fid_mnist under FID_HIGH"),
+    pytest.param({"fid_mnist": flags.FID_HIGH + 1}, "poor", id="fid_mnist over FID_HIGH"),
+    pytest.param({"confidence": flags.LOW_CONFIDENCE + 0.01}, "healthy", id="confidence over LOW_CONFIDENCE"),
+    pytest.param({"confidence": flags.LOW_CONFIDENCE - 0.01}, "poor", id="confidence under LOW_CONFIDENCE"),
+    pytest.param(UNREADABLE | {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED + 0.01}, "poor",
+                 id="unreadable, pixel diversity over PIXEL_DIVERSITY_COLLAPSED"),
+    pytest.param(UNREADABLE | {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED - 0.01}, "collapsed",
+                 id="unreadable, pixel diversity under PIXEL_DIVERSITY_COLLAPSED"),
+    pytest.param({"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED - 0.01}, "healthy",
+                 id="readable, pixel diversity under PIXEL_DIVERSITY_COLLAPSED"),
+])  # fmt: skip
+def test_the_quality_of_one_evaluation(samples: dict, quality: str) -> None:
+    diagnosis = diagnose(judged(trial(1), {1: samples}))
+    assert diagnosis.evaluations[0].quality == quality
+    assert diagnosis.outcome == ("good" if quality == "healthy" else "unclear")  # one evaluation: too early
+
+
+LEVEL = {"fid_mnist": 1000.0, "diversity": 0.5, "modes_covered": 5, "pixel_diversity": 0.5}
+"""Where the trend tests sit; at fid_mnist 1000 both terms of its spread count."""
+MARGIN = flags.TREND_Z * math.sqrt(2)
+"""A change beyond noise, in spreads: the difference of two evaluations has √2 spreads."""
+
+
+def spread(metric: str, value: float) -> float:
+    return flags.FID_NOISE[0] + flags.FID_NOISE[1] * value if metric == "fid_mnist" else flags.NOISE[metric]
+
+
+@pytest.mark.parametrize("metric", list(flags.TREND_METRICS))
+@pytest.mark.parametrize(("margins", "trend"), [(0.99, "flat"), (1.01, "improving"), (-1.01, "degrading")],
+                         ids=["better within noise", "better beyond noise", "worse beyond noise"])  # fmt: skip
+def test_two_evaluations_trend_only_beyond_the_noise(metric: str, margins: float, trend: str) -> None:
+    """Two evaluations around LEVEL, so the fid_mnist spread is read at LEVEL, their mean."""
+    change = margins * MARGIN * spread(metric, LEVEL[metric]) * flags.TREND_METRICS[metric]
+    samples = {1: LEVEL | {metric: LEVEL[metric] - change / 2}, 2: LEVEL | {metric: LEVEL[metric] + change / 2}}
+    state = diagnose(judged(trial(2), samples)).evaluations[-1]
+    assert (state.trends[metric], state.trend) == (trend, trend)
+
+
+@pytest.mark.parametrize("metric", list(flags.TREND_METRICS))
+@pytest.mark.parametrize(("margins", "record"), [(0.99, False), (1.01, True)], ids=["within noise", "beyond noise"])
+def test_a_new_best_betters_the_first_evaluation_beyond_noise(metric: str, margins: float, record: bool) -> None:
+    """The fid_mnist spread of a new best is read at its own value, LEVEL."""
+    change = margins * MARGIN * spread(metric, LEVEL[metric]) * flags.TREND_METRICS[metric]
+    samples = {1: LEVEL | {metric: LEVEL[metric] - change}, 2: LEVEL}
+    assert diagnose(judged(trial(2), samples)).evaluations[-1].record is record
+
+
+@pytest.mark.parametrize(("window", "t", "trend"), [
+    pytest.param(4, 0.95 * flags.TREND_T, "flat", id="4 evaluations, t under TREND_T"),
+    pytest.param(4, 1.05 * flags.TREND_T, "improving", id="4 evaluations, t over TREND_T"),
+    pytest.param(3, 0.5 * flags.TREND_T, "improving", id="3 evaluations, no t test"),
+])  # fmt: skip
+def test_a_slope_over_four_or_more_evaluations_stands_out_from_their_scatter(window: int, t: float, trend: str) -> None:
+    """The last half of 2 × window evaluations: fid_mnist falling 50 an epoch (far beyond noise) plus scatter
+    orthogonal to that line, sized so that the slope is t standard errors from zero."""
+    x = [i - (window - 1) / 2 for i in range(window)]
+    scatter = {3: [1, -2, 1], 4: [1, -1, -1, 1]}[window]
+    size = 50 * math.sqrt(sum(a * a for a in x) * (window - 2) / sum(e * e for e in scatter)) / t
+    fid = [1000.0] * window + [1000 - 50 * a + size * e for a, e in zip(x, scatter)]
+    history = judged(trial(2 * window), {epoch: {"fid_mnist": f} for epoch, f in enumerate(fid, 1)})
+    assert diagnose(history).evaluations[-1].trends["fid_mnist"] == trend
+
+
+@pytest.mark.parametrize(("evaluations", "window", "worse"), [
+    pytest.param(4, flags.TREND_MIN, 1, id="4 evaluations: TREND_MIN"),
+    pytest.param(12, 6, 2, id="12 evaluations: half"),
+    pytest.param(20, flags.TREND_MAX, 2, id="20 evaluations: TREND_MAX"),
+])  # fmt: skip
+def test_a_trend_reads_the_last_half_of_the_evaluations_within_bounds(evaluations: int, window: int, worse: int) -> None:
+    """Worse fid_mnist in the first evaluations of the window is improvement; placed one evaluation
+    earlier (outside) or later (a shorter window) it is not. (One worse evaluation ahead of 4 or more is
+    within their scatter, t = 1.7, hence two.)"""
+
+    def trend(window: int) -> str:
+        fid = [800.0] * (evaluations - window) + [1000.0] * worse + [800.0] * (window - worse)
+        history = judged(trial(evaluations), {epoch: {"fid_mnist": f} for epoch, f in enumerate(fid, 1)})
+        return diagnose(history).evaluations[-1].trend
+
+    assert (trend(window + 1), trend(window), trend(window - 1)) == ("flat", "improving", "flat")
+
+
+SHARE_TRIAL = 30
+"""A trial long enough for a third of it (10 epochs) to be more than STUCK_EPOCHS."""
+
+
+@pytest.mark.parametrize(("quality", "flag"), [(COLLAPSED, "mode_collapse"), ({}, "low_quality")],
+                         ids=["collapsed", "poor"])  # fmt: skip
+@pytest.mark.parametrize(("epochs", "best", "stuck"), [
+    pytest.param(1 + flags.STUCK_EPOCHS, 1, True, id="STUCK_EPOCHS without a new best"),
+    pytest.param(flags.STUCK_EPOCHS, 1, False, id="one epoch fewer"),
+    pytest.param(SHARE_TRIAL, SHARE_TRIAL - math.ceil(flags.STUCK_SHARE * SHARE_TRIAL), True,
+                 id="STUCK_SHARE of the trial without a new best"),
+    pytest.param(SHARE_TRIAL, SHARE_TRIAL - math.ceil(flags.STUCK_SHARE * SHARE_TRIAL) + 1, False,
+                 id="one epoch less than STUCK_SHARE"),
+])  # fmt: skip
+def test_unhealthy_samples_are_stuck_without_a_new_best_for_long_enough(quality: dict, flag: str, epochs: int, best: int,
+                                                                        stuck: bool) -> None:  # fmt: skip
+    """Unhealthy samples judged every epoch: fid_mnist 1300, then 1000 from their last new best on."""
+    samples = {e: quality | {"fid_mnist": 1300.0 if e < best else 1000.0} for e in range(1, epochs + 1)}
+    assert flagged(judged(trial(epochs), samples)) == [(flag, best, None) if stuck else ("too_early", epochs, None)]
+
+
+STALL = 6
+"""The last new best of the samples in the onset tests."""
+
+
+END = STALL + flags.STUCK_EPOCHS
+
+
+@pytest.mark.parametrize(("d_winning", "expected"), [
+    pytest.param(range(0), [("mode_collapse", STALL, None)], id="stuck: dated by the stall"),
+    pytest.param(range(STALL - 2, END + 1), [("d_collapse", STALL - 2, None), ("mode_collapse", STALL - 2, None)],
+                 id="D-loss collapse before the stall: dated by it"),
+    pytest.param(range(STALL + 3, END + 1), [("d_collapse", STALL + 3, None), ("mode_collapse", STALL, None)],
+                 id="D-loss collapse after the stall: dated by the stall"),
+])  # fmt: skip
+def test_a_collapse_without_healthy_samples_or_a_spike_is_dated_by_its_stall_or_d_collapse(d_winning: range,
+                                                                                           expected: list) -> None:  # fmt: skip
+    """Collapsed samples from epoch 1, improving to a last new best at STALL, then stuck to END; the G loss
+    rises slowly (a D-loss collapse without a spike)."""
+    won = [e in d_winning for e in range(1, END + 1)]
+    history = trial(END, d_fake=[0.01 if w else 0.3 for w in won], d_loss=[0.01 if w else 1.0 for w in won],
+                    g_loss=[1 + 0.1 * e for e in range(1, END + 1)])  # fmt: skip
+    samples = {e: COLLAPSED | {"fid_mnist": 1300.0 - 100 * (min(e, STALL) - 1)} for e in range(1, END + 1)}
+    assert flagged(judged(history, samples)) == expected
+
+
+@pytest.mark.parametrize(("g_before", "spike_epoch", "g_spike", "d_loss", "onset"), [
+    pytest.param(4.0, 7, flags.SPIKE_RATIO * 4.0 + 0.1, 0.3, 7, id="over SPIKE_RATIO x the median"),
+    pytest.param(4.0, 7, flags.SPIKE_RATIO * 4.0 - 0.1, 0.3, 10, id="under SPIKE_RATIO x the median"),
+    pytest.param(1.0, 7, 1.0 + flags.SPIKE_MIN + 0.05, 0.3, 7, id="over SPIKE_MIN above the median"),
+    pytest.param(1.0, 7, 1.0 + flags.SPIKE_MIN - 0.05, 0.3, 10, id="under SPIKE_MIN above the median"),
+    pytest.param(4.0, 7, 8.0, flags.SPIKE_D_LOW - 0.01, 7, id="D loss under SPIKE_D_LOW"),
+    pytest.param(4.0, 7, 8.0, flags.SPIKE_D_LOW + 0.01, 10, id="D loss over SPIKE_D_LOW"),
+    pytest.param(4.0, 6, 8.0, 0.3, 6, id="the epoch after the last healthy samples"),
+    pytest.param(4.0, 5, 8.0, 0.3, 10, id="the epoch of the last healthy samples"),
+])  # fmt: skip
+def test_a_drop_is_dated_back_to_a_g_loss_spike(g_before: float, spike_epoch: int, g_spike: float, d_loss: float,
+                                                onset: int) -> None:  # fmt: skip
+    """Healthy samples at epoch 5, collapsed at 10 and 11: a drop, dated 10 unless a spike came first. (With
+    SPIKE_RATIO binding at G loss 4 the spike is more than SPIKE_MIN above it; at 1, the other way round.)"""
+    g_loss = [g_before] * 11
+    g_loss[spike_epoch - 1] = g_spike
+    history = judged(trial(11, d_loss=[d_loss] * 11, g_loss=g_loss), {5: {}, 10: COLLAPSED, 11: COLLAPSED})
+    assert next(f.epoch for f in diagnose(history).flags if f.name == "mode_collapse") == onset
+
+
+@pytest.mark.parametrize(("between", "onset"), [(1, 5), (2, 10)], ids=["one poor evaluation: the same collapse",
+                                                                      "two poor evaluations: a new collapse"])  # fmt: skip
+def test_a_collapse_ends_at_two_evaluations_that_are_not_collapsed(between: int, onset: int) -> None:
+    """Healthy samples to epoch 4, collapsed for three evaluations, poor for ``between``, collapsed for three."""
+    samples = [{}] * 4 + [COLLAPSED] * 3 + [POOR] * between + [COLLAPSED] * 3
+    history = judged(trial(len(samples)), dict(enumerate(samples, 1)))
+    assert flagged(history) == [("mode_collapse", onset, None)]
+
+
+def d_wins(wins: range, epochs: int = 10, d_fake: float = 0.01, d_loss: float = 0.01,
+           g_loss: list[float] | None = None) -> list[dict]:  # fmt: skip
+    """Calm but for the epochs in ``wins``, where D rejects the fakes at a low loss; G loss high throughout
+    unless given."""
+    won = [e in wins for e in range(1, epochs + 1)]
+    return trial(epochs, d_fake=[d_fake if w else 0.3 for w in won], d_loss=[d_loss if w else 1.0 for w in won],
+                 g_loss=g_loss or [flags.G_HIGH + 2] * epochs)  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    pytest.param({"d_fake": flags.D_COLLAPSE_FAKE - 0.01}, [("d_collapse", 4, None)], id="D(G(z)) under D_COLLAPSE_FAKE"),
+    pytest.param({"d_fake": flags.D_COLLAPSE_FAKE + 0.01}, [], id="D(G(z)) over D_COLLAPSE_FAKE"),
+    pytest.param({"d_loss": flags.D_COLLAPSE_LOSS - 0.01}, [("d_collapse", 4, None)], id="D loss under D_COLLAPSE_LOSS"),
+    pytest.param({"d_loss": flags.D_COLLAPSE_LOSS + 0.01}, [], id="D loss over D_COLLAPSE_LOSS"),
+    pytest.param({"g_loss": [flags.G_HIGH + 0.1] * 10}, [("d_collapse", 4, None)], id="flat G loss over G_HIGH"),
+    pytest.param({"g_loss": [flags.G_HIGH - 0.1] * 10}, [], id="flat G loss under G_HIGH"),
+    pytest.param({"g_loss": [1 + 0.1 * e for e in range(10)]}, [("d_collapse", 4, None)], id="G loss under G_HIGH but rising"),
+    pytest.param({"wins": range(4, 4 + flags.D_COLLAPSE_EPOCHS)}, [("d_collapse", 4, 4 + flags.D_COLLAPSE_EPOCHS)],
+                 id="D_COLLAPSE_EPOCHS mid-trial"),
+    pytest.param({"wins": range(4, 3 + flags.D_COLLAPSE_EPOCHS)}, [], id="one epoch fewer mid-trial"),
+    pytest.param({"wins": range(9, 11)}, [("d_collapse", 9, None)], id="two epochs ending the trial"),
+    pytest.param({"wins": range(10, 11)}, [], id="one epoch ending the trial"),
+])  # fmt: skip
+def test_d_collapse_thresholds(case: dict, expected: list) -> None:
+    assert flagged(d_wins(**{"wins": range(4, 11)} | case)) == expected
+
+
+def climbing(best: int) -> dict[int, dict]:
+    """Poor samples judged every epoch to 12: fid_mnist 1300, a new best (1150) at ``best``, then gains
+    within the noise."""
+    return {e: {"fid_mnist": 1300.0 if e < best else 1150.0 - 15 * (e - best)} for e in range(1, 13)}
+
+
+@pytest.mark.parametrize(("samples", "expected"), [
+    pytest.param({12: {}}, [], id="healthy at the last evaluation"),
+    pytest.param({12: POOR}, ["d_collapse"], id="poor at the last evaluation"),
+    pytest.param(climbing(13 - flags.TREND_MIN), ["under_trained"], id="improving, a new best in the last TREND_MIN"),
+    pytest.param(climbing(12 - flags.TREND_MIN), ["d_collapse"], id="improving, no new best in the last TREND_MIN"),
+])  # fmt: skip
+def test_d_collapse_spares_a_generator_still_learning(samples: dict, expected: list) -> None:
+    """D wins from epoch 4 to the end (12)."""
+    history = judged(d_wins(range(4, 13), epochs=12), samples)
+    assert [f.name for f in diagnose(history).flags] == expected
+
+
+def oscillating(epochs: int, bursts: dict[range, float], background: float = 0.0) -> list[dict]:
+    """G loss alternating around 1, with each burst's 3-epoch std in its epochs and ``background``
+    elsewhere (a window of ±a has std a·√8/3)."""
+    std = [next((s for burst, s in bursts.items() if e in burst), background) for e in range(1, epochs + 1)]
+    return trial(epochs, g_loss=[1 + (-1) ** e * s * 3 / math.sqrt(8) for e, s in enumerate(std, 1)])
+
+
+QUIET = flags.UNSTABLE_MIN_STD / 2
+"""A background std at which UNSTABLE_RATIO, not UNSTABLE_MIN_STD, sets the limit."""
+WARM_UP = {range(1, 1 + flags.UNSTABLE_WINDOW): 2.0}
+
+
+def kick(epoch: int) -> dict[range, float]:
+    return {range(epoch, epoch + 1): 2.0}
+
+
+@pytest.mark.parametrize(("epochs", "bursts", "background", "unstable"), [
+    pytest.param(20, {range(10, 13): 1.02 * flags.UNSTABLE_MIN_STD}, 0.0, True, id="over UNSTABLE_MIN_STD"),
+    pytest.param(20, {range(10, 13): 0.98 * flags.UNSTABLE_MIN_STD}, 0.0, False, id="under UNSTABLE_MIN_STD"),
+    pytest.param(20, {range(10, 13): 1.02 * flags.UNSTABLE_RATIO * QUIET}, QUIET, True, id="over UNSTABLE_RATIO x background"),
+    pytest.param(20, {range(10, 13): 0.98 * flags.UNSTABLE_RATIO * QUIET}, QUIET, False, id="under UNSTABLE_RATIO x background"),
+    pytest.param(20, {range(2, 2 + flags.UNSTABLE_WINDOW): 2.0}, 0.0, True, id="a loud burst that ends after the warm-up"),
+    pytest.param(20, WARM_UP, 0.0, False, id="a loud burst within the warm-up"),
+    pytest.param(flags.UNSTABLE_MIN_EPOCHS, kick(flags.UNSTABLE_MIN_EPOCHS), 0.0, True,
+                 id="a kick in the last of UNSTABLE_MIN_EPOCHS"),
+    pytest.param(flags.UNSTABLE_MIN_EPOCHS, WARM_UP | kick(flags.UNSTABLE_MIN_EPOCHS), 0.0, True,
+                 id="a kick in the last of UNSTABLE_MIN_EPOCHS after a loud warm-up"),  # the typical window too is read after it
+    pytest.param(flags.UNSTABLE_MIN_EPOCHS - 1, kick(flags.UNSTABLE_MIN_EPOCHS - 1), 0.0, False,
+                 id="a kick in the last of one epoch fewer"),  # 2 windows after the warm-up: none can be 4x their median
+])  # fmt: skip
+def test_unstable_thresholds(epochs: int, bursts: dict, background: float, unstable: bool) -> None:
+    assert [f.name for f in diagnose(oscillating(epochs, bursts, background)).flags] == (["unstable"] if unstable else [])
