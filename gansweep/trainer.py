@@ -21,6 +21,7 @@ it early with ``trainer.request_stop(reason)``.
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,8 +292,10 @@ class Trainer:
         """Restores a checkpoint of the same model, hyperparameters and seed; ``fit`` then continues."""
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError:  # torch's own message is a page on `weights_only`, not about the file
+            raise CheckpointError(f"cannot read checkpoint {path}: damaged, or not a checkpoint") from None
         except Exception as error:
-            raise CheckpointError(f"cannot read checkpoint {path}: {error}") from None
+            raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from None
         expected = (self.spec.name, self.hp.as_params(), self.seed)
         found = (state.get("model"), state.get("hyperparameters"), state.get("seed"))
         if state.get("format") != CHECKPOINT_FORMAT or found != expected:

@@ -1,21 +1,39 @@
-"""The README's bad-input table, row by row: one clear line naming what and where, a non-zero exit, no
-traceback (unless --debug), and a store that already holds a finished trial left exactly as it was."""
+"""The README's bad-input table, row by row (``ROWS`` and the table are kept one-to-one by a test).
+
+Every case runs the CLI against a store that already holds a finished trial, through ``Case.check``: the
+exit code, one ``error:`` line naming what and where (no traceback), and the store byte for byte as
+it was — or, for the rows where a sweep records an outcome (a diverged, failed or restarted trial),
+every record of the finished trial as it was.
+"""
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import re
 import shutil
-import signal
-import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
+import optuna
 import pytest
+import torch
+from mlflow import MlflowClient
+from optuna.storages.journal import JournalFileBackend
 
 from gansweep.cli import main
+from gansweep.progress import SweepProgress
+from gansweep.sweep._storage import SweepLock
+from gansweep.trainer import Trainer
 
+README = Path(__file__).parent.parent / "README.md"
 GRID = "name: e\nepochs: 2\ndevice: cpu\nmodels:\n  - model: cs231n-mlp\n    batch_size: 500\n    grid: {lr: [1.0e-3]}\n"
+PASSWORDS = ("secret", "not-the-password")
+"""The passwords the cases put in URLs: never printed."""
+TRAIN = ["train", "--model", "cs231n-mlp", "--batch-size", "500", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -27,164 +45,291 @@ def recorded(tmp_path_factory) -> Path:
     return folder / "mlruns"
 
 
-@pytest.fixture
-def store(recorded: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "mlruns"
-    shutil.copytree(recorded, copy)
-    return copy
+class Case:
+    """One case of a row: a copy of the recorded store, a folder for its files, and ``check``."""
+
+    def __init__(self, recorded: Path, tmp_path: Path, capsys, monkeypatch, request) -> None:
+        self.store, self.tmp, self.capsys, self.monkeypatch, self.request = tmp_path / "mlruns", tmp_path, capsys, monkeypatch, request
+        shutil.copytree(recorded, self.store)
+        capsys.readouterr()
+
+    def record_afresh(self) -> None:
+        """A store of its own, for the rows that add runs: MLflow records absolute artifact locations, so
+        a copy's new runs would write into the original's folder (issue 15)."""
+        shutil.rmtree(self.store)
+        assert main(["run", self.grid(), "--store", str(self.store)]) == 0
+        self.capsys.readouterr()
+
+    def grid(self, text: str = GRID) -> str:
+        path = self.tmp / "grid.yaml"
+        path.write_text(text)
+        return str(path)
+
+    def run(self, text: str = GRID, *flags: str) -> list[str]:
+        return ["run", self.grid(text), "--store", str(self.store), *flags]
+
+    def check(self, argv: list[str], *says: str, code: int = 2, records: bool = False) -> tuple[str, str]:
+        """Runs ``argv``; a refusal (``records`` False) prints exactly one ``error:`` line holding ``says``
+        and leaves every byte of the store; a recorded outcome prints ``says`` somewhere on stderr and
+        leaves every record of the finished trial."""
+        before = _records(self.store) if records else _fingerprint(self.store)
+        assert all(before.values()) if records else before
+        assert main(argv) == code
+        out, err = self.capsys.readouterr()
+        assert "Traceback" not in err and not any(word in out + err for word in PASSWORDS), err
+        lines = [line for line in err.splitlines() if line.strip()]
+        if records:
+            assert all(s in err for s in says), err
+            after = _records(self.store)
+            assert {part: {k: v for k, v in after[part].items() if k in before[part]} for part in after} == before
+        else:
+            assert len(lines) == 1 and lines[0].startswith("error: ") and all(s in lines[0] for s in says), err
+            assert _fingerprint(self.store) == before
+        return out, err
 
 
 def _fingerprint(store: Path) -> dict[str, str]:
     return {str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(store.rglob("*")) if p.is_file()}
 
 
-def _fails(argv: list[str], capsys, *fragments: str, code: int = 2) -> str:
-    assert main(argv) == code
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and all(f in err for f in fragments), err
-    return err
+def _records(store: Path) -> dict[str, dict]:
+    """The finished trials as both stores hold them: Optuna trial, MLflow run, and the run's artifact files."""
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("e").experiment_id
+    runs = client.search_runs([experiment], "tags.`gansweep.role` = 'trial' and attributes.status = 'FINISHED'")
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(store / "optuna.journal")))
+    trials = optuna.load_study(study_name="e", storage=storage).get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    return {
+        "runs": {r.info.run_id: (r.info.end_time, r.data.params, r.data.metrics, r.data.tags) for r in runs},
+        "trials": {t.number: (t.value, t.params, t.user_attrs, t.datetime_complete) for t in trials},
+        "files": {k: v for r in runs for k, v in _fingerprint(store / "artifacts").items() if k.startswith(r.info.run_id)},
+    }
 
 
-def _grid(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "grid.yaml"
-    path.write_text(text)
-    return path
+def _interrupted_after_one_epoch(case: Case, text: str) -> Path:
+    """Runs the sweep until the new trial has recorded its first epoch (and its checkpoint), then
+    Ctrl-C; returns that checkpoint as the artifact store holds it."""
+    show = SweepProgress.__call__
+
+    def then_ctrl_c(progress: SweepProgress, event: tuple[str, dict]) -> None:
+        show(progress, event)
+        if event[0] == "epoch":
+            raise KeyboardInterrupt
+
+    case.monkeypatch.setattr(SweepProgress, "__call__", then_ctrl_c)
+    assert main(case.run(text)) == 130
+    case.monkeypatch.setattr(SweepProgress, "__call__", show)
+    case.capsys.readouterr()
+    finished = {f"artifacts/{k}" for k in _records(case.store)["files"]}
+    [checkpoint] = [p for p in case.store.glob("artifacts/*/artifacts/checkpoint.pt") if str(p.relative_to(case.store)) not in finished]
+    return checkpoint
 
 
-BAD_GRIDS = {
-    "malformed YAML": ("epochs: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3\n", "grid.yaml:5: not valid YAML: expected ',' or ']'"),
-    "unknown key": (GRID + "    colour: red\n", "grid.yaml:8: models[0].colour: Extra inputs are not permitted; allowed here:"),
-    "wrong type": (GRID.replace("epochs: 2", "epochs: two"), "grid.yaml:2: epochs: Input should be a valid integer"),
-    "out-of-range value": (GRID.replace("[1.0e-3]", "[-1]"), 'models[0] (cs231n-mlp) {"lr": -1}: lr must be > 0, got -1'),
-    "batch larger than the data": (GRID.replace("batch_size: 500", "batch_size: 9000"), "batch_size must be at most 4500 (the training split of mnist-5k)"),
-    "unknown model": (GRID.replace("model: cs231n-mlp", "model: stylegan"), "grid.yaml:5: models[0].model: unknown model 'stylegan'; choose one of: mlp"),
-    "unknown data set": (GRID.replace("epochs: 2", "epochs: 2\ndataset: cifar10"), "grid.yaml:3: dataset: unknown dataset 'cifar10'; choose one of: mnist-5k"),
-    "unknown loss": (GRID + "    loss: hinge\n", "loss must be one of: bce, minimax, lsgan; got 'hinge'"),
-    "empty grid": ("name: e\nepochs: 1\nmodels:\n  - model: mlp\n", "grid.yaml:4: models[0]: empty grid: give `grid:` and/or `points:`"),
-}
+def _trial_runs(store: Path) -> list:
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    return client.search_runs([client.get_experiment_by_name("e").experiment_id], "tags.`gansweep.role` = 'trial'")
 
 
-@pytest.mark.parametrize("case", BAD_GRIDS, ids=list(BAD_GRIDS))
-def test_bad_grid_file(case: str, store: Path, tmp_path: Path, capsys) -> None:
-    text, message = BAD_GRIDS[case]
-    before = _fingerprint(store)
-    _fails(["run", str(_grid(tmp_path, text)), "--store", str(store)], capsys, message)
-    assert _fingerprint(store) == before
+def _states(case: Case) -> list[str]:
+    assert main(["status", str(case.tmp / "grid.yaml"), "--store", str(case.store), "--json"]) == 0
+    return [row["state"] for row in json.loads(case.capsys.readouterr().out)]
 
 
-BAD_PLACES = {
-    "storage unreachable": (["--storage", "postgresql://bob:secret@127.0.0.1:1/db"], "--storage postgresql://bob:***@127.0.0.1:1/db: cannot open"),
-    "tracking server unreachable": (["--tracking-uri", "http://127.0.0.1:1"], "--tracking-uri http://127.0.0.1:1 is unreachable"),
-    "missing database driver": (["--storage", "mysql://bob:secret@127.0.0.1:1/db"], "its database driver is not installed"),
-}
+def malformed_yaml(case: Case) -> None:
+    case.check(case.run("epochs: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3\n"), "grid.yaml:5: not valid YAML: expected ',' or ']'")
 
 
-@pytest.mark.parametrize("case", BAD_PLACES, ids=list(BAD_PLACES))
-def test_unreachable_stores_fail_fast_and_touch_nothing(case: str, store: Path, tmp_path: Path, capsys) -> None:
-    flags, message = BAD_PLACES[case]
-    before = _fingerprint(store)
-    err = _fails(["run", str(_grid(tmp_path, GRID)), "--store", str(store), *flags], capsys, message)
-    assert "secret" not in err
-    assert _fingerprint(store) == before
+def unknown_key(case: Case) -> None:
+    case.check(case.run(GRID + "    colour: red\n"), "grid.yaml:8: models[0].colour: Extra inputs are not permitted; allowed here: lr,")
 
 
-def test_storage_with_a_wrong_password(postgres_url: str, store: Path, tmp_path: Path, capsys) -> None:
-    scheme, rest = postgres_url.split("://", 1)
+def wrong_type(case: Case) -> None:
+    case.check(case.run(GRID.replace("epochs: 2", "epochs: two")), "grid.yaml:2: epochs: Input should be a valid integer")
+
+
+def out_of_range_value(case: Case) -> None:
+    case.check(case.run(GRID.replace("[1.0e-3]", "[-1]")), 'grid.yaml: models[0] (cs231n-mlp) {"lr": -1}: lr must be > 0, got -1')
+
+
+def batch_larger_than_the_data(case: Case) -> None:
+    case.check(case.run(GRID.replace("batch_size: 500", "batch_size: 9000")), "batch_size must be at most 4500 (the training split of mnist-5k)")
+
+
+def unknown_model(case: Case) -> None:
+    case.check(case.run(GRID.replace("model: cs231n-mlp", "model: stylegan")), "grid.yaml:5: models[0].model: unknown model 'stylegan'; choose one of: mlp,")
+
+
+def unknown_data_set(case: Case) -> None:
+    case.check(case.run(GRID.replace("epochs: 2", "epochs: 2\ndataset: cifar10")), "grid.yaml:3: dataset: unknown dataset 'cifar10'; choose one of: mnist-5k")
+
+
+def unknown_loss(case: Case) -> None:
+    case.check(case.run(GRID + "    loss: hinge\n"), "grid.yaml", "loss must be one of: bce, minimax, lsgan; got 'hinge'")
+
+
+def hyperparameter_not_taken(case: Case) -> None:
+    case.check(case.run(GRID.replace("cs231n-mlp", "mlp") + "    width: 64\n"), "grid.yaml:", "model 'mlp' does not take hyperparameter 'width'; it takes: lr,")
+
+
+def empty_grid(case: Case) -> None:
+    case.check(case.run("name: e\nepochs: 1\nmodels:\n  - model: mlp\n"), "grid.yaml:4: models[0]: empty grid: give `grid:` and/or `points:`")
+
+
+def storage_unreachable(case: Case) -> None:
+    case.check(case.run(GRID, "--storage", "postgresql://bob:secret@127.0.0.1:1/db"), "--storage postgresql://bob:***@127.0.0.1:1/db: cannot open (")
+
+
+def storage_wrong_password(case: Case) -> None:
+    url = case.request.getfixturevalue("postgres_url")
+    scheme, rest = url.split("://", 1)
     user = rest.split(":", 1)[0]
     wrong = f"{scheme}://{user}:not-the-password@{rest.rsplit('@', 1)[1]}"
-    before = _fingerprint(store)
-    err = _fails(["run", str(_grid(tmp_path, GRID)), "--store", str(store), "--storage", wrong], capsys,
-                 f"--storage {scheme}://{user}:***@", "password authentication failed")  # fmt: skip
-    assert "not-the-password" not in err
-    assert _fingerprint(store) == before
+    case.check(case.run(GRID, "--storage", wrong), f"--storage {scheme}://{user}:***@", f'password authentication failed for user "{user}"')
 
 
-def test_store_not_writable(tmp_path: Path, capsys) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    _fails(["run", str(_grid(tmp_path, GRID)), "--store", str(blocker / "mlruns")], capsys, "store folder", "is not writable")
+def storage_driver_missing(case: Case) -> None:
+    case.monkeypatch.setitem(sys.modules, "psycopg", None)  # what `import psycopg` does when it is not installed
+    case.check(case.run(GRID, "--storage", "postgresql://bob:secret@127.0.0.1:1/db"), "--storage postgresql://bob:***@127.0.0.1:1/db: its database driver is not installed (PostgreSQL: pip install 'gansweep[postgres]'")
 
 
-def test_dataset_missing_offline(store: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+def tracking_server_unreachable(case: Case) -> None:
+    start = time.monotonic()
+    case.check(case.run(GRID, "--tracking-uri", "http://127.0.0.1:1"), "--tracking-uri http://127.0.0.1:1 is unreachable (", "is the MLflow server running?")
+    assert time.monotonic() - start < 10
+
+
+def store_not_writable(case: Case) -> None:
+    blocker = case.store / "optuna.journal"  # a file where the store's folder would be
+    case.check(["run", case.grid(), "--store", str(blocker / "mlruns")], f"store folder {blocker / 'mlruns'} is not writable (", "; pass --store DIR")
+
+
+def data_set_missing_offline(case: Case) -> None:
     import torchvision.datasets
 
-    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
-    before = _fingerprint(store)
-    grid = _grid(tmp_path, GRID.replace("epochs: 2", f"epochs: 2\ndataset: mnist\ndata_dir: {tmp_path / 'data'}"))
-    _fails(["run", str(grid), "--store", str(store)], capsys, "Place the four uncompressed IDX files")
-    assert _fingerprint(store) == before
+    case.monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    data = case.tmp / "data"
+    text = GRID.replace("epochs: 2", f"epochs: 2\ndataset: mnist\ndata_dir: {data}")
+    case.check(case.run(text), f"mnist: no data in {data}/MNIST/raw and the download failed", "Place the four uncompressed IDX files there: train-images-idx3-ubyte")
 
 
-def test_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
-    from gansweep.config import ConfigError
-
-    with pytest.raises(ConfigError):
-        main(["--debug", "run", str(_grid(tmp_path, GRID.replace("epochs: 2", "epochs: two")))])
+def second_run(case: Case) -> None:
+    with SweepLock(case.store, "e"):  # what the first `gansweep run` holds while it trains
+        case.check(case.run(), "sweep 'e' is already running in this store (pid ", "wait for it or stop it first, or share a sweep between processes with --storage")
 
 
-def test_corrupted_checkpoint_given_to_train(tmp_path: Path, capsys) -> None:
-    bad = tmp_path / "c.pt"
+def checkpoint_corrupted(case: Case) -> None:
+    bad = case.tmp / "c.pt"
     bad.write_bytes(b"not a checkpoint")
-    _fails(["train", "--model", "cs231n-mlp", "--epochs", "1", "--device", "cpu", "--resume", str(bad)], capsys,
-           f"cannot read checkpoint {bad}")  # fmt: skip
+    case.check([*TRAIN, "--epochs", "1", "--resume", str(bad)], f"cannot read checkpoint {bad}: ")
 
 
-def test_corrupted_checkpoint_in_a_sweep_starts_the_trial_over(tmp_path: Path, wait_for) -> None:
-    """A trial interrupted after its first epoch, whose checkpoint artifact is then damaged: the next
-    run warns, trains the point from epoch 0, and finishes it."""
-    from mlflow import MlflowClient
-
-    grid, store = _grid(tmp_path, GRID.replace("epochs: 2", "epochs: 8").replace("500", "100")), tmp_path / "mlruns"
-    command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), "--store", str(store)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoints = lambda: list((store / "artifacts").glob("*/artifacts/checkpoint.pt"))  # noqa: E731
-    wait_for(lambda: bool(checkpoints()))
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    checkpoints()[0].write_bytes(b"\x00" * 100)
-
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    assert "starts over" in rerun.stderr and "Traceback" not in rerun.stderr
-    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("e").experiment_id], "tags.`gansweep.role` = 'trial'")
-    assert sorted((r.info.status, r.data.tags.get("gansweep.resumed_from_epoch")) for r in runs) == [("FINISHED", "0"), ("KILLED", None)]
+def checkpoint_of_another_trial(case: Case) -> None:
+    [finished] = case.store.glob("artifacts/*/artifacts/checkpoint.pt")
+    case.check([*TRAIN, "--epochs", "2", "--lr", "5e-4", "--resume", str(finished)], f"checkpoint {finished} is for (", "not this trial (")
 
 
-def test_nan_losses_stop_the_trial_with_a_diverged_flag(tmp_path: Path, capsys) -> None:
-    train = ["train", "--model", "cs231n-mlp", "--epochs", "3", "--lr", "1e6", "--loss", "lsgan", "--batch-size", "500", "--device", "cpu"]
-    _fails(train, capsys, "stopped early: non-finite loss in epoch 1", code=1)
+def checkpoint_corrupted_in_a_sweep(case: Case, damage: Callable[[Path, Case], None] | None = None) -> None:
+    """An interrupted trial whose checkpoint artifact is then damaged: the next run warns and trains it from epoch 0."""
+    case.record_afresh()
+    text = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]")
+    checkpoint = _interrupted_after_one_epoch(case, text)
+    (damage or (lambda path, _: path.write_bytes(b"\x00" * 100)))(checkpoint, case)
+    case.check(case.run(text), "warning: cs231n-mlp lr=0.0005", "starts over: ", code=0, records=True)
+    runs = sorted((r.info.status, r.data.params["lr_g"], r.data.tags.get("gansweep.resumed_from_epoch")) for r in _trial_runs(case.store))
+    assert runs == [("FINISHED", "0.0005", "0"), ("FINISHED", "0.001", "0"), ("KILLED", "0.0005", None)]  # started over, not from 1
 
-    # in a sweep a diverged trial is an outcome, not an error: recorded, flagged, and the table says so
-    grid = _grid(tmp_path, GRID.replace("[1.0e-3]", "[1.0e+6]") + "    loss: lsgan\n")
-    assert main(["run", str(grid), "--store", str(tmp_path / "mlruns")]) == 0
-    out = capsys.readouterr().out
-    assert "diverged" in out and "1/1 trials complete" in out
+
+def checkpoint_of_another_trial_in_a_sweep(case: Case) -> None:
+    checkpoint_corrupted_in_a_sweep(case, lambda path, case: shutil.copy(next(p for p in case.store.glob("artifacts/*/artifacts/checkpoint.pt") if p != path), path))
 
 
-def test_disk_full_while_writing_an_artifact(store: Path, tmp_path: Path, capsys, monkeypatch) -> None:
-    """ENOSPC from the artifact store (simulated at the file copy): the trial is recorded as failed,
-    the sweep stops with one line saying what to do, and the finished trial is left as it was."""
-    from mlflow import MlflowClient
+def nan_losses(case: Case) -> None:
+    out = case.tmp / "t"
+    case.check([*TRAIN, "--epochs", "3", "--lr", "1e6", "--loss", "lsgan", "--out", str(out)], "stopped early: non-finite loss in epoch 1", code=1, records=True)
+    history = json.loads((out / "history.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == [1] and history["stopped"].startswith("non-finite loss in epoch 1")
 
-    before = _fingerprint(store / "artifacts")
+
+def nan_losses_in_a_sweep(case: Case) -> None:
+    case.record_afresh()
+    out, _ = case.check(case.run(GRID + "    points: [{lr: 1.0e+6, loss: lsgan}]\n"), code=0, records=True)
+    assert "2/2 trials complete, 1 trained in this run" in out
+    diverged = [r for r in _trial_runs(case.store) if r.data.params["lr_g"] == "1000000.0"]
+    assert [(r.info.status, r.data.tags.get("gansweep.flag.diverged")) for r in diverged] == [("FINISHED", "1")]
+
+
+def disk_full(case: Case) -> None:
+    """ENOSPC from the artifact store (simulated at the file copy): that trial is recorded failed, the
+    sweep stops (the next point is never started), and --retry-failed finishes both."""
+    case.record_afresh()
     copy = shutil.copyfileobj
 
     def full(source, target, *args, **kwargs):  # the epoch checkpoint, on its way into the artifact store
         if str(getattr(source, "name", "")).endswith("checkpoint.pt"):
-            raise OSError(errno.ENOSPC, "No space left on device", str(store / "artifacts"))
+            raise OSError(errno.ENOSPC, "No space left on device", str(case.store / "artifacts"))
         return copy(source, target, *args, **kwargs)
 
-    monkeypatch.setattr(shutil, "copyfileobj", full)
-    grid = _grid(tmp_path, GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]"))
-    _fails(["run", str(grid), "--store", str(store)], capsys, "disk full while recording cs231n-mlp lr=0.0005",
-           "No space left on device", "--retry-failed")  # fmt: skip
-    assert {k: v for k, v in _fingerprint(store / "artifacts").items() if k in before} == before
+    case.monkeypatch.setattr(shutil, "copyfileobj", full)
+    text = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4, 2.0e-4]")
+    _, err = case.check(case.run(text), "error: disk full while recording cs231n-mlp lr=0.0005 bs=500 z=96 seed=0 (No space left on device", "--retry-failed", records=True)
+    assert len(re.findall("^error: ", err, re.M)) == 1
+    assert _states(case) == ["complete", "failed", "waiting"]
+    assert sorted(r.info.status for r in _trial_runs(case.store)) == ["FAILED", "FINISHED"]
+    case.monkeypatch.setattr(shutil, "copyfileobj", copy)
+    out, _ = case.check(case.run(text, "--retry-failed"), code=0, records=True)
+    assert "3/3 trials complete, 2 trained in this run" in out
 
-    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("e").experiment_id], "tags.`gansweep.role` = 'trial'")
-    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
 
-    monkeypatch.setattr(shutil, "copyfileobj", copy)
-    assert main(["run", str(grid), "--store", str(store), "--retry-failed"]) == 0
-    assert "2/2 trials complete, 1 trained in this run" in capsys.readouterr().out
+def trial_raises(case: Case) -> None:
+    case.record_afresh()
+    fit = Trainer.fit
+
+    def out_of_memory_at_5e_4(trainer: Trainer):
+        if trainer.hp.lr_g == 5e-4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return fit(trainer)
+
+    case.monkeypatch.setattr(Trainer, "fit", out_of_memory_at_5e_4)
+    out, err = case.check(case.run(GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4, 2.0e-4]")), "OutOfMemoryError: CUDA out of memory", "--retry-failed", code=1, records=True)
+    assert "2/3 trials complete, 1 trained in this run" in out
+    assert _states(case) == ["complete", "failed", "complete"]
+
+
+ROWS: dict[str, list[Callable[[Case], None]]] = {
+    "malformed YAML": [malformed_yaml],
+    "unknown key": [unknown_key],
+    "wrong type": [wrong_type],
+    "out-of-range value": [out_of_range_value, batch_larger_than_the_data],
+    "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
+    "a hyperparameter the model does not take": [hyperparameter_not_taken],
+    "empty grid": [empty_grid],
+    "`--storage` unreachable, wrong password, driver missing": [storage_unreachable, storage_wrong_password, storage_driver_missing],
+    "tracking server unreachable": [tracking_server_unreachable],
+    "store folder not writable": [store_not_writable],
+    "data set missing offline": [data_set_missing_offline],
+    "a second `gansweep run` on the default store": [second_run],
+    "corrupted checkpoint, or one of another trial": [checkpoint_corrupted, checkpoint_of_another_trial, checkpoint_corrupted_in_a_sweep, checkpoint_of_another_trial_in_a_sweep],
+    "NaN losses": [nan_losses, nan_losses_in_a_sweep],
+    "disk full while writing an artifact": [disk_full],
+    "a trial that raises (out of memory, ...)": [trial_raises],
+}
+CASES = [(row, case) for row, cases in ROWS.items() for case in cases]
+
+
+@pytest.mark.parametrize(("row", "case"), CASES, ids=[f"{row} | {case.__name__}" for row, case in CASES])
+def test_bad_input(row: str, case: Callable[[Case], None], recorded: Path, tmp_path: Path, capsys, monkeypatch, request) -> None:
+    case(Case(recorded, tmp_path, capsys, monkeypatch, request))
+
+
+def test_the_readme_table_and_the_rows_are_one_to_one() -> None:
+    section = README.read_text().split("## Bad input", 1)[1].split("\n## ", 1)[0]
+    readme_rows = re.findall(r"^\| (.+?) \| .+ \|$", section, re.M)
+    assert readme_rows[1:] == list(ROWS)  # [0] is the header
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    from gansweep.config import ConfigError
+
+    (tmp_path / "grid.yaml").write_text(GRID.replace("epochs: 2", "epochs: two"))
+    with pytest.raises(ConfigError):
+        main(["--debug", "run", str(tmp_path / "grid.yaml")])

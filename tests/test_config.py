@@ -72,14 +72,6 @@ def test_bad_grid_files_name_file_line_and_field(tmp_path: Path, text: str, mess
         plan_trials(load_config(path), n_train=4500, source=str(path))
 
 
-def test_bad_grid_exits_non_zero_and_leaves_the_store_untouched(tmp_path: Path, capsys) -> None:
-    store = tmp_path / "mlruns"
-    path = _write(tmp_path, "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n    colour: red\n")
-    assert main(["run", str(path), "--store", str(store)]) == 2
-    assert "grid.yaml:5: models[0].colour" in capsys.readouterr().err
-    assert not store.exists()
-
-
 @pytest.mark.parametrize(("name", "rows"), [("report-dcgan64", 11), ("report-dcgan28", 10), ("report-mlp", 9)])
 def test_report_sweeps_list_exactly_the_report_rows(tmp_path: Path, capsys, name: str, rows: int) -> None:
     assert main(["run", str(SWEEPS / f"{name}.yaml"), "--dry-run", "--json", "--store", str(tmp_path)]) == 0
@@ -90,7 +82,7 @@ def test_report_sweeps_list_exactly_the_report_rows(tmp_path: Path, capsys, name
 
 
 def test_dcgan64_report_rows_match_the_report_table(tmp_path: Path, capsys) -> None:
-    main(["run", str(SWEEPS / "report-dcgan64.yaml"), "--dry-run", "--json", "--store", str(tmp_path)])
+    assert main(["run", str(SWEEPS / "report-dcgan64.yaml"), "--dry-run", "--json", "--store", str(tmp_path)]) == 0
     trials = json.loads(capsys.readouterr().out)
     assert (trials[0]["lr_g"], trials[0]["batch_size"], trials[0]["latent_dim"], trials[0]["reported"]) == (2e-4, 512, 100, "Default, bad result")
     assert (trials[2]["latent_dim"], trials[2]["reported"]) == (256, "Best")
