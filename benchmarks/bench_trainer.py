@@ -15,6 +15,7 @@ the evaluation's share of a trial that is evaluated after every epoch (the defau
 
     .venv/bin/python benchmarks/bench_trainer.py                # all models, medians of 3
     .venv/bin/python benchmarks/bench_trainer.py --models mlp --repeats 1 --json
+    .venv/bin/python benchmarks/bench_trainer.py --quick       # 2 steps a case: that it runs, not a measurement
 """
 
 from __future__ import annotations
@@ -144,10 +145,11 @@ def evaluation_seconds(trainer: Trainer, judge, heldout: Reference, repeats: int
     return statistics.median(times)
 
 
-def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout) -> dict[str, float]:
+def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout, steps: int | None = None) -> dict[str, float]:
     from gansweep.tracking import MlflowEpochLogger
 
-    model, extra, batch, steps = CASES[name]
+    model, extra, batch, case_steps = CASES[name]
+    steps = steps or case_steps
     n = batch * steps
     subset = Digits("bench", digits.train_images[:n], digits.train_labels[:n], digits.heldout_images, digits.heldout_labels)
     hp = resolve_hyperparameters(model, {**extra, "batch_size": batch, "epochs": 1})
@@ -199,6 +201,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per case; medians are printed")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2 steps a case and a small matmul peak: checks that the script runs")
     args = parser.parse_args()
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -211,10 +214,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tracker = Tracker(f"sqlite:///{tmp}/mlflow.db", "bench", Path(tmp) / "artifacts")
         parent = tracker.sweep_run("bench", "")
-        peak = statistics.median(matmul_peak(device) for _ in range(3))
+        peak = statistics.median(matmul_peak(device, n=256 if args.quick else 2048) for _ in range(3))
         results = {}
         for name in args.models:
-            runs = [run_case(name, digits, device, tracker, parent, judge, heldout) for _ in range(args.repeats)]
+            runs = [run_case(name, digits, device, tracker, parent, judge, heldout, 2 if args.quick else None) for _ in range(args.repeats)]
             results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             results[name]["peak_fraction"] = results[name]["gflops"] / peak
     machine = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", {torch.get_num_threads()} threads")

@@ -69,7 +69,7 @@ def sample_pictures(history: History, folder: Path, every: int) -> list[Path]:
     return paths
 
 
-def loss_curves(history: History, flags: list[Flag], path: Path) -> Path:
+def loss_figure(history: History, flags: list[Flag]) -> plt.Figure:
     """G and D loss per step (light) and per epoch (bold), each flag's onset marked and named."""
     fig, ax = plt.subplots(figsize=(9, 4.5))
     n_steps = len(history.steps["d_loss"])
@@ -90,6 +90,12 @@ def loss_curves(history: History, flags: list[Flag], path: Path) -> Path:
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def loss_curves(history: History, flags: list[Flag], path: Path) -> Path:
+    """``loss_figure`` saved as ``path``."""
+    fig = loss_figure(history, flags)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -8,7 +8,22 @@ table counts how often the two agree. A setting trained under several seeds (``s
 gets a summary over its complete seeds: median fid_mnist and range, and in how many seeds each flag
 stood; the sweep's best is then the setting with the lowest median, so one lucky seed cannot win.
 
-Example::
+Example:
+    >>> from gansweep.report import ReportRow, to_markdown
+    >>> row = ReportRow("mlp", 2e-4, 2e-4, 512, 100, 0, "complete", verdict="D-loss collapse at epoch 4",
+    ...                 fid_mnist=612.0, modes_covered=3, flags={"d_collapse": 4}, run_id="0123456789ab",
+    ...                 reported="Default, bad result", key="mnist-5k:mlp:batch_size=512:seed=0", judged="bad")
+    >>> print(to_markdown([row]))
+    ### mlp
+    <BLANKLINE>
+    | lr | batch_size | latent_dim | seed | outcome | reported | fid_mnist | modes | flag onsets | run |
+    |---|---|---|---|---|---|---|---|---|---|
+    | 0.0002 | 512 | 100 | 0 | D-loss collapse at epoch 4 | Default, bad result | 612 | 3/10 | d_collapse @ 4 | 01234567 |
+    <BLANKLINE>
+    Measured outcome agrees with the report on 1 of 1 comparable rows (good vs bad; report wording read by keyword).
+    <BLANKLINE>
+
+From the command line::
 
     gansweep report sweeps/quickstart.yaml              # markdown on stdout
     gansweep report quickstart --format json            # by experiment name
@@ -259,40 +274,53 @@ def to_json(rows: list[ReportRow]) -> str:
 FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}
 
 
-def heatmaps(rows: list[ReportRow], folder: Path) -> list[Path]:
-    """One PNG per model and latent_dim: lr x batch_size coloured by fid_mnist, collapsed cells hatched."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def heatmap_figure(rows: list[ReportRow]):
+    """Rows of one model and latent_dim: lr x batch_size coloured by fid_mnist, collapsed cells hatched
+    (a collapse the trial recovered from is not one)."""
     import numpy as np
 
+    plt = _pyplot()
+    lrs = sorted({r.lr_g for r in rows})
+    batches = sorted({r.batch_size for r in rows})
+    fid = np.full((len(lrs), len(batches)), np.nan)
+    for r in rows:
+        if r.fid_mnist is not None:
+            fid[lrs.index(r.lr_g), batches.index(r.batch_size)] = r.fid_mnist
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(batches), 1.2 + 0.8 * len(lrs)))
+    image = ax.imshow(fid, cmap="viridis_r", aspect="auto")
+    fig.colorbar(image, ax=ax, label="fid_mnist (lower is better)")
+    for r in rows:
+        i, j = lrs.index(r.lr_g), batches.index(r.batch_size)
+        if any(f in r.flags and f not in r.recovered for f in COLLAPSE_FLAGS):
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
+        label = _number(r.fid_mnist) if r.fid_mnist is not None else r.state
+        ax.text(j, i, label, ha="center", va="center", color="white", fontsize=9,
+                bbox={"facecolor": "black", "alpha": 0.4, "linewidth": 0})  # fmt: skip
+    ax.set_xticks(range(len(batches)), [str(b) for b in batches])
+    ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+    ax.set_xlabel("batch_size")
+    ax.set_ylabel("lr")
+    ax.set_title(f"{rows[0].model}, latent_dim {rows[0].latent_dim} (hatched: collapsed)")
+    fig.tight_layout()
+    return fig
+
+
+def heatmaps(rows: list[ReportRow], folder: Path) -> list[Path]:
+    """``heatmap_figure`` per model and latent_dim, as heatmap-MODEL-zLATENT.png in ``folder``."""
+    plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for model, latent in dict.fromkeys((r.model, r.latent_dim) for r in rows):
-        part = [r for r in rows if r.model == model and r.latent_dim == latent]
-        lrs = sorted({r.lr_g for r in part})
-        batches = sorted({r.batch_size for r in part})
-        fid = np.full((len(lrs), len(batches)), np.nan)
-        for r in part:
-            if r.fid_mnist is not None:
-                fid[lrs.index(r.lr_g), batches.index(r.batch_size)] = r.fid_mnist
-        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(batches), 1.2 + 0.8 * len(lrs)))
-        image = ax.imshow(fid, cmap="viridis_r", aspect="auto")
-        fig.colorbar(image, ax=ax, label="fid_mnist (lower is better)")
-        for r in part:
-            i, j = lrs.index(r.lr_g), batches.index(r.batch_size)
-            if any(f in r.flags for f in COLLAPSE_FLAGS):
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
-            label = _number(r.fid_mnist) if r.fid_mnist is not None else r.state
-            ax.text(j, i, label, ha="center", va="center", color="white", fontsize=9,
-                    bbox={"facecolor": "black", "alpha": 0.4, "linewidth": 0})  # fmt: skip
-        ax.set_xticks(range(len(batches)), [str(b) for b in batches])
-        ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
-        ax.set_xlabel("batch_size")
-        ax.set_ylabel("lr")
-        ax.set_title(f"{model}, latent_dim {latent} (hatched: collapsed)")
-        fig.tight_layout()
+        fig = heatmap_figure([r for r in rows if r.model == model and r.latent_dim == latent])
         path = folder / f"heatmap-{model}-z{latent}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from gansweep.cli import main
+from gansweep.progress import EpochProgress
 from gansweep.models import MODELS
+from gansweep.trainer import STEP_METRICS
 
 HEAVY = {"dcgan64", "infogan64", "infogan28"}
 """More than ~10 s for one mnist-5k epoch on a 2-core CPU (infogan64: ~95 s)."""
@@ -28,16 +30,35 @@ def test_every_model_trains_one_epoch_on_mnist_5k(model: str, tmp_path: Path, ca
     assert (tmp_path / "checkpoint.pt").exists()
 
 
-def test_train_prints_epoch_losses_and_resumes(tmp_path: Path, capsys) -> None:
-    args = ["train", "--model", "cs231n-mlp", "--batch-size", "500", "--device", "cpu"]
-    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
-    assert "epoch   1  D " in capsys.readouterr().err
-    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "b"), "--json"]) == 0
-    straight = json.loads(capsys.readouterr().out)
-    # a 2-epoch trial resumed from the 1-epoch checkpoint is refused: the epochs differ
-    assert main([*args, "--epochs", "2", "--resume", str(tmp_path / "a" / "checkpoint.pt")]) == 2
+def test_train_prints_epoch_losses_and_resumes_an_interrupted_trial(tmp_path: Path, capsys, monkeypatch) -> None:
+    args = ["train", "--model", "cs231n-mlp", "--batch-size", "500", "--epochs", "2", "--device", "cpu", "--json"]
+    assert main(args) == 0
+    straight = capsys.readouterr()
+    assert "epoch   1  D " in straight.err and "epoch   2  D " in straight.err
+
+    def ctrl_c_after_epoch_1(progress, trainer, record):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochProgress, "on_epoch", ctrl_c_after_epoch_1)
+    assert main([*args, "--out", str(tmp_path / "t0")]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main([*args, "--resume", str(tmp_path / "t0" / "checkpoint.pt"), "--out", str(tmp_path / "t1")]) == 0
+    resumed = capsys.readouterr()
+    assert "epoch   1  D " not in resumed.err and "epoch   2  D " in resumed.err  # only the missing epoch trains
+
+    def losses(output: str) -> tuple[list, list]:
+        history = json.loads(output)
+        return history["steps"], [[r["epoch"], *(r[k] for k in STEP_METRICS)] for r in history["epochs"]]
+
+    assert losses(resumed.out) == losses(straight.out)  # the same as uninterrupted, epochs numbered on
+    # a finished trial's checkpoint resumes to its end: nothing left to train
+    assert main([*args, "--resume", str(tmp_path / "t1" / "checkpoint.pt")]) == 0
+    finished = capsys.readouterr()
+    assert "epoch " not in finished.err and losses(finished.out) == losses(straight.out)
+    # more epochs make another trial: its checkpoint is refused, not extended
+    assert main([*args, "--epochs", "3", "--resume", str(tmp_path / "t1" / "checkpoint.pt")]) == 2
     assert "is for" in capsys.readouterr().err
-    assert straight["epochs"][1]["epoch"] == 2
 
 
 @pytest.mark.parametrize(

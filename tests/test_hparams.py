@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from gansweep.hparams import HyperparameterError, resolve_hyperparameters
+from gansweep.hparams import HyperparameterError, allowed_hyperparameters, resolve_hyperparameters
+from gansweep.models import MODELS
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_defaults_come_from_the_report() -> None:
@@ -10,6 +16,15 @@ def test_defaults_come_from_the_report() -> None:
     assert (hp.lr_g, hp.batch_size, hp.latent_dim, hp.width, hp.epochs) == (2e-4, 512, 100, 128, 40)
     info = resolve_hyperparameters("infogan64", {})
     assert (info.lr_g, info.lr_d, info.batch_size, info.latent_dim) == (1e-3, 1e-5, 64, 50)
+
+
+def test_the_hyperparameters_every_model_takes_are_the_readmes() -> None:
+    sentence = re.search(r"Hyperparameters every model takes: (.*?); `width` only for", README.read_text(), re.S)[1]
+    common = re.findall(r"`(\w+)`", sentence)
+    for name in MODELS:
+        assert set(allowed_hyperparameters(name)) == {*common, *(["width"] if name in ("dcgan28", "dcgan64") else [])}
+        hp = resolve_hyperparameters(name, {})
+        assert (hp.loss, hp.d_steps) == ("bce", 1)  # bce "(non-saturating, default)"
 
 
 def test_lr_sets_both_and_lr_g_lr_d_override() -> None:

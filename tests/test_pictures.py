@@ -3,13 +3,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import imageio.v3 as iio
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
+from gansweep.artifacts import sample_grid
 from gansweep.data import Digits
-from gansweep.diagnostics import diagnose
+from gansweep.diagnostics import Flag, diagnose
 from gansweep.hparams import resolve_hyperparameters
-from gansweep.pictures import generator_pictures, snapshot_epochs, trial_pictures
-from gansweep.trainer import Trainer
+from gansweep.pictures import generator_pictures, loss_figure, snapshot_epochs, trial_pictures
+from gansweep.trainer import History, Trainer
+
+CAPTION = 30
+"""Pixel rows of the caption band above a grid."""
 
 
 def test_snapshot_epochs_follow_report_000() -> None:
@@ -24,17 +30,26 @@ def _trained(digits, model: str) -> Trainer:
     return trainer
 
 
+def _cells(image: np.ndarray, rows: int) -> np.ndarray:
+    """The (rows, 10) cells of 28 px of a grid picture, below its caption."""
+    assert image.shape == (CAPTION + rows * 30 + 2, 10 * 30 + 2)
+    grid = image[CAPTION:]
+    return np.stack([[grid[2 + 30 * r :][:28, 2 + 30 * c :][:, :28] for c in range(10)] for r in range(rows)])
+
+
 def test_history_pictures(digits, tmp_path: Path) -> None:
-    trainer = _trained(digits, "mlp")
-    paths = trial_pictures(trainer.history, diagnose(trainer.history.epochs).flags, tmp_path, snapshot_every=1)
+    history = _trained(digits, "mlp").history
+    paths = trial_pictures(history, diagnose(history.epochs).flags, tmp_path, snapshot_every=1)
     names = {p.relative_to(tmp_path).as_posix() for p in paths}
     assert names == {"grids/epoch_000.png", "grids/epoch_001.png", "grids/epoch_002.png", "samples_strip.png",
                      "samples.gif", "loss.png", "probability.png"}  # fmt: skip
-    grid = iio.imread(tmp_path / "grids" / "epoch_002.png")
-    assert grid.shape[1] == 10 * 30 + 2 and grid.shape[0] > grid.shape[1]  # 10 columns of 28 px + caption
+    grids = [iio.imread(tmp_path / "grids" / f"epoch_{e:03d}.png") for e in (0, 1, 2)]
+    for epoch, grid in enumerate(grids):  # each epoch's own samples, 10 x 10, below its caption
+        assert np.array_equal(grid[CAPTION:], sample_grid(history.samples[epoch]))
     assert iio.imread(tmp_path / "samples.gif").shape[0] == 3  # epochs 0, 1, 2
-    strip = iio.imread(tmp_path / "samples_strip.png")
-    assert strip.shape[1] == 3 * grid.shape[1] + 2 * 8
+    gutter = np.full((len(grids[0]), 8), 255, np.uint8)
+    strip = np.concatenate([grids[0], gutter, grids[1], gutter, grids[2]], axis=1)  # one panel per snapshot epoch
+    assert np.array_equal(iio.imread(tmp_path / "samples_strip.png"), strip)
 
 
 @pytest.mark.parametrize(("model", "expected"), [
@@ -46,5 +61,25 @@ def test_generator_pictures(digits, tmp_path: Path, model: str, expected: set[st
     paths = generator_pictures(_trained(digits, model), tmp_path)
     assert {p.name for p in paths} == expected
     for path in paths:
-        image = iio.imread(path)
-        assert image.shape[1] == 10 * 30 + 2 and image.std() > 0
+        rows = 8 if path.name == "interpolation.png" else 10
+        cells = _cells(iio.imread(path), rows)
+        # every cell its own latent: no two alike (a code or a λ that is not applied repeats cells)
+        assert len({cell.tobytes() for cell in cells.reshape(-1, 28, 28)}) == rows * 10
+    lines = _cells(iio.imread(tmp_path / "interpolation.png"), 8).astype(float)
+    steps = np.abs(np.diff(lines, axis=1)).mean(axis=(2, 3)).max(axis=1)
+    ends = np.abs(lines[:, -1] - lines[:, 0]).mean(axis=(1, 2))
+    assert (steps < ends).all()  # each row walks from one end to the other in small steps
+
+
+def test_loss_curves_mark_and_name_each_flag_onset() -> None:
+    epochs = [{"epoch": e, "d_loss": 0.0 if e >= 4 else 1.0, "g_loss": 50.0 if e >= 4 else 1.0,
+               "d_fake": 0.0 if e >= 4 else 0.4} for e in range(1, 11)]  # fmt: skip
+    history = History(steps={key: [r[key] for r in epochs for _ in range(3)] for key in ("d_loss", "g_loss")}, epochs=epochs)
+    flags = [*diagnose(epochs).flags, Flag("unstable", 7, "G-loss std 4x the median window")]
+    assert [(f.name, f.epoch) for f in flags] == [("d_collapse", 4), ("unstable", 7)]
+    figure = loss_figure(history, flags)
+    ax = figure.axes[0]
+    onsets = sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--")
+    names = sorted((text.get_position()[0], text.get_text().strip()) for text in ax.texts)
+    plt.close(figure)
+    assert onsets == [4, 7] and names == [(4, "d_collapse @ 4"), (7, "unstable @ 7")]

@@ -9,10 +9,13 @@ import statistics
 from pathlib import Path
 from types import SimpleNamespace
 
+import matplotlib.pyplot as plt
 import pytest
 
 from gansweep.cli import main
-from gansweep.report import collect_rows, reported_category, summarize, to_csv, to_json, to_markdown
+from gansweep.report import (
+    ReportRow, agreement, collect_rows, heatmap_figure, reported_category, summarize, to_csv, to_json, to_markdown,
+)  # fmt: skip
 
 GRID = """
 name: tiny
@@ -79,7 +82,12 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     assert lines[2].startswith("| lr | batch_size | latent_dim | seed | outcome | reported | fid_mnist | modes |")
     assert lines[4].startswith("| 0.001 | 500 | 96 | 0 |") and lines[6].startswith("| 0.0005 | 500 | 96 | 0 | waiting | Similar to default |")
     assert "**best**" in text
-    assert "comparable rows" in text  # 2 complete rows with a good/bad report, the third is "neither"
+    capsys.readouterr()
+    assert main(["report", str(grid), "--store", str(folder), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    known = [r for r in rows if r["judged"] in ("good", "bad") and reported_category(r["reported"])]
+    agree = sum(r["judged"] == reported_category(r["reported"]) for r in known)
+    assert f"agrees with the report on {agree} of {len(known)} comparable rows" in text
 
 
 def test_by_experiment_name_csv_and_heatmap_file(store, tmp_path: Path, capsys) -> None:
@@ -89,6 +97,19 @@ def test_by_experiment_name_csv_and_heatmap_file(store, tmp_path: Path, capsys) 
     lines = out.read_text().splitlines()
     assert lines[0].startswith("model,lr_g,lr_d,batch_size") and len(lines) == 3  # by name: only trained rows
     assert (out.parent / "heatmap-cs231n-mlp-z96.png").stat().st_size > 1000
+
+
+def test_diagnose_a_run_by_id(store, capsys) -> None:
+    # here, not in diagnostics_tests: it reads a run of this module's trained store
+    _, folder = store
+    run = _runs(folder)[1e-3]
+    capsys.readouterr()
+    assert main(["diagnose", run.info.run_id, "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"verdict: {run.data.tags['gansweep.verdict']}"
+    flags = {k.removeprefix("gansweep.flag."): v for k, v in run.data.tags.items() if k.startswith("gansweep.flag.")}
+    assert flags and all(any(line.startswith(f"  {name} (epoch {epoch}") for line in lines) for name, epoch in flags.items())
+    assert f"  fid_mnist: {run.data.metrics['fid_mnist']:.4g}" in lines
 
 
 def test_unknown_sweep_name(store, capsys) -> None:
@@ -115,6 +136,39 @@ def test_the_parent_run_holds_the_report(store) -> None:
 )  # fmt: skip
 def test_reported_text_is_read_by_keyword(text, category) -> None:
     assert reported_category(text) == category
+
+
+def _row(lr: float, batch_size: int = 500, state: str = "complete", **given) -> ReportRow:
+    return ReportRow("cs231n-mlp", lr, lr, batch_size, 96, 0, state, key=f"{lr}:{batch_size}", **given)
+
+
+def test_agreement_counts_the_rows_where_both_sides_say_good_or_bad() -> None:
+    rows = [
+        _row(1e-3, reported="Good", judged="good"),
+        _row(2e-3, reported="Bad, mode collapse", judged="bad"),
+        _row(3e-3, reported="Best", judged="bad"),
+        _row(4e-3, reported="Similar to default", judged="bad"),  # the report says neither
+        _row(5e-3, reported="Good", judged="unclear"),  # too early to tell
+        _row(6e-3, reported="Bad", state="waiting"),
+    ]
+    assert agreement(rows) == (2, 3)
+    assert "agrees with the report on 2 of 3 comparable rows" in to_markdown(rows)
+
+
+def test_heatmap_colours_by_fid_and_hatches_the_collapsed_cells() -> None:
+    rows = [
+        _row(1e-3, 128, fid_mnist=40.0),
+        _row(1e-3, 512, fid_mnist=900.0, flags={"d_collapse": 4}),
+        _row(5e-3, 128, fid_mnist=300.0, flags={"unstable": 6}),  # bad, not collapsed
+        _row(2e-2, 128, fid_mnist=1200.0, flags={"mode_collapse": 3}),
+        _row(2e-2, 512, fid_mnist=60.0, flags={"mode_collapse": 5}, recovered={"mode_collapse": 8}),
+    ]
+    figure = heatmap_figure(rows)
+    ax = figure.axes[0]
+    colours, hatched = ax.images[0].get_array(), sorted(p.get_xy() for p in ax.patches if p.get_hatch())
+    plt.close(figure)
+    assert colours.filled(-1).tolist() == [[40.0, 900.0], [300.0, -1], [1200.0, 60.0]]  # rows: lr, columns: batch
+    assert hatched == [(-0.5, 1.5), (0.5, -0.5)]  # (batch 128, lr 2e-2) and (batch 512, lr 1e-3), from their corners
 
 
 def _trial(number: int, lr: float, seed: int, fid: float | None, state: str = "COMPLETE", flags=None, recovered=None):

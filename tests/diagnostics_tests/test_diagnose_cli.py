@@ -50,7 +50,7 @@ def test_samples_by_epoch_show_a_stuck_collapse(tmp_path: Path, digits, capsys) 
     assert [(f["name"], f["end"]) for f in result["flags"]] == [("mode_collapse", None)]
     assert [e["epoch"] for e in result["evaluations"]] == list(range(1, 11))
     assert {e["trend"] for e in result["evaluations"][1:]} == {"flat"} and result["outcome"] == "bad"
-    main(["diagnose", "--history", str(tmp_path / "h.csv"), "--samples", str(tmp_path / "s.npz")])
+    assert main(["diagnose", "--history", str(tmp_path / "h.csv"), "--samples", str(tmp_path / "s.npz")]) == 0
     text = capsys.readouterr().out
     assert text.startswith("verdict: mode collapse from epoch 1 (1/10 digits)") and "evaluations: 1 collapsed, 2 collapsed flat" in text
 
