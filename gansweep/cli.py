@@ -45,7 +45,7 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, noise and batch order (default 0)")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ... (default auto)")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (fast on CUDA; runs on the CPU too)")
-    parser.add_argument("--out", type=Path, help="write history, samples and checkpoint.pt into this folder")
+    parser.add_argument("--out", type=Path, help="write history, samples and checkpoint.pt (after every epoch) into this folder")
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt of the same trial")
     parser.add_argument("--json", action="store_true", help="print the history as JSON on stdout")
 
@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
     from gansweep.hparams import resolve_hyperparameters
     from gansweep.models import MODELS
     from gansweep.progress import EpochProgress
-    from gansweep.trainer import Trainer
+    from gansweep.trainer import EpochCheckpoint, Trainer
 
     given = {
         key: getattr(args, key)
@@ -68,7 +68,8 @@ def _train(args: argparse.Namespace) -> int:
     digits = load_dataset(args.dataset, args.data_dir)
     hp = resolve_hyperparameters(args.model, given, n_train=len(digits.train_images), dataset=args.dataset)
     progress = EpochProgress(f"{args.model} on {args.dataset}")
-    trainer = Trainer(args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[progress])
+    saves = [EpochCheckpoint(args.out / "checkpoint.pt")] if args.out else []  # before the progress line, which Ctrl-C may stop
+    trainer = Trainer(args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[*saves, progress])
     if args.resume:
         trainer.load_checkpoint(args.resume)
     history = trainer.fit()

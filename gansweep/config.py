@@ -215,7 +215,7 @@ class TrialPlan:
 
     @property
     def key(self) -> str:
-        """``model:k=v,...:seed=N`` over the resolved hyperparameters: equal settings, equal key."""
+        """``dataset:model:k=v,...:seed=N`` over the resolved hyperparameters: equal settings, equal key."""
         params = ",".join(f"{k}={v}" for k, v in sorted(self.hp.as_params().items()))
         return f"{self.dataset}:{self.model}:{params}:seed={self.seed}"
 

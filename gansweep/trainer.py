@@ -8,8 +8,8 @@ Example:
     >>> from gansweep.hparams import resolve_hyperparameters
     >>> from gansweep.trainer import Trainer
     >>> digits = load_dataset("mnist-5k")
-    >>> hp = resolve_hyperparameters("mlp", {"epochs": 1, "batch_size": 500})
-    >>> history = Trainer("mlp", digits, hp, seed=0).fit()
+    >>> hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 1, "batch_size": 500})
+    >>> history = Trainer("cs231n-mlp", digits, hp, seed=0).fit()
     >>> len(history.epochs), sorted(history.epochs[0])[:3]
     (1, ['d_fake', 'd_grad_norm', 'd_loss'])
 
@@ -81,6 +81,16 @@ class TrainerCallback:
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None: ...
 
     def on_end(self, trainer: Trainer, history: History) -> None: ...
+
+
+class EpochCheckpoint(TrainerCallback):
+    """Writes ``path`` after every epoch, so an interrupted trial resumes from its last whole epoch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
+        trainer.save_checkpoint(self.path)
 
 
 def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:

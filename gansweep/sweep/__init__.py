@@ -16,10 +16,19 @@ Either way the next owner of a queued-again trial ends the dead run as KILLED an
 epoch checkpoint in that run's artifacts. A trial that raises is recorded as failed with its error
 and the worker goes on; ``--retry-failed`` queues such points again.
 
-Example::
-
-    settings = SweepSettings(load_config("sweeps/quickstart.yaml"), text, "quickstart", Path("mlruns"))
-    result = run_sweep(settings, plan_trials(settings.config), on_event=print)
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gansweep.config import load_config, plan_trials
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> grid = Path(folder.name) / "tiny.yaml"
+    >>> _ = grid.write_text("epochs: 1\\ndevice: cpu\\nmodels: [{model: cs231n-mlp, batch_size: 500, points: [{lr: 1.0e-3}]}]\\n")
+    >>> config = load_config(grid)
+    >>> settings = SweepSettings(config, grid.read_text(), config.name, grid.parent / "mlruns", devices=("cpu",))
+    >>> result = run_sweep(settings, plan_trials(config), on_event=lambda event: None)
+    >>> result.trained, list(result.states.values())
+    (1, ['COMPLETE'])
+    >>> folder.cleanup()
 """
 
 from gansweep.sweep._queue import point_status, trial_states, trials_by_key
