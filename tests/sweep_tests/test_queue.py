@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections import Counter
 from pathlib import Path
@@ -78,6 +79,38 @@ def test_failed_points_wait_for_retry_failed(settings: SweepSettings) -> None:
     assert enqueue_missing(study, plans, 0, retry_failed=False) == 1  # the dead one only
     assert enqueue_missing(study, plans, 0, retry_failed=True) == 1  # now the failed one
     assert Counter(t.state.name for t in study.trials) == {"FAIL": 2, "WAITING": 2}
+
+
+def test_a_trial_whose_worker_died_4_times_is_left_failed_until_the_next_run(settings: SweepSettings) -> None:
+    plans = plan_trials(settings.config)[:1]
+    study = open_study(settings)
+    enqueue_missing(study, plans, 0, retry_failed=False)
+    for _ in range(4):  # claimed, then its worker dies and another process notices
+        trial = claim_waiting(study)
+        assert trial is not None and fail_and_requeue(study, study.trials[trial.number])
+    assert claim_waiting(study) is None
+    assert [t.state.name for t in study.trials] == ["FAIL"] * 4
+    assert enqueue_missing(study, plans, 0, retry_failed=False) == 1  # what the next `gansweep run` does
+    assert claim_waiting(study) is not None
+
+
+def test_a_sqlite_storage_takes_the_sweep_lock_beside_its_database(settings: SweepSettings, tmp_path: Path) -> None:
+    shared = SweepSettings(settings.config, GRID, "q", settings.store, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    storage = open_storage(shared)
+    locked = threading.Event()
+
+    def queue_points() -> None:
+        with bookkeeping_lock(shared, storage):
+            locked.set()
+
+    with open(tmp_path / "optuna.db.gansweep-lock", "a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another process holds the sweep's lock
+        starter = threading.Thread(target=queue_points)
+        starter.start()
+        assert not locked.wait(0.5)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    starter.join()
+    assert locked.is_set()
 
 
 def test_requeue_of_a_search_trial_keeps_its_sampled_parameters(settings: SweepSettings) -> None:

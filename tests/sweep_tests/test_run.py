@@ -48,9 +48,19 @@ def _trial_runs(store: Path, status: str | None = None):
     return [r for r in runs if status is None or r.info.status == status]
 
 
-def _trials(store: Path, grid: Path):
-    settings = SweepSettings(load_config(grid), "", "tiny", store)
+def _trials(store: Path, grid: Path, storage: str | None = None):
+    settings = SweepSettings(load_config(grid), "", "tiny", store, storage=storage)
     return open_study(settings, create=False).get_trials(deepcopy=False)
+
+
+def _final(client, run_id: str, key: str) -> float:
+    """A metric's value at the run's last epoch."""
+    return max(client.get_metric_history(run_id, key), key=lambda m: m.step).value
+
+
+def _artifact(client, run_id: str, name: str, folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    return json.loads(Path(client.download_artifacts(run_id, name, str(folder))).read_text())
 
 
 def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path, capsys) -> None:
@@ -65,6 +75,7 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     runs = _trial_runs(store)
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    trials = {t.user_attrs["mlflow_run_id"]: t for t in _trials(store, grid)}
     for run in runs:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert run.data.params["model"] == "cs231n-mlp" and run.data.params["batch_size"] == "500"
@@ -77,7 +88,18 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
         assert {"grids", "samples_strip.png", "samples.gif", "loss.png", "probability.png", "metrics.png", "interpolation.png"} <= artifacts
         for key in ("fid_mnist", "modes_covered", "diversity", "confidence"):  # evaluated after every epoch
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
-        assert run.data.tags["gansweep.verdict"]
+        assert trials[run.info.run_id].value == pytest.approx(_final(client, run.info.run_id, "fid_mnist"))
+
+        # The verdict and flags recorded are those of the run's own history, diagnosed again here.
+        stored = _artifact(client, run.info.run_id, "diagnostics.json", tmp_path / run.info.run_id)
+        assert main(["diagnose", run.info.run_id, "--store", str(store), "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        flags = {f["name"]: f["epoch"] for f in again["flags"]}
+        assert {f["name"]: f["epoch"] for f in stored["flags"]} == flags and stored["verdict"] == again["verdict"]
+        tags = run.data.tags
+        assert tags["gansweep.verdict"] == again["verdict"] and tags["gansweep.outcome"] == again["outcome"]
+        assert {k.removeprefix("gansweep.flag."): int(v) for k, v in tags.items() if k.startswith("gansweep.flag.")} == flags
+        assert (again["verdict"] == "good") == (not flags)
 
     assert main(["run", str(grid), "--store", str(store)]) == 0
     assert "2/2 trials complete, 0 trained in this run" in capsys.readouterr().out
@@ -87,16 +109,18 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
 
 def test_dry_run_reports_what_is_already_complete(tmp_path: Path, capsys) -> None:
     grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "mlruns"
-    main(["run", str(grid), "--store", str(store)])
+    assert main(["run", str(grid), "--store", str(store)]) == 0
     _grid(tmp_path, epochs=1, lrs="[1e-3, 5e-4]")
     capsys.readouterr()
-    main(["run", str(grid), "--store", str(store), "--dry-run", "--json"])
+    assert main(["run", str(grid), "--store", str(store), "--dry-run", "--json"]) == 0
     assert [t["state"] for t in json.loads(capsys.readouterr().out)] == ["COMPLETE", "WAITING"]
 
 
 def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), "--store", str(store), *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal, even when pytest runs in the background (which ignores SIGINT, and children inherit that)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
 
 
 def _wait_for(condition, timeout: float = 120) -> None:
@@ -141,7 +165,7 @@ def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_
 
 
 def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path: Path) -> None:
-    grid, store = _grid(tmp_path, epochs=8, batch_size=100, lrs="[1e-3]"), tmp_path / "mlruns"
+    grid, store = _grid(tmp_path, epochs=4, batch_size=100, lrs="[1e-3]"), tmp_path / "mlruns"
     proc = _start(grid, store)
     _wait_for(lambda: bool(_checkpoints(store)))
     proc.send_signal(signal.SIGINT)
@@ -159,26 +183,35 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
     assert [t.state.name for t in _trials(store, grid)] == ["FAIL", "COMPLETE"]
 
 
+THREE_POINTS = {"epochs": 1, "lrs": "[1e-3, 5e-4, 2e-4]"}
+
+
+@pytest.fixture(scope="module")
+def trained_alone(tmp_path_factory) -> dict[str, dict]:
+    """Key -> final epoch of the three points, trained in turn by one worker."""
+    tmp = tmp_path_factory.mktemp("alone")
+    grid, store = _grid(tmp, **THREE_POINTS), tmp / "mlruns"
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    return {t.user_attrs["gansweep_key"]: t.user_attrs["final"] for t in _trials(store, grid)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("spread", [["--workers", "2"], ["--devices", "cpu", "--trials-per-device", "2"]])
-def test_two_workers_train_each_point_exactly_once(tmp_path: Path, capsys, spread: list[str]) -> None:
-    grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3, 5e-4, 2e-4]"), tmp_path / "mlruns"
+def test_two_workers_train_each_point_exactly_once(tmp_path: Path, capsys, spread: list[str], trained_alone) -> None:
+    grid, store = _grid(tmp_path, **THREE_POINTS), tmp_path / "mlruns"
     assert main(["run", str(grid), "--store", str(store), *spread]) == 0
     assert "3/3 trials complete, 3 trained in this run" in capsys.readouterr().out
     keys = [r.data.tags["gansweep.key"] for r in _trial_runs(store, "FINISHED")]
     assert len(keys) == 3 == len(set(keys))
-    assert [t.state.name for t in _trials(store, grid)] == ["COMPLETE"] * 3
+    trials = _trials(store, grid)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
 
     # Same losses as one worker training them in turn (workers get 1 thread each instead of 2, which
     # may only reorder floating-point sums).
-    alone = tmp_path / "alone"
-    assert main(["run", str(grid), "--store", str(alone)]) == 0
-    capsys.readouterr()
-    final = {t.user_attrs["gansweep_key"]: t.user_attrs["final"] for t in _trials(store, grid)}
-    for trial in _trials(alone, grid):
-        spread_final = final[trial.user_attrs["gansweep_key"]]
+    assert {t.user_attrs["gansweep_key"] for t in trials} == set(trained_alone)
+    for trial in trials:
         for key in ("d_loss", "g_loss"):
-            assert spread_final[key] == pytest.approx(trial.user_attrs["final"][key], rel=1e-3)
+            assert trial.user_attrs["final"][key] == pytest.approx(trained_alone[trial.user_attrs["gansweep_key"]][key], rel=1e-3)
 
 
 def test_a_second_run_on_the_same_sweep_is_refused_while_one_runs(tmp_path: Path) -> None:
@@ -198,7 +231,7 @@ def test_search_samples_n_trials_and_a_rerun_adds_none(tmp_path: Path, capsys) -
     grid, store = tmp_path / "tiny.yaml", tmp_path / "mlruns"
     grid.write_text("""
 name: tiny
-epochs: 1
+epochs: 2
 device: cpu
 objective: {metric: d_gap, direction: minimize}
 search:
@@ -215,9 +248,13 @@ search:
     assert "3/3 trials complete, 3 trained in this run" in out
     trials = [t for t in _trials(store, grid) if t.state.name == "COMPLETE"]
     assert len(trials) == 3 and all(1e-4 <= t.params["lr"] <= 1e-2 for t in trials)
-    assert all(t.params["latent_dim"] in (16, 96) and t.value is not None for t in trials)
+    assert all(t.params["latent_dim"] in (16, 96) for t in trials)
     runs = _trial_runs(store, "FINISHED")
     assert sorted(float(r.data.params["lr_g"]) for r in runs) == sorted(t.params["lr"] for t in trials)
+    client, _ = _client(store)
+    for trial in trials:  # the objective: |D(x) - D(G(z))| of the final epoch
+        d_real, d_fake = (_final(client, trial.user_attrs["mlflow_run_id"], key) for key in ("d_real", "d_fake"))
+        assert trial.value == pytest.approx(abs(d_real - d_fake))
     assert main(["run", str(grid), "--store", str(store)]) == 0
     assert "0 trained in this run" in capsys.readouterr().out
 
@@ -228,7 +265,7 @@ def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
     import urllib.request
 
     grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "mlruns"
-    main(["run", str(grid), "--store", str(store)])
+    assert main(["run", str(grid), "--store", str(store)]) == 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -253,13 +290,52 @@ def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
         proc.wait(timeout=30)
 
 
-def test_early_stop_ends_a_collapsing_trial(tmp_path: Path, capsys) -> None:
+def test_early_stop_ends_a_collapsing_trial_and_prunes_a_search_one(tmp_path: Path, capsys) -> None:
     grid, store = tmp_path / "tiny.yaml", tmp_path / "mlruns"
-    grid.write_text(TINY.format(epochs=15, batch_size=100, lrs="[2.0e-2]") + "early_stop: [d_collapse]\n")
+    grid.write_text(TINY.format(epochs=5, batch_size=500, lrs="[2.0e-2]") + """early_stop: [d_collapse]
+search:
+  model: cs231n-mlp
+  n_trials: 1
+  batch_size: 500
+  space:
+    lr: {choices: [5.0e-2]}
+""")
     assert main(["run", str(grid), "--store", str(store)]) == 0
     capsys.readouterr()
-    run = _trial_runs(store, "FINISHED")[0]
-    assert run.data.tags["gansweep.stopped"].startswith("early stop: D-loss collapse at epoch")
-    assert "gansweep.flag.d_collapse" in run.data.tags
     client, _ = _client(store)
-    assert len(client.get_metric_history(run.info.run_id, "d_loss")) < 15
+    runs = {r.info.run_id: r for r in _trial_runs(store, "FINISHED")}
+    trials = _trials(store, grid)
+    assert [(t.state.name, bool(t.user_attrs.get("search"))) for t in trials] == [("COMPLETE", False), ("PRUNED", True)]
+    for trial in trials:
+        run = runs[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["gansweep.stopped"].startswith("early stop: D-loss collapse at epoch")
+        assert "gansweep.flag.d_collapse" in run.data.tags
+        assert len(client.get_metric_history(run.info.run_id, "d_loss")) < 5
+
+
+def test_storage_and_tracking_uri_come_from_the_environment(tmp_path: Path, capsys, monkeypatch) -> None:
+    grid, shared = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "shared"
+    shared.mkdir()
+    storage = f"sqlite:///{shared / 'optuna.db'}"
+    monkeypatch.setenv("GANSWEEP_STORAGE", storage)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{shared / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # the default --store is ./mlruns here: neither store may land in it
+    assert main(["run", str(grid)]) == 0
+    assert "1/1 trials complete, 1 trained in this run" in capsys.readouterr().out
+    assert not (tmp_path / "mlruns" / "optuna.journal").exists() and not (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert [t.state.name for t in _trials(tmp_path / "mlruns", grid, storage)] == ["COMPLETE"]
+    assert [r.info.status for r in _trial_runs(shared)] == ["FINISHED"]
+    assert (shared / "optuna.db.gansweep-lock").exists()  # the sweep's lock, beside the database
+
+    monkeypatch.delenv("GANSWEEP_STORAGE")
+    assert main(["status", str(grid), "--storage", storage]) == 0
+    assert "1 complete, 0 running, 0 failed, 0 waiting" in capsys.readouterr().out
+
+
+def test_amp_in_the_grid_reaches_the_trainer(tmp_path: Path) -> None:
+    grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "mlruns"
+    grid.write_text(grid.read_text() + "amp: true\n")
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    client, _ = _client(store)
+    (run,) = _trial_runs(store)
+    assert _artifact(client, run.info.run_id, "trial.json", tmp_path)["amp"] is True

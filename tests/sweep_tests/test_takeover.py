@@ -2,7 +2,8 @@
 
 Both forms a user runs: ``--workers 2`` on the default store (the run watches its worker processes),
 and two `gansweep run` processes sharing PostgreSQL and an MLflow server (heartbeats), each with its
-own --store folder, as on two machines.
+own --store folder, as on two machines. And a worker that was only paused while another took its
+trial over: it gives the trial up.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from gansweep.cli import main
+from gansweep.cli import _sweep_settings, build_parser, main
 from gansweep.config import load_config, plan_trials
 from gansweep.sweep import SweepSettings, open_study
+from gansweep.sweep._queue import claim_waiting, enqueue_missing, fail_and_requeue
+from gansweep.sweep._storage import open_storage
+from gansweep.sweep._worker import Worker
 
 GRID = """
 name: takeover
@@ -48,9 +53,10 @@ def _victim(study) -> tuple[int, str]:
 
 def _kill_one_mid_trial(settings: SweepSettings, wait_for) -> str:
     found: list[tuple[int, str]] = []
+    storage = open_storage(settings, create=False)  # one for all polls: each RDB storage holds connections
 
     def running() -> bool:
-        study = open_study(settings, create=False)
+        study = open_study(settings, create=False, storage=storage)
         found[:] = [_victim(study)] if study is not None else []
         return bool(found and found[0][0])
 
@@ -121,3 +127,40 @@ def test_two_machines_on_postgres_and_mlflow_server_one_killed(
 
     assert main(["status", str(grid), "--storage", postgres_url, "--name", sweep_name]) == 0
     assert "3 complete, 0 running, 0 failed, 0 waiting" in capsys.readouterr().out
+
+
+def test_heartbeat_defaults_to_15_seconds_in_the_storage(tmp_path: Path) -> None:
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID)
+    args = build_parser().parse_args(["run", str(grid), "--storage", f"sqlite:///{tmp_path / 'optuna.db'}"])
+    storage = open_storage(_sweep_settings(args))
+    assert storage.get_heartbeat_interval() == 15 and storage.grace_period == 4 * 15
+
+
+def test_a_worker_that_comes_back_after_a_takeover_stops_and_ends_its_run_killed(tmp_path: Path, wait_for) -> None:
+    """A worker that was only paused (a frozen machine, a cut network) while another judged it dead."""
+    from mlflow import MlflowClient
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID.replace("epochs: 4", "epochs: 10").replace("batch_size: 100", "batch_size: 500"))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    settings = SweepSettings(load_config(grid), "", "takeover", tmp_path / "mlruns", storage=storage, heartbeat=1)
+    study = open_study(settings)
+    enqueue_missing(study, plan_trials(settings.config)[:1], 0, retry_failed=False)
+    events: list = []
+    worker = Worker(settings, "cpu", events.append)
+    worker.open()
+    training = threading.Thread(target=worker.run, args=(claim_waiting(worker.study, "paused:1 cpu"),))
+    training.start()
+    wait_for(lambda: study.trials[0].user_attrs.get("epoch", 0) >= 1, every=0.1)
+    held = study.trials[0]
+    assert fail_and_requeue(study, held)  # what the worker that noticed the silence does
+    training.join()
+
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]  # untouched by the worker that came back
+    assert [e["state"] for kind, e in events if kind == "end"] == ["TAKEN OVER"]
+    client = MlflowClient(settings.mlflow_uri)
+    run = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED" and run.data.tags["gansweep.outcome"] == "taken over by another worker"
+    # its next epoch, or the one after if it had finished that one before the takeover was written
+    assert len(client.get_metric_history(run.info.run_id, "d_loss")) <= held.user_attrs["epoch"] + 2 < 10
