@@ -49,6 +49,18 @@ def test_enqueue_is_idempotent_and_claims_are_exactly_once(settings: SweepSettin
     assert [p.key for p in plans] == [plan_of(t).key for t in study.get_trials()[:6]]
 
 
+def test_a_worker_that_saw_a_trial_waiting_cannot_claim_it_once_another_has(settings: SweepSettings, monkeypatch) -> None:
+    """The race the threads above may or may not hit, made certain: both workers list the trial as
+    WAITING, one claims it, and the other's compare-and-set must refuse it."""
+    study = open_study(settings)
+    enqueue_missing(study, plan_trials(settings.config)[:1], 0, retry_failed=False)
+    first, second = open_study(settings, worker=0), open_study(settings, worker=1)
+    seen = second.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert claim_waiting(first) is not None
+    monkeypatch.setattr(second, "get_trials", lambda **_: seen)
+    assert claim_waiting(second) is None
+
+
 def test_requeue_keeps_the_point_and_names_the_run_to_resume_from(settings: SweepSettings) -> None:
     plans = plan_trials(settings.config)
     study = open_study(settings)
