@@ -73,7 +73,7 @@ class Case:
         and leaves every byte of the store; a recorded outcome prints ``says`` somewhere on stderr and
         leaves every record of the finished trial."""
         before = _records(self.store) if records else _fingerprint(self.store)
-        assert all(before.values()) if records else before
+        assert all(before.values()) or not records
         assert main(argv) == code
         out, err = self.capsys.readouterr()
         assert "Traceback" not in err and not any(word in out + err for word in PASSWORDS), err
@@ -245,7 +245,8 @@ def checkpoint_of_another_trial_in_a_sweep(case: Case) -> None:
 
 def nan_losses(case: Case) -> None:
     out = case.tmp / "t"
-    case.check([*TRAIN, "--epochs", "3", "--lr", "1e6", "--loss", "lsgan", "--out", str(out)], "stopped early: non-finite loss in epoch 1", code=1, records=True)
+    _, err = case.check([*TRAIN, "--epochs", "3", "--lr", "1e6", "--loss", "lsgan", "--out", str(out)], "stopped early: non-finite loss in epoch 1", code=1, records=True)
+    assert "error: " not in err  # an outcome, told as one, not a usage error
     history = json.loads((out / "history.json").read_text())
     assert [e["epoch"] for e in history["epochs"]] == [1] and history["stopped"].startswith("non-finite loss in epoch 1")
 
@@ -256,6 +257,7 @@ def nan_losses_in_a_sweep(case: Case) -> None:
     assert "2/2 trials complete, 1 trained in this run" in out
     diverged = [r for r in _trial_runs(case.store) if r.data.params["lr_g"] == "1000000.0"]
     assert [(r.info.status, r.data.tags.get("gansweep.flag.diverged")) for r in diverged] == [("FINISHED", "1")]
+    assert len(MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}").get_metric_history(diverged[0].info.run_id, "d_loss")) == 1  # it stopped there
 
 
 def disk_full(case: Case) -> None:

@@ -77,8 +77,8 @@ def test_train_prints_epoch_losses_and_resumes_an_interrupted_trial(tmp_path: Pa
 )
 def test_bad_arguments_exit_2_with_one_clear_line(argv: list[str], message: str, capsys) -> None:
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
 def test_list_models_json(capsys) -> None:

@@ -36,7 +36,9 @@ models:
     assert plans[0].reported == "same as the first grid row" and plans[-1].reported == "Good"
     assert all(p.hp.loss == "lsgan" and p.hp.width == 16 and p.hp.epochs == 3 for p in plans)
     assert len({p.key for p in plans}) == len(plans)
-    assert plans[0].key == plan_trials(load_config(path))[0].key
+    # the key is how a store finds a point's trial: a new format would orphan every stored sweep
+    assert plans[0].key == ("mnist-5k:dcgan28:batch_size=64,beta1=0.5,beta2=0.999,d_steps=1,epochs=3,latent_dim=100,"
+                            "loss=lsgan,lr_d=0.0002,lr_g=0.0002,width=16:seed=0")
     assert load_config(path).name == "grid"  # default name: the file's stem
 
 
@@ -78,7 +80,7 @@ def test_report_sweeps_list_exactly_the_report_rows(tmp_path: Path, capsys, name
     trials = json.loads(capsys.readouterr().out)
     assert len(trials) == rows and all(t["reported"] for t in trials) and all(t["epochs"] == 40 for t in trials)
     assert {t["state"] for t in trials} == {"WAITING"}
-    assert not (tmp_path / "optuna.journal").exists()  # a dry run creates no store
+    assert not any(tmp_path.iterdir())  # a dry run creates no store
 
 
 def test_dcgan64_report_rows_match_the_report_table(tmp_path: Path, capsys) -> None:

@@ -85,9 +85,10 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     capsys.readouterr()
     assert main(["report", str(grid), "--store", str(folder), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    known = [r for r in rows if r["judged"] in ("good", "bad") and reported_category(r["reported"])]
-    agree = sum(r["judged"] == reported_category(r["reported"]) for r in known)
-    assert f"agrees with the report on {agree} of {len(known)} comparable rows" in text
+    # one-epoch trials are "too early to tell", which is never compared: none of these rows counts
+    # (the counting itself: test_agreement_counts_the_rows_where_both_sides_say_good_or_bad)
+    assert [r["judged"] for r in rows] == ["unclear", "unclear", None] and [reported_category(r["reported"]) for r in rows] == ["good", "bad", None]
+    assert "agrees with the report on 0 of 0 comparable rows" in text
 
 
 def test_by_experiment_name_csv_and_heatmap_file(store, tmp_path: Path, capsys) -> None:
@@ -268,7 +269,7 @@ def test_a_seeded_sweep_reports_one_summary_per_setting(tmp_path: Path, capsys) 
     for s in settings:
         fids = [o["fid_mnist"] for o in seeds if o["key"].startswith(s["key"] + ":seed=")]
         assert s["seeds"] == [0, 1, 2] and s["complete"] == 3
-        assert s["fid_median"] == pytest.approx(statistics.median(fids)) and s["fid_min"] <= s["fid_median"] <= s["fid_max"]
+        assert s["fid_median"] == pytest.approx(statistics.median(fids)) and (s["fid_min"], s["fid_max"]) == (min(fids), max(fids))
     best = [s for s in settings if s["best"]]  # one, even where medians tie
     assert len(best) == 1 and best[0]["fid_median"] == min(s["fid_median"] for s in settings)
 
@@ -279,5 +280,5 @@ def test_a_seeded_sweep_reports_one_summary_per_setting(tmp_path: Path, capsys) 
 
     text = report("md")
     table = text[text.index("#### per setting (median over seeds)") :].splitlines()[4:6]
-    assert all(re.match(r"\| 0\.00[12] \| 500 \| 96 \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line) for line in table)
+    assert len(table) == 2 and all(re.match(r"\| 0\.00[12] \| 500 \| 96 \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line) for line in table)
     assert text.count("**best**") == 1 and "**best**: median" in text

@@ -68,11 +68,11 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(digits, tmp_path: Path
             trainer.save_checkpoint(tmp_path / "checkpoint.pt")
             trainer.request_stop("simulated crash")
 
-    _trainer(digits, model=model, callbacks=[StopAfterFirstEpoch()], **given).fit()
+    assert len(_trainer(digits, model=model, callbacks=[StopAfterFirstEpoch()], **given).fit().epochs) == 1
     resumed = _trainer(digits, model=model, seed=0, **given)
     resumed.load_checkpoint(tmp_path / "checkpoint.pt")
     history = resumed.fit()
-    assert history.steps == uninterrupted.steps
+    assert history.steps == uninterrupted.steps and resumed.epoch == 2
     assert history.epochs[1]["d_loss"] == uninterrupted.epochs[1]["d_loss"]
     assert all(torch.equal(a, b) for a, b in zip(history.samples, uninterrupted.samples))
 
@@ -114,3 +114,4 @@ def test_bf16_autocast_runs_the_same_code_on_cpu(digits) -> None:
     # tolerance: past it, something other than rounding (a dtype bug, a skipped layer) is at work.
     for key in ("d_loss", "g_loss"):
         assert amp.epochs[0][key] == pytest.approx(plain.epochs[0][key], rel=0.01)
+        assert amp.epochs[0][key] != plain.epochs[0][key]  # equal would mean autocast never ran

@@ -3,7 +3,7 @@
 Each test builds plain per-epoch records (no judge, no training) that are healthy in everything but the
 quantity under test, and puts that quantity just inside and just outside its threshold, read from the
 module. ``test_each_threshold_is_the_number_the_readme_gives`` holds every threshold to the README's
-Diagnosis section, so moving a threshold, or deleting the rule that reads it, fails here.
+Diagnosis section, so moving a threshold fails here; deleting the rule that reads it fails a boundary test.
 """
 
 from __future__ import annotations
