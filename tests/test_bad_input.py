@@ -228,19 +228,24 @@ def checkpoint_of_another_trial(case: Case) -> None:
     case.check([*TRAIN, "--epochs", "2", "--lr", "5e-4", "--resume", str(finished)], f"checkpoint {finished} is for (", "not this trial (")
 
 
-def checkpoint_corrupted_in_a_sweep(case: Case, damage: Callable[[Path, Case], None] | None = None) -> None:
+def _restarts_over(case: Case, damage: Callable[[Path], object], reason: str) -> None:
     """An interrupted trial whose checkpoint artifact is then damaged: the next run warns and trains it from epoch 0."""
     case.record_afresh()
     text = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]")
     checkpoint = _interrupted_after_one_epoch(case, text)
-    (damage or (lambda path, _: path.write_bytes(b"\x00" * 100)))(checkpoint, case)
-    case.check(case.run(text), "warning: cs231n-mlp lr=0.0005", "starts over: ", code=0, records=True)
+    damage(checkpoint)
+    case.check(case.run(text), "warning: cs231n-mlp lr=0.0005", "starts over: ", reason, code=0, records=True)
     runs = sorted((r.info.status, r.data.params["lr_g"], r.data.tags.get("gansweep.resumed_from_epoch")) for r in _trial_runs(case.store))
     assert runs == [("FINISHED", "0.0005", "0"), ("FINISHED", "0.001", "0"), ("KILLED", "0.0005", None)]  # started over, not from 1
 
 
+def checkpoint_corrupted_in_a_sweep(case: Case) -> None:
+    _restarts_over(case, lambda path: path.write_bytes(b"\x00" * 100), "damaged")
+
+
 def checkpoint_of_another_trial_in_a_sweep(case: Case) -> None:
-    checkpoint_corrupted_in_a_sweep(case, lambda path, case: shutil.copy(next(p for p in case.store.glob("artifacts/*/artifacts/checkpoint.pt") if p != path), path))
+    finished = lambda path: next(p for p in case.store.glob("artifacts/*/artifacts/checkpoint.pt") if p != path)  # noqa: E731
+    _restarts_over(case, lambda path: shutil.copy(finished(path), path), "is for")
 
 
 def nan_losses(case: Case) -> None:
