@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up .venv and runs the quickstart sweep (CPU, embedded mnist-5k digits, about 3 minutes).
+# Sets up .venv and runs the quickstart sweep (CPU, embedded mnist-5k digits, about 2 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
