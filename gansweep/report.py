@@ -275,6 +275,8 @@ FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}
 
 
 def _pyplot():
+    """pyplot on the headless backend, imported only when a heatmap is drawn: the text formats stay
+    free of matplotlib's start-up (and of `pictures`, which brings torch)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -84,13 +84,15 @@ class TrainerCallback:
 
 
 class EpochCheckpoint(TrainerCallback):
-    """Writes ``path`` after every epoch, so an interrupted trial resumes from its last whole epoch."""
+    """Writes ``path`` after every epoch but the last (whoever called ``fit`` saves that one), so an
+    interrupted trial resumes from its last whole epoch."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        trainer.save_checkpoint(self.path)
+        if trainer.epoch < trainer.hp.epochs:
+            trainer.save_checkpoint(self.path)
 
 
 def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
