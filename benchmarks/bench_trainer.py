@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -71,7 +70,9 @@ class ReferenceDigits(torch.utils.data.Dataset):
 
 def reference_loop(trainer: Trainer, images: torch.Tensor, steps: int, log_metric=None) -> float:
     """The notebook loop on the trainer's own networks and optimizers; returns seconds."""
-    loader = torch.utils.data.DataLoader(ReferenceDigits(images, trainer.spec.image_size), batch_size=trainer.hp.batch_size, shuffle=True, drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        ReferenceDigits(images, trainer.spec.image_size), batch_size=trainer.hp.batch_size, shuffle=True, drop_last=True
+    )
     loss = LOSSES["bce"]
     G, D, dev = trainer.generator, trainer.discriminator, trainer.device
     d_losses, g_losses = [], []
@@ -145,13 +146,17 @@ def evaluation_seconds(trainer: Trainer, judge, heldout: Reference, repeats: int
     return statistics.median(times)
 
 
-def run_case(name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout, steps: int | None = None) -> dict[str, float]:
+def run_case(
+    name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout, steps: int | None = None
+) -> dict[str, float]:
     from gansweep.tracking import MlflowEpochLogger
 
     model, extra, batch, case_steps = CASES[name]
     steps = steps or case_steps
     n = batch * steps
-    subset = Digits("bench", digits.train_images[:n], digits.train_labels[:n], digits.heldout_images, digits.heldout_labels)
+    subset = Digits(
+        "bench", digits.train_images[:n], digits.train_labels[:n], digits.heldout_images, digits.heldout_labels
+    )
     hp = resolve_hyperparameters(model, {**extra, "batch_size": batch, "epochs": 1})
 
     def fresh(callbacks=None, amp: bool = False) -> Trainer:
@@ -201,7 +206,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per case; medians are printed")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="2 steps a case and a small matmul peak: checks that the script runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 steps a case and a small matmul peak: checks that the script runs"
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -217,21 +224,34 @@ def main() -> None:
         peak = statistics.median(matmul_peak(device, n=256 if args.quick else 2048) for _ in range(3))
         results = {}
         for name in args.models:
-            runs = [run_case(name, digits, device, tracker, parent, judge, heldout, 2 if args.quick else None) for _ in range(args.repeats)]
+            runs = [
+                run_case(name, digits, device, tracker, parent, judge, heldout, 2 if args.quick else None)
+                for _ in range(args.repeats)
+            ]
             results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             results[name]["peak_fraction"] = results[name]["gflops"] / peak
-    machine = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", {torch.get_num_threads()} threads")
+    machine = f"{device.type}" + (
+        f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f", {torch.get_num_threads()} threads"
+    )
     if args.json:
-        print(json.dumps({"device": machine, "matmul_peak_gflops": peak, "torch": torch.__version__, "results": results}))
+        print(
+            json.dumps({"device": machine, "matmul_peak_gflops": peak, "torch": torch.__version__, "results": results})
+        )
         return
-    print(f"device: {machine}; torch {torch.__version__}; matmul peak {peak:.1f} GFLOP/s (fp32 2048x2048); medians of {args.repeats}")
-    print(f"{'case':<14}{'reference':>11}{'+mlflow':>10}{'gansweep':>10}{'speedup':>9}{'+bf16':>9}{'speedup':>9}"
-          f"{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'overhead':>10}{'eval':>8}")  # fmt: skip
+    print(
+        f"device: {machine}; torch {torch.__version__}; matmul peak {peak:.1f} GFLOP/s (fp32 2048x2048); medians of {args.repeats}"
+    )
+    print(
+        f"{'case':<14}{'reference':>11}{'+mlflow':>10}{'gansweep':>10}{'speedup':>9}{'+bf16':>9}{'speedup':>9}"
+        f"{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'overhead':>10}{'eval':>8}"
+    )
     for name, r in results.items():
-        print(f"{name:<14}{r['reference_img_s']:>9.0f}/s{r['naive_mlflow_img_s']:>8.0f}/s{r['gansweep_img_s']:>8.0f}/s"
-              f"{r['speedup']:>8.2f}x{r['bf16_img_s']:>7.0f}/s{r['bf16_speedup']:>8.2f}x"
-              f"{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['warm_overhead_s']:>9.3f}s"
-              f"{r['eval_share']:>8.1%}")
+        print(
+            f"{name:<14}{r['reference_img_s']:>9.0f}/s{r['naive_mlflow_img_s']:>8.0f}/s{r['gansweep_img_s']:>8.0f}/s"
+            f"{r['speedup']:>8.2f}x{r['bf16_img_s']:>7.0f}/s{r['bf16_speedup']:>8.2f}x"
+            f"{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['warm_overhead_s']:>9.3f}s"
+            f"{r['eval_share']:>8.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,13 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     results = {}
     for name, pool in pools(digits).items():
-        draws = [sample_metrics(judge, pool[torch.randperm(len(pool), generator=generator)[: args.samples]], reference)
-                 for _ in range(args.draws)]  # fmt: skip
-        results[name] = {k: (statistics.fmean(d[k] for d in draws), statistics.pstdev(d[k] for d in draws)) for k in SHOWN}
+        draws = [
+            sample_metrics(judge, pool[torch.randperm(len(pool), generator=generator)[: args.samples]], reference)
+            for _ in range(args.draws)
+        ]
+        results[name] = {
+            k: (statistics.fmean(d[k] for d in draws), statistics.pstdev(d[k] for d in draws)) for k in SHOWN
+        }
     if args.json:
         print(json.dumps({"samples": args.samples, "draws": args.draws, "results": results}))
         return

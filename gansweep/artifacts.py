@@ -38,7 +38,9 @@ def write_history(history: History, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
     _write_csv(out / "epochs.csv", history.epochs)
-    steps = [{"step": i + 1, **dict(zip(history.steps, values))} for i, values in enumerate(zip(*history.steps.values()))]
+    steps = [
+        {"step": i + 1, **dict(zip(history.steps, values))} for i, values in enumerate(zip(*history.steps.values()))
+    ]
     _write_csv(out / "steps.csv", steps)
     np.save(out / "samples.npy", torch.stack(history.samples).numpy())
     iio.imwrite(out / "samples_final.png", sample_grid(history.samples[-1]))

@@ -10,8 +10,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from gansweep.errors import GansweepError, redact
 
@@ -24,7 +24,9 @@ EXIT_DIVERGED = 1
 
 
 def _add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hyperparameters (unset = the model's report defaults; see `gansweep list models`)")
+    group = parser.add_argument_group(
+        "hyperparameters (unset = the model's report defaults; see `gansweep list models`)"
+    )
     group.add_argument("--lr", type=float, help="learning rate of both G and D")
     group.add_argument("--lr-g", type=float, help="generator learning rate (overrides --lr)")
     group.add_argument("--lr-d", type=float, help="discriminator learning rate (overrides --lr)")
@@ -39,13 +41,19 @@ def _add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a zoo model (see `gansweep list models`)")
     parser.add_argument("--dataset", default="mnist-5k", help="mnist-5k (embedded, default), mnist or fashion-mnist")
-    parser.add_argument("--data-dir", default="data", help="where mnist/fashion-mnist live or are downloaded (default ./data)")
+    parser.add_argument(
+        "--data-dir", default="data", help="where mnist/fashion-mnist live or are downloaded (default ./data)"
+    )
     parser.add_argument("--epochs", type=int, help="passes over the training split")
     _add_hyperparameter_flags(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, noise and batch order (default 0)")
-    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ... (default auto)")
+    parser.add_argument(
+        "--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ... (default auto)"
+    )
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (fast on CUDA; runs on the CPU too)")
-    parser.add_argument("--out", type=Path, help="write history, samples and checkpoint.pt (after every epoch) into this folder")
+    parser.add_argument(
+        "--out", type=Path, help="write history, samples and checkpoint.pt (after every epoch) into this folder"
+    )
     parser.add_argument("--resume", type=Path, help="continue from a checkpoint.pt of the same trial")
     parser.add_argument("--json", action="store_true", help="print the history as JSON on stdout")
 
@@ -68,17 +76,32 @@ def _train(args: argparse.Namespace) -> int:
     digits = load_dataset(args.dataset, args.data_dir)
     hp = resolve_hyperparameters(args.model, given, n_train=len(digits.train_images), dataset=args.dataset)
     progress = EpochProgress(f"{args.model} on {args.dataset}")
-    saves = [EpochCheckpoint(args.out / "checkpoint.pt")] if args.out else []  # before the progress line, which Ctrl-C may stop
-    trainer = Trainer(args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[*saves, progress])
+    saves = (
+        [EpochCheckpoint(args.out / "checkpoint.pt")] if args.out else []
+    )  # before the progress line, which Ctrl-C may stop
+    trainer = Trainer(
+        args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[*saves, progress]
+    )
     if args.resume:
         trainer.load_checkpoint(args.resume)
     history = trainer.fit()
     if args.out:
         write_history(history, args.out)
         trainer.save_checkpoint(args.out / "checkpoint.pt")
-        progress.console.print(f"wrote {args.out}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, checkpoint.pt")
+        progress.console.print(
+            f"wrote {args.out}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, checkpoint.pt"
+        )
     if args.json:
-        json.dump({"model": args.model, "dataset": args.dataset, "seed": args.seed, "hyperparameters": hp.as_params(), **history.to_dict()}, sys.stdout)
+        json.dump(
+            {
+                "model": args.model,
+                "dataset": args.dataset,
+                "seed": args.seed,
+                "hyperparameters": hp.as_params(),
+                **history.to_dict(),
+            },
+            sys.stdout,
+        )
         sys.stdout.write("\n")
     if history.stopped:
         progress.console.print(f"stopped early: {history.stopped}")
@@ -100,7 +123,13 @@ def _list(args: argparse.Namespace) -> int:
 
     if args.what == "models":
         rows = [
-            {"name": s.name, "image_size": s.image_size, "defaults": s.defaults, "summary": s.summary, "source": s.source}
+            {
+                "name": s.name,
+                "image_size": s.image_size,
+                "defaults": s.defaults,
+                "summary": s.summary,
+                "source": s.source,
+            }
             for s in MODELS.values()
         ]
     elif args.what == "losses":
@@ -114,8 +143,9 @@ def _list(args: argparse.Namespace) -> int:
     for row in rows:
         cells = [
             ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
-            for key, value in row.items() if key != "source"
-        ]  # fmt: skip
+            for key, value in row.items()
+            if key != "source"
+        ]
         table.add_row(*cells)
     Console().print(table)
     return 0
@@ -124,26 +154,57 @@ def _list(args: argparse.Namespace) -> int:
 def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grid", type=Path, help="the sweep file (grid.yaml); see sweeps/ for examples")
     _add_storage_flags(parser, tracking=True)
-    parser.add_argument("--workers", type=int, default=1, help="trials trained at once, as processes sharing this machine (default 1)")
-    parser.add_argument("--devices", help="comma-separated devices, one worker each (e.g. cuda:0,cuda:1); overrides --workers")
-    parser.add_argument("--trials-per-device", type=int, default=1, help="with --devices: workers per device, for small models that leave a GPU idle (default 1)")
-    parser.add_argument("--retry-failed", action="store_true", help="queue again the points whose trial raised an error (killed or interrupted trials are always resumed)")
-    parser.add_argument("--heartbeat", type=int, default=15, metavar="SECONDS",
-                        help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row is taken over by another worker (default 15)")  # fmt: skip
-    parser.add_argument("--dry-run", action="store_true", help="list the trials and how many are complete; train nothing")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="trials trained at once, as processes sharing this machine (default 1)"
+    )
+    parser.add_argument(
+        "--devices", help="comma-separated devices, one worker each (e.g. cuda:0,cuda:1); overrides --workers"
+    )
+    parser.add_argument(
+        "--trials-per-device",
+        type=int,
+        default=1,
+        help="with --devices: workers per device, for small models that leave a GPU idle (default 1)",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="queue again the points whose trial raised an error (killed or interrupted trials are always resumed)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=15,
+        metavar="SECONDS",
+        help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row is taken over by another worker (default 15)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the trials and how many are complete; train nothing"
+    )
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the trials as a JSON list")
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) -> None:
     """Where a sweep's state lives. Credentials belong in the URL or the environment, never in a grid file."""
     parser.add_argument("--name", help="study/experiment name (default: the file's `name:` or its stem)")
-    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="folder for the default stores: mlflow.db, artifacts/, optuna.journal (default ./mlruns)")
-    parser.add_argument("--storage", default=os.environ.get("GANSWEEP_STORAGE"),
-                        help="Optuna RDB URL shared by every process and machine of the sweep, e.g. postgresql://user:pass@host/db "
-                             "(default: $GANSWEEP_STORAGE, else the journal file in --store, for one `gansweep run` at a time)")  # fmt: skip
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("mlruns"),
+        help="folder for the default stores: mlflow.db, artifacts/, optuna.journal (default ./mlruns)",
+    )
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("GANSWEEP_STORAGE"),
+        help="Optuna RDB URL shared by every process and machine of the sweep, e.g. postgresql://user:pass@host/db "
+        "(default: $GANSWEEP_STORAGE, else the journal file in --store, for one `gansweep run` at a time)",
+    )
     if tracking:
-        parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                            help="MLflow tracking URI, e.g. http://host:5000 (default: $MLFLOW_TRACKING_URI, else sqlite in --store)")  # fmt: skip
+        parser.add_argument(
+            "--tracking-uri",
+            default=os.environ.get("MLFLOW_TRACKING_URI"),
+            help="MLflow tracking URI, e.g. http://host:5000 (default: $MLFLOW_TRACKING_URI, else sqlite in --store)",
+        )
 
 
 def _sweep_settings(args: argparse.Namespace):
@@ -159,10 +220,16 @@ def _sweep_settings(args: argparse.Namespace):
     else:
         devices = (config.device,) * args.workers
     return SweepSettings(
-        config=config, config_text=args.grid.read_text(), study_name=args.name or config.name, store=args.store,
-        storage=args.storage, tracking_uri=args.tracking_uri, devices=devices, heartbeat=args.heartbeat,
+        config=config,
+        config_text=args.grid.read_text(),
+        study_name=args.name or config.name,
+        store=args.store,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        devices=devices,
+        heartbeat=args.heartbeat,
         retry_failed=args.retry_failed,
-    )  # fmt: skip
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -187,12 +254,17 @@ def _run(args: argparse.Namespace) -> int:
     plans = result.plans
     print(_sweep_report(settings, plans, result.parent_run))
     missing = [p for p in plans if result.states.get(p.key) != "COMPLETE"]
-    print(f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
-          f"MLflow: {redact(settings.mlflow_uri)} (gansweep ui to browse)")  # fmt: skip
+    print(
+        f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
+        f"MLflow: {redact(settings.mlflow_uri)} (gansweep ui to browse)"
+    )
     for key, error in result.failed.items():
         print(f"failed: {key}: {error}", file=sys.stderr)
     if result.failed and not result.fatal:
-        print(f"{len(result.failed)} trial(s) failed: fix the cause, then run the same command with --retry-failed", file=sys.stderr)
+        print(
+            f"{len(result.failed)} trial(s) failed: fix the cause, then run the same command with --retry-failed",
+            file=sys.stderr,
+        )
     if result.fatal:
         print(f"error: {result.fatal}", file=sys.stderr)
         return EXIT_USAGE
@@ -222,7 +294,9 @@ def _sweep_report(settings, plans, parent_run: str) -> str:
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="a grid.yaml (rows in its order, missing points shown) or a sweep name (its MLflow experiment)")
+    parser.add_argument(
+        "target", help="a grid.yaml (rows in its order, missing points shown) or a sweep name (its MLflow experiment)"
+    )
     parser.add_argument("--format", choices=["md", "csv", "json"], default="md", help="output format (default md)")
     parser.add_argument("--out", type=Path, help="write the report here, with heatmap PNGs beside it (default: stdout)")
     _add_storage_flags(parser)
@@ -274,7 +348,9 @@ def _report(args: argparse.Namespace) -> int:
     settings = SweepSettings(config, "", name, args.store, storage=args.storage)  # type: ignore[arg-type]
     study = open_study(settings, create=False)
     if study is None:
-        raise GansweepError(f"no sweep named {name!r} in {redact(args.storage or str(args.store))}: run it first, or check --store/--storage")
+        raise GansweepError(
+            f"no sweep named {name!r} in {redact(args.storage or str(args.store))}: run it first, or check --store/--storage"
+        )
     rows = collect_rows(study.get_trials(deepcopy=False), plans)
     text = FORMATS[args.format](rows)
     if args.out:
@@ -300,23 +376,40 @@ def _dry_run(settings, plans, as_json: bool) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("#", "model", "lr_g", "lr_d", "batch", "latent", "seed", "state", "reported", title=settings.study_name)
+    table = Table(
+        "#", "model", "lr_g", "lr_d", "batch", "latent", "seed", "state", "reported", title=settings.study_name
+    )
     for i, row in enumerate(rows):
-        table.add_row(str(i), row["model"], f"{row['lr_g']:g}", f"{row['lr_d']:g}", str(row["batch_size"]),
-                      str(row["latent_dim"]), str(row["seed"]), row["state"], row["reported"] or "")  # fmt: skip
+        table.add_row(
+            str(i),
+            row["model"],
+            f"{row['lr_g']:g}",
+            f"{row['lr_d']:g}",
+            str(row["batch_size"]),
+            str(row["latent_dim"]),
+            str(row["seed"]),
+            row["state"],
+            row["reported"] or "",
+        )
     Console().print(table)
     print(f"{len(rows)} trials, {complete} already complete")
     search = settings.config.search
     if search is not None:
         done = 0 if study is None else complete_search_trials(study)
-        print(f"plus search: {search.n_trials} trials of {search.model} sampled by {search.sampler}, {done} already complete")
+        print(
+            f"plus search: {search.n_trials} trials of {search.model} sampled by {search.sampler}, {done} already complete"
+        )
     return 0
 
 
 def _add_ui(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, default=Path("mlruns"), help="the store folder of `gansweep run` (default ./mlruns)")
+    parser.add_argument(
+        "--store", type=Path, default=Path("mlruns"), help="the store folder of `gansweep run` (default ./mlruns)"
+    )
     parser.add_argument("--tracking-uri", help="browse this tracking URI instead")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)"
+    )
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
 
 
@@ -327,9 +420,22 @@ def _ui(args: argparse.Namespace) -> int:
 
     uri = args.tracking_uri or default_tracking_uri(args.store)
     if not args.tracking_uri and not (args.store / "mlflow.db").exists():
-        raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store")
+        raise GansweepError(
+            f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store"
+        )
     print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
     if not args.tracking_uri:
         command += ["--default-artifact-root", (args.store / "artifacts").resolve().as_uri()]
     return subprocess.call(command)
@@ -338,14 +444,24 @@ def _ui(args: argparse.Namespace) -> int:
 def _add_diagnose(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", nargs="?", help="an MLflow run made by gansweep (else give --history)")
     parser.add_argument("--history", type=Path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
-    parser.add_argument("--samples", type=Path, help="generated images, float32 (N,1,28,28) or (N,28,28) in [-1,1]: a .npy "
-                        "of the last epoch's, or a .npz with one array per epoch named by it ('5' or 'epoch_5'), "
-                        "which lets the verdict see a trend")  # fmt: skip
-    parser.add_argument("--dataset", default="mnist-5k", help="the data set the samples imitate (its judge and held-out digits)")
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        help="generated images, float32 (N,1,28,28) or (N,28,28) in [-1,1]: a .npy "
+        "of the last epoch's, or a .npz with one array per epoch named by it ('5' or 'epoch_5'), "
+        "which lets the verdict see a trend",
+    )
+    parser.add_argument(
+        "--dataset", default="mnist-5k", help="the data set the samples imitate (its judge and held-out digits)"
+    )
     parser.add_argument("--data-dir", default="data", help="where mnist/fashion-mnist live (default ./data)")
     parser.add_argument("--store", type=Path, default=Path("mlruns"), help="store folder for RUN_ID (default ./mlruns)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI for RUN_ID (default: sqlite in --store)")
-    parser.add_argument("--json", action="store_true", help='print {"flags": [...], "verdict": ..., "outcome": ..., "metrics": {...}, "evaluations": [...]}')
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"flags": [...], "verdict": ..., "outcome": ..., "metrics": {...}, "evaluations": [...]}',
+    )
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -363,7 +479,10 @@ def _diagnose(args: argparse.Namespace) -> int:
         until = f", recovered by epoch {flag.end}" if flag.end is not None else ""
         print(f"  {flag.name} (epoch {flag.epoch}{until}): {flag.evidence}")
     if diagnosis.evaluations:
-        print("  evaluations: " + ", ".join(f"{e.epoch} {e.quality} {e.trend or ''}".strip() for e in diagnosis.evaluations))
+        print(
+            "  evaluations: "
+            + ", ".join(f"{e.epoch} {e.quality} {e.trend or ''}".strip() for e in diagnosis.evaluations)
+        )
     for key, value in diagnosis.metrics.items():
         print(f"  {key}: {value:.4g}")
     return 0
@@ -403,10 +522,17 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "train": ("train one trial and print its per-epoch losses", _add_train, _train),
     "run": ("run a sweep: train every trial of grid.yaml once, tracked in MLflow", _add_run, _run),
     "list": ("list the model zoo, data sets or losses", _add_list, _list),
-    "status": ("complete / running / failed / waiting per point of a sweep, and which worker holds it", _add_status, _status),
+    "status": (
+        "complete / running / failed / waiting per point of a sweep, and which worker holds it",
+        _add_status,
+        _status,
+    ),
     "report": ("tables of setting vs outcome (markdown, csv, json) and heatmaps, from the store", _add_report, _report),
-    "diagnose": ("judge a run: D-loss collapse, mode collapse, divergence, instability, low quality, under-training, too early to tell",
-                 _add_diagnose, _diagnose),
+    "diagnose": (
+        "judge a run: D-loss collapse, mode collapse, divergence, instability, low quality, under-training, too early to tell",
+        _add_diagnose,
+        _diagnose,
+    ),
     "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui, _ui),
 }
 

@@ -34,11 +34,11 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gansweep.data import DATASETS
-from gansweep.errors import GansweepError
-from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
 from gansweep.diagnostics.evaluate import EVAL_EVERY, EVAL_SAMPLES
 from gansweep.diagnostics.flags import BAD_FLAGS
 from gansweep.diagnostics.metrics import METRICS
+from gansweep.errors import GansweepError
+from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
 from gansweep.models import MODELS
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
@@ -82,7 +82,9 @@ class _FixedHyperparameters(_Strict):
     width: int | None = None
 
     def fixed(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(include=set(_FixedHyperparameters.model_fields)).items() if v is not None}
+        return {
+            k: v for k, v in self.model_dump(include=set(_FixedHyperparameters.model_fields)).items() if v is not None
+        }
 
 
 class ModelEntry(_FixedHyperparameters):
@@ -123,6 +125,13 @@ class Distribution(_Strict):
         elif self.log and self.low <= 0:
             raise ValueError("a log distribution needs low > 0")
         return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a validated range distribution."""
+        if self.low is None or self.high is None:
+            raise ValueError("a `choices` distribution has no bounds")
+        return self.low, self.high
 
     @property
     def is_int(self) -> bool:
@@ -231,7 +240,13 @@ class TrialPlan:
         return hashlib.sha1(self.key.encode()).hexdigest()[:12]
 
     def as_row(self) -> dict[str, Any]:
-        return {"model": self.model, **self.hp.as_params(), "seed": self.seed, "reported": self.reported, "key": self.key}
+        return {
+            "model": self.model,
+            **self.hp.as_params(),
+            "seed": self.seed,
+            "reported": self.reported,
+            "key": self.key,
+        }
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -280,7 +295,7 @@ def load_config(path: str | Path) -> SweepConfig:
         loc = tuple(first["loc"])
         allowed = ""
         if first["type"] == "extra_forbidden":
-            owners = {"models": ModelEntry, "search": SearchConfig, "objective": Objective}
+            owners: dict[str, type[BaseModel]] = {"models": ModelEntry, "search": SearchConfig, "objective": Objective}
             owner = next((owners[part] for part in reversed(loc) if part in owners), SweepConfig)
             if "space" in loc:
                 owner = Distribution
@@ -317,7 +332,9 @@ def _check_models(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
                 f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
         if not entry.grid and not entry.points:
-            raise ConfigError(f"{path}:{_line_of(node, ('models', i))}: models[{i}]: empty grid: give `grid:` and/or `points:`")
+            raise ConfigError(
+                f"{path}:{_line_of(node, ('models', i))}: models[{i}]: empty grid: give `grid:` and/or `points:`"
+            )
 
 
 def plan_trials(config: SweepConfig, n_train: int | None = None, source: str = "grid.yaml") -> list[TrialPlan]:
@@ -334,7 +351,8 @@ def plan_trials(config: SweepConfig, n_train: int | None = None, source: str = "
             except HyperparameterError as error:
                 raise ConfigError(f"{source}: models[{i}] ({entry.model}) {json.dumps(settings)}: {error}") from None
             for seed in config.seed_list:
-                plan = TrialPlan(entry.model, hp, seed, config.dataset, row.get("reported"), len(plans))
+                reported = None if row.get("reported") is None else str(row["reported"])
+                plan = TrialPlan(entry.model, hp, seed, config.dataset, reported, len(plans))
                 known = plans.setdefault(plan.key, plan)
                 if plan.reported and not known.reported:  # a report row that repeats a grid point
                     plans[plan.key] = replace(known, reported=plan.reported)
@@ -350,9 +368,10 @@ def suggest_plan(config: SweepConfig, trial: Any, index: int) -> TrialPlan:
         if dist.choices is not None:
             chosen[name] = trial.suggest_categorical(name, dist.choices)
         elif dist.is_int:
-            chosen[name] = trial.suggest_int(name, int(dist.low), int(dist.high), step=int(dist.step or 1), log=dist.log)
+            low, high = dist.bounds
+            chosen[name] = trial.suggest_int(name, int(low), int(high), step=int(dist.step or 1), log=dist.log)
         else:
-            chosen[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+            chosen[name] = trial.suggest_float(name, *dist.bounds, step=dist.step, log=dist.log)
     given = {**config.fixed(), **search.fixed(), "epochs": config.epochs, **chosen}
     hp = resolve_hyperparameters(search.model, given, None, config.dataset)
     return TrialPlan(search.model, hp, config.seed_list[0], config.dataset, None, index)

@@ -18,12 +18,12 @@ read from ``data_dir`` and downloaded there when missing; offline with no files,
 
 from __future__ import annotations
 
-import gzip
 import functools
+import gzip
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -14,8 +14,9 @@ whose message names the field and what is allowed, before anything is trained.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from gansweep.errors import GansweepError
 from gansweep.losses import LOSSES
@@ -100,7 +101,16 @@ def _betas(value: Any) -> tuple[float, float]:
     betas = tuple(_number("betas", b, float) for b in value)
     if not all(0 <= b < 1 for b in betas):
         raise HyperparameterError(f"betas must each be in [0, 1), got {value!r}")
-    return betas  # type: ignore[return-value]
+    return betas[0], betas[1]
+
+
+def _learning_rate(side: str, given: Mapping[str, float], defaults: Mapping[str, Any]) -> float:
+    """``lr_g`` or ``lr_d``: given for that side, else the given ``lr``, else the model's default."""
+    for source in (given, defaults):
+        for key in (side, "lr"):
+            if key in source:
+                return float(source[key])
+    raise HyperparameterError(f"{side}: no value given and no model default")
 
 
 def allowed_hyperparameters(model: str) -> tuple[str, ...]:
@@ -124,11 +134,8 @@ def resolve_hyperparameters(
             )
     given = {k: v for k, v in given.items() if v is not None}
     merged = {**MODELS[model].defaults, **given}
-    lrs = {key: _positive(key, given[key]) for key in ("lr", "lr_g", "lr_d") if key in given}
-    defaults = MODELS[model].defaults
-    lr_g, lr_d = (
-        lrs.get(side, lrs.get("lr", defaults.get(side, defaults.get("lr")))) for side in ("lr_g", "lr_d")
-    )
+    lrs: dict[str, float] = {key: _positive(key, given[key]) for key in ("lr", "lr_g", "lr_d") if key in given}
+    lr_g, lr_d = (_learning_rate(side, lrs, MODELS[model].defaults) for side in ("lr_g", "lr_d"))
     batch_size = _at_least("batch_size", merged["batch_size"], int, 1)
     if n_train is not None and batch_size > n_train:
         raise HyperparameterError(

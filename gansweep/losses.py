@@ -15,8 +15,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -90,9 +90,7 @@ INFO_CONTINUOUS_WEIGHT = 0.1
 """Weight of the continuous codes' Gaussian NLL in InfoGAN's loss (the paper's lambda for c2, c3)."""
 
 
-def info_loss(
-    logits: Tensor, mean: Tensor, var: Tensor, labels: Tensor, continuous: Tensor
-) -> Tensor:
+def info_loss(logits: Tensor, mean: Tensor, var: Tensor, labels: Tensor, continuous: Tensor) -> Tensor:
     """InfoGAN's mutual-information term: CE(c1) + 0.1 x Gaussian NLL(c2, c3), as reports 000 §4 and 003 write it."""
     var = var + 1e-6
     nll = 0.5 * (torch.log(2 * torch.pi * var) + (continuous - mean) ** 2 / var)

@@ -24,8 +24,13 @@ from gansweep.diagnostics import Flag  # noqa: E402
 from gansweep.models import N_CLASSES, N_CONTINUOUS, Latent  # noqa: E402
 from gansweep.trainer import History, Trainer  # noqa: E402
 
-FLAG_COLOURS = {"diverged": "black", "d_collapse": "tab:red", "mode_collapse": "tab:purple",
-                "unstable": "tab:orange", "low_quality": "tab:brown"}  # fmt: skip
+FLAG_COLOURS = {
+    "diverged": "black",
+    "d_collapse": "tab:red",
+    "mode_collapse": "tab:purple",
+    "unstable": "tab:orange",
+    "low_quality": "tab:brown",
+}
 
 
 def snapshot_epochs(n_epochs: int, every: int) -> list[int]:
@@ -45,7 +50,8 @@ def _labelled(grid: np.ndarray, text: str) -> np.ndarray:
     fig = plt.figure(figsize=(grid.shape[1] / 100, 0.3), dpi=100)
     fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=10)
     fig.canvas.draw()
-    band = np.asarray(fig.canvas.buffer_rgba())[..., :3].mean(axis=2).astype(np.uint8)
+    rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]  # Agg has it; the base class's stubs do not
+    band = rgba[..., :3].mean(axis=2).astype(np.uint8)
     plt.close(fig)
     band = band[:, : grid.shape[1]]
     if band.shape[1] < grid.shape[1]:
@@ -78,12 +84,22 @@ def loss_figure(history: History, flags: list[Flag]) -> plt.Figure:
     epochs = [r["epoch"] for r in history.epochs]
     for key, colour, name in (("d_loss", "tab:blue", "D loss"), ("g_loss", "tab:green", "G loss")):
         ax.plot(x_steps, history.steps[key], color=colour, alpha=0.25, linewidth=0.8)
-        ax.plot(epochs, [r[key] for r in history.epochs], color=colour, linewidth=2.2, marker="o", markersize=3, label=name)
+        ax.plot(
+            epochs, [r[key] for r in history.epochs], color=colour, linewidth=2.2, marker="o", markersize=3, label=name
+        )
     for flag in flags:
         if flag.epoch is not None:
             colour = FLAG_COLOURS.get(flag.name, "gray")
             ax.axvline(flag.epoch, color=colour, linestyle="--", linewidth=1.4)
-            ax.text(flag.epoch, ax.get_ylim()[1], f" {flag.name} @ {flag.epoch}", color=colour, va="top", fontsize=9, rotation=90)
+            ax.text(
+                flag.epoch,
+                ax.get_ylim()[1],
+                f" {flag.name} @ {flag.epoch}",
+                color=colour,
+                va="top",
+                fontsize=9,
+                rotation=90,
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Loss (per step light, per epoch bold)")
@@ -153,11 +169,19 @@ def _interpolate(trainer: Trainer, pairs: int, steps: int, seed: int) -> torch.T
 def generator_pictures(trainer: Trainer, folder: Path, seed: int = 7) -> list[Path]:
     """Pictures that need the trained generator (interpolation; InfoGAN and cGAN panels)."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [_save_png(folder / "interpolation.png", _labelled(sample_grid(_interpolate(trainer, 8, 10, seed)), "λ = 0 … 1"))]
+    paths = [
+        _save_png(folder / "interpolation.png", _labelled(sample_grid(_interpolate(trainer, 8, 10, seed)), "λ = 0 … 1"))
+    ]
     if trainer.spec.conditioning == "label":
         labels = torch.arange(N_CLASSES, device=trainer.device).repeat_interleave(10)
-        latent = trainer.spec.sample_latent(100, trainer.hp.latent_dim, torch.Generator(trainer.device).manual_seed(seed), trainer.device, labels)
-        paths.append(_save_png(folder / "class_rows.png", _labelled(sample_grid(trainer._generate(latent)), "one row per label 0 … 9")))
+        latent = trainer.spec.sample_latent(
+            100, trainer.hp.latent_dim, torch.Generator(trainer.device).manual_seed(seed), trainer.device, labels
+        )
+        paths.append(
+            _save_png(
+                folder / "class_rows.png", _labelled(sample_grid(trainer._generate(latent)), "one row per label 0 … 9")
+            )
+        )
     if trainer.spec.conditioning == "info":
         paths += _infogan_panels(trainer, folder, seed)
     return paths
@@ -176,7 +200,11 @@ def _infogan_panels(trainer: Trainer, folder: Path, seed: int) -> list[Path]:
 
     noise = noise_rows.repeat_interleave(10, dim=0)
     c1 = z(noise, one_hot.repeat(10, 1), torch.zeros(100, N_CONTINUOUS, device=dev))
-    paths = [_save_png(folder / "infogan_c1.png", _labelled(sample_grid(trainer._generate(Latent(c1))), "c1 varies along each row"))]
+    paths = [
+        _save_png(
+            folder / "infogan_c1.png", _labelled(sample_grid(trainer._generate(Latent(c1))), "c1 varies along each row")
+        )
+    ]
     sweep = torch.linspace(-2, 2, 10, device=dev)
     shared = noise_rows[:1].expand(100, d)
     for i, name in enumerate(("c2", "c3")):

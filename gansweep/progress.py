@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from gansweep.trainer import Trainer, TrainerCallback
 
@@ -25,14 +25,21 @@ class EpochProgress(TrainerCallback):
     def __init__(self, label: str, console: Console = STDERR) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("epoch {task.fields[epoch]}"),
-            TimeRemainingColumn(), console=console, transient=True,
-        )  # fmt: skip
-        self.task = None
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epoch {task.fields[epoch]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = TaskID(-1)  # set by on_start
 
     def on_start(self, trainer: Trainer) -> None:
         total = trainer.hp.epochs * trainer.steps_per_epoch
-        self.task = self.progress.add_task("", total=total, completed=trainer.epoch * trainer.steps_per_epoch, epoch=trainer.epoch + 1)
+        self.task = self.progress.add_task(
+            "", total=total, completed=trainer.epoch * trainer.steps_per_epoch, epoch=trainer.epoch + 1
+        )
         self.progress.start()
 
     def on_step(self, trainer: Trainer, epoch: int, step: int) -> None:
@@ -51,11 +58,15 @@ class SweepProgress:
     def __init__(self, console: Console = STDERR) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=console, transient=True,
-        )  # fmt: skip
-        self.sweep_task = None
-        self.trials: dict[str, tuple[int, str]] = {}
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.sweep_task: TaskID | None = None
+        self.trials: dict[str, tuple[TaskID, str]] = {}
         """Running trials: key -> (progress task, label)."""
 
     def __enter__(self) -> SweepProgress:
@@ -77,9 +88,10 @@ class SweepProgress:
         elif kind == "step" and payload["key"] in self.trials:
             self.progress.advance(self.trials[payload["key"]][0])
         elif kind == "end":
-            task, label = self.trials.pop(payload["key"], (None, payload["key"]))
-            if task is not None:
-                self.progress.remove_task(task)
+            running = self.trials.pop(payload["key"], None)
+            label = running[1] if running else payload["key"]
+            if running is not None:
+                self.progress.remove_task(running[0])
             final = payload.get("final") or {}
             detail = payload.get("verdict") or payload.get("error", "")
             if final and "fid_mnist" in final:

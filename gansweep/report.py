@@ -108,13 +108,23 @@ def _row_from_trial(trial: Any) -> ReportRow:
     state = "interrupted" if attrs.get("interrupted") else _STATES[trial.state.name]
     modes = final.get("modes_covered")
     return ReportRow(
-        model=attrs["model"], lr_g=hp["lr_g"], lr_d=hp["lr_d"], batch_size=hp["batch_size"],
-        latent_dim=hp["latent_dim"], seed=attrs["seed"], state=state, verdict=attrs.get("verdict", ""),
-        fid_mnist=final.get("fid_mnist"), modes_covered=None if modes is None else int(modes),
+        model=attrs["model"],
+        lr_g=hp["lr_g"],
+        lr_d=hp["lr_d"],
+        batch_size=hp["batch_size"],
+        latent_dim=hp["latent_dim"],
+        seed=attrs["seed"],
+        state=state,
+        verdict=attrs.get("verdict", ""),
+        fid_mnist=final.get("fid_mnist"),
+        modes_covered=None if modes is None else int(modes),
         flags={k: v for k, v in attrs.get("flags", {}).items() if v is not None},
-        run_id=attrs.get("mlflow_run_id", ""), reported=attrs.get("reported"), key=attrs["gansweep_key"],
-        recovered=attrs.get("recovered", {}), judged=attrs.get("outcome", _judged_before_outcomes(attrs)),
-    )  # fmt: skip
+        run_id=attrs.get("mlflow_run_id", ""),
+        reported=attrs.get("reported"),
+        key=attrs["gansweep_key"],
+        recovered=attrs.get("recovered", {}),
+        judged=attrs.get("outcome", _judged_before_outcomes(attrs)),
+    )
 
 
 def _judged_before_outcomes(attrs: dict[str, Any]) -> str | None:
@@ -124,8 +134,17 @@ def _judged_before_outcomes(attrs: dict[str, Any]) -> str | None:
 
 def _waiting(plan: TrialPlan) -> ReportRow:
     hp = plan.hp
-    return ReportRow(plan.model, hp.lr_g, hp.lr_d, hp.batch_size, hp.latent_dim, plan.seed, "waiting",
-                     reported=plan.reported, key=plan.key)  # fmt: skip
+    return ReportRow(
+        plan.model,
+        hp.lr_g,
+        hp.lr_d,
+        hp.batch_size,
+        hp.latent_dim,
+        plan.seed,
+        "waiting",
+        reported=plan.reported,
+        key=plan.key,
+    )
 
 
 def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[ReportRow]:
@@ -139,13 +158,21 @@ def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[Repor
             row.reported = plan.reported or row.reported
     scored = _scored(rows)
     if scored and all(len(group) == 1 for group in _by_setting(rows).values()):  # with seeds a setting is best
-        min(scored, key=lambda r: r.fid_mnist).best = True
+        min(scored, key=_fid).best = True
     return rows
 
 
 def _scored(rows: list[ReportRow]) -> list[ReportRow]:
     """The complete rows with a finite fid_mnist: the only ones a best or a median counts."""
     return [r for r in rows if r.state == "complete" and r.fid_mnist is not None and math.isfinite(r.fid_mnist)]
+
+
+def _fid(row: ReportRow) -> float:
+    return math.inf if row.fid_mnist is None else row.fid_mnist
+
+
+def _fid_median(summary: SettingSummary) -> float:
+    return math.inf if summary.fid_median is None else summary.fid_median
 
 
 def _by_setting(rows: list[ReportRow]) -> dict[str, list[ReportRow]]:
@@ -161,7 +188,7 @@ def summarize(rows: list[ReportRow]) -> list[SettingSummary]:
     summaries = [_summary(key, group) for key, group in _by_setting(rows).items() if len(group) > 1]
     scored = [s for s in summaries if s.fid_median is not None and math.isfinite(s.fid_median)]
     if scored:
-        min(scored, key=lambda s: s.fid_median).best = True
+        min(scored, key=_fid_median).best = True
     return summaries
 
 
@@ -171,11 +198,23 @@ def _summary(key: str, group: list[ReportRow]) -> SettingSummary:
     # A complete seed without a finite fid_mnist (diverged) counts as the worst, not as absent: otherwise
     # a setting that diverged in 2 of 3 seeds would be judged by its one good seed.
     scored = _scored(group)
-    fids = sorted([r.fid_mnist for r in scored] + [math.inf] * (len(done) - len(scored)))
+    fids = sorted([_fid(r) for r in scored] + [math.inf] * (len(done) - len(scored)))
     median, low, high = (statistics.median(fids), fids[0], fids[-1]) if fids else (None, None, None)
     first = group[0]
-    return SettingSummary(first.model, first.lr_g, first.lr_d, first.batch_size, first.latent_dim, key,
-                          [r.seed for r in group], len(done), dict(flagged), median, low, high)  # fmt: skip
+    return SettingSummary(
+        first.model,
+        first.lr_g,
+        first.lr_d,
+        first.batch_size,
+        first.latent_dim,
+        key,
+        [r.seed for r in group],
+        len(done),
+        dict(flagged),
+        median,
+        low,
+        high,
+    )
 
 
 def reported_category(text: str | None) -> str | None:
@@ -208,12 +247,22 @@ def _flagged(summary: SettingSummary) -> dict[str, str]:
 
 
 def _summary_table(summaries: list[SettingSummary], two_lrs: bool) -> list[str]:
-    header = (["lr_g", "lr_d"] if two_lrs else ["lr"]) + ["batch_size", "latent_dim", "seeds", "fid_mnist", "flags (of complete seeds)"]
+    header = (["lr_g", "lr_d"] if two_lrs else ["lr"]) + [
+        "batch_size",
+        "latent_dim",
+        "seeds",
+        "fid_mnist",
+        "flags (of complete seeds)",
+    ]
     lines = ["#### per setting (median over seeds)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         lrs = [f"{s.lr_g:g}", f"{s.lr_d:g}"] if two_lrs else [f"{s.lr_g:g}"]
         seeds = str(len(s.seeds)) if s.complete == len(s.seeds) else f"{s.complete} of {len(s.seeds)} complete"
-        fid = "" if s.fid_median is None else f"median {_number(s.fid_median)} [{_number(s.fid_min)}–{_number(s.fid_max)}]"
+        fid = (
+            ""
+            if s.fid_median is None
+            else f"median {_number(s.fid_median)} [{_number(s.fid_min)}–{_number(s.fid_max)}]"
+        )
         fid = f"**best**: {fid}" if s.best else fid
         flags = ", ".join(f"{name} {count}" for name, count in _flagged(s).items())
         lines.append("| " + " | ".join([*lrs, str(s.batch_size), str(s.latent_dim), seeds, fid, flags]) + " |")
@@ -236,13 +285,19 @@ def to_markdown(rows: list[ReportRow]) -> str:
             onsets = ", ".join(f"{name} @ {epoch}" for name, epoch in r.flags.items())
             cells = [*lrs, str(r.batch_size), str(r.latent_dim), str(r.seed), outcome]
             cells += ([r.reported or ""] if with_reported else []) + [
-                _number(r.fid_mnist), "" if r.modes_covered is None else f"{r.modes_covered}/10", onsets, r.run_id[:8],
-            ]  # fmt: skip
+                _number(r.fid_mnist),
+                "" if r.modes_covered is None else f"{r.modes_covered}/10",
+                onsets,
+                r.run_id[:8],
+            ]
             lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
         if with_reported:
             agree, known = agreement(part)
-            lines += ["", f"Measured outcome agrees with the report on {agree} of {known} comparable rows "
-                          f"(good vs bad; report wording read by keyword)."]  # fmt: skip
+            lines += [
+                "",
+                f"Measured outcome agrees with the report on {agree} of {known} comparable rows "
+                f"(good vs bad; report wording read by keyword).",
+            ]
         lines.append("")
         if own := [s for s in summaries if s.model == model]:
             lines += _summary_table(own, two_lrs)
@@ -251,23 +306,58 @@ def to_markdown(rows: list[ReportRow]) -> str:
 
 def to_csv(rows: list[ReportRow]) -> str:
     out = io.StringIO()
-    fields = ["model", "lr_g", "lr_d", "batch_size", "latent_dim", "seed", "state", "outcome", "reported",
-              "fid_mnist", "modes_covered", "flags", "best", "run_id", "key", "kind", "seeds_complete", "fid_min", "fid_max"]  # fmt: skip
+    fields = [
+        "model",
+        "lr_g",
+        "lr_d",
+        "batch_size",
+        "latent_dim",
+        "seed",
+        "state",
+        "outcome",
+        "reported",
+        "fid_mnist",
+        "modes_covered",
+        "flags",
+        "best",
+        "run_id",
+        "key",
+        "kind",
+        "seeds_complete",
+        "fid_min",
+        "fid_max",
+    ]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     for r in rows:
-        writer.writerow({**{k: v for k, v in asdict(r).items() if k in fields}, "outcome": r.outcome, "flags": json.dumps(r.flags), "kind": "seed"})
+        writer.writerow(
+            {
+                **{k: v for k, v in asdict(r).items() if k in fields},
+                "outcome": r.outcome,
+                "flags": json.dumps(r.flags),
+                "kind": "seed",
+            }
+        )
     for s in summarize(rows):  # fid_mnist holds the median; flags, the complete seeds that raised each
-        writer.writerow({**{k: v for k, v in asdict(s).items() if k in fields}, "fid_mnist": s.fid_median, "flags": json.dumps(_flagged(s)),
-                         "kind": "setting", "seeds_complete": f"{s.complete}/{len(s.seeds)}"})  # fmt: skip
+        writer.writerow(
+            {
+                **{k: v for k, v in asdict(s).items() if k in fields},
+                "fid_mnist": s.fid_median,
+                "flags": json.dumps(_flagged(s)),
+                "kind": "setting",
+                "seeds_complete": f"{s.complete}/{len(s.seeds)}",
+            }
+        )
     return out.getvalue()
 
 
 def to_json(rows: list[ReportRow]) -> str:
     """A list: the seed rows (``"kind": "seed"``), then one object per setting with several seeds (``"kind": "setting"``)."""
     # JSON has no infinity: a median made worst by diverged seeds is null, as a missing fid is.
-    settings = [{**{k: None if isinstance(v, float) and math.isinf(v) else v for k, v in asdict(s).items()}, "kind": "setting"}
-                for s in summarize(rows)]  # fmt: skip
+    settings = [
+        {**{k: None if isinstance(v, float) and math.isinf(v) else v for k, v in asdict(s).items()}, "kind": "setting"}
+        for s in summarize(rows)
+    ]
     return json.dumps([{**asdict(r), "outcome": r.outcome, "kind": "seed"} for r in rows] + settings)
 
 
@@ -303,10 +393,20 @@ def heatmap_figure(rows: list[ReportRow]):
     for r in rows:
         i, j = lrs.index(r.lr_g), batches.index(r.batch_size)
         if any(f in r.flags and f not in r.recovered for f in COLLAPSE_FLAGS):
-            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
+            ax.add_patch(
+                plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0)
+            )
         label = _number(r.fid_mnist) if r.fid_mnist is not None else r.state
-        ax.text(j, i, label, ha="center", va="center", color="white", fontsize=9,
-                bbox={"facecolor": "black", "alpha": 0.4, "linewidth": 0})  # fmt: skip
+        ax.text(
+            j,
+            i,
+            label,
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=9,
+            bbox={"facecolor": "black", "alpha": 0.4, "linewidth": 0},
+        )
     ax.set_xticks(range(len(batches)), [str(b) for b in batches])
     ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
     ax.set_xlabel("batch_size")

@@ -46,7 +46,9 @@ def _quiet_mlflow() -> None:
 class Tracker:
     """A thin layer over ``MlflowClient`` that knows gansweep's run layout."""
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, create: bool = True) -> None:
+    def __init__(
+        self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, create: bool = True
+    ) -> None:
         _quiet_mlflow()
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
@@ -60,14 +62,18 @@ class Tracker:
             if found is not None:
                 self.experiment_id = found.experiment_id
             elif not create:
-                raise GansweepError(f"no sweep named {experiment!r} in {redact(tracking_uri)}: run it first, or check --store")
+                raise GansweepError(
+                    f"no sweep named {experiment!r} in {redact(tracking_uri)}: run it first, or check --store"
+                )
             else:
                 location = artifact_root.resolve().as_uri() if artifact_root else None
                 self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
         except MlflowException as error:
             raise GansweepError(f"tracking store {redact(tracking_uri)}: {error.message}") from None
         except Exception as error:  # connection errors from servers and databases
-            raise GansweepError(f"tracking store {redact(tracking_uri)} is unreachable: {type(error).__name__}: {error}") from None
+            raise GansweepError(
+                f"tracking store {redact(tracking_uri)} is unreachable: {type(error).__name__}: {error}"
+            ) from None
 
     @staticmethod
     def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
@@ -79,7 +85,9 @@ class Tracker:
         try:
             return Path(MlflowClient(tracking_uri=tracking_uri).download_artifacts(run_id, artifact, str(folder)))
         except Exception as error:
-            raise GansweepError(f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})") from None
+            raise GansweepError(
+                f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
+            ) from None
 
     def _runs(self, filter_string: str) -> list[Any]:
         from mlflow.entities import ViewType
@@ -124,7 +132,9 @@ class Tracker:
         """One file, under its own name; a file of that name already there is replaced."""
         self.client.log_artifact(run_id, str(file))
 
-    def end_trial(self, run_id: str, status: str, tags: dict[str, str] | None = None, only_if_running: bool = False) -> None:
+    def end_trial(
+        self, run_id: str, status: str, tags: dict[str, str] | None = None, only_if_running: bool = False
+    ) -> None:
         if only_if_running and self.client.get_run(run_id).info.status != "RUNNING":
             return
         for key, value in (tags or {}).items():
@@ -144,7 +154,9 @@ def check_server(uri: str, timeout: float = 10) -> None:
         pass  # it answered; MLflow reports what is wrong with the request
     except OSError as error:
         reason = getattr(error, "reason", error)
-        raise GansweepError(f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?") from None
+        raise GansweepError(
+            f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?"
+        ) from None
 
 
 class MlflowEpochLogger(TrainerCallback):

@@ -133,9 +133,7 @@ class Trainer:
         torch.manual_seed(seed)  # dropout draws from the global generator
         self.rng = torch.Generator(self.device).manual_seed(seed)
         self.images, self.labels = device_images(digits, self.spec.image_size, self.spec.output, self.device)
-        self.generator, self.discriminator = (
-            net.to(self.device) for net in self.spec.build(hp.latent_dim, hp.width)
-        )
+        self.generator, self.discriminator = (net.to(self.device) for net in self.spec.build(hp.latent_dim, hp.width))
         self.opt_g, self.opt_d = self._optimizers()
         self.fixed = self._fixed_latents()
         self.history = History()
@@ -146,9 +144,11 @@ class Trainer:
 
     def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         d = self.discriminator
-        q_head = [] if not isinstance(d, InfoDiscriminator) else [
-            *d.q_body.parameters(), *d.q_logits.parameters(), *d.q_mean.parameters(), *d.q_log_var.parameters()
-        ]
+        q_head = (
+            []
+            if not isinstance(d, InfoDiscriminator)
+            else [*d.q_body.parameters(), *d.q_logits.parameters(), *d.q_mean.parameters(), *d.q_log_var.parameters()]
+        )
         q_ids = {id(p) for p in q_head}
         self.g_params = [*self.generator.parameters(), *q_head]
         self.d_params = [p for p in d.parameters() if id(p) not in q_ids]
@@ -186,7 +186,9 @@ class Trainer:
     def generate(self, n: int, seed: int, batch: int = 500) -> torch.Tensor:
         """``n`` uint8 samples from latents drawn with their own ``seed`` (the training RNG is untouched)."""
         rng = torch.Generator(self.device).manual_seed(seed)
-        latents = [self.spec.sample_latent(min(batch, n - i), self.hp.latent_dim, rng, self.device) for i in range(0, n, batch)]
+        latents = [
+            self.spec.sample_latent(min(batch, n - i), self.hp.latent_dim, rng, self.device) for i in range(0, n, batch)
+        ]
         return torch.cat([self._generate(latent) for latent in latents])
 
     def _autocast(self):
@@ -212,7 +214,8 @@ class Trainer:
         with self._autocast():
             if isinstance(self.discriminator, InfoDiscriminator):
                 scores, q = self.discriminator.with_q(fake)
-                info = info_loss(*(t.float() for t in q), latent.labels, latent.continuous)
+                logits, mean, var = (t.float() for t in q)
+                info = info_loss(logits, mean, var, latent.labels, latent.continuous)
             else:
                 scores, info = self.discriminator(fake, latent.labels), torch.zeros((), device=self.device)
         g_loss = self.loss.generator(scores.float())
@@ -247,7 +250,13 @@ class Trainer:
         seconds = time.perf_counter() - started
         means = dict(zip(STEP_METRICS, per_step.mean(dim=0).tolist()))
         norms = {key: float(value) for key, value in self._norms.items()}
-        return {"epoch": self.epoch + 1, **means, **norms, "seconds": seconds, "images_per_s": n_steps * bs * self.hp.d_steps / seconds}
+        return {
+            "epoch": self.epoch + 1,
+            **means,
+            **norms,
+            "seconds": seconds,
+            "images_per_s": n_steps * bs * self.hp.d_steps / seconds,
+        }
 
     def fit(self) -> History:
         """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""

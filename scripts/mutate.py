@@ -30,37 +30,90 @@ class Mutation:
 
 
 MUTATIONS = (
-    Mutation("a threshold to an extreme: judge diversity never collapsed", "gansweep/diagnostics/flags.py",
-             "DIVERSITY_COLLAPSED = 0.4", "DIVERSITY_COLLAPSED = 0.0", ("tests/diagnostics_tests/test_thresholds.py",)),
-    Mutation("the judge-diversity rule deleted", "gansweep/diagnostics/flags.py",
-             'if r["modes_covered"] <= MODES_COLLAPSED or r["diversity"] < DIVERSITY_COLLAPSED:',
-             'if r["modes_covered"] <= MODES_COLLAPSED:', ("tests/diagnostics_tests/test_thresholds.py",)),
-    Mutation("the fid_mnist > 500 rule deleted", "gansweep/diagnostics/flags.py",
-             'return "poor" if r["fid_mnist"] > FID_HIGH else "healthy"', 'return "healthy"',
-             ("tests/diagnostics_tests/test_thresholds.py",)),
-    Mutation("a heartbeat default of 10 s", "gansweep/cli.py",
-             'parser.add_argument("--heartbeat", type=int, default=15,', 'parser.add_argument("--heartbeat", type=int, default=10,',
-             ("tests/sweep_tests/test_takeover.py", "-k", "heartbeat_defaults")),
-    Mutation("a redaction that returns its input", "gansweep/errors.py",
-             'return _CREDENTIALS.sub(r"\\1:***@", text)', "return text", ("tests/test_bad_input.py", "-k", "storage_unreachable")),
-    Mutation("an objective that returns 0", "gansweep/sweep/_worker.py",
-             'return value if value == value else float("inf")', "return 0.0", ("tests/sweep_tests/test_run.py", "-k", "tracks_every_trial")),
-    Mutation("a claim that skips its compare-and-set", "gansweep/sweep/_queue.py",
-             "if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):",
-             "if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING) or True:",
-             ("tests/sweep_tests/test_queue.py", "-k", "saw_a_trial")),
-    Mutation("a sweep lock that never refuses", "gansweep/sweep/_storage.py",
-             "fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)", "pass", ("tests/test_bad_input.py", "-k", "second_run")),
-    Mutation("a checkpoint of another trial accepted", "gansweep/trainer.py",
-             'if state.get("format") != CHECKPOINT_FORMAT or found != expected:', 'if state.get("format") != CHECKPOINT_FORMAT:',
-             ("tests/test_bad_input.py", "-k", "checkpoint_of_another_trial and not sweep")),
-    Mutation("unknown grid keys ignored", "gansweep/config.py",
-             'model_config = ConfigDict(extra="forbid")', 'model_config = ConfigDict(extra="ignore")', ("tests/test_bad_input.py", "-k", "unknown_key")),
-    Mutation("a digit covered by any sample at all", "gansweep/diagnostics/metrics.py",
-             "FAIR_SHARE = 0.25", "FAIR_SHARE = 0.0", ("tests/diagnostics_tests/test_judge_and_metrics.py",)),
-    Mutation("the best trial is the worst", "gansweep/report.py",
-             "min(scored, key=lambda r: r.fid_mnist).best = True", "max(scored, key=lambda r: r.fid_mnist).best = True",
-             ("tests/test_report.py",)),
+    Mutation(
+        "a threshold to an extreme: judge diversity never collapsed",
+        "gansweep/diagnostics/flags.py",
+        "DIVERSITY_COLLAPSED = 0.4",
+        "DIVERSITY_COLLAPSED = 0.0",
+        ("tests/diagnostics_tests/test_thresholds.py",),
+    ),
+    Mutation(
+        "the judge-diversity rule deleted",
+        "gansweep/diagnostics/flags.py",
+        'if r["modes_covered"] <= MODES_COLLAPSED or r["diversity"] < DIVERSITY_COLLAPSED:',
+        'if r["modes_covered"] <= MODES_COLLAPSED:',
+        ("tests/diagnostics_tests/test_thresholds.py",),
+    ),
+    Mutation(
+        "the fid_mnist > 500 rule deleted",
+        "gansweep/diagnostics/flags.py",
+        'return "poor" if r["fid_mnist"] > FID_HIGH else "healthy"',
+        'return "healthy"',
+        ("tests/diagnostics_tests/test_thresholds.py",),
+    ),
+    Mutation(
+        "a heartbeat default of 10 s",
+        "gansweep/cli.py",
+        'parser.add_argument("--heartbeat", type=int, default=15,',
+        'parser.add_argument("--heartbeat", type=int, default=10,',
+        ("tests/sweep_tests/test_takeover.py", "-k", "heartbeat_defaults"),
+    ),
+    Mutation(
+        "a redaction that returns its input",
+        "gansweep/errors.py",
+        'return _CREDENTIALS.sub(r"\\1:***@", text)',
+        "return text",
+        ("tests/test_bad_input.py", "-k", "storage_unreachable"),
+    ),
+    Mutation(
+        "an objective that returns 0",
+        "gansweep/sweep/_worker.py",
+        'return value if value == value else float("inf")',
+        "return 0.0",
+        ("tests/sweep_tests/test_run.py", "-k", "tracks_every_trial"),
+    ),
+    Mutation(
+        "a claim that skips its compare-and-set",
+        "gansweep/sweep/_queue.py",
+        "if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):",
+        "if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING) or True:",
+        ("tests/sweep_tests/test_queue.py", "-k", "saw_a_trial"),
+    ),
+    Mutation(
+        "a sweep lock that never refuses",
+        "gansweep/sweep/_storage.py",
+        "fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+        "pass",
+        ("tests/test_bad_input.py", "-k", "second_run"),
+    ),
+    Mutation(
+        "a checkpoint of another trial accepted",
+        "gansweep/trainer.py",
+        'if state.get("format") != CHECKPOINT_FORMAT or found != expected:',
+        'if state.get("format") != CHECKPOINT_FORMAT:',
+        ("tests/test_bad_input.py", "-k", "checkpoint_of_another_trial and not sweep"),
+    ),
+    Mutation(
+        "unknown grid keys ignored",
+        "gansweep/config.py",
+        'model_config = ConfigDict(extra="forbid")',
+        'model_config = ConfigDict(extra="ignore")',
+        ("tests/test_bad_input.py", "-k", "unknown_key"),
+    ),
+    Mutation(
+        "a digit covered by any sample at all",
+        "gansweep/diagnostics/metrics.py",
+        "FAIR_SHARE = 0.25",
+        "FAIR_SHARE = 0.0",
+        ("tests/diagnostics_tests/test_judge_and_metrics.py",),
+    ),
+    Mutation(
+        "the best trial is the worst",
+        "gansweep/report.py",
+        "min(scored, key=lambda r: r.fid_mnist).best = True",
+        "max(scored, key=lambda r: r.fid_mnist).best = True",
+        ("tests/test_report.py",),
+    ),
 )
 
 
@@ -68,7 +121,9 @@ def _run(mutation: Mutation) -> tuple[bool, float]:
     path = ROOT / mutation.file
     original = path.read_text()
     if original.count(mutation.old) != 1:
-        raise SystemExit(f"{mutation.file}: {mutation.old!r} occurs {original.count(mutation.old)} times, not once; update MUTATIONS")
+        raise SystemExit(
+            f"{mutation.file}: {mutation.old!r} occurs {original.count(mutation.old)} times, not once; update MUTATIONS"
+        )
     start = time.monotonic()
     try:
         path.write_text(original.replace(mutation.old, mutation.new))
@@ -86,7 +141,10 @@ def main(argv: list[str]) -> int:
     for mutation in chosen:
         caught, seconds = _run(mutation)
         survived += not caught
-        print(f"| {mutation.name} | {mutation.file} | {' '.join(mutation.tests)} | {'caught' if caught else 'SURVIVED'} | {seconds:.0f} |", flush=True)
+        print(
+            f"| {mutation.name} | {mutation.file} | {' '.join(mutation.tests)} | {'caught' if caught else 'SURVIVED'} | {seconds:.0f} |",
+            flush=True,
+        )
     print(f"{len(chosen) - survived}/{len(chosen)} mutations caught")
     return 1 if survived else 0
 

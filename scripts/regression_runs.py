@@ -48,7 +48,9 @@ def train(name: str, run: dict, folder: Path = FOLDER) -> Path:
     keep = _Keep(run["eval_every"])
     history = Trainer(run["model"], digits, hp, seed=run["seed"], device="cpu", callbacks=[keep]).fit()
     path = folder / f"{name}.npz"
-    np.savez_compressed(path, history=json.dumps(history.epochs), epochs=np.array(keep.epochs), samples=np.stack(keep.samples))
+    np.savez_compressed(
+        path, history=json.dumps(history.epochs), epochs=np.array(keep.epochs), samples=np.stack(keep.samples)
+    )
     return path
 
 
@@ -57,8 +59,10 @@ def draw_grids(name: str, folder: Path, out: Path) -> Path:
     from PIL import Image
 
     stored = np.load(folder / f"{name}.npz")
-    tiles = [np.pad(s[:64, 0].reshape(8, 8, 28, 28).transpose(0, 2, 1, 3).reshape(224, 224), 4, constant_values=255)
-             for s in stored["samples"]]  # fmt: skip
+    tiles = [
+        np.pad(s[:64, 0].reshape(8, 8, 28, 28).transpose(0, 2, 1, 3).reshape(224, 224), 4, constant_values=255)
+        for s in stored["samples"]
+    ]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
     Image.fromarray(np.concatenate(tiles, axis=1)).save(path)
@@ -68,8 +72,12 @@ def draw_grids(name: str, folder: Path, out: Path) -> Path:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="runs to train (default: all)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the stored runs were made with 1, "
-                        "and another count changes the float results)")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: the stored runs were made with 1, and another count changes the float results)",
+    )
     parser.add_argument("--out", type=Path, default=FOLDER)
     parser.add_argument("--grids", type=Path, help="draw the stored runs' grids here instead of training")
     args = parser.parse_args()

@@ -15,8 +15,8 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import optuna
 import pytest
@@ -30,7 +30,9 @@ from gansweep.sweep._storage import SweepLock
 from gansweep.trainer import Trainer
 
 README = Path(__file__).parent.parent / "README.md"
-GRID = "name: e\nepochs: 2\ndevice: cpu\nmodels:\n  - model: cs231n-mlp\n    batch_size: 500\n    grid: {lr: [1.0e-3]}\n"
+GRID = (
+    "name: e\nepochs: 2\ndevice: cpu\nmodels:\n  - model: cs231n-mlp\n    batch_size: 500\n    grid: {lr: [1.0e-3]}\n"
+)
 PASSWORDS = ("secret", "not-the-password")
 """The passwords the cases put in URLs: never printed."""
 TRAIN = ["train", "--model", "cs231n-mlp", "--batch-size", "500", "--device", "cpu"]
@@ -49,7 +51,13 @@ class Case:
     """One case of a row: a copy of the recorded store, a folder for its files, and ``check``."""
 
     def __init__(self, recorded: Path, tmp_path: Path, capsys, monkeypatch, request) -> None:
-        self.store, self.tmp, self.capsys, self.monkeypatch, self.request = tmp_path / "mlruns", tmp_path, capsys, monkeypatch, request
+        self.store, self.tmp, self.capsys, self.monkeypatch, self.request = (
+            tmp_path / "mlruns",
+            tmp_path,
+            capsys,
+            monkeypatch,
+            request,
+        )
         shutil.copytree(recorded, self.store)
         capsys.readouterr()
 
@@ -89,7 +97,11 @@ class Case:
 
 
 def _fingerprint(store: Path) -> dict[str, str]:
-    return {str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(store.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(store.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _records(store: Path) -> dict[str, dict]:
@@ -102,7 +114,9 @@ def _records(store: Path) -> dict[str, dict]:
     return {
         "runs": {r.info.run_id: (r.info.end_time, r.data.params, r.data.metrics, r.data.tags) for r in runs},
         "trials": {t.number: (t.value, t.params, t.user_attrs, t.datetime_complete) for t in trials},
-        "files": {k: v for r in runs for k, v in _fingerprint(store / "artifacts").items() if k.startswith(r.info.run_id)},
+        "files": {
+            k: v for r in runs for k, v in _fingerprint(store / "artifacts").items() if k.startswith(r.info.run_id)
+        },
     }
 
 
@@ -121,7 +135,11 @@ def _interrupted_after_one_epoch(case: Case, text: str) -> Path:
     case.monkeypatch.setattr(SweepProgress, "__call__", show)
     case.capsys.readouterr()
     finished = {f"artifacts/{k}" for k in _records(case.store)["files"]}
-    [checkpoint] = [p for p in case.store.glob("artifacts/*/artifacts/checkpoint.pt") if str(p.relative_to(case.store)) not in finished]
+    [checkpoint] = [
+        p
+        for p in case.store.glob("artifacts/*/artifacts/checkpoint.pt")
+        if str(p.relative_to(case.store)) not in finished
+    ]
     return checkpoint
 
 
@@ -136,47 +154,79 @@ def _states(case: Case) -> list[str]:
 
 
 def malformed_yaml(case: Case) -> None:
-    case.check(case.run("epochs: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3\n"), "grid.yaml:5: not valid YAML: expected ',' or ']'")
+    case.check(
+        case.run("epochs: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3\n"),
+        "grid.yaml:5: not valid YAML: expected ',' or ']'",
+    )
 
 
 def unknown_key(case: Case) -> None:
-    case.check(case.run(GRID + "    colour: red\n"), "grid.yaml:8: models[0].colour: Extra inputs are not permitted; allowed here: lr,")
+    case.check(
+        case.run(GRID + "    colour: red\n"),
+        "grid.yaml:8: models[0].colour: Extra inputs are not permitted; allowed here: lr,",
+    )
 
 
 def wrong_type(case: Case) -> None:
-    case.check(case.run(GRID.replace("epochs: 2", "epochs: two")), "grid.yaml:2: epochs: Input should be a valid integer")
+    case.check(
+        case.run(GRID.replace("epochs: 2", "epochs: two")), "grid.yaml:2: epochs: Input should be a valid integer"
+    )
 
 
 def out_of_range_value(case: Case) -> None:
-    case.check(case.run(GRID.replace("[1.0e-3]", "[-1]")), 'grid.yaml: models[0] (cs231n-mlp) {"lr": -1}: lr must be > 0, got -1')
+    case.check(
+        case.run(GRID.replace("[1.0e-3]", "[-1]")),
+        'grid.yaml: models[0] (cs231n-mlp) {"lr": -1}: lr must be > 0, got -1',
+    )
 
 
 def batch_larger_than_the_data(case: Case) -> None:
-    case.check(case.run(GRID.replace("batch_size: 500", "batch_size: 9000")), "batch_size must be at most 4500 (the training split of mnist-5k)")
+    case.check(
+        case.run(GRID.replace("batch_size: 500", "batch_size: 9000")),
+        "batch_size must be at most 4500 (the training split of mnist-5k)",
+    )
 
 
 def unknown_model(case: Case) -> None:
-    case.check(case.run(GRID.replace("model: cs231n-mlp", "model: stylegan")), "grid.yaml:5: models[0].model: unknown model 'stylegan'; choose one of: mlp,")
+    case.check(
+        case.run(GRID.replace("model: cs231n-mlp", "model: stylegan")),
+        "grid.yaml:5: models[0].model: unknown model 'stylegan'; choose one of: mlp,",
+    )
 
 
 def unknown_data_set(case: Case) -> None:
-    case.check(case.run(GRID.replace("epochs: 2", "epochs: 2\ndataset: cifar10")), "grid.yaml:3: dataset: unknown dataset 'cifar10'; choose one of: mnist-5k")
+    case.check(
+        case.run(GRID.replace("epochs: 2", "epochs: 2\ndataset: cifar10")),
+        "grid.yaml:3: dataset: unknown dataset 'cifar10'; choose one of: mnist-5k",
+    )
 
 
 def unknown_loss(case: Case) -> None:
-    case.check(case.run(GRID + "    loss: hinge\n"), "grid.yaml", "loss must be one of: bce, minimax, lsgan; got 'hinge'")
+    case.check(
+        case.run(GRID + "    loss: hinge\n"), "grid.yaml", "loss must be one of: bce, minimax, lsgan; got 'hinge'"
+    )
 
 
 def hyperparameter_not_taken(case: Case) -> None:
-    case.check(case.run(GRID.replace("cs231n-mlp", "mlp") + "    width: 64\n"), "grid.yaml:", "model 'mlp' does not take hyperparameter 'width'; it takes: lr,")
+    case.check(
+        case.run(GRID.replace("cs231n-mlp", "mlp") + "    width: 64\n"),
+        "grid.yaml:",
+        "model 'mlp' does not take hyperparameter 'width'; it takes: lr,",
+    )
 
 
 def empty_grid(case: Case) -> None:
-    case.check(case.run("name: e\nepochs: 1\nmodels:\n  - model: mlp\n"), "grid.yaml:4: models[0]: empty grid: give `grid:` and/or `points:`")
+    case.check(
+        case.run("name: e\nepochs: 1\nmodels:\n  - model: mlp\n"),
+        "grid.yaml:4: models[0]: empty grid: give `grid:` and/or `points:`",
+    )
 
 
 def storage_unreachable(case: Case) -> None:
-    case.check(case.run(GRID, "--storage", "postgresql://bob:secret@127.0.0.1:1/db"), "--storage postgresql://bob:***@127.0.0.1:1/db: cannot open (")
+    case.check(
+        case.run(GRID, "--storage", "postgresql://bob:secret@127.0.0.1:1/db"),
+        "--storage postgresql://bob:***@127.0.0.1:1/db: cannot open (",
+    )
 
 
 def storage_wrong_password(case: Case) -> None:
@@ -184,23 +234,38 @@ def storage_wrong_password(case: Case) -> None:
     scheme, rest = url.split("://", 1)
     user = rest.split(":", 1)[0]
     wrong = f"{scheme}://{user}:not-the-password@{rest.rsplit('@', 1)[1]}"
-    case.check(case.run(GRID, "--storage", wrong), f"--storage {scheme}://{user}:***@", f'password authentication failed for user "{user}"')
+    case.check(
+        case.run(GRID, "--storage", wrong),
+        f"--storage {scheme}://{user}:***@",
+        f'password authentication failed for user "{user}"',
+    )
 
 
 def storage_driver_missing(case: Case) -> None:
     case.monkeypatch.setitem(sys.modules, "psycopg", None)  # what `import psycopg` does when it is not installed
-    case.check(case.run(GRID, "--storage", "postgresql://bob:secret@127.0.0.1:1/db"), "--storage postgresql://bob:***@127.0.0.1:1/db: its database driver is not installed (PostgreSQL: pip install 'gansweep[postgres]'")
+    case.check(
+        case.run(GRID, "--storage", "postgresql://bob:secret@127.0.0.1:1/db"),
+        "--storage postgresql://bob:***@127.0.0.1:1/db: its database driver is not installed (PostgreSQL: pip install 'gansweep[postgres]'",
+    )
 
 
 def tracking_server_unreachable(case: Case) -> None:
     start = time.monotonic()
-    case.check(case.run(GRID, "--tracking-uri", "http://127.0.0.1:1"), "--tracking-uri http://127.0.0.1:1 is unreachable (", "is the MLflow server running?")
+    case.check(
+        case.run(GRID, "--tracking-uri", "http://127.0.0.1:1"),
+        "--tracking-uri http://127.0.0.1:1 is unreachable (",
+        "is the MLflow server running?",
+    )
     assert time.monotonic() - start < 10
 
 
 def store_not_writable(case: Case) -> None:
     blocker = case.store / "optuna.journal"  # a file where the store's folder would be
-    case.check(["run", case.grid(), "--store", str(blocker / "mlruns")], f"store folder {blocker / 'mlruns'} is not writable (", "; pass --store DIR")
+    case.check(
+        ["run", case.grid(), "--store", str(blocker / "mlruns")],
+        f"store folder {blocker / 'mlruns'} is not writable (",
+        "; pass --store DIR",
+    )
 
 
 def data_set_missing_offline(case: Case) -> None:
@@ -209,12 +274,20 @@ def data_set_missing_offline(case: Case) -> None:
     case.monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
     data = case.tmp / "data"
     text = GRID.replace("epochs: 2", f"epochs: 2\ndataset: mnist\ndata_dir: {data}")
-    case.check(case.run(text), f"mnist: no data in {data}/MNIST/raw and the download failed", "Place the four uncompressed IDX files there: train-images-idx3-ubyte")
+    case.check(
+        case.run(text),
+        f"mnist: no data in {data}/MNIST/raw and the download failed",
+        "Place the four uncompressed IDX files there: train-images-idx3-ubyte",
+    )
 
 
 def second_run(case: Case) -> None:
     with SweepLock(case.store, "e"):  # what the first `gansweep run` holds while it trains
-        case.check(case.run(), "sweep 'e' is already running in this store (pid ", "wait for it or stop it first, or share a sweep between processes with --storage")
+        case.check(
+            case.run(),
+            "sweep 'e' is already running in this store (pid ",
+            "wait for it or stop it first, or share a sweep between processes with --storage",
+        )
 
 
 def checkpoint_corrupted(case: Case) -> None:
@@ -225,7 +298,11 @@ def checkpoint_corrupted(case: Case) -> None:
 
 def checkpoint_of_another_trial(case: Case) -> None:
     [finished] = case.store.glob("artifacts/*/artifacts/checkpoint.pt")
-    case.check([*TRAIN, "--epochs", "2", "--lr", "5e-4", "--resume", str(finished)], f"checkpoint {finished} is for (", "not this trial (")
+    case.check(
+        [*TRAIN, "--epochs", "2", "--lr", "5e-4", "--resume", str(finished)],
+        f"checkpoint {finished} is for (",
+        "not this trial (",
+    )
 
 
 def _restarts_over(case: Case, damage: Callable[[Path], object], reason: str) -> None:
@@ -235,8 +312,15 @@ def _restarts_over(case: Case, damage: Callable[[Path], object], reason: str) ->
     checkpoint = _interrupted_after_one_epoch(case, text)
     damage(checkpoint)
     case.check(case.run(text), "warning: cs231n-mlp lr=0.0005", "starts over: ", reason, code=0, records=True)
-    runs = sorted((r.info.status, r.data.params["lr_g"], r.data.tags.get("gansweep.resumed_from_epoch")) for r in _trial_runs(case.store))
-    assert runs == [("FINISHED", "0.0005", "0"), ("FINISHED", "0.001", "0"), ("KILLED", "0.0005", None)]  # started over, not from 1
+    runs = sorted(
+        (r.info.status, r.data.params["lr_g"], r.data.tags.get("gansweep.resumed_from_epoch"))
+        for r in _trial_runs(case.store)
+    )
+    assert runs == [
+        ("FINISHED", "0.0005", "0"),
+        ("FINISHED", "0.001", "0"),
+        ("KILLED", "0.0005", None),
+    ]  # started over, not from 1
 
 
 def checkpoint_corrupted_in_a_sweep(case: Case) -> None:
@@ -250,10 +334,17 @@ def checkpoint_of_another_trial_in_a_sweep(case: Case) -> None:
 
 def nan_losses(case: Case) -> None:
     out = case.tmp / "t"
-    _, err = case.check([*TRAIN, "--epochs", "3", "--lr", "1e6", "--loss", "lsgan", "--out", str(out)], "stopped early: non-finite loss in epoch 1", code=1, records=True)
+    _, err = case.check(
+        [*TRAIN, "--epochs", "3", "--lr", "1e6", "--loss", "lsgan", "--out", str(out)],
+        "stopped early: non-finite loss in epoch 1",
+        code=1,
+        records=True,
+    )
     assert "error: " not in err  # an outcome, told as one, not a usage error
     history = json.loads((out / "history.json").read_text())
-    assert [e["epoch"] for e in history["epochs"]] == [1] and history["stopped"].startswith("non-finite loss in epoch 1")
+    assert [e["epoch"] for e in history["epochs"]] == [1] and history["stopped"].startswith(
+        "non-finite loss in epoch 1"
+    )
 
 
 def nan_losses_in_a_sweep(case: Case) -> None:
@@ -262,7 +353,10 @@ def nan_losses_in_a_sweep(case: Case) -> None:
     assert "2/2 trials complete, 1 trained in this run" in out
     diverged = [r for r in _trial_runs(case.store) if r.data.params["lr_g"] == "1000000.0"]
     assert [(r.info.status, r.data.tags.get("gansweep.flag.diverged")) for r in diverged] == [("FINISHED", "1")]
-    assert len(MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}").get_metric_history(diverged[0].info.run_id, "d_loss")) == 1  # it stopped there
+    assert (
+        len(MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}").get_metric_history(diverged[0].info.run_id, "d_loss"))
+        == 1
+    )  # it stopped there
 
 
 def disk_full(case: Case) -> None:
@@ -278,7 +372,12 @@ def disk_full(case: Case) -> None:
 
     case.monkeypatch.setattr(shutil, "copyfileobj", full)
     text = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4, 2.0e-4]")
-    _, err = case.check(case.run(text), "error: disk full while recording cs231n-mlp lr=0.0005 bs=500 z=96 seed=0 (No space left on device", "--retry-failed", records=True)
+    _, err = case.check(
+        case.run(text),
+        "error: disk full while recording cs231n-mlp lr=0.0005 bs=500 z=96 seed=0 (No space left on device",
+        "--retry-failed",
+        records=True,
+    )
     assert len(re.findall("^error: ", err, re.M)) == 1
     assert _states(case) == ["complete", "failed", "waiting"]
     assert sorted(r.info.status for r in _trial_runs(case.store)) == ["FAILED", "FINISHED"]
@@ -297,7 +396,13 @@ def trial_raises(case: Case) -> None:
         return fit(trainer)
 
     case.monkeypatch.setattr(Trainer, "fit", out_of_memory_at_5e_4)
-    out, err = case.check(case.run(GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4, 2.0e-4]")), "OutOfMemoryError: CUDA out of memory", "--retry-failed", code=1, records=True)
+    out, err = case.check(
+        case.run(GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4, 2.0e-4]")),
+        "OutOfMemoryError: CUDA out of memory",
+        "--retry-failed",
+        code=1,
+        records=True,
+    )
     assert "2/3 trials complete, 1 trained in this run" in out
     assert _states(case) == ["complete", "failed", "complete"]
 
@@ -310,12 +415,21 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
     "a hyperparameter the model does not take": [hyperparameter_not_taken],
     "empty grid": [empty_grid],
-    "`--storage` unreachable, wrong password, driver missing": [storage_unreachable, storage_wrong_password, storage_driver_missing],
+    "`--storage` unreachable, wrong password, driver missing": [
+        storage_unreachable,
+        storage_wrong_password,
+        storage_driver_missing,
+    ],
     "tracking server unreachable": [tracking_server_unreachable],
     "store folder not writable": [store_not_writable],
     "data set missing offline": [data_set_missing_offline],
     "a second `gansweep run` on the default store": [second_run],
-    "corrupted checkpoint, or one of another trial": [checkpoint_corrupted, checkpoint_of_another_trial, checkpoint_corrupted_in_a_sweep, checkpoint_of_another_trial_in_a_sweep],
+    "corrupted checkpoint, or one of another trial": [
+        checkpoint_corrupted,
+        checkpoint_of_another_trial,
+        checkpoint_corrupted_in_a_sweep,
+        checkpoint_of_another_trial_in_a_sweep,
+    ],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
     "disk full while writing an artifact": [disk_full],
     "a trial that raises (out of memory, ...)": [trial_raises],
@@ -324,7 +438,9 @@ CASES = [(row, case) for row, cases in ROWS.items() for case in cases]
 
 
 @pytest.mark.parametrize(("row", "case"), CASES, ids=[f"{row} | {case.__name__}" for row, case in CASES])
-def test_bad_input(row: str, case: Callable[[Case], None], recorded: Path, tmp_path: Path, capsys, monkeypatch, request) -> None:
+def test_bad_input(
+    row: str, case: Callable[[Case], None], recorded: Path, tmp_path: Path, capsys, monkeypatch, request
+) -> None:
     case(Case(recorded, tmp_path, capsys, monkeypatch, request))
 
 

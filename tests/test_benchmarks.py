@@ -14,12 +14,32 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 def test_bench_trainer_reports_every_column() -> None:
     # its own process: the script points mlflow's global tracking URI (and $MLFLOW_TRACKING_URI) at a temporary store
-    command = [sys.executable, str(BENCHMARKS / "bench_trainer.py"), "--models", "cs231n-mlp", "--repeats", "1", "--quick", "--json"]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "bench_trainer.py"),
+        "--models",
+        "cs231n-mlp",
+        "--repeats",
+        "1",
+        "--quick",
+        "--json",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     case = json.loads(done.stdout)["results"]["cs231n-mlp"]
-    assert set(case) == {"reference_img_s", "naive_mlflow_img_s", "gansweep_img_s", "speedup", "bf16_img_s", "bf16_speedup",
-                         "gflops", "tracking_share", "warm_overhead_s", "eval_share", "peak_fraction"}  # fmt: skip
+    assert set(case) == {
+        "reference_img_s",
+        "naive_mlflow_img_s",
+        "gansweep_img_s",
+        "speedup",
+        "bf16_img_s",
+        "bf16_speedup",
+        "gflops",
+        "tracking_share",
+        "warm_overhead_s",
+        "eval_share",
+        "peak_fraction",
+    }
     assert all(math.isfinite(value) for value in case.values())
     assert all(case[k] > 0 for k in ("reference_img_s", "naive_mlflow_img_s", "gansweep_img_s", "bf16_img_s", "gflops"))
     assert 0 < case["tracking_share"] < 1 and 0 < case["eval_share"] < 1
@@ -30,6 +50,11 @@ def test_metric_noise_measures_each_pool(monkeypatch, capsys) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts the checkout on it
     runpy.run_path(str(BENCHMARKS / "metric_noise.py"), run_name="__main__")
     result = json.loads(capsys.readouterr().out)
-    assert result["samples"] == 256 and set(result["results"]) == {"all digits", "three classes", "one class", "blurred"}
+    assert result["samples"] == 256 and set(result["results"]) == {
+        "all digits",
+        "three classes",
+        "one class",
+        "blurred",
+    }
     modes = {name: metrics["modes_covered"] for name, metrics in result["results"].items()}
     assert modes["all digits"] == [10, 0] and modes["three classes"] == [3, 0] and modes["one class"] == [1, 0]

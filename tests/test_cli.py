@@ -7,21 +7,34 @@ import numpy as np
 import pytest
 
 from gansweep.cli import main
-from gansweep.progress import EpochProgress
 from gansweep.models import MODELS
+from gansweep.progress import EpochProgress
 from gansweep.trainer import STEP_METRICS
 
 HEAVY = {"dcgan64", "infogan64", "infogan28"}
 """More than ~10 s for one mnist-5k epoch on a 2-core CPU (infogan64: ~95 s)."""
 
 
-@pytest.mark.parametrize(
-    "model", [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in MODELS]
-)
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in MODELS])
 def test_every_model_trains_one_epoch_on_mnist_5k(model: str, tmp_path: Path, capsys) -> None:
     extra = ["--width", "32"] if model in {"dcgan28", "dcgan64"} else []
-    code = main(["train", "--model", model, "--dataset", "mnist-5k", "--epochs", "1", "--device", "cpu",
-                 "--out", str(tmp_path), "--json", *extra])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            model,
+            "--dataset",
+            "mnist-5k",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            "--json",
+            *extra,
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == model and len(result["epochs"]) == 1 and result["stopped"] is None

@@ -18,7 +18,9 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_grid_and_points_expand_in_file_order_with_stable_keys(tmp_path: Path) -> None:
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 epochs: 3
 seeds: [0, 1]
 loss: lsgan
@@ -29,16 +31,24 @@ models:
     points:
       - {lr: 2e-4, batch_size: 64, reported: "same as the first grid row"}
       - {lr: 5e-5, batch_size: 512, reported: "Good"}
-""")
+""",
+    )
     plans = plan_trials(load_config(path))
-    assert [(p.hp.lr_g, p.hp.batch_size, p.seed) for p in plans[:4]] == [(2e-4, 64, 0), (2e-4, 64, 1), (2e-4, 128, 0), (2e-4, 128, 1)]
+    assert [(p.hp.lr_g, p.hp.batch_size, p.seed) for p in plans[:4]] == [
+        (2e-4, 64, 0),
+        (2e-4, 64, 1),
+        (2e-4, 128, 0),
+        (2e-4, 128, 1),
+    ]
     assert len(plans) == 2 * (4 + 1)  # the repeated point is one trial, and it keeps the report's text
     assert plans[0].reported == "same as the first grid row" and plans[-1].reported == "Good"
     assert all(p.hp.loss == "lsgan" and p.hp.width == 16 and p.hp.epochs == 3 for p in plans)
     assert len({p.key for p in plans}) == len(plans)
     # the key is how a store finds a point's trial: a new format would orphan every stored sweep
-    assert plans[0].key == ("mnist-5k:dcgan28:batch_size=64,beta1=0.5,beta2=0.999,d_steps=1,epochs=3,latent_dim=100,"
-                            "loss=lsgan,lr_d=0.0002,lr_g=0.0002,width=16:seed=0")
+    assert plans[0].key == (
+        "mnist-5k:dcgan28:batch_size=64,beta1=0.5,beta2=0.999,d_steps=1,epochs=3,latent_dim=100,"
+        "loss=lsgan,lr_d=0.0002,lr_g=0.0002,width=16:seed=0"
+    )
     assert load_config(path).name == "grid"  # default name: the file's stem
 
 
@@ -46,24 +56,63 @@ models:
     ("text", "message"),
     [
         ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3\n", r"grid.yaml:\d+: not valid YAML"),
-        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n    colour: red\n",
-         r"grid.yaml:5: models\[0\].colour: Extra inputs are not permitted; allowed here: .*model, grid, points"),
-        ("epochs: 2\nlearning_rate: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n",
-         r"grid.yaml:2: learning_rate: Extra inputs are not permitted"),
-        ("epochs: two\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n", r"grid.yaml:1: epochs: Input should be a valid integer"),
-        ("epochs: 2\nmodels:\n  - model: mlp\n    batch_size: [1, 2]\n    grid: {lr: [1e-3]}\n",
-         r"grid.yaml:4: models\[0\].batch_size: Input should be a valid integer"),
+        (
+            "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n    colour: red\n",
+            r"grid.yaml:5: models\[0\].colour: Extra inputs are not permitted; allowed here: .*model, grid, points",
+        ),
+        (
+            "epochs: 2\nlearning_rate: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n",
+            r"grid.yaml:2: learning_rate: Extra inputs are not permitted",
+        ),
+        (
+            "epochs: two\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n",
+            r"grid.yaml:1: epochs: Input should be a valid integer",
+        ),
+        (
+            "epochs: 2\nmodels:\n  - model: mlp\n    batch_size: [1, 2]\n    grid: {lr: [1e-3]}\n",
+            r"grid.yaml:4: models\[0\].batch_size: Input should be a valid integer",
+        ),
         ("epochs: 2\nmodels:\n  - model: mlp\n", r"grid.yaml:3: models\[0\]: empty grid"),
-        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: []}\n", r"grid.yaml:4: models\[0\].grid: grid axis 'lr' has no values"),
-        ("epochs: 2\nmodels: []\n", r"grid.yaml:1: nothing to run: give `models:` \(grids and points\) and/or `search:`"),
-        ("epochs: 2\nsearch: {model: mlp, n_trials: 2, space: {lr: {low: 1e-4}}}\n", r"grid.yaml:2: search.space.lr: give `low` <= `high`"),
-        ("epochs: 2\nsearch: {model: mlp, n_trials: 2, space: {width: {low: 8, high: 64}}}\n", r"grid.yaml:2: search: model 'mlp' does not take hyperparameter 'width'"),
-        ("epochs: 2\nobjective: {metric: fid}\nsearch: {model: mlp, n_trials: 2, space: {lr: {low: 1e-4, high: 1e-2}}}\n", r"grid.yaml:2: objective.metric: unknown metric 'fid'"),
-        ("epochs: 2\nsearch: {model: mlp, n_trials: 2, sampler: cmaes, space: {lr: {low: 1e-4, high: 1e-2}}}\n", r"grid.yaml:2: search.sampler: Input should be 'tpe' or 'random'"),
-        ("epochs: 2\nmodels:\n  - model: stylegan\n    grid: {lr: [1e-3]}\n", r"grid.yaml:3: models\[0\].model: unknown model 'stylegan'; choose one of: mlp"),
-        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {width: [8]}\n", r"grid.yaml:4: models\[0\]: model 'mlp' does not take hyperparameter 'width'"),
-        ("epochs: 2\ndataset: cifar10\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n", r"grid.yaml:2: dataset: unknown dataset 'cifar10'"),
-        ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [-1]}\n", r"models\[0\] \(mlp\) \{\"lr\": -1\}: lr must be > 0"),
+        (
+            "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: []}\n",
+            r"grid.yaml:4: models\[0\].grid: grid axis 'lr' has no values",
+        ),
+        (
+            "epochs: 2\nmodels: []\n",
+            r"grid.yaml:1: nothing to run: give `models:` \(grids and points\) and/or `search:`",
+        ),
+        (
+            "epochs: 2\nsearch: {model: mlp, n_trials: 2, space: {lr: {low: 1e-4}}}\n",
+            r"grid.yaml:2: search.space.lr: give `low` <= `high`",
+        ),
+        (
+            "epochs: 2\nsearch: {model: mlp, n_trials: 2, space: {width: {low: 8, high: 64}}}\n",
+            r"grid.yaml:2: search: model 'mlp' does not take hyperparameter 'width'",
+        ),
+        (
+            "epochs: 2\nobjective: {metric: fid}\nsearch: {model: mlp, n_trials: 2, space: {lr: {low: 1e-4, high: 1e-2}}}\n",
+            r"grid.yaml:2: objective.metric: unknown metric 'fid'",
+        ),
+        (
+            "epochs: 2\nsearch: {model: mlp, n_trials: 2, sampler: cmaes, space: {lr: {low: 1e-4, high: 1e-2}}}\n",
+            r"grid.yaml:2: search.sampler: Input should be 'tpe' or 'random'",
+        ),
+        (
+            "epochs: 2\nmodels:\n  - model: stylegan\n    grid: {lr: [1e-3]}\n",
+            r"grid.yaml:3: models\[0\].model: unknown model 'stylegan'; choose one of: mlp",
+        ),
+        (
+            "epochs: 2\nmodels:\n  - model: mlp\n    grid: {width: [8]}\n",
+            r"grid.yaml:4: models\[0\]: model 'mlp' does not take hyperparameter 'width'",
+        ),
+        (
+            "epochs: 2\ndataset: cifar10\nmodels:\n  - model: mlp\n    grid: {lr: [1e-3]}\n",
+            r"grid.yaml:2: dataset: unknown dataset 'cifar10'",
+        ),
+        (
+            "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [-1]}\n",
+            r"models\[0\] \(mlp\) \{\"lr\": -1\}: lr must be > 0",
+        ),
         ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {batch_size: [9000]}\n", r"batch_size must be at most 4500"),
         ("- just\n- a list\n", r"grid.yaml: expected a mapping"),
     ],
@@ -86,7 +135,12 @@ def test_report_sweeps_list_exactly_the_report_rows(tmp_path: Path, capsys, name
 def test_dcgan64_report_rows_match_the_report_table(tmp_path: Path, capsys) -> None:
     assert main(["run", str(SWEEPS / "report-dcgan64.yaml"), "--dry-run", "--json", "--store", str(tmp_path)]) == 0
     trials = json.loads(capsys.readouterr().out)
-    assert (trials[0]["lr_g"], trials[0]["batch_size"], trials[0]["latent_dim"], trials[0]["reported"]) == (2e-4, 512, 100, "Default, bad result")
+    assert (trials[0]["lr_g"], trials[0]["batch_size"], trials[0]["latent_dim"], trials[0]["reported"]) == (
+        2e-4,
+        512,
+        100,
+        "Default, bad result",
+    )
     assert (trials[2]["latent_dim"], trials[2]["reported"]) == (256, "Best")
 
 

@@ -70,8 +70,14 @@ def test_the_readme_zoo_table_lists_every_model(capsys) -> None:
 def test_the_readme_zoo_defaults_are_what_a_trial_gets(name: str, defaults: str) -> None:
     hp, spec = resolve_hyperparameters(name, {}), MODELS[name]
     stated = {k: float(v) for k, v in re.findall(r"(lr_g|lr_d|lr|batch|latent|noise|width) ([\d.e-]+)", defaults)}
-    resolved = {"lr_g": hp.lr_g, "lr_d": hp.lr_d, "batch": hp.batch_size, "latent": hp.latent_dim,
-                "noise": hp.latent_dim, "width": hp.width}  # fmt: skip
+    resolved = {
+        "lr_g": hp.lr_g,
+        "lr_d": hp.lr_d,
+        "batch": hp.batch_size,
+        "latent": hp.latent_dim,
+        "noise": hp.latent_dim,
+        "width": hp.width,
+    }
     if "lr" in stated:  # one lr for both
         stated["lr_g"] = stated["lr_d"] = stated.pop("lr")
     assert len(stated) >= 3 and stated == {k: resolved[k] for k in stated}

@@ -24,7 +24,9 @@ def test_snapshot_epochs_follow_report_000() -> None:
 
 
 def _trained(digits, model: str) -> Trainer:
-    small = Digits("slice", digits.train_images[:600], digits.train_labels[:600], digits.heldout_images, digits.heldout_labels)
+    small = Digits(
+        "slice", digits.train_images[:600], digits.train_labels[:600], digits.heldout_images, digits.heldout_labels
+    )
     trainer = Trainer(model, small, resolve_hyperparameters(model, {"epochs": 2, "batch_size": 100}), device="cpu")
     trainer.fit()
     return trainer
@@ -41,8 +43,15 @@ def test_history_pictures(digits, tmp_path: Path) -> None:
     history = _trained(digits, "mlp").history
     paths = trial_pictures(history, diagnose(history.epochs).flags, tmp_path, snapshot_every=1)
     names = {p.relative_to(tmp_path).as_posix() for p in paths}
-    assert names == {"grids/epoch_000.png", "grids/epoch_001.png", "grids/epoch_002.png", "samples_strip.png",
-                     "samples.gif", "loss.png", "probability.png"}  # fmt: skip
+    assert names == {
+        "grids/epoch_000.png",
+        "grids/epoch_001.png",
+        "grids/epoch_002.png",
+        "samples_strip.png",
+        "samples.gif",
+        "loss.png",
+        "probability.png",
+    }
     grids = [iio.imread(tmp_path / "grids" / f"epoch_{e:03d}.png") for e in (0, 1, 2)]
     for epoch, grid in enumerate(grids):  # each epoch's own samples, 10 x 10, below its caption
         assert np.array_equal(grid[CAPTION:], sample_grid(history.samples[epoch]))
@@ -52,11 +61,14 @@ def test_history_pictures(digits, tmp_path: Path) -> None:
     assert np.array_equal(iio.imread(tmp_path / "samples_strip.png"), strip)
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("infogan28", {"interpolation.png", "infogan_c1.png", "infogan_c2.png", "infogan_c3.png"}),
-    ("cgan", {"interpolation.png", "class_rows.png"}),
-    ("mlp", {"interpolation.png"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("infogan28", {"interpolation.png", "infogan_c1.png", "infogan_c2.png", "infogan_c3.png"}),
+        ("cgan", {"interpolation.png", "class_rows.png"}),
+        ("mlp", {"interpolation.png"}),
+    ],
+)
 def test_generator_pictures(digits, tmp_path: Path, model: str, expected: set[str]) -> None:
     paths = generator_pictures(_trained(digits, model), tmp_path)
     assert {p.name for p in paths} == expected
@@ -72,9 +84,18 @@ def test_generator_pictures(digits, tmp_path: Path, model: str, expected: set[st
 
 
 def test_loss_curves_mark_and_name_each_flag_onset() -> None:
-    epochs = [{"epoch": e, "d_loss": 0.0 if e >= 4 else 1.0, "g_loss": 50.0 if e >= 4 else 1.0,
-               "d_fake": 0.0 if e >= 4 else 0.4} for e in range(1, 11)]  # fmt: skip
-    history = History(steps={key: [r[key] for r in epochs for _ in range(3)] for key in ("d_loss", "g_loss")}, epochs=epochs)
+    epochs = [
+        {
+            "epoch": e,
+            "d_loss": 0.0 if e >= 4 else 1.0,
+            "g_loss": 50.0 if e >= 4 else 1.0,
+            "d_fake": 0.0 if e >= 4 else 0.4,
+        }
+        for e in range(1, 11)
+    ]
+    history = History(
+        steps={key: [r[key] for r in epochs for _ in range(3)] for key in ("d_loss", "g_loss")}, epochs=epochs
+    )
     flags = [*diagnose(epochs).flags, Flag("unstable", 7, "G-loss std 4x the median window")]
     assert [(f.name, f.epoch) for f in flags] == [("d_collapse", 4), ("unstable", 7)]
     figure = loss_figure(history, flags)

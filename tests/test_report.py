@@ -14,8 +14,16 @@ import pytest
 
 from gansweep.cli import main
 from gansweep.report import (
-    ReportRow, agreement, collect_rows, heatmap_figure, reported_category, summarize, to_csv, to_json, to_markdown,
-)  # fmt: skip
+    ReportRow,
+    agreement,
+    collect_rows,
+    heatmap_figure,
+    reported_category,
+    summarize,
+    to_csv,
+    to_json,
+    to_markdown,
+)
 
 GRID = """
 name: tiny
@@ -80,14 +88,18 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     lines = text.splitlines()
     assert lines[0] == "### cs231n-mlp"
     assert lines[2].startswith("| lr | batch_size | latent_dim | seed | outcome | reported | fid_mnist | modes |")
-    assert lines[4].startswith("| 0.001 | 500 | 96 | 0 |") and lines[6].startswith("| 0.0005 | 500 | 96 | 0 | waiting | Similar to default |")
+    assert lines[4].startswith("| 0.001 | 500 | 96 | 0 |") and lines[6].startswith(
+        "| 0.0005 | 500 | 96 | 0 | waiting | Similar to default |"
+    )
     assert "**best**" in text
     capsys.readouterr()
     assert main(["report", str(grid), "--store", str(folder), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     # one-epoch trials are "too early to tell", which is never compared: none of these rows counts
     # (the counting itself: test_agreement_counts_the_rows_where_both_sides_say_good_or_bad)
-    assert [r["judged"] for r in rows] == ["unclear", "unclear", None] and [reported_category(r["reported"]) for r in rows] == ["good", "bad", None]
+    assert [r["judged"] for r in rows] == ["unclear", "unclear", None] and [
+        reported_category(r["reported"]) for r in rows
+    ] == ["good", "bad", None]
     assert "agrees with the report on 0 of 0 comparable rows" in text
 
 
@@ -109,7 +121,9 @@ def test_diagnose_a_run_by_id(store, capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"verdict: {run.data.tags['gansweep.verdict']}"
     flags = {k.removeprefix("gansweep.flag."): v for k, v in run.data.tags.items() if k.startswith("gansweep.flag.")}
-    assert flags and all(any(line.startswith(f"  {name} (epoch {epoch}") for line in lines) for name, epoch in flags.items())
+    assert flags and all(
+        any(line.startswith(f"  {name} (epoch {epoch}") for line in lines) for name, epoch in flags.items()
+    )
     assert f"  fid_mnist: {run.data.metrics['fid_mnist']:.4g}" in lines
 
 
@@ -126,15 +140,24 @@ def test_the_parent_run_holds_the_report(store) -> None:
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny").experiment_id
     parent = client.search_runs([experiment], "tags.`gansweep.role` = 'sweep'")[0]
-    assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} >= {"report/report.md", "report/heatmap-cs231n-mlp-z96.png"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} >= {
+        "report/report.md",
+        "report/heatmap-cs231n-mlp-z96.png",
+    }
 
 
 @pytest.mark.parametrize(
     ("text", "category"),
-    [("Best", "good"), ("Good; loss drops, then nearly converges", "good"), ("Default, bad result", "bad"),
-     ("Quite good, but suddenly unstable at 17 ~ 27 epochs", "bad"), ("Mode collapse, bad after 9 epochs", "bad"),
-     ("Similar to default but faster", None), (None, None)],
-)  # fmt: skip
+    [
+        ("Best", "good"),
+        ("Good; loss drops, then nearly converges", "good"),
+        ("Default, bad result", "bad"),
+        ("Quite good, but suddenly unstable at 17 ~ 27 epochs", "bad"),
+        ("Mode collapse, bad after 9 epochs", "bad"),
+        ("Similar to default but faster", None),
+        (None, None),
+    ],
+)
 def test_reported_text_is_read_by_keyword(text, category) -> None:
     assert reported_category(text) == category
 
@@ -174,9 +197,16 @@ def test_heatmap_colours_by_fid_and_hatches_the_collapsed_cells() -> None:
 
 def _trial(number: int, lr: float, seed: int, fid: float | None, state: str = "COMPLETE", flags=None, recovered=None):
     """What ``collect_rows`` reads of an Optuna trial."""
-    attrs = {"gansweep_key": f"mnist-5k:cs231n-mlp:batch_size=500,lr_d={lr},lr_g={lr}:seed={seed}", "model": "cs231n-mlp",
-             "hyperparameters": {"lr_g": lr, "lr_d": lr, "batch_size": 500, "latent_dim": 96}, "seed": seed,
-             "final": {"fid_mnist": fid}, "verdict": "good", "flags": flags or {}, "recovered": recovered or {}}  # fmt: skip
+    attrs = {
+        "gansweep_key": f"mnist-5k:cs231n-mlp:batch_size=500,lr_d={lr},lr_g={lr}:seed={seed}",
+        "model": "cs231n-mlp",
+        "hyperparameters": {"lr_g": lr, "lr_d": lr, "batch_size": 500, "latent_dim": 96},
+        "seed": seed,
+        "final": {"fid_mnist": fid},
+        "verdict": "good",
+        "flags": flags or {},
+        "recovered": recovered or {},
+    }
     return SimpleNamespace(number=number, state=SimpleNamespace(name=state), user_attrs=attrs)
 
 
@@ -199,7 +229,13 @@ def test_summaries_count_flags_and_take_the_median_over_complete_seeds() -> None
     assert (a.fid_median, a.fid_min, a.fid_max) == (600.0, 100.0, 700.0)
     assert (b.flagged, b.fid_median, b.fid_min, b.fid_max) == ({"mode_collapse": 1}, 400.0, 300.0, 500.0)
     # the diverged seed counts as the worst fid: C is not judged by its one good seed
-    assert (c.complete, c.flagged, c.fid_median, c.fid_min, c.fid_max) == (2, {"diverged": 1}, math.inf, 450.0, math.inf)
+    assert (c.complete, c.flagged, c.fid_median, c.fid_min, c.fid_max) == (
+        2,
+        {"diverged": 1},
+        math.inf,
+        450.0,
+        math.inf,
+    )
     assert [s.best for s in (a, b, c)] == [False, True, False]  # by median, not A's lucky seed
 
 
@@ -223,10 +259,13 @@ def test_every_format_shows_the_summaries() -> None:
     assert text.count("**best**") == 1
 
     settings = [r for r in csv.DictReader(io.StringIO(to_csv(rows))) if r["kind"] == "setting"]
-    assert [(r["seed"], r["fid_mnist"], r["fid_min"], r["fid_max"], r["seeds_complete"], r["best"]) for r in settings] == [
-        ("", "600.0", "100.0", "700.0", "3/3", "False"), ("", "400.0", "300.0", "500.0", "3/3", "True"),
+    assert [
+        (r["seed"], r["fid_mnist"], r["fid_min"], r["fid_max"], r["seeds_complete"], r["best"]) for r in settings
+    ] == [
+        ("", "600.0", "100.0", "700.0", "3/3", "False"),
+        ("", "400.0", "300.0", "500.0", "3/3", "True"),
         ("", "inf", "450.0", "inf", "2/3", "False"),
-    ]  # fmt: skip
+    ]
     assert json.loads(settings[0]["flags"]) == {"d_collapse": "2/3"}
     assert settings[1]["key"] == "mnist-5k:cs231n-mlp:batch_size=500,lr_d=0.002,lr_g=0.002"
 
@@ -235,7 +274,9 @@ def test_every_format_shows_the_summaries() -> None:
     best = [o for o in objects if o["best"]]
     assert len(best) == 1 and best[0]["kind"] == "setting" and best[0]["fid_median"] == 400.0
     assert (objects[-1]["fid_median"], objects[-1]["fid_min"], objects[-1]["fid_max"]) == (None, 450.0, None)
-    assert objects[-1]["seeds"] == [0, 1, 2] and objects[-1]["complete"] == 2 and objects[-1]["flagged"] == {"diverged": 1}
+    assert (
+        objects[-1]["seeds"] == [0, 1, 2] and objects[-1]["complete"] == 2 and objects[-1]["flagged"] == {"diverged": 1}
+    )
 
 
 SEEDED_GRID = """
@@ -269,7 +310,10 @@ def test_a_seeded_sweep_reports_one_summary_per_setting(tmp_path: Path, capsys) 
     for s in settings:
         fids = [o["fid_mnist"] for o in seeds if o["key"].startswith(s["key"] + ":seed=")]
         assert s["seeds"] == [0, 1, 2] and s["complete"] == 3
-        assert s["fid_median"] == pytest.approx(statistics.median(fids)) and (s["fid_min"], s["fid_max"]) == (min(fids), max(fids))
+        assert s["fid_median"] == pytest.approx(statistics.median(fids)) and (s["fid_min"], s["fid_max"]) == (
+            min(fids),
+            max(fids),
+        )
     best = [s for s in settings if s["best"]]  # one, even where medians tie
     assert len(best) == 1 and best[0]["fid_median"] == min(s["fid_median"] for s in settings)
 
@@ -280,5 +324,8 @@ def test_a_seeded_sweep_reports_one_summary_per_setting(tmp_path: Path, capsys) 
 
     text = report("md")
     table = text[text.index("#### per setting (median over seeds)") :].splitlines()[4:6]
-    assert len(table) == 2 and all(re.match(r"\| 0\.00[12] \| 500 \| 96 \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line) for line in table)
+    assert len(table) == 2 and all(
+        re.match(r"\| 0\.00[12] \| 500 \| 96 \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line)
+        for line in table
+    )
     assert text.count("**best**") == 1 and "**best**: median" in text

@@ -59,7 +59,13 @@ def test_same_seed_same_history(digits, model: str) -> None:
 def test_resume_from_checkpoint_matches_uninterrupted_run(digits, tmp_path: Path, model: str) -> None:
     given = {}
     if model == "infogan28":  # the heavy one: a 1,000-digit slice keeps the test short
-        digits = Digits("slice", digits.train_images[:1000], digits.train_labels[:1000], digits.heldout_images, digits.heldout_labels)
+        digits = Digits(
+            "slice",
+            digits.train_images[:1000],
+            digits.train_labels[:1000],
+            digits.heldout_images,
+            digits.heldout_labels,
+        )
         given = {"batch_size": 250}
     uninterrupted = _trainer(digits, model=model, **given).fit()
 

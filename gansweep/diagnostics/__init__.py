@@ -8,4 +8,14 @@ from gansweep.diagnostics.flags import FLAG_NAMES, Diagnosis, Flag, diagnose
 from gansweep.diagnostics.judge import Judge, load_judge
 from gansweep.diagnostics.metrics import METRICS, sample_metrics
 
-__all__ = ["Diagnosis", "FLAG_NAMES", "Flag", "Judge", "METRICS", "SampleEvaluator", "diagnose", "load_judge", "sample_metrics"]
+__all__ = [
+    "Diagnosis",
+    "FLAG_NAMES",
+    "Flag",
+    "Judge",
+    "METRICS",
+    "SampleEvaluator",
+    "diagnose",
+    "load_judge",
+    "sample_metrics",
+]

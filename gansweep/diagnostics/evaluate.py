@@ -28,9 +28,21 @@ class SampleEvaluator(TrainerCallback):
     """Adds the sample metrics to the epoch record at each evaluation, and stops the trial once one of
     ``early_stop`` is flagged and still standing (not recovered). Must run before callbacks that log records."""
 
-    def __init__(self, judge: Judge, reference: Reference, every: int = EVAL_EVERY, n_samples: int = EVAL_SAMPLES,
-                 early_stop: tuple[str, ...] = ()) -> None:  # fmt: skip
-        self.judge, self.reference, self.every, self.n_samples, self.early_stop = judge, reference, every, n_samples, early_stop
+    def __init__(
+        self,
+        judge: Judge,
+        reference: Reference,
+        every: int = EVAL_EVERY,
+        n_samples: int = EVAL_SAMPLES,
+        early_stop: tuple[str, ...] = (),
+    ) -> None:
+        self.judge, self.reference, self.every, self.n_samples, self.early_stop = (
+            judge,
+            reference,
+            every,
+            n_samples,
+            early_stop,
+        )
 
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         if evaluated(trainer.epoch, self.every, trainer.hp.epochs):

@@ -55,15 +55,19 @@ def _images(array: np.ndarray, where: str) -> torch.Tensor:
     if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
         raise GansweepError(f"{where}: expected finite float values in [-1, 1], got dtype {array.dtype}")
     if array.min() < -1.01 or array.max() > 1.01:
-        raise GansweepError(f"{where}: values must lie in [-1, 1] (tanh output), found [{array.min():.3g}, {array.max():.3g}]")
+        raise GansweepError(
+            f"{where}: values must lie in [-1, 1] (tanh output), found [{array.min():.3g}, {array.max():.3g}]"
+        )
     return torch.from_numpy(((np.clip(array, -1, 1) + 1) * 127.5).round().astype(np.uint8))
 
 
 def _epoch_of(key: str, path: Path, epochs: list[int]) -> int:
     digits = key.removeprefix("epoch").lstrip("_")
     if not digits.isdigit() or int(digits) not in epochs:
-        raise GansweepError(f"{path}: array {key!r} names no epoch of the history; name each array by its epoch "
-                            f"(e.g. '5' or 'epoch_5'), one of {epochs[0]}-{epochs[-1]}")  # fmt: skip
+        raise GansweepError(
+            f"{path}: array {key!r} names no epoch of the history; name each array by its epoch "
+            f"(e.g. '5' or 'epoch_5'), one of {epochs[0]}-{epochs[-1]}"
+        )
     return int(digits)
 
 

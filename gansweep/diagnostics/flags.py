@@ -157,8 +157,13 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         flags = [{k: v for k, v in asdict(f).items() if k != "phrase"} for f in self.flags]
-        return {"flags": flags, "verdict": self.verdict, "outcome": self.outcome, "metrics": self.metrics,
-                "evaluations": [asdict(e) for e in self.evaluations]}  # fmt: skip
+        return {
+            "flags": flags,
+            "verdict": self.verdict,
+            "outcome": self.outcome,
+            "metrics": self.metrics,
+            "evaluations": [asdict(e) for e in self.evaluations],
+        }
 
 
 def _finite(x: Any) -> bool:
@@ -168,8 +173,12 @@ def _finite(x: Any) -> bool:
 def diverged(epochs: list[Record]) -> Flag | None:
     for r in epochs:
         if not (_finite(r["d_loss"]) and _finite(r["g_loss"])):
-            return Flag("diverged", int(r["epoch"]), f"non-finite loss in epoch {r['epoch']} "
-                        f"(D {r['d_loss']}, G {r['g_loss']})", f"diverged at epoch {r['epoch']}")  # fmt: skip
+            return Flag(
+                "diverged",
+                int(r["epoch"]),
+                f"non-finite loss in epoch {r['epoch']} (D {r['d_loss']}, G {r['g_loss']})",
+                f"diverged at epoch {r['epoch']}",
+            )
     return None
 
 
@@ -196,12 +205,21 @@ def d_collapse(epochs: list[Record], states: list[Evaluation]) -> Flag | None:
         rising = window[-1]["g_loss"] > window[0]["g_loss"]
         start, last = int(window[0]["epoch"]), int(window[-1]["epoch"])
         judged = [e for e in states if start <= e.epoch <= last]
-        learning = bool(judged) and (judged[-1].quality == "healthy" or (
-            judged[-1].trend == "improving" and any(e.record for e in judged[-TREND_MIN:])))
+        learning = bool(judged) and (
+            judged[-1].quality == "healthy"
+            or (judged[-1].trend == "improving" and any(e.record for e in judged[-TREND_MIN:]))
+        )
         if d_median < D_COLLAPSE_LOSS and (g_mean >= G_HIGH or rising) and not learning:
-            found.append(Flag("d_collapse", start, f"epochs {start}-{last}: D(G(z)) < {D_COLLAPSE_FAKE}, median D loss "
-                              f"{d_median:.3g}, mean G loss {g_mean:.3g}", f"D-loss collapse at epoch {start}",
-                              None if reaches_end else last + 1))  # fmt: skip
+            found.append(
+                Flag(
+                    "d_collapse",
+                    start,
+                    f"epochs {start}-{last}: D(G(z)) < {D_COLLAPSE_FAKE}, median D loss "
+                    f"{d_median:.3g}, mean G loss {g_mean:.3g}",
+                    f"D-loss collapse at epoch {start}",
+                    None if reaches_end else last + 1,
+                )
+            )
     return next((f for f in found if f.end is None), found[0] if found else None)
 
 
@@ -279,7 +297,11 @@ def _spike(epochs: list[Record], after: int, until: int) -> int | None:
         if not after < r["epoch"] <= until or i < 3:
             continue
         before = statistics.median(e["g_loss"] for e in epochs[i - 3 : i])
-        if r["g_loss"] > SPIKE_RATIO * before and r["g_loss"] - before >= SPIKE_MIN and epochs[i - 1]["d_loss"] < SPIKE_D_LOW:
+        if (
+            r["g_loss"] > SPIKE_RATIO * before
+            and r["g_loss"] - before >= SPIKE_MIN
+            and epochs[i - 1]["d_loss"] < SPIKE_D_LOW
+        ):
             return int(r["epoch"])
     return None
 
@@ -313,7 +335,9 @@ def _stuck(states: list[Evaluation]) -> bool:
     return since is not None and states[-1].epoch - since >= max(STUCK_EPOCHS, STUCK_SHARE * states[-1].epoch)
 
 
-def mode_collapse(epochs: list[Record], evals: list[Record], states: list[Evaluation], d_flag: Flag | None) -> Flag | None:
+def mode_collapse(
+    epochs: list[Record], evals: list[Record], states: list[Evaluation], d_flag: Flag | None
+) -> Flag | None:
     """Collapsed samples (few digits, or near-copies) that are a collapse rather than an untrained G:
     the episode follows healthy samples (a drop), overlaps a D-loss collapse, or lasts to the end stuck
     (``STUCK_EPOCHS``). Dated by the drop, else by the stall or the D-loss collapse, whichever came first,
@@ -321,8 +345,15 @@ def mode_collapse(epochs: list[Record], evals: list[Record], states: list[Evalua
     chosen = None
     for first, last in _episodes(states):
         ongoing = len(states) - last <= 2 and all(s.quality == "poor" for s in states[last + 1 :])  # see _episodes
-        drop = any(s.quality == "healthy" for s in states[:first]) and (last > first or states[last].trend == "degrading")
-        with_d = d_flag is not None and d_flag.epoch <= states[last].epoch and (d_flag.end is None or states[first].epoch < d_flag.end)
+        drop = any(s.quality == "healthy" for s in states[:first]) and (
+            last > first or states[last].trend == "degrading"
+        )
+        with_d = (
+            d_flag is not None
+            and d_flag.epoch is not None
+            and d_flag.epoch <= states[last].epoch
+            and (d_flag.end is None or states[first].epoch < d_flag.end)
+        )
         if drop or with_d or (ongoing and _stuck(states)):
             chosen = (first, last, drop, ongoing)
     if chosen is None:
@@ -330,13 +361,16 @@ def mode_collapse(epochs: list[Record], evals: list[Record], states: list[Evalua
     first, last, drop, ongoing = chosen
     onset = states[first].epoch
     if not drop:  # blobs from the start are an untrained G: the collapse is when it stopped moving
-        stopped = _stall(states[: last + 1])  # not None: the episode's last evaluation is collapsed
-        onset = max(onset, min(stopped, d_flag.epoch) if d_flag else stopped)
+        stopped = _stall(states[: last + 1])
+        assert stopped is not None  # the episode's last evaluation is collapsed, so not healthy
+        onset = max(onset, min(stopped, d_flag.epoch) if d_flag and d_flag.epoch else stopped)
     healthy_until = states[first - 1].epoch if first > 0 else 0
     spike = _spike(epochs, healthy_until, onset)
     r = evals[last]
-    evidence = (f"{r['modes_covered']}/10 digits covered, diversity {r['diversity']:.2f} (pixels "
-                f"{r['pixel_diversity']:.2f}), confidence {r['confidence']:.2f} at epoch {r['epoch']}")  # fmt: skip
+    evidence = (
+        f"{r['modes_covered']}/10 digits covered, diversity {r['diversity']:.2f} (pixels "
+        f"{r['pixel_diversity']:.2f}), confidence {r['confidence']:.2f} at epoch {r['epoch']}"
+    )
     if spike is not None:
         evidence += f"; G-loss spike at epoch {spike} while D loss was low"
         onset = spike
@@ -353,8 +387,11 @@ def unstable(epochs: list[Record], before: int | None) -> Flag | None:
     spreads = [statistics.pstdev(g[i : i + UNSTABLE_WINDOW]) for i in range(len(g) - UNSTABLE_WINDOW + 1)]
     typical = statistics.median(spreads[UNSTABLE_WINDOW:])
     limit = max(UNSTABLE_RATIO * typical, UNSTABLE_MIN_STD)
-    hot = [i for i, s in enumerate(spreads) if i >= UNSTABLE_WINDOW and s > limit
-           and (before is None or epochs[i]["epoch"] < before - UNSTABLE_WINDOW + 1)]  # fmt: skip
+    hot = [
+        i
+        for i, s in enumerate(spreads)
+        if i >= UNSTABLE_WINDOW and s > limit and (before is None or epochs[i]["epoch"] < before - UNSTABLE_WINDOW + 1)
+    ]
     if not hot:
         return None
     start = int(epochs[hot[0]]["epoch"])
@@ -365,8 +402,13 @@ def unstable(epochs: list[Record], before: int | None) -> Flag | None:
         end = int(epochs[i]["epoch"])
     end += UNSTABLE_WINDOW - 1
     worst = max(spreads[i] for i in hot)
-    return Flag("unstable", start, f"G-loss std {worst:.2f} in epochs {start}-{end} vs {typical:.2f} typical",
-                f"unstable at epochs {start}-{end}", None if end >= epochs[-1]["epoch"] else end + 1)  # fmt: skip
+    return Flag(
+        "unstable",
+        start,
+        f"G-loss std {worst:.2f} in epochs {start}-{end} vs {typical:.2f} typical",
+        f"unstable at epochs {start}-{end}",
+        None if end >= epochs[-1]["epoch"] else end + 1,
+    )
 
 
 def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: bool) -> Flag | None:
@@ -377,14 +419,25 @@ def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: boo
     last, state = evals[-1], states[-1]
     epoch, since = state.epoch, _stall(states)
     if _stuck(states):
-        return Flag("low_quality", since, f"fid_mnist {last['fid_mnist']:.0f}, confidence {last['confidence']:.2f} at "
-                    f"epoch {epoch}, no better since epoch {since}", f"low quality (fid_mnist {last['fid_mnist']:.0f})")  # fmt: skip
+        return Flag(
+            "low_quality",
+            since,
+            f"fid_mnist {last['fid_mnist']:.0f}, confidence {last['confidence']:.2f} at "
+            f"epoch {epoch}, no better since epoch {since}",
+            f"low quality (fid_mnist {last['fid_mnist']:.0f})",
+        )
     if state.trend == "improving":
         trends = ", ".join(m for m, t in state.trends.items() if t == "improving")
-        return Flag("under_trained", epoch, f"{state.quality} samples at epoch {epoch}; improving: {trends}",
-                    f"still improving at epoch {epoch} — train longer")  # fmt: skip
+        return Flag(
+            "under_trained",
+            epoch,
+            f"{state.quality} samples at epoch {epoch}; improving: {trends}",
+            f"still improving at epoch {epoch} — train longer",
+        )
     why = "one evaluation" if state.trend is None else f"{state.trend} since epoch {since}"
-    return Flag("too_early", epoch, f"{state.quality} samples at epoch {epoch}, {why}", f"too early to tell at epoch {epoch}")
+    return Flag(
+        "too_early", epoch, f"{state.quality} samples at epoch {epoch}, {why}", f"too early to tell at epoch {epoch}"
+    )
 
 
 def _verdict(flags: list[Flag]) -> str:
@@ -401,7 +454,7 @@ def diagnose(epochs: list[Record]) -> Diagnosis:
     d_flag = d_collapse(epochs, states)
     flags: list[Flag] = [f for f in (diverged(epochs), d_flag, mode_collapse(epochs, evals, states, d_flag)) if f]
     lasting_d = d_flag if d_flag is not None and d_flag.end is None else None
-    flags += [f for f in (unstable(epochs, lasting_d and lasting_d.epoch),) if f]
+    flags += [f for f in (unstable(epochs, lasting_d.epoch if lasting_d else None),) if f]
     collapsed = any(f.name in ("d_collapse", "mode_collapse") and f.end is None for f in flags)
     flags += [f for f in (sample_verdict(evals, states, collapsed),) if f]
     metrics = {k: evals[-1][k] for k in METRICS if k in evals[-1]} if evals else {}

@@ -45,12 +45,21 @@ class JudgeNet(nn.Module):
         super().__init__()
         w = width
         self.body = nn.Sequential(
-            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Dropout(0.25), nn.Linear(2 * w * 7 * 7, FEATURES), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(1, w, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(w, w, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.25),
+            nn.Linear(2 * w * 7 * 7, FEATURES),
+            nn.ReLU(),
+        )
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(FEATURES, 10))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,7 +110,10 @@ class Judge:
     def __call__(self, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 images -> (features (N, 128), class probabilities (N, 10))."""
         self.net.eval()
-        inputs = (to_judge_input(images[i : i + batch]).contiguous(memory_format=torch.channels_last) for i in range(0, len(images), batch))
+        inputs = (
+            to_judge_input(images[i : i + batch]).contiguous(memory_format=torch.channels_last)
+            for i in range(0, len(images), batch)
+        )
         outputs = [self.net(x) for x in inputs]
         return torch.cat([f for f, _ in outputs]), torch.cat([logits for _, logits in outputs]).softmax(dim=1)
 

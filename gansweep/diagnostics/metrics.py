@@ -81,9 +81,11 @@ class Reference:
         mean, cov = _gaussian(features)
         return cls(
             histogram=torch.bincount(probs.argmax(dim=1), minlength=N_CLASSES).double() / len(real),
-            mean=mean, cov_sqrt=_sqrt_psd(cov),
-            spread=_mean_pairwise_distance(features), pixel_spread=_mean_pairwise_distance(real.flatten(1).float()),
-        )  # fmt: skip
+            mean=mean,
+            cov_sqrt=_sqrt_psd(cov),
+            spread=_mean_pairwise_distance(features),
+            pixel_spread=_mean_pairwise_distance(real.flatten(1).float()),
+        )
 
 
 def sample_metrics(judge: Judge, samples: torch.Tensor, real: torch.Tensor | Reference) -> dict[str, float]:
@@ -113,5 +115,7 @@ def sample_metrics(judge: Judge, samples: torch.Tensor, real: torch.Tensor | Ref
         "mnist_score": float(per_sample_kl.mean().exp()),
         "diversity": _mean_pairwise_distance(features) / ref.spread if ref.spread else 0.0,
         "confidence": float(probs.max(dim=1).values.mean()),
-        "pixel_diversity": _mean_pairwise_distance(samples.flatten(1).float()) / ref.pixel_spread if ref.pixel_spread else 0.0,
+        "pixel_diversity": _mean_pairwise_distance(samples.flatten(1).float()) / ref.pixel_spread
+        if ref.pixel_spread
+        else 0.0,
     }

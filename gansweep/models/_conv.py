@@ -17,7 +17,9 @@ def up(c_in: int, c_out: int, kernel: int = 4, stride: int = 2, padding: int = 1
     return [nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
-def down(c_in: int, c_out: int, kernel: int = 4, stride: int = 2, padding: int = 1, slope: float = 0.2) -> list[nn.Module]:
+def down(
+    c_in: int, c_out: int, kernel: int = 4, stride: int = 2, padding: int = 1, slope: float = 0.2
+) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, kernel, stride, padding), nn.BatchNorm2d(c_out), nn.LeakyReLU(slope)]
 
 
@@ -50,14 +52,16 @@ def build_dcgan28(latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Mod
         *up(latent_dim, 4 * d, 4, 1, 0),
         *up(4 * d, 2 * d, 4, 1, 0),
         *up(2 * d, d),
-        nn.ConvTranspose2d(d, 1, 4, 2, 1), nn.Tanh(),
-    )  # fmt: skip
+        nn.ConvTranspose2d(d, 1, 4, 2, 1),
+        nn.Tanh(),
+    )
     discriminator = nn.Sequential(
-        nn.Conv2d(1, d, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(1, d, 4, 2, 1),
+        nn.LeakyReLU(0.2),
         *down(d, 2 * d),
         *down(2 * d, 4 * d, 4, 1, 0),
         nn.Conv2d(4 * d, 1, 4, 1, 0),
-    )  # fmt: skip
+    )
     return initialised(ConvGenerator(generator), ConvDiscriminator(discriminator), dcgan_init)
 
 
@@ -69,15 +73,17 @@ def build_dcgan64(latent_dim: int, width: int | None) -> tuple[nn.Module, nn.Mod
         *up(8 * d, 4 * d),
         *up(4 * d, 2 * d),
         *up(2 * d, d),
-        nn.ConvTranspose2d(d, 1, 4, 2, 1), nn.Tanh(),
-    )  # fmt: skip
+        nn.ConvTranspose2d(d, 1, 4, 2, 1),
+        nn.Tanh(),
+    )
     discriminator = nn.Sequential(
-        nn.Conv2d(1, d, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(1, d, 4, 2, 1),
+        nn.LeakyReLU(0.2),
         *down(d, 2 * d),
         *down(2 * d, 4 * d),
         *down(4 * d, 8 * d),
         nn.Conv2d(8 * d, 1, 4, 1, 0),
-    )  # fmt: skip
+    )
     return initialised(ConvGenerator(generator), ConvDiscriminator(discriminator), dcgan_init)
 
 
@@ -88,17 +94,29 @@ def build_cs231n_dcgan(latent_dim: int, width: int | None = None) -> tuple[nn.Mo
     ``BatchNorm1d(6272)`` is used.
     """
     generator = nn.Sequential(
-        nn.Linear(latent_dim, 1024), nn.ReLU(), nn.BatchNorm1d(1024),
-        nn.Linear(1024, 7 * 7 * 128), nn.ReLU(), nn.BatchNorm1d(7 * 7 * 128),
+        nn.Linear(latent_dim, 1024),
+        nn.ReLU(),
+        nn.BatchNorm1d(1024),
+        nn.Linear(1024, 7 * 7 * 128),
+        nn.ReLU(),
+        nn.BatchNorm1d(7 * 7 * 128),
         nn.Unflatten(1, (128, 7, 7)),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.ReLU(), nn.BatchNorm2d(64),
-        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
-    )  # fmt: skip
+        nn.ConvTranspose2d(128, 64, 4, 2, 1),
+        nn.ReLU(),
+        nn.BatchNorm2d(64),
+        nn.ConvTranspose2d(64, 1, 4, 2, 1),
+        nn.Tanh(),
+    )
     discriminator = nn.Sequential(
-        nn.Conv2d(1, 32, 5, 1), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
-        nn.Conv2d(32, 64, 5, 1), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
+        nn.Conv2d(1, 32, 5, 1),
+        nn.LeakyReLU(0.01),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(32, 64, 5, 1),
+        nn.LeakyReLU(0.01),
+        nn.MaxPool2d(2, 2),
         nn.Flatten(),
-        nn.Linear(4 * 4 * 64, 1024), nn.LeakyReLU(0.01),
+        nn.Linear(4 * 4 * 64, 1024),
+        nn.LeakyReLU(0.01),
         nn.Linear(1024, 1),
-    )  # fmt: skip
+    )
     return initialised(ImageGenerator(generator), ConvDiscriminator(discriminator), xavier_init)

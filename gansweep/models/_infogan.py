@@ -46,16 +46,27 @@ def build_infogan28(latent_dim: int, width: int | None = None) -> tuple[nn.Modul
     """The paper's MNIST appendix as report 003 prints it: 74 in (62 noise + 12 codes), sigmoid out."""
     generator = nn.Sequential(
         nn.ConvTranspose2d(latent_dim + N_CLASSES + N_CONTINUOUS, 1024, 1, 1, bias=False),
-        nn.BatchNorm2d(1024), nn.ReLU(),
-        nn.ConvTranspose2d(1024, 128, 7, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.ConvTranspose2d(64, 1, 4, 2, 1, bias=False), nn.Sigmoid(),
-    )  # fmt: skip
+        nn.BatchNorm2d(1024),
+        nn.ReLU(),
+        nn.ConvTranspose2d(1024, 128, 7, 1, bias=False),
+        nn.BatchNorm2d(128),
+        nn.ReLU(),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.ConvTranspose2d(64, 1, 4, 2, 1, bias=False),
+        nn.Sigmoid(),
+    )
     front = nn.Sequential(
-        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.1),
-        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),
-        nn.Conv2d(128, 1024, 7, bias=False), nn.BatchNorm2d(1024), nn.LeakyReLU(0.1),
-    )  # fmt: skip
+        nn.Conv2d(1, 64, 4, 2, 1),
+        nn.LeakyReLU(0.1),
+        nn.Conv2d(64, 128, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(128),
+        nn.LeakyReLU(0.1),
+        nn.Conv2d(128, 1024, 7, bias=False),
+        nn.BatchNorm2d(1024),
+        nn.LeakyReLU(0.1),
+    )
     return initialised(ConvGenerator(generator), InfoDiscriminator(front, 1024, q_hidden=128), dcgan_init)
 
 
@@ -63,16 +74,31 @@ def build_infogan64(latent_dim: int, width: int | None = None) -> tuple[nn.Modul
     """Report 000 §4: latent 50 + 12 codes, 4 -> 8 -> 16 -> 32 -> 64, tanh out; D front ends in an 8x8 conv."""
     generator = nn.Sequential(
         nn.ConvTranspose2d(latent_dim + N_CLASSES + N_CONTINUOUS, 1024, 4, 1, 0),
-        nn.BatchNorm2d(1024), nn.ReLU(),
-        nn.ConvTranspose2d(1024, 256, 4, 2, 1), nn.BatchNorm2d(256), nn.ReLU(),
-        nn.ConvTranspose2d(256, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.ReLU(),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
-    )  # fmt: skip
+        nn.BatchNorm2d(1024),
+        nn.ReLU(),
+        nn.ConvTranspose2d(1024, 256, 4, 2, 1),
+        nn.BatchNorm2d(256),
+        nn.ReLU(),
+        nn.ConvTranspose2d(256, 128, 4, 2, 1),
+        nn.BatchNorm2d(128),
+        nn.ReLU(),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.ConvTranspose2d(64, 1, 4, 2, 1),
+        nn.Tanh(),
+    )
     front = nn.Sequential(
-        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.1),
-        nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),
-        nn.Conv2d(128, 256, 4, 2, 1), nn.BatchNorm2d(256), nn.LeakyReLU(0.1),
-        nn.Conv2d(256, 1024, 8, 1, 0), nn.BatchNorm2d(1024), nn.LeakyReLU(0.1),
-    )  # fmt: skip
+        nn.Conv2d(1, 64, 4, 2, 1),
+        nn.LeakyReLU(0.1),
+        nn.Conv2d(64, 128, 4, 2, 1),
+        nn.BatchNorm2d(128),
+        nn.LeakyReLU(0.1),
+        nn.Conv2d(128, 256, 4, 2, 1),
+        nn.BatchNorm2d(256),
+        nn.LeakyReLU(0.1),
+        nn.Conv2d(256, 1024, 8, 1, 0),
+        nn.BatchNorm2d(1024),
+        nn.LeakyReLU(0.1),
+    )
     return initialised(ConvGenerator(generator), InfoDiscriminator(front, 1024, q_hidden=64), dcgan_init)

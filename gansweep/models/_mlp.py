@@ -36,17 +36,27 @@ class ImageDiscriminator(nn.Module):
 def build_mlp(latent_dim: int, width: int | None = None) -> tuple[nn.Module, nn.Module]:
     """Report 000 §3 (after debuggercafe's vanilla GAN): LeakyReLU 0.2 throughout, dropout 0.3 in D."""
     generator = nn.Sequential(
-        nn.Linear(latent_dim, 256), nn.LeakyReLU(0.2),
-        nn.Linear(256, 512), nn.LeakyReLU(0.2),
-        nn.Linear(512, 1024), nn.LeakyReLU(0.2),
-        nn.Linear(1024, PIXELS), nn.Tanh(),
-    )  # fmt: skip
+        nn.Linear(latent_dim, 256),
+        nn.LeakyReLU(0.2),
+        nn.Linear(256, 512),
+        nn.LeakyReLU(0.2),
+        nn.Linear(512, 1024),
+        nn.LeakyReLU(0.2),
+        nn.Linear(1024, PIXELS),
+        nn.Tanh(),
+    )
     discriminator = nn.Sequential(
-        nn.Linear(PIXELS, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-        nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-        nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+        nn.Linear(PIXELS, 1024),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(0.3),
+        nn.Linear(1024, 512),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(0.3),
+        nn.Linear(512, 256),
+        nn.LeakyReLU(0.2),
+        nn.Dropout(0.3),
         nn.Linear(256, 1),
-    )  # fmt: skip
+    )
     return ImageGenerator(generator), ImageDiscriminator(discriminator)
 
 
@@ -60,15 +70,20 @@ def xavier_init(module: nn.Module) -> None:
 def build_cs231n_mlp(latent_dim: int, width: int | None = None) -> tuple[nn.Module, nn.Module]:
     """Report 002, vanilla GAN: G 1024-1024 ReLU, D 256-256 LeakyReLU 0.01, logits out."""
     generator = nn.Sequential(
-        nn.Linear(latent_dim, 1024), nn.ReLU(),
-        nn.Linear(1024, 1024), nn.ReLU(),
-        nn.Linear(1024, PIXELS), nn.Tanh(),
-    )  # fmt: skip
+        nn.Linear(latent_dim, 1024),
+        nn.ReLU(),
+        nn.Linear(1024, 1024),
+        nn.ReLU(),
+        nn.Linear(1024, PIXELS),
+        nn.Tanh(),
+    )
     discriminator = nn.Sequential(
-        nn.Linear(PIXELS, 256), nn.LeakyReLU(0.01),
-        nn.Linear(256, 256), nn.LeakyReLU(0.01),
+        nn.Linear(PIXELS, 256),
+        nn.LeakyReLU(0.01),
+        nn.Linear(256, 256),
+        nn.LeakyReLU(0.01),
         nn.Linear(256, 1),
-    )  # fmt: skip
+    )
     return initialised(ImageGenerator(generator), ImageDiscriminator(discriminator), xavier_init)
 
 
@@ -80,10 +95,17 @@ class ConditionalGenerator(nn.Module):
         self.noise = nn.Sequential(nn.Linear(latent_dim, 256), nn.BatchNorm1d(256), nn.ReLU())
         self.label = nn.Sequential(nn.Linear(N_CLASSES, 256), nn.BatchNorm1d(256), nn.ReLU())
         self.body = nn.Sequential(
-            nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Dropout(0.2),
-            nn.Linear(512, 1024), nn.BatchNorm1d(1024), nn.ReLU(), nn.Dropout(0.2),
-            nn.Linear(1024, PIXELS), nn.Tanh(),
-        )  # fmt: skip
+            nn.Linear(512, 512),
+            nn.BatchNorm1d(512),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(512, 1024),
+            nn.BatchNorm1d(1024),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(1024, PIXELS),
+            nn.Tanh(),
+        )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         assert labels is not None, "cgan needs labels"
@@ -98,11 +120,17 @@ class ConditionalDiscriminator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(PIXELS + N_CLASSES, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.5),
-            nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.5),
-            nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.5),
+            nn.Linear(PIXELS + N_CLASSES, 1024),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.5),
+            nn.Linear(1024, 512),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.5),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.5),
             nn.Linear(256, 1),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         assert labels is not None, "cgan needs labels"

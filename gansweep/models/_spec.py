@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
@@ -87,7 +88,9 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def initialised(generator: nn.Module, discriminator: nn.Module, init: Callable[[nn.Module], None]) -> tuple[nn.Module, nn.Module]:
+def initialised(
+    generator: nn.Module, discriminator: nn.Module, init: Callable[[nn.Module], None]
+) -> tuple[nn.Module, nn.Module]:
     """Applies ``init`` to both networks and returns them as the builder's pair."""
     init(generator)
     init(discriminator)

@@ -37,6 +37,12 @@ from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import open_study
 
 __all__ = [
-    "SweepResult", "SweepSettings", "complete_search_trials", "open_study", "point_status", "run_sweep",
-    "trial_states", "trials_by_key",
-]  # fmt: skip
+    "SweepResult",
+    "SweepSettings",
+    "complete_search_trials",
+    "open_study",
+    "point_status",
+    "run_sweep",
+    "trial_states",
+    "trials_by_key",
+]

@@ -11,10 +11,15 @@ resumes from. An entry whose trial raised an error stays failed until ``--retry-
 from __future__ import annotations
 
 import socket
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
 
 from gansweep.config import TrialPlan
 from gansweep.hparams import Hyperparameters
+from gansweep.sweep import _optuna
 
 KEY_ATTR = "gansweep_key"
 SLOT_ATTR = "search_slot"
@@ -36,16 +41,29 @@ def entry_of(trial: Any) -> str | None:
 
 
 def plan_attrs(plan: TrialPlan) -> dict[str, Any]:
-    attrs = {KEY_ATTR: plan.key, "model": plan.model, "hyperparameters": plan.hp.as_params(), "seed": plan.seed,
-             "dataset": plan.dataset, "reported": plan.reported, "index": plan.index}  # fmt: skip
+    attrs = {
+        KEY_ATTR: plan.key,
+        "model": plan.model,
+        "hyperparameters": plan.hp.as_params(),
+        "seed": plan.seed,
+        "dataset": plan.dataset,
+        "reported": plan.reported,
+        "index": plan.index,
+    }
     return {k: v for k, v in attrs.items() if v is not None}
 
 
 def plan_of(trial: Any) -> TrialPlan:
     """The grid point a queued trial stands for (the inverse of ``plan_attrs``)."""
     a = trial.user_attrs
-    return TrialPlan(a["model"], Hyperparameters.from_params(a["hyperparameters"]), a["seed"], a["dataset"],
-                     a.get("reported"), a.get("index", 0))  # fmt: skip
+    return TrialPlan(
+        a["model"],
+        Hyperparameters.from_params(a["hyperparameters"]),
+        a["seed"],
+        a["dataset"],
+        a.get("reported"),
+        a.get("index", 0),
+    )
 
 
 def deciding_trials(trials: Iterable[Any]) -> dict[str, Any]:
@@ -96,16 +114,20 @@ def requeue(study: Any, trial: Any) -> None:
     """A WAITING copy of a dead or failed trial: the same point (its sampled parameters too), naming
     its MLflow run (for the next owner to end, if a dead worker left it RUNNING) and the newest run
     with an epoch checkpoint (to resume from)."""
-    import optuna
-
     attrs = {k: v for k, v in trial.user_attrs.items() if k in PLAN_ATTRS}
     attrs["takeovers"] = trial.user_attrs.get("takeovers", 0) + ("error" not in trial.user_attrs)
     previous = trial.user_attrs.get("mlflow_run_id") or trial.user_attrs.get("previous_run")
     for key, value in (("previous_run", previous), ("checkpoint_run", trial.user_attrs.get("checkpoint_run"))):
         if value:
             attrs[key] = value
-    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
-                                              distributions=trial.distributions, user_attrs=attrs))  # fmt: skip
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=attrs,
+        )
+    )
 
 
 def requeue_stale(study: Any, trial: Any) -> None:
@@ -117,44 +139,24 @@ def requeue_stale(study: Any, trial: Any) -> None:
 def fail_and_requeue(study: Any, trial: Any) -> bool:
     """Marks a RUNNING trial whose worker is known dead as failed and queues it again; False when
     another process got there first."""
-    import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-
-    try:
-        if not study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
-            return False
-    except UpdateFinishedTrialError:
+    if not _optuna.fail(study, trial):
         return False
     requeue_stale(study, trial)
     return True
 
 
-def claim_waiting(study: Any, worker: str = ""):
-    """The oldest WAITING trial, now RUNNING, ours and labelled with ``worker``, or None:
-    ``Study.ask`` step for step, less its fallback of creating a fresh trial when the queue is empty
-    (hence the private attributes)."""
-    import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-
-    from gansweep.sweep._storage import has_heartbeats
-
-    storage = study._storage
-    study._thread_local.cached_all_trials = None  # the sampler must see the trials finished since the last claim
-    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-        if has_heartbeats(storage):  # before the claim: a trial without a heartbeat is never judged stale
-            storage.record_heartbeat(frozen._trial_id)
-        try:
-            if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):
-                storage.set_trial_user_attr(frozen._trial_id, "worker", worker)
-                return optuna.trial.Trial(study, frozen._trial_id)
-        except UpdateFinishedTrialError:
-            continue
+def claim_waiting(study: Any, worker: str = "") -> optuna.trial.Trial | None:
+    """The oldest WAITING trial, now RUNNING, ours and labelled with ``worker``, or None."""
+    _optuna.forget_finished(study)  # the sampler must see the trials finished since the last claim
+    for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial = _optuna.claim(study, waiting)
+        if trial is not None:
+            trial.set_user_attr("worker", worker)
+            return trial
     return None
 
 
 def running_trials(study: Any) -> list[Any]:
-    import optuna
-
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
 
 
@@ -174,12 +176,20 @@ def point_status(trials: list[Any], plans: list[TrialPlan], n_search: int) -> li
         if plan is None and "hyperparameters" in attrs:
             plan = plan_of(trial)
         epochs = plan.hp.epochs if plan is not None else None
-        rows.append({
-            "entry": entry, "label": plan.label if plan else entry, "state": state, "model": plan.model if plan else None,
-            "hyperparameters": plan.hp.as_params() if plan else None, "seed": plan.seed if plan else None,
-            "worker": attrs.get("worker", "") if state != "waiting" else "",
-            "epoch": attrs.get("epoch", epochs if state == "complete" else 0), "epochs": epochs,
-            "detail": attrs.get("error") or attrs.get("verdict", ""), "optuna_trial": trial.number if trial else None,
-            "run_id": attrs.get("mlflow_run_id", ""),
-        })  # fmt: skip
+        rows.append(
+            {
+                "entry": entry,
+                "label": plan.label if plan else entry,
+                "state": state,
+                "model": plan.model if plan else None,
+                "hyperparameters": plan.hp.as_params() if plan else None,
+                "seed": plan.seed if plan else None,
+                "worker": attrs.get("worker", "") if state != "waiting" else "",
+                "epoch": attrs.get("epoch", epochs if state == "complete" else 0),
+                "epochs": epochs,
+                "detail": attrs.get("error") or attrs.get("verdict", ""),
+                "optuna_trial": trial.number if trial else None,
+                "run_id": attrs.get("mlflow_run_id", ""),
+            }
+        )
     return rows

@@ -6,14 +6,22 @@ import multiprocessing as mp
 import os
 import queue
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from gansweep.config import TrialPlan
 from gansweep.sweep._queue import (
-    deciding_trials, enqueue_missing, entries, fail_and_requeue, plan_of, running_trials, trial_states, worker_id,
-)  # fmt: skip
+    deciding_trials,
+    enqueue_missing,
+    entries,
+    fail_and_requeue,
+    plan_of,
+    running_trials,
+    trial_states,
+    worker_id,
+)
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study
 from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
@@ -69,8 +77,11 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         trials = study.get_trials(deepcopy=False)
         result.states = trial_states(trials)
         result.plans = plans + _search_plans(trials, len(plans))
-        result.failed = {e: t.user_attrs["error"] for e, t in deciding_trials(trials).items()
-                         if t.state.name == "FAIL" and "error" in t.user_attrs}  # fmt: skip
+        result.failed = {
+            e: t.user_attrs["error"]
+            for e, t in deciding_trials(trials).items()
+            if t.state.name == "FAIL" and "error" in t.user_attrs
+        }
         status = _sweep_status(trials, wanted, result.interrupted)
         if status is not None:
             tracker.finish_sweep(parent_run, status)
@@ -89,9 +100,18 @@ def _queue_leftovers(study, tracker, on_event: Callable[[Event], None]) -> None:
     leftovers = [t for t in running_trials(study) if fail_and_requeue(study, t)]
     for trial in leftovers:
         if "mlflow_run_id" in trial.user_attrs:
-            tracker.end_trial(trial.user_attrs["mlflow_run_id"], "KILLED", {"gansweep.outcome": "interrupted"}, only_if_running=True)
+            tracker.end_trial(
+                trial.user_attrs["mlflow_run_id"], "KILLED", {"gansweep.outcome": "interrupted"}, only_if_running=True
+            )
     if leftovers:
-        on_event(("warning", {"message": f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"}))
+        on_event(
+            (
+                "warning",
+                {
+                    "message": f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"
+                },
+            )
+        )
 
 
 def _sweep_status(trials: list[Any], wanted: list[str], interrupted: bool) -> str | None:
@@ -110,7 +130,9 @@ def _search_plans(trials: list[Any], first_index: int) -> list[TrialPlan]:
 
 
 def complete_search_trials(study) -> int:
-    return sum(t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials(deepcopy=False))
+    return sum(
+        t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials(deepcopy=False)
+    )
 
 
 def _dispatch(settings: SweepSettings, storage, study, parent_run: str, record: Callable[[Event], None]) -> None:
@@ -125,7 +147,7 @@ def _dispatch(settings: SweepSettings, storage, study, parent_run: str, record: 
     procs = [
         context.Process(target=worker_process, args=(settings, i, threads, parent_run, events), daemon=True)
         for i in range(len(devices))
-    ]  # fmt: skip
+    ]
     for proc in procs:
         proc.start()
     try:
@@ -140,7 +162,9 @@ def _dispatch(settings: SweepSettings, storage, study, parent_run: str, record: 
             proc.join(timeout=5)
 
 
-def _supervise(procs: list[Any], events, settings: SweepSettings, storage, study, record: Callable[[Event], None]) -> None:
+def _supervise(
+    procs: list[Any], events, settings: SweepSettings, storage, study, record: Callable[[Event], None]
+) -> None:
     """Relays worker events until every worker has left, looking at least once a second for workers
     that left: a trial one still holds (it was SIGKILLed, ran out of memory, or its store failed) is
     queued again at once, for the others to resume."""
@@ -161,14 +185,23 @@ def _supervise(procs: list[Any], events, settings: SweepSettings, storage, study
                     _take_over(settings, storage, study, pid, proc.exitcode, record)
 
 
-def _take_over(settings: SweepSettings, storage, study, pid: int, exitcode: int, record: Callable[[Event], None]) -> None:
+def _take_over(
+    settings: SweepSettings, storage, study, pid: int, exitcode: int, record: Callable[[Event], None]
+) -> None:
     owner = worker_id(pid)
     orphans = [t for t in running_trials(study) if t.user_attrs.get("worker", "").split(" ")[0] == owner]
     with bookkeeping_lock(settings, storage):
         requeued = [t for t in orphans if fail_and_requeue(study, t)]
     if requeued or exitcode != 0:
-        record(("warning", {"message": f"worker {owner} died (exit code {exitcode}); "
-                                       f"{len(requeued)} trial(s) queued again for the other workers"}))  # fmt: skip
+        record(
+            (
+                "warning",
+                {
+                    "message": f"worker {owner} died (exit code {exitcode}); "
+                    f"{len(requeued)} trial(s) queued again for the other workers"
+                },
+            )
+        )
     for trial in requeued:
         record(("end", {"key": trial.user_attrs.get("gansweep_key", ""), "state": "INTERRUPTED"}))
 

@@ -7,14 +7,15 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from gansweep.config import SweepConfig
-from gansweep.errors import GansweepError
+from gansweep.errors import GansweepError, redact
+from gansweep.sweep._optuna import has_heartbeats
 from gansweep.sweep._settings import SweepSettings
-from gansweep.errors import redact
 
 
 def _quiet_optuna() -> None:
@@ -42,10 +43,9 @@ def open_storage(settings: SweepSettings, create: bool = True):
 
 def _open_rdb(settings: SweepSettings):
     import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     from gansweep.sweep._queue import requeue_stale
-
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     url = settings.storage
     assert url is not None
@@ -53,9 +53,12 @@ def _open_rdb(settings: SweepSettings):
         for attempt in range(3):
             try:
                 return optuna.storages.RDBStorage(
-                    url, engine_kwargs={"connect_args": _connect_args(url)}, heartbeat_interval=settings.heartbeat,
-                    grace_period=settings.grace_period, heartbeat_stale_trial_callback=requeue_stale,
-                )  # fmt: skip
+                    url,
+                    engine_kwargs={"connect_args": _connect_args(url)},
+                    heartbeat_interval=settings.heartbeat,
+                    grace_period=settings.grace_period,
+                    heartbeat_stale_trial_callback=requeue_stale,
+                )
             except (IntegrityError, ProgrammingError):  # workers creating Optuna's tables in an empty database at once
                 if attempt == 2:
                     raise
@@ -103,9 +106,12 @@ def open_study(settings: SweepSettings, create: bool = True, worker: int = 0, st
             return None
     direction = settings.config.objective.direction
     study = optuna.create_study(
-        study_name=settings.study_name, storage=storage, load_if_exists=True, direction=direction,
+        study_name=settings.study_name,
+        storage=storage,
+        load_if_exists=True,
+        direction=direction,
         sampler=_sampler(settings.config, worker),
-    )  # fmt: skip
+    )
     if study.direction.name.lower() != direction:
         raise GansweepError(
             f"study {settings.study_name!r} was created to {study.direction.name.lower()}; "
@@ -164,7 +170,7 @@ def bookkeeping_lock(settings: SweepSettings, storage: Any) -> Iterator[None]:
         take, release = {
             "postgresql": ("SELECT pg_advisory_lock(hashtext(:name))", "SELECT pg_advisory_unlock(hashtext(:name))"),
             "mysql": ("SELECT GET_LOCK(:name, -1)", "SELECT RELEASE_LOCK(:name)"),
-        }[dialect]  # fmt: skip
+        }[dialect]
         with storage.engine.connect() as connection:
             connection.execute(text(take), {"name": name})
             try:
@@ -173,7 +179,11 @@ def bookkeeping_lock(settings: SweepSettings, storage: Any) -> Iterator[None]:
                 connection.execute(text(release), {"name": name})
         return
     database = storage.engine.url.database
-    path = Path(database + ".gansweep-lock") if database and database != ":memory:" else settings.store / f"{settings.study_name}.queue-lock"
+    path = (
+        Path(database + ".gansweep-lock")
+        if database and database != ":memory:"
+        else settings.store / f"{settings.study_name}.queue-lock"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
@@ -181,11 +191,6 @@ def bookkeeping_lock(settings: SweepSettings, storage: Any) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(file, fcntl.LOCK_UN)
-
-
-def has_heartbeats(storage: Any) -> bool:
-    """True for an RDB storage opened with a heartbeat interval (the journal store has none)."""
-    return hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None
 
 
 class Heartbeat:

@@ -13,18 +13,25 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gansweep.config import suggest_plan
-from gansweep.errors import GansweepError
+from gansweep.errors import GansweepError, redact
+from gansweep.sweep._optuna import trial_id
 from gansweep.sweep._queue import (
-    SLOT_ATTR, claim_waiting, plan_attrs, plan_of, requeue, running_trials, worker_id,
-)  # fmt: skip
+    SLOT_ATTR,
+    claim_waiting,
+    plan_attrs,
+    plan_of,
+    requeue,
+    running_trials,
+    worker_id,
+)
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
-from gansweep.errors import redact
 from gansweep.trainer import Trainer, TrainerCallback
 
 Event = tuple[str, dict[str, Any]]
@@ -60,8 +67,17 @@ class _SweepCallback(TrainerCallback):
         self.worker, self.trial, self.plan, self.run_id, self.heartbeat = worker, trial, plan, run_id, heartbeat
 
     def on_start(self, trainer: Trainer) -> None:
-        self.worker.emit(("start", {"key": self.plan.key, "total": trainer.hp.epochs * trainer.steps_per_epoch,
-                                    "done": trainer.epoch * trainer.steps_per_epoch, "label": self.plan.label}))  # fmt: skip
+        self.worker.emit(
+            (
+                "start",
+                {
+                    "key": self.plan.key,
+                    "total": trainer.hp.epochs * trainer.steps_per_epoch,
+                    "done": trainer.epoch * trainer.steps_per_epoch,
+                    "label": self.plan.label,
+                },
+            )
+        )
 
     def on_step(self, trainer: Trainer, epoch: int, step: int) -> None:
         self.worker.emit(("step", {"key": self.plan.key}))
@@ -137,7 +153,7 @@ class Worker:
             return
         run_id = self._start_run(trial, plan)
         try:
-            with Heartbeat(self.storage, trial._trial_id, self.settings.heartbeat) as heartbeat:
+            with Heartbeat(self.storage, trial_id(trial), self.settings.heartbeat) as heartbeat:
                 trainer, resumed_from = self._train(trial, plan, run_id, heartbeat)
                 self._finish(trial, plan, run_id, trainer, resumed_from, heartbeat)
         except KeyboardInterrupt:
@@ -180,8 +196,10 @@ class Worker:
         self.tracker.end_trial(run_id, "FAILED", {"gansweep.error": message[:5000]})
         self.emit(("end", {"key": plan.key, "state": "FAIL", "error": message}))
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise DiskFull(f"disk full while recording {plan.label} ({error.strerror}: {error.filename}); "
-                           "free some space, then run the same command with --retry-failed") from None  # fmt: skip
+            raise DiskFull(
+                f"disk full while recording {plan.label} ({error.strerror}: {error.filename}); "
+                "free some space, then run the same command with --retry-failed"
+            ) from None
 
     def _plan(self, trial):
         """The grid point, or a freshly sampled search point (None, recorded as failed, if it is invalid)."""
@@ -207,11 +225,14 @@ class Worker:
             for key, value in plan_attrs(plan).items():
                 trial.set_user_attr(key, value)
         tags = {
-            "gansweep.model": plan.model, "gansweep.dataset": plan.dataset, "gansweep.key": plan.key,
-            "gansweep.optuna_trial": str(trial.number), "gansweep.index": str(plan.index),
+            "gansweep.model": plan.model,
+            "gansweep.dataset": plan.dataset,
+            "gansweep.key": plan.key,
+            "gansweep.optuna_trial": str(trial.number),
+            "gansweep.index": str(plan.index),
             "gansweep.worker": trial.user_attrs["worker"],
             **({"gansweep.reported": plan.reported} if plan.reported else {}),
-        }  # fmt: skip
+        }
         run_id = self.tracker.start_trial(self.parent_run, plan.label, params_of(plan), tags)
         trial.set_user_attr("mlflow_run_id", run_id)
         return run_id
@@ -223,9 +244,18 @@ class Worker:
         cfg = self.settings.config
         evaluator = SampleEvaluator(self.judge, self.reference, cfg.eval_every, cfg.eval_samples, tuple(cfg.early_stop))
         trainer = Trainer(
-            plan.model, self.digits, plan.hp, seed=plan.seed, device=self.device, amp=cfg.amp,
-            callbacks=[evaluator, MlflowEpochLogger(self.tracker, run_id), _SweepCallback(self, trial, plan, run_id, heartbeat)],
-        )  # fmt: skip
+            plan.model,
+            self.digits,
+            plan.hp,
+            seed=plan.seed,
+            device=self.device,
+            amp=cfg.amp,
+            callbacks=[
+                evaluator,
+                MlflowEpochLogger(self.tracker, run_id),
+                _SweepCallback(self, trial, plan, run_id, heartbeat),
+            ],
+        )
         resumed_from = self._resume(trainer, trial, plan)
         trainer.fit()
         return trainer, resumed_from
@@ -235,12 +265,18 @@ class Worker:
         (``checkpoint_run``); the run of the trial it replaces, left RUNNING by a dead worker, ends KILLED."""
         previous, source = trial.user_attrs.get("previous_run"), trial.user_attrs.get("checkpoint_run")
         if previous:
-            self.tracker.end_trial(previous, "KILLED", {"gansweep.outcome": f"continued in run {trial.user_attrs['mlflow_run_id']}"},
-                                   only_if_running=True)  # fmt: skip
+            self.tracker.end_trial(
+                previous,
+                "KILLED",
+                {"gansweep.outcome": f"continued in run {trial.user_attrs['mlflow_run_id']}"},
+                only_if_running=True,
+            )
         if not source:
             return 0
         try:
-            path = self.tracker.download(self.settings.mlflow_uri, source, "checkpoint.pt", Path(self.scratch.name) / source)
+            path = self.tracker.download(
+                self.settings.mlflow_uri, source, "checkpoint.pt", Path(self.scratch.name) / source
+            )
             trainer.load_checkpoint(path)
         except GansweepError as error:  # no checkpoint yet, or a corrupted one: start over
             self.emit(("warning", {"message": f"{plan.label} starts over: {error}"}))
@@ -255,14 +291,16 @@ class Worker:
         history = trainer.history
         diagnosis = diagnose(history.epochs)
         self._publish(plan, run_id, trainer, diagnosis)
-        if heartbeat.lost.is_set() or self.storage.get_trial(trial._trial_id).state.name != "RUNNING":
+        if heartbeat.lost.is_set() or self.storage.get_trial(trial_id(trial)).state.name != "RUNNING":
             raise TrialTakenOver()
         end_tags = {
-            "gansweep.resumed_from_epoch": str(resumed_from), "gansweep.stopped": history.stopped or "",
-            "gansweep.verdict": diagnosis.verdict, "gansweep.outcome": diagnosis.outcome,
+            "gansweep.resumed_from_epoch": str(resumed_from),
+            "gansweep.stopped": history.stopped or "",
+            "gansweep.verdict": diagnosis.verdict,
+            "gansweep.outcome": diagnosis.outcome,
             **{f"gansweep.flag.{f.name}": str(f.epoch) for f in diagnosis.flags},
             **{f"gansweep.recovered.{f.name}": str(f.end) for f in diagnosis.flags if f.end is not None},
-        }  # fmt: skip
+        }
         self.tracker.end_trial(run_id, "FINISHED", end_tags)
         trial.set_user_attr("final", history.epochs[-1])
         trial.set_user_attr("verdict", diagnosis.verdict)
@@ -274,7 +312,9 @@ class Worker:
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(trial, objective_value(history, self.settings.config.objective.metric))
-        self.emit(("end", {"key": plan.key, "state": "COMPLETE", "final": history.epochs[-1], "verdict": diagnosis.verdict}))
+        self.emit(
+            ("end", {"key": plan.key, "state": "COMPLETE", "final": history.epochs[-1], "verdict": diagnosis.verdict})
+        )
 
     def _publish(self, plan, run_id: str, trainer: Trainer, diagnosis) -> None:
         """History, diagnosis, pictures, the resolved trial config and the final checkpoint, as artifacts."""
@@ -287,7 +327,13 @@ class Worker:
             (folder / "diagnostics.json").write_text(json.dumps(diagnosis.to_dict(), indent=1))
             trial_pictures(trainer.history, diagnosis.flags, folder, self.settings.config.snapshot_every)
             generator_pictures(trainer, folder)
-            config = {**params_of(plan), "key": plan.key, "reported": plan.reported, "device": str(trainer.device), "amp": trainer.amp}
+            config = {
+                **params_of(plan),
+                "key": plan.key,
+                "reported": plan.reported,
+                "device": str(trainer.device),
+                "amp": trainer.amp,
+            }
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
             trainer.save_checkpoint(folder / "checkpoint.pt")
             self.tracker.log_artifacts(run_id, folder)
@@ -300,8 +346,14 @@ def _exit_with_parent() -> None:
     import threading
 
     parent = mp.parent_process()
-    if parent is not None:
-        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def worker_process(settings: SweepSettings, number: int, threads: int, parent_run: str, events) -> None:

@@ -33,7 +33,9 @@ def _repeated_digit(digits, seed: int) -> np.ndarray:
 def test_samples_of_one_epoch_are_too_early_to_tell(tmp_path: Path, digits, capsys) -> None:
     rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(1, 6)]
     np.save(tmp_path / "s.npy", _repeated_digit(digits, 0))
-    code = main(["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--samples", str(tmp_path / "s.npy"), "--json"])
+    code = main(
+        ["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--samples", str(tmp_path / "s.npy"), "--json"]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in result["flags"]] == ["too_early"] and result["metrics"]["modes_covered"] == 1
@@ -44,7 +46,9 @@ def test_samples_by_epoch_show_a_stuck_collapse(tmp_path: Path, digits, capsys) 
     """One repeated digit at every epoch 1-10 of an .npz: no improvement for 9 epochs, a mode collapse."""
     rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(1, 11)]
     np.savez(tmp_path / "s.npz", **{f"epoch_{e}": _repeated_digit(digits, e) for e in range(1, 11)})
-    code = main(["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--samples", str(tmp_path / "s.npz"), "--json"])
+    code = main(
+        ["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--samples", str(tmp_path / "s.npz"), "--json"]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert [(f["name"], f["end"]) for f in result["flags"]] == [("mode_collapse", None)]
@@ -52,7 +56,10 @@ def test_samples_by_epoch_show_a_stuck_collapse(tmp_path: Path, digits, capsys) 
     assert {e["trend"] for e in result["evaluations"][1:]} == {"flat"} and result["outcome"] == "bad"
     assert main(["diagnose", "--history", str(tmp_path / "h.csv"), "--samples", str(tmp_path / "s.npz")]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("verdict: mode collapse from epoch 1 (1/10 digits)") and "evaluations: 1 collapsed, 2 collapsed flat" in text
+    assert (
+        text.startswith("verdict: mode collapse from epoch 1 (1/10 digits)")
+        and "evaluations: 1 collapsed, 2 collapsed flat" in text
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,8 +72,16 @@ def test_samples_by_epoch_show_a_stuck_collapse(tmp_path: Path, digits, capsys) 
         (["epoch,d_loss,g_loss", "1,1,1"], np.zeros((20, 3, 28, 28), np.float32), "expected shape (N, 1, 28, 28)"),
         (["epoch,d_loss,g_loss", "1,1,1"], np.full((20, 28, 28), 5, np.float32), "values must lie in [-1, 1]"),
         (["epoch,d_loss,g_loss", "1,1,1"], np.zeros((20, 28, 28), np.int64), "expected finite float values"),
-        (["epoch,d_loss,g_loss", "1,1,1"], {"7": np.zeros((20, 28, 28), np.float32)}, "array '7' names no epoch of the history"),
-        (["epoch,d_loss,g_loss", "1,1,1"], {"last": np.zeros((20, 28, 28), np.float32)}, "name each array by its epoch"),
+        (
+            ["epoch,d_loss,g_loss", "1,1,1"],
+            {"7": np.zeros((20, 28, 28), np.float32)},
+            "array '7' names no epoch of the history",
+        ),
+        (
+            ["epoch,d_loss,g_loss", "1,1,1"],
+            {"last": np.zeros((20, 28, 28), np.float32)},
+            "name each array by its epoch",
+        ),
         (["epoch,d_loss,g_loss", "1,1,1"], {"1": np.zeros((5, 28, 28), np.float32)}, "s.npz[1]: expected shape"),
     ],
 )

@@ -19,7 +19,13 @@ WITH_EXAMPLES = sorted(
 
 
 def test_the_examples_are_found() -> None:
-    assert {"gansweep.diagnostics.flags", "gansweep.trainer", "gansweep.report", "gansweep.sweep", "gansweep.errors"} <= set(WITH_EXAMPLES)
+    assert {
+        "gansweep.diagnostics.flags",
+        "gansweep.trainer",
+        "gansweep.report",
+        "gansweep.sweep",
+        "gansweep.errors",
+    } <= set(WITH_EXAMPLES)
 
 
 @pytest.mark.parametrize("name", WITH_EXAMPLES)

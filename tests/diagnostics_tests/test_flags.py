@@ -12,8 +12,10 @@ from gansweep.diagnostics import diagnose, sample_metrics
 
 def _history(d_loss, g_loss, d_fake=None) -> list[dict]:
     d_fake = d_fake or [0.3] * len(d_loss)
-    return [{"epoch": i + 1, "d_loss": d, "g_loss": g, "d_real": 0.7, "d_fake": f}
-            for i, (d, g, f) in enumerate(zip(d_loss, g_loss, d_fake))]  # fmt: skip
+    return [
+        {"epoch": i + 1, "d_loss": d, "g_loss": g, "d_real": 0.7, "d_fake": f}
+        for i, (d, g, f) in enumerate(zip(d_loss, g_loss, d_fake))
+    ]
 
 
 def _names(history) -> list[str]:
@@ -77,19 +79,36 @@ def _evaluated(history: list[dict], metrics: dict[int, dict]) -> list[dict]:
     return history
 
 
-def _m(fid: float, diversity: float = 0.2, modes: int = 2, confidence: float = 0.8, pixels: float | None = None) -> dict:
+def _m(
+    fid: float, diversity: float = 0.2, modes: int = 2, confidence: float = 0.8, pixels: float | None = None
+) -> dict:
     """Sample metrics as ``sample_metrics`` returns them (class_kl and mnist_score are not read by the flags)."""
-    return {"modes_covered": modes, "class_kl": 0.5, "fid_mnist": fid, "mnist_score": 2.0, "diversity": diversity,
-            "confidence": confidence, "pixel_diversity": diversity if pixels is None else pixels}  # fmt: skip
+    return {
+        "modes_covered": modes,
+        "class_kl": 0.5,
+        "fid_mnist": fid,
+        "mnist_score": 2.0,
+        "diversity": diversity,
+        "confidence": confidence,
+        "pixel_diversity": diversity if pixels is None else pixels,
+    }
 
 
 @pytest.mark.parametrize(
     ("name", "flag"),
-    [("all ten", None), ("blurred", None), ("eight classes", None),
-     ("one class", "mode_collapse"), ("three classes", "mode_collapse"), ("repeated", "mode_collapse"),
-     ("uniform noise", "low_quality")],
-)  # fmt: skip
-def test_sample_sets_from_real_digits_stuck_for_eight_epochs(judge, digits, sample_sets, name: str, flag: str | None) -> None:
+    [
+        ("all ten", None),
+        ("blurred", None),
+        ("eight classes", None),
+        ("one class", "mode_collapse"),
+        ("three classes", "mode_collapse"),
+        ("repeated", "mode_collapse"),
+        ("uniform noise", "low_quality"),
+    ],
+)
+def test_sample_sets_from_real_digits_stuck_for_eight_epochs(
+    judge, digits, sample_sets, name: str, flag: str | None
+) -> None:
     """The same samples at every evaluation from epoch 3 to 11: no trend, stuck for STUCK_EPOCHS (8)."""
     metrics = sample_metrics(judge, sample_sets[name], digits.heldout_images)
     history = _evaluated(report_000_smooth()[:11], {e: metrics for e in range(3, 12)})
@@ -158,7 +177,9 @@ def test_mode_collapse_is_dated_by_the_g_loss_spike(judge, digits, sample_sets) 
     collapsed = sample_metrics(judge, sample_sets["three classes"], digits.heldout_images)
     g = [2.0] * 10 + [6.0] + [4.0] * 29
     d = [1.0] * 9 + [0.3] + [0.2] * 30
-    history = _evaluated(_history(d, g), {**{e: healthy for e in (5, 10)}, **{e: collapsed for e in (15, 20, 25, 30, 35, 40)}})
+    history = _evaluated(
+        _history(d, g), {**{e: healthy for e in (5, 10)}, **{e: collapsed for e in (15, 20, 25, 30, 35, 40)}}
+    )
     flag = next(f for f in diagnose(history).flags if f.name == "mode_collapse")
     assert flag.epoch == 11 and "spike at epoch 11" in flag.evidence
     assert diagnose(history).verdict.startswith("mode collapse from epoch 11 (3/10 digits)")
@@ -170,10 +191,14 @@ def test_a_drop_after_healthy_samples_is_a_collapse_at_once_and_a_recovery_ends_
     dropped = _evaluated(report_000_smooth()[:12], {**{e: healthy for e in range(1, 11)}, 11: collapsed, 12: collapsed})
     assert [(f.name, f.epoch, f.end) for f in diagnose(dropped).flags] == [("mode_collapse", 11, None)]
     seven = healthy | {"modes_covered": 7}
-    blip = _evaluated(report_000_smooth()[:11], {**{e: seven for e in range(1, 11)}, 11: healthy | {"modes_covered": 6}})
+    blip = _evaluated(
+        report_000_smooth()[:11], {**{e: seven for e in range(1, 11)}, 11: healthy | {"modes_covered": 6}}
+    )
     assert _names(blip) == ["too_early"]  # one evaluation one digit lower, within noise: not yet a drop
-    recovered = _evaluated(report_000_smooth()[:14], {**{e: healthy for e in range(1, 11)}, 11: collapsed, 12: collapsed,
-                                                     13: healthy, 14: healthy})  # fmt: skip
+    recovered = _evaluated(
+        report_000_smooth()[:14],
+        {**{e: healthy for e in range(1, 11)}, 11: collapsed, 12: collapsed, 13: healthy, 14: healthy},
+    )
     diagnosis = diagnose(recovered)
     assert [(f.name, f.epoch, f.end) for f in diagnosis.flags] == [("mode_collapse", 11, 13)]
     assert diagnosis.verdict == "good; mode collapse from epoch 11 (1/10 digits) (recovered by epoch 13)"
@@ -215,16 +240,28 @@ def test_one_unreadable_wobble_does_not_end_a_collapse(judge, digits, sample_set
     """Near-identical garbage whose pixel diversity crosses 0.2 once (collapsed -> poor -> collapsed)."""
     healthy = sample_metrics(judge, sample_sets["all ten"], digits.heldout_images)
     garbage = _m(1314, 0.0, 1, 0.1, pixels=0.19)
-    metrics = {**{e: healthy for e in range(1, 6)}, **{e: garbage for e in range(6, 11)}, 11: garbage | {"pixel_diversity": 0.21}, 12: garbage}
+    metrics = {
+        **{e: healthy for e in range(1, 6)},
+        **{e: garbage for e in range(6, 11)},
+        11: garbage | {"pixel_diversity": 0.21},
+        12: garbage,
+    }
     flag = diagnose(_evaluated(report_000_smooth()[:12], metrics)).flags[0]
     assert (flag.name, flag.epoch, flag.end) == ("mode_collapse", 6, None)
     ending_on_the_wobble = diagnose(_evaluated(report_000_smooth()[:11], {e: m for e, m in metrics.items() if e <= 11}))
-    assert ending_on_the_wobble.outcome == "bad" and [(f.name, f.end) for f in ending_on_the_wobble.flags] == [("mode_collapse", None)]
+    assert ending_on_the_wobble.outcome == "bad" and [(f.name, f.end) for f in ending_on_the_wobble.flags] == [
+        ("mode_collapse", None)
+    ]
 
 
 def test_divergence_does_not_end_a_d_collapse() -> None:
-    history = _history([1.0] * 3 + [0.0] * 6 + [math.nan], [1.0] * 3 + [50.0] * 6 + [math.nan], [0.4] * 3 + [0.0] * 6 + [math.nan])
-    assert [(f.name, f.epoch, f.end) for f in diagnose(history).flags] == [("diverged", 10, None), ("d_collapse", 4, None)]
+    history = _history(
+        [1.0] * 3 + [0.0] * 6 + [math.nan], [1.0] * 3 + [50.0] * 6 + [math.nan], [0.4] * 3 + [0.0] * 6 + [math.nan]
+    )
+    assert [(f.name, f.epoch, f.end) for f in diagnose(history).flags] == [
+        ("diverged", 10, None),
+        ("d_collapse", 4, None),
+    ]
 
 
 def test_partial_or_repeated_records_do_not_crash() -> None:

@@ -43,7 +43,11 @@ def test_the_verdict_says_what_the_grids_show(histories, name: str, check: dict)
     lasting = [f.name for f in diagnosis.flags if f.end is None]
     recovered = [f.name for f in diagnosis.flags if f.end is not None]
     seen = (name, check["sees"], diagnosis.verdict)
-    assert (sorted(lasting), sorted(recovered), diagnosis.outcome) == (sorted(check["lasting"]), sorted(check["recovered"]), check["outcome"]), seen
+    assert (sorted(lasting), sorted(recovered), diagnosis.outcome) == (
+        sorted(check["lasting"]),
+        sorted(check["recovered"]),
+        check["outcome"],
+    ), seen
 
 
 def test_the_runs_are_what_the_evaluator_judges_and_fit_in_5_mb() -> None:
@@ -53,7 +57,9 @@ def test_the_runs_are_what_the_evaluator_judges_and_fit_in_5_mb() -> None:
         assert len(history) == run["epochs"]
         schedule = [e for e in range(1, run["epochs"] + 1) if evaluated(e, run["eval_every"], run["epochs"])]
         assert stored["epochs"].tolist() == schedule
-        assert stored["samples"].shape == (len(schedule), EVAL_SAMPLES, 1, 28, 28) and stored["samples"].dtype == np.uint8
+        assert (
+            stored["samples"].shape == (len(schedule), EVAL_SAMPLES, 1, 28, 28) and stored["samples"].dtype == np.uint8
+        )
         for check in run["checks"]:
             assert check["epochs"] in schedule and check["sees"]  # a prefix ends on an evaluation
     assert sum(p.stat().st_size for p in FOLDER.glob("*.npz")) <= 5e6

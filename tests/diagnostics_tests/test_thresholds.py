@@ -58,18 +58,24 @@ CONTRACT = [
     ("UNSTABLE_RATIO", 4.0, "G-loss std is 4× the trial's median window"),
     ("UNSTABLE_MIN_STD", 0.5, "median window and ≥ 0.5"),
     ("UNSTABLE_MIN_EPOCHS", 8, "(≥ 8 epochs needed)"),
-    ("TREND_METRICS", {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1},
-     "in `fid_mnist`, `diversity`, `modes_covered` and `pixel_diversity`"),
+    (
+        "TREND_METRICS",
+        {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1},
+        "in `fid_mnist`, `diversity`, `modes_covered` and `pixel_diversity`",
+    ),
     ("FID_NOISE", (5.0, 0.015), "`fid_mnist` ±(5 + 1.5 % of its value)"),
-    ("NOISE", {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01},
-     "diversity ±0.01, pixel diversity ±0.01, digits covered ±0 (half a digit is allowed for rounding)"),
+    (
+        "NOISE",
+        {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01},
+        "diversity ±0.01, pixel diversity ±0.01, digits covered ±0 (half a digit is allowed for rounding)",
+    ),
     ("TREND_Z", 2.0, "more than 2√2 spreads between two evaluations"),
     ("TREND_T", 2.0, "over 4 or more, a least-squares slope 2 standard errors from zero"),
     ("STUCK_EPOCHS", 8, "no new best for 8 epochs"),
     ("STUCK_SHARE", 1 / 3, "and for a third of the epochs trained"),
     ("TREND_MIN", 3, "(3 to 8 of them)"),
     ("TREND_MAX", 8, "(3 to 8 of them)"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("name", "value", "readme"), CONTRACT, ids=[name for name, _, _ in CONTRACT])
@@ -83,22 +89,38 @@ def test_every_threshold_is_in_the_contract() -> None:
     assert constants == {name for name, _, _ in CONTRACT}
 
 
-@pytest.mark.parametrize(("samples", "quality"), [
-    pytest.param({"modes_covered": flags.MODES_COLLAPSED + 1}, "healthy", id="one digit over MODES_COLLAPSED"),
-    pytest.param({"modes_covered": flags.MODES_COLLAPSED}, "collapsed", id="MODES_COLLAPSED digits"),
-    pytest.param({"diversity": flags.DIVERSITY_COLLAPSED + 0.01}, "healthy", id="diversity over DIVERSITY_COLLAPSED"),
-    pytest.param({"diversity": flags.DIVERSITY_COLLAPSED - 0.01}, "collapsed", id="diversity under DIVERSITY_COLLAPSED"),
-    pytest.param({"fid_mnist": flags.FID_HIGH - 1}, "healthy", id="fid_mnist under FID_HIGH"),
-    pytest.param({"fid_mnist": flags.FID_HIGH + 1}, "poor", id="fid_mnist over FID_HIGH"),
-    pytest.param({"confidence": flags.LOW_CONFIDENCE + 0.01}, "healthy", id="confidence over LOW_CONFIDENCE"),
-    pytest.param({"confidence": flags.LOW_CONFIDENCE - 0.01}, "poor", id="confidence under LOW_CONFIDENCE"),
-    pytest.param(UNREADABLE | {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED + 0.01}, "poor",
-                 id="unreadable, pixel diversity over PIXEL_DIVERSITY_COLLAPSED"),
-    pytest.param(UNREADABLE | {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED - 0.01}, "collapsed",
-                 id="unreadable, pixel diversity under PIXEL_DIVERSITY_COLLAPSED"),
-    pytest.param({"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED - 0.01}, "healthy",
-                 id="readable, pixel diversity under PIXEL_DIVERSITY_COLLAPSED"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("samples", "quality"),
+    [
+        pytest.param({"modes_covered": flags.MODES_COLLAPSED + 1}, "healthy", id="one digit over MODES_COLLAPSED"),
+        pytest.param({"modes_covered": flags.MODES_COLLAPSED}, "collapsed", id="MODES_COLLAPSED digits"),
+        pytest.param(
+            {"diversity": flags.DIVERSITY_COLLAPSED + 0.01}, "healthy", id="diversity over DIVERSITY_COLLAPSED"
+        ),
+        pytest.param(
+            {"diversity": flags.DIVERSITY_COLLAPSED - 0.01}, "collapsed", id="diversity under DIVERSITY_COLLAPSED"
+        ),
+        pytest.param({"fid_mnist": flags.FID_HIGH - 1}, "healthy", id="fid_mnist under FID_HIGH"),
+        pytest.param({"fid_mnist": flags.FID_HIGH + 1}, "poor", id="fid_mnist over FID_HIGH"),
+        pytest.param({"confidence": flags.LOW_CONFIDENCE + 0.01}, "healthy", id="confidence over LOW_CONFIDENCE"),
+        pytest.param({"confidence": flags.LOW_CONFIDENCE - 0.01}, "poor", id="confidence under LOW_CONFIDENCE"),
+        pytest.param(
+            UNREADABLE | {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED + 0.01},
+            "poor",
+            id="unreadable, pixel diversity over PIXEL_DIVERSITY_COLLAPSED",
+        ),
+        pytest.param(
+            UNREADABLE | {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED - 0.01},
+            "collapsed",
+            id="unreadable, pixel diversity under PIXEL_DIVERSITY_COLLAPSED",
+        ),
+        pytest.param(
+            {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED - 0.01},
+            "healthy",
+            id="readable, pixel diversity under PIXEL_DIVERSITY_COLLAPSED",
+        ),
+    ],
+)
 def test_the_quality_of_one_evaluation(samples: dict, quality: str) -> None:
     diagnosis = diagnose(judged(trial(1), {1: samples}))
     assert diagnosis.evaluations[0].quality == quality
@@ -116,8 +138,11 @@ def spread(metric: str, value: float) -> float:
 
 
 @pytest.mark.parametrize("metric", list(flags.TREND_METRICS))
-@pytest.mark.parametrize(("margins", "trend"), [(0.99, "flat"), (1.01, "improving"), (-1.01, "degrading")],
-                         ids=["better within noise", "better beyond noise", "worse beyond noise"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("margins", "trend"),
+    [(0.99, "flat"), (1.01, "improving"), (-1.01, "degrading")],
+    ids=["better within noise", "better beyond noise", "worse beyond noise"],
+)
 def test_two_evaluations_trend_only_beyond_the_noise(metric: str, margins: float, trend: str) -> None:
     """Two evaluations around LEVEL, so the fid_mnist spread is read at LEVEL, their mean."""
     change = margins * MARGIN * spread(metric, LEVEL[metric]) * flags.TREND_METRICS[metric]
@@ -135,11 +160,14 @@ def test_a_new_best_betters_the_first_evaluation_beyond_noise(metric: str, margi
     assert diagnose(judged(trial(2), samples)).evaluations[-1].record is record
 
 
-@pytest.mark.parametrize(("window", "t", "trend"), [
-    pytest.param(4, 0.95 * flags.TREND_T, "flat", id="4 evaluations, t under TREND_T"),
-    pytest.param(4, 1.05 * flags.TREND_T, "improving", id="4 evaluations, t over TREND_T"),
-    pytest.param(3, 0.5 * flags.TREND_T, "improving", id="3 evaluations, no t test"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("window", "t", "trend"),
+    [
+        pytest.param(4, 0.95 * flags.TREND_T, "flat", id="4 evaluations, t under TREND_T"),
+        pytest.param(4, 1.05 * flags.TREND_T, "improving", id="4 evaluations, t over TREND_T"),
+        pytest.param(3, 0.5 * flags.TREND_T, "improving", id="3 evaluations, no t test"),
+    ],
+)
 def test_a_slope_over_four_or_more_evaluations_stands_out_from_their_scatter(window: int, t: float, trend: str) -> None:
     """The last half of 2 × window evaluations: fid_mnist falling 50 an epoch (far beyond noise) plus scatter
     orthogonal to that line, sized so that the slope is t standard errors from zero."""
@@ -151,12 +179,17 @@ def test_a_slope_over_four_or_more_evaluations_stands_out_from_their_scatter(win
     assert diagnose(history).evaluations[-1].trends["fid_mnist"] == trend
 
 
-@pytest.mark.parametrize(("evaluations", "window", "worse"), [
-    pytest.param(4, flags.TREND_MIN, 1, id="4 evaluations: TREND_MIN"),
-    pytest.param(12, 6, 2, id="12 evaluations: half"),
-    pytest.param(20, flags.TREND_MAX, 2, id="20 evaluations: TREND_MAX"),
-])  # fmt: skip
-def test_a_trend_reads_the_last_half_of_the_evaluations_within_bounds(evaluations: int, window: int, worse: int) -> None:
+@pytest.mark.parametrize(
+    ("evaluations", "window", "worse"),
+    [
+        pytest.param(4, flags.TREND_MIN, 1, id="4 evaluations: TREND_MIN"),
+        pytest.param(12, 6, 2, id="12 evaluations: half"),
+        pytest.param(20, flags.TREND_MAX, 2, id="20 evaluations: TREND_MAX"),
+    ],
+)
+def test_a_trend_reads_the_last_half_of_the_evaluations_within_bounds(
+    evaluations: int, window: int, worse: int
+) -> None:
     """Worse fid_mnist in the first evaluations of the window is improvement; placed one evaluation
     earlier (outside) or later (a shorter window) it is not. (One worse evaluation ahead of 4 or more is
     within their scatter, t = 1.7, hence two.)"""
@@ -173,18 +206,31 @@ SHARE_TRIAL = 30
 """A trial long enough for a third of it (10 epochs) to be more than STUCK_EPOCHS."""
 
 
-@pytest.mark.parametrize(("quality", "flag"), [(COLLAPSED, "mode_collapse"), ({}, "low_quality")],
-                         ids=["collapsed", "poor"])  # fmt: skip
-@pytest.mark.parametrize(("epochs", "best", "stuck"), [
-    pytest.param(1 + flags.STUCK_EPOCHS, 1, True, id="STUCK_EPOCHS without a new best"),
-    pytest.param(flags.STUCK_EPOCHS, 1, False, id="one epoch fewer"),
-    pytest.param(SHARE_TRIAL, SHARE_TRIAL - math.ceil(flags.STUCK_SHARE * SHARE_TRIAL), True,
-                 id="STUCK_SHARE of the trial without a new best"),
-    pytest.param(SHARE_TRIAL, SHARE_TRIAL - math.ceil(flags.STUCK_SHARE * SHARE_TRIAL) + 1, False,
-                 id="one epoch less than STUCK_SHARE"),
-])  # fmt: skip
-def test_unhealthy_samples_are_stuck_without_a_new_best_for_long_enough(quality: dict, flag: str, epochs: int, best: int,
-                                                                        stuck: bool) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("quality", "flag"), [(COLLAPSED, "mode_collapse"), ({}, "low_quality")], ids=["collapsed", "poor"]
+)
+@pytest.mark.parametrize(
+    ("epochs", "best", "stuck"),
+    [
+        pytest.param(1 + flags.STUCK_EPOCHS, 1, True, id="STUCK_EPOCHS without a new best"),
+        pytest.param(flags.STUCK_EPOCHS, 1, False, id="one epoch fewer"),
+        pytest.param(
+            SHARE_TRIAL,
+            SHARE_TRIAL - math.ceil(flags.STUCK_SHARE * SHARE_TRIAL),
+            True,
+            id="STUCK_SHARE of the trial without a new best",
+        ),
+        pytest.param(
+            SHARE_TRIAL,
+            SHARE_TRIAL - math.ceil(flags.STUCK_SHARE * SHARE_TRIAL) + 1,
+            False,
+            id="one epoch less than STUCK_SHARE",
+        ),
+    ],
+)
+def test_unhealthy_samples_are_stuck_without_a_new_best_for_long_enough(
+    quality: dict, flag: str, epochs: int, best: int, stuck: bool
+) -> None:
     """Unhealthy samples judged every epoch: fid_mnist 1300, then 1000 from their last new best on."""
     samples = {e: quality | {"fid_mnist": 1300.0 if e < best else 1000.0} for e in range(1, epochs + 1)}
     assert flagged(judged(trial(epochs), samples)) == [(flag, best, None) if stuck else ("too_early", epochs, None)]
@@ -197,36 +243,54 @@ STALL = 6
 END = STALL + flags.STUCK_EPOCHS
 
 
-@pytest.mark.parametrize(("d_winning", "expected"), [
-    pytest.param(range(0), [("mode_collapse", STALL, None)], id="stuck: dated by the stall"),
-    pytest.param(range(STALL - 2, END + 1), [("d_collapse", STALL - 2, None), ("mode_collapse", STALL - 2, None)],
-                 id="D-loss collapse before the stall: dated by it"),
-    pytest.param(range(STALL + 3, END + 1), [("d_collapse", STALL + 3, None), ("mode_collapse", STALL, None)],
-                 id="D-loss collapse after the stall: dated by the stall"),
-])  # fmt: skip
-def test_a_collapse_without_healthy_samples_or_a_spike_is_dated_by_its_stall_or_d_collapse(d_winning: range,
-                                                                                           expected: list) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("d_winning", "expected"),
+    [
+        pytest.param(range(0), [("mode_collapse", STALL, None)], id="stuck: dated by the stall"),
+        pytest.param(
+            range(STALL - 2, END + 1),
+            [("d_collapse", STALL - 2, None), ("mode_collapse", STALL - 2, None)],
+            id="D-loss collapse before the stall: dated by it",
+        ),
+        pytest.param(
+            range(STALL + 3, END + 1),
+            [("d_collapse", STALL + 3, None), ("mode_collapse", STALL, None)],
+            id="D-loss collapse after the stall: dated by the stall",
+        ),
+    ],
+)
+def test_a_collapse_without_healthy_samples_or_a_spike_is_dated_by_its_stall_or_d_collapse(
+    d_winning: range, expected: list
+) -> None:
     """Collapsed samples from epoch 1, improving to a last new best at STALL, then stuck to END; the G loss
     rises slowly (a D-loss collapse without a spike)."""
     won = [e in d_winning for e in range(1, END + 1)]
-    history = trial(END, d_fake=[0.01 if w else 0.3 for w in won], d_loss=[0.01 if w else 1.0 for w in won],
-                    g_loss=[1 + 0.1 * e for e in range(1, END + 1)])  # fmt: skip
+    history = trial(
+        END,
+        d_fake=[0.01 if w else 0.3 for w in won],
+        d_loss=[0.01 if w else 1.0 for w in won],
+        g_loss=[1 + 0.1 * e for e in range(1, END + 1)],
+    )
     samples = {e: COLLAPSED | {"fid_mnist": 1300.0 - 100 * (min(e, STALL) - 1)} for e in range(1, END + 1)}
     assert flagged(judged(history, samples)) == expected
 
 
-@pytest.mark.parametrize(("g_before", "spike_epoch", "g_spike", "d_loss", "onset"), [
-    pytest.param(4.0, 7, flags.SPIKE_RATIO * 4.0 + 0.1, 0.3, 7, id="over SPIKE_RATIO x the median"),
-    pytest.param(4.0, 7, flags.SPIKE_RATIO * 4.0 - 0.1, 0.3, 10, id="under SPIKE_RATIO x the median"),
-    pytest.param(1.0, 7, 1.0 + flags.SPIKE_MIN + 0.05, 0.3, 7, id="over SPIKE_MIN above the median"),
-    pytest.param(1.0, 7, 1.0 + flags.SPIKE_MIN - 0.05, 0.3, 10, id="under SPIKE_MIN above the median"),
-    pytest.param(4.0, 7, 8.0, flags.SPIKE_D_LOW - 0.01, 7, id="D loss under SPIKE_D_LOW"),
-    pytest.param(4.0, 7, 8.0, flags.SPIKE_D_LOW + 0.01, 10, id="D loss over SPIKE_D_LOW"),
-    pytest.param(4.0, 6, 8.0, 0.3, 6, id="the epoch after the last healthy samples"),
-    pytest.param(4.0, 5, 8.0, 0.3, 10, id="the epoch of the last healthy samples"),
-])  # fmt: skip
-def test_a_drop_is_dated_back_to_a_g_loss_spike(g_before: float, spike_epoch: int, g_spike: float, d_loss: float,
-                                                onset: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("g_before", "spike_epoch", "g_spike", "d_loss", "onset"),
+    [
+        pytest.param(4.0, 7, flags.SPIKE_RATIO * 4.0 + 0.1, 0.3, 7, id="over SPIKE_RATIO x the median"),
+        pytest.param(4.0, 7, flags.SPIKE_RATIO * 4.0 - 0.1, 0.3, 10, id="under SPIKE_RATIO x the median"),
+        pytest.param(1.0, 7, 1.0 + flags.SPIKE_MIN + 0.05, 0.3, 7, id="over SPIKE_MIN above the median"),
+        pytest.param(1.0, 7, 1.0 + flags.SPIKE_MIN - 0.05, 0.3, 10, id="under SPIKE_MIN above the median"),
+        pytest.param(4.0, 7, 8.0, flags.SPIKE_D_LOW - 0.01, 7, id="D loss under SPIKE_D_LOW"),
+        pytest.param(4.0, 7, 8.0, flags.SPIKE_D_LOW + 0.01, 10, id="D loss over SPIKE_D_LOW"),
+        pytest.param(4.0, 6, 8.0, 0.3, 6, id="the epoch after the last healthy samples"),
+        pytest.param(4.0, 5, 8.0, 0.3, 10, id="the epoch of the last healthy samples"),
+    ],
+)
+def test_a_drop_is_dated_back_to_a_g_loss_spike(
+    g_before: float, spike_epoch: int, g_spike: float, d_loss: float, onset: int
+) -> None:
     """Healthy samples at epoch 5, collapsed at 10 and 11: a drop, dated 10 unless a spike came first. (With
     SPIKE_RATIO binding at G loss 4 the spike is more than SPIKE_MIN above it; at 1, the other way round.)"""
     g_loss = [g_before] * 11
@@ -235,8 +299,11 @@ def test_a_drop_is_dated_back_to_a_g_loss_spike(g_before: float, spike_epoch: in
     assert next(f.epoch for f in diagnose(history).flags if f.name == "mode_collapse") == onset
 
 
-@pytest.mark.parametrize(("between", "onset"), [(1, 5), (2, 10)], ids=["one poor evaluation: the same collapse",
-                                                                      "two poor evaluations: a new collapse"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("between", "onset"),
+    [(1, 5), (2, 10)],
+    ids=["one poor evaluation: the same collapse", "two poor evaluations: a new collapse"],
+)
 def test_a_collapse_ends_at_two_evaluations_that_are_not_collapsed(between: int, onset: int) -> None:
     """Healthy samples to epoch 4, collapsed for three evaluations, poor for ``between``, collapsed for three."""
     samples = [{}] * 4 + [COLLAPSED] * 3 + [POOR] * between + [COLLAPSED] * 3
@@ -244,29 +311,46 @@ def test_a_collapse_ends_at_two_evaluations_that_are_not_collapsed(between: int,
     assert flagged(history) == [("mode_collapse", onset, None)]
 
 
-def d_wins(wins: range, epochs: int = 10, d_fake: float = 0.01, d_loss: float = 0.01,
-           g_loss: list[float] | None = None) -> list[dict]:  # fmt: skip
+def d_wins(
+    wins: range, epochs: int = 10, d_fake: float = 0.01, d_loss: float = 0.01, g_loss: list[float] | None = None
+) -> list[dict]:
     """Calm but for the epochs in ``wins``, where D rejects the fakes at a low loss; G loss high throughout
     unless given."""
     won = [e in wins for e in range(1, epochs + 1)]
-    return trial(epochs, d_fake=[d_fake if w else 0.3 for w in won], d_loss=[d_loss if w else 1.0 for w in won],
-                 g_loss=g_loss or [flags.G_HIGH + 2] * epochs)  # fmt: skip
+    return trial(
+        epochs,
+        d_fake=[d_fake if w else 0.3 for w in won],
+        d_loss=[d_loss if w else 1.0 for w in won],
+        g_loss=g_loss or [flags.G_HIGH + 2] * epochs,
+    )
 
 
-@pytest.mark.parametrize(("case", "expected"), [
-    pytest.param({"d_fake": flags.D_COLLAPSE_FAKE - 0.01}, [("d_collapse", 4, None)], id="D(G(z)) under D_COLLAPSE_FAKE"),
-    pytest.param({"d_fake": flags.D_COLLAPSE_FAKE + 0.01}, [], id="D(G(z)) over D_COLLAPSE_FAKE"),
-    pytest.param({"d_loss": flags.D_COLLAPSE_LOSS - 0.01}, [("d_collapse", 4, None)], id="D loss under D_COLLAPSE_LOSS"),
-    pytest.param({"d_loss": flags.D_COLLAPSE_LOSS + 0.01}, [], id="D loss over D_COLLAPSE_LOSS"),
-    pytest.param({"g_loss": [flags.G_HIGH + 0.1] * 10}, [("d_collapse", 4, None)], id="flat G loss over G_HIGH"),
-    pytest.param({"g_loss": [flags.G_HIGH - 0.1] * 10}, [], id="flat G loss under G_HIGH"),
-    pytest.param({"g_loss": [1 + 0.1 * e for e in range(10)]}, [("d_collapse", 4, None)], id="G loss under G_HIGH but rising"),
-    pytest.param({"wins": range(4, 4 + flags.D_COLLAPSE_EPOCHS)}, [("d_collapse", 4, 4 + flags.D_COLLAPSE_EPOCHS)],
-                 id="D_COLLAPSE_EPOCHS mid-trial"),
-    pytest.param({"wins": range(4, 3 + flags.D_COLLAPSE_EPOCHS)}, [], id="one epoch fewer mid-trial"),
-    pytest.param({"wins": range(9, 11)}, [("d_collapse", 9, None)], id="two epochs ending the trial"),
-    pytest.param({"wins": range(10, 11)}, [], id="one epoch ending the trial"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        pytest.param(
+            {"d_fake": flags.D_COLLAPSE_FAKE - 0.01}, [("d_collapse", 4, None)], id="D(G(z)) under D_COLLAPSE_FAKE"
+        ),
+        pytest.param({"d_fake": flags.D_COLLAPSE_FAKE + 0.01}, [], id="D(G(z)) over D_COLLAPSE_FAKE"),
+        pytest.param(
+            {"d_loss": flags.D_COLLAPSE_LOSS - 0.01}, [("d_collapse", 4, None)], id="D loss under D_COLLAPSE_LOSS"
+        ),
+        pytest.param({"d_loss": flags.D_COLLAPSE_LOSS + 0.01}, [], id="D loss over D_COLLAPSE_LOSS"),
+        pytest.param({"g_loss": [flags.G_HIGH + 0.1] * 10}, [("d_collapse", 4, None)], id="flat G loss over G_HIGH"),
+        pytest.param({"g_loss": [flags.G_HIGH - 0.1] * 10}, [], id="flat G loss under G_HIGH"),
+        pytest.param(
+            {"g_loss": [1 + 0.1 * e for e in range(10)]}, [("d_collapse", 4, None)], id="G loss under G_HIGH but rising"
+        ),
+        pytest.param(
+            {"wins": range(4, 4 + flags.D_COLLAPSE_EPOCHS)},
+            [("d_collapse", 4, 4 + flags.D_COLLAPSE_EPOCHS)],
+            id="D_COLLAPSE_EPOCHS mid-trial",
+        ),
+        pytest.param({"wins": range(4, 3 + flags.D_COLLAPSE_EPOCHS)}, [], id="one epoch fewer mid-trial"),
+        pytest.param({"wins": range(9, 11)}, [("d_collapse", 9, None)], id="two epochs ending the trial"),
+        pytest.param({"wins": range(10, 11)}, [], id="one epoch ending the trial"),
+    ],
+)
 def test_d_collapse_thresholds(case: dict, expected: list) -> None:
     assert flagged(d_wins(**{"wins": range(4, 11)} | case)) == expected
 
@@ -277,12 +361,17 @@ def climbing(best: int) -> dict[int, dict]:
     return {e: {"fid_mnist": 1300.0 if e < best else 1150.0 - 15 * (e - best)} for e in range(1, 13)}
 
 
-@pytest.mark.parametrize(("samples", "expected"), [
-    pytest.param({12: {}}, [], id="healthy at the last evaluation"),
-    pytest.param({12: POOR}, ["d_collapse"], id="poor at the last evaluation"),
-    pytest.param(climbing(13 - flags.TREND_MIN), ["under_trained"], id="improving, a new best in the last TREND_MIN"),
-    pytest.param(climbing(12 - flags.TREND_MIN), ["d_collapse"], id="improving, no new best in the last TREND_MIN"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("samples", "expected"),
+    [
+        pytest.param({12: {}}, [], id="healthy at the last evaluation"),
+        pytest.param({12: POOR}, ["d_collapse"], id="poor at the last evaluation"),
+        pytest.param(
+            climbing(13 - flags.TREND_MIN), ["under_trained"], id="improving, a new best in the last TREND_MIN"
+        ),
+        pytest.param(climbing(12 - flags.TREND_MIN), ["d_collapse"], id="improving, no new best in the last TREND_MIN"),
+    ],
+)
 def test_d_collapse_spares_a_generator_still_learning(samples: dict, expected: list) -> None:
     """D wins from epoch 4 to the end (12)."""
     history = judged(d_wins(range(4, 13), epochs=12), samples)
@@ -305,19 +394,49 @@ def kick(epoch: int) -> dict[range, float]:
     return {range(epoch, epoch + 1): 2.0}
 
 
-@pytest.mark.parametrize(("epochs", "bursts", "background", "unstable"), [
-    pytest.param(20, {range(10, 13): 1.02 * flags.UNSTABLE_MIN_STD}, 0.0, True, id="over UNSTABLE_MIN_STD"),
-    pytest.param(20, {range(10, 13): 0.98 * flags.UNSTABLE_MIN_STD}, 0.0, False, id="under UNSTABLE_MIN_STD"),
-    pytest.param(20, {range(10, 13): 1.02 * flags.UNSTABLE_RATIO * QUIET}, QUIET, True, id="over UNSTABLE_RATIO x background"),
-    pytest.param(20, {range(10, 13): 0.98 * flags.UNSTABLE_RATIO * QUIET}, QUIET, False, id="under UNSTABLE_RATIO x background"),
-    pytest.param(20, {range(2, 2 + flags.UNSTABLE_WINDOW): 2.0}, 0.0, True, id="a loud burst that ends after the warm-up"),
-    pytest.param(20, WARM_UP, 0.0, False, id="a loud burst within the warm-up"),
-    pytest.param(flags.UNSTABLE_MIN_EPOCHS, kick(flags.UNSTABLE_MIN_EPOCHS), 0.0, True,
-                 id="a kick in the last of UNSTABLE_MIN_EPOCHS"),
-    pytest.param(flags.UNSTABLE_MIN_EPOCHS, WARM_UP | kick(flags.UNSTABLE_MIN_EPOCHS), 0.0, True,
-                 id="a kick in the last of UNSTABLE_MIN_EPOCHS after a loud warm-up"),  # the typical window too is read after it
-    pytest.param(flags.UNSTABLE_MIN_EPOCHS - 1, kick(flags.UNSTABLE_MIN_EPOCHS - 1), 0.0, False,
-                 id="a kick in the last of one epoch fewer"),  # 2 windows after the warm-up: none can be 4x their median
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("epochs", "bursts", "background", "unstable"),
+    [
+        pytest.param(20, {range(10, 13): 1.02 * flags.UNSTABLE_MIN_STD}, 0.0, True, id="over UNSTABLE_MIN_STD"),
+        pytest.param(20, {range(10, 13): 0.98 * flags.UNSTABLE_MIN_STD}, 0.0, False, id="under UNSTABLE_MIN_STD"),
+        pytest.param(
+            20, {range(10, 13): 1.02 * flags.UNSTABLE_RATIO * QUIET}, QUIET, True, id="over UNSTABLE_RATIO x background"
+        ),
+        pytest.param(
+            20,
+            {range(10, 13): 0.98 * flags.UNSTABLE_RATIO * QUIET},
+            QUIET,
+            False,
+            id="under UNSTABLE_RATIO x background",
+        ),
+        pytest.param(
+            20, {range(2, 2 + flags.UNSTABLE_WINDOW): 2.0}, 0.0, True, id="a loud burst that ends after the warm-up"
+        ),
+        pytest.param(20, WARM_UP, 0.0, False, id="a loud burst within the warm-up"),
+        pytest.param(
+            flags.UNSTABLE_MIN_EPOCHS,
+            kick(flags.UNSTABLE_MIN_EPOCHS),
+            0.0,
+            True,
+            id="a kick in the last of UNSTABLE_MIN_EPOCHS",
+        ),
+        pytest.param(
+            flags.UNSTABLE_MIN_EPOCHS,
+            WARM_UP | kick(flags.UNSTABLE_MIN_EPOCHS),
+            0.0,
+            True,
+            id="a kick in the last of UNSTABLE_MIN_EPOCHS after a loud warm-up",
+        ),  # the typical window too is read after it
+        pytest.param(
+            flags.UNSTABLE_MIN_EPOCHS - 1,
+            kick(flags.UNSTABLE_MIN_EPOCHS - 1),
+            0.0,
+            False,
+            id="a kick in the last of one epoch fewer",
+        ),  # 2 windows after the warm-up: none can be 4x their median
+    ],
+)
 def test_unstable_thresholds(epochs: int, bursts: dict, background: float, unstable: bool) -> None:
-    assert [f.name for f in diagnose(oscillating(epochs, bursts, background)).flags] == (["unstable"] if unstable else [])
+    assert [f.name for f in diagnose(oscillating(epochs, bursts, background)).flags] == (
+        ["unstable"] if unstable else []
+    )

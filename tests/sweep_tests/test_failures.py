@@ -28,7 +28,9 @@ def _status(grid: Path, store: Path, capsys) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-def test_a_raising_trial_is_recorded_failed_and_retry_failed_queues_it_again(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_a_raising_trial_is_recorded_failed_and_retry_failed_queues_it_again(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
     from mlflow import MlflowClient
 
     grid, store = tmp_path / "grid.yaml", tmp_path / "mlruns"

@@ -13,8 +13,14 @@ import pytest
 from gansweep.config import load_config, plan_trials
 from gansweep.sweep import SweepSettings, open_study
 from gansweep.sweep._queue import (
-    claim_waiting, deciding_trials, enqueue_missing, fail_and_requeue, plan_of, point_status, requeue,
-)  # fmt: skip
+    claim_waiting,
+    deciding_trials,
+    enqueue_missing,
+    fail_and_requeue,
+    plan_of,
+    point_status,
+    requeue,
+)
 from gansweep.sweep._storage import bookkeeping_lock, open_storage
 
 GRID = "name: q\nepochs: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1.0e-3, 5.0e-4, 2.0e-4], batch_size: [64, 128]}\n"
@@ -49,7 +55,9 @@ def test_enqueue_is_idempotent_and_claims_are_exactly_once(settings: SweepSettin
     assert [p.key for p in plans] == [plan_of(t).key for t in study.get_trials()[:6]]
 
 
-def test_a_worker_that_saw_a_trial_waiting_cannot_claim_it_once_another_has(settings: SweepSettings, monkeypatch) -> None:
+def test_a_worker_that_saw_a_trial_waiting_cannot_claim_it_once_another_has(
+    settings: SweepSettings, monkeypatch
+) -> None:
     """The race the threads above may or may not hit, made certain: both workers list the trial as
     WAITING, one claims it, and the other's compare-and-set must refuse it."""
     study = open_study(settings)
@@ -87,7 +95,10 @@ def test_failed_points_wait_for_retry_failed(settings: SweepSettings) -> None:
             trial.set_user_attr("error", error)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     rows = point_status(study.trials, plans, 0)
-    assert [(r["state"], r["detail"]) for r in rows] == [("failed", "OutOfMemoryError: CUDA out of memory"), ("waiting", "")]
+    assert [(r["state"], r["detail"]) for r in rows] == [
+        ("failed", "OutOfMemoryError: CUDA out of memory"),
+        ("waiting", ""),
+    ]
     assert enqueue_missing(study, plans, 0, retry_failed=False) == 1  # the dead one only
     assert enqueue_missing(study, plans, 0, retry_failed=True) == 1  # now the failed one
     assert Counter(t.state.name for t in study.trials) == {"FAIL": 2, "WAITING": 2}
@@ -136,7 +147,9 @@ def test_requeue_of_a_search_trial_keeps_its_sampled_parameters(settings: SweepS
     assert again.suggest_float("lr", 1e-4, 1e-2, log=True) == lr and again.user_attrs["search_slot"] == 0
 
 
-def test_concurrent_starters_on_postgres_queue_each_point_once(settings: SweepSettings, postgres_url: str, sweep_name: str) -> None:
+def test_concurrent_starters_on_postgres_queue_each_point_once(
+    settings: SweepSettings, postgres_url: str, sweep_name: str
+) -> None:
     """Four `gansweep run`s starting at the same moment: the advisory lock serialises their queueing."""
     shared = SweepSettings(settings.config, GRID, sweep_name, settings.store, storage=postgres_url)
     plans = plan_trials(shared.config)
@@ -159,7 +172,9 @@ def test_concurrent_starters_on_postgres_queue_each_point_once(settings: SweepSe
     assert keys == Counter(p.key for p in plans)
 
 
-def test_a_trial_whose_worker_died_right_after_claiming_it_goes_stale(settings: SweepSettings, postgres_url: str, sweep_name: str) -> None:
+def test_a_trial_whose_worker_died_right_after_claiming_it_goes_stale(
+    settings: SweepSettings, postgres_url: str, sweep_name: str
+) -> None:
     """The claim itself leaves a heartbeat: a worker killed before its heartbeat thread starts still
     leaves a trial the others take over, rather than one RUNNING for ever."""
     import time

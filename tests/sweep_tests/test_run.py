@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,13 +79,30 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
     for run in runs:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert run.data.params["model"] == "cs231n-mlp" and run.data.params["batch_size"] == "500"
-        assert run.data.tags["gansweep.model"] == "cs231n-mlp" and run.data.tags["gansweep.key"].startswith("mnist-5k:cs231n-mlp:")
+        assert run.data.tags["gansweep.model"] == "cs231n-mlp" and run.data.tags["gansweep.key"].startswith(
+            "mnist-5k:cs231n-mlp:"
+        )
         for key in ("d_loss", "g_loss", "d_real", "d_fake"):
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
         assert len(client.get_metric_history(run.info.run_id, "step/d_loss")) == 2 * 9
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"trial.json", "epochs.csv", "steps.csv", "samples.npy", "checkpoint.pt", "diagnostics.json"} <= artifacts
-        assert {"grids", "samples_strip.png", "samples.gif", "loss.png", "probability.png", "metrics.png", "interpolation.png"} <= artifacts
+        assert {
+            "trial.json",
+            "epochs.csv",
+            "steps.csv",
+            "samples.npy",
+            "checkpoint.pt",
+            "diagnostics.json",
+        } <= artifacts
+        assert {
+            "grids",
+            "samples_strip.png",
+            "samples.gif",
+            "loss.png",
+            "probability.png",
+            "metrics.png",
+            "interpolation.png",
+        } <= artifacts
         for key in ("fid_mnist", "modes_covered", "diversity", "confidence"):  # evaluated after every epoch
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
         assert trials[run.info.run_id].value == pytest.approx(_final(client, run.info.run_id, "fid_mnist"))
@@ -98,7 +115,9 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
         assert {f["name"]: f["epoch"] for f in stored["flags"]} == flags and stored["verdict"] == again["verdict"]
         tags = run.data.tags
         assert tags["gansweep.verdict"] == again["verdict"] and tags["gansweep.outcome"] == again["outcome"]
-        assert {k.removeprefix("gansweep.flag."): int(v) for k, v in tags.items() if k.startswith("gansweep.flag.")} == flags
+        assert {
+            k.removeprefix("gansweep.flag."): int(v) for k, v in tags.items() if k.startswith("gansweep.flag.")
+        } == flags
         assert (again["verdict"] == "good") == (not flags)
 
     assert main(["run", str(grid), "--store", str(store)]) == 0
@@ -119,8 +138,13 @@ def test_dry_run_reports_what_is_already_complete(tmp_path: Path, capsys) -> Non
 def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), "--store", str(store), *extra]
     # Ctrl-C as in a terminal, even when pytest runs in the background (which ignores SIGINT, and children inherit that)
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _wait_for(condition, timeout: float = 120) -> None:
@@ -211,7 +235,9 @@ def test_two_workers_train_each_point_exactly_once(tmp_path: Path, capsys, sprea
     assert {t.user_attrs["gansweep_key"] for t in trials} == set(trained_alone)
     for trial in trials:
         for key in ("d_loss", "g_loss"):
-            assert trial.user_attrs["final"][key] == pytest.approx(trained_alone[trial.user_attrs["gansweep_key"]][key], rel=1e-3)
+            assert trial.user_attrs["final"][key] == pytest.approx(
+                trained_alone[trial.user_attrs["gansweep_key"]][key], rel=1e-3
+            )
 
 
 def test_a_second_run_on_the_same_sweep_is_refused_while_one_runs(tmp_path: Path) -> None:
@@ -269,8 +295,12 @@ def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gansweep.cli", "ui", "--store", str(store), "--port", str(port)],
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gansweep.cli", "ui", "--store", str(store), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert f"at http://127.0.0.1:{port}" in proc.stdout.readline()
 
@@ -292,14 +322,17 @@ def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
 
 def test_early_stop_ends_a_collapsing_trial_and_prunes_a_search_one(tmp_path: Path, capsys) -> None:
     grid, store = tmp_path / "tiny.yaml", tmp_path / "mlruns"
-    grid.write_text(TINY.format(epochs=5, batch_size=500, lrs="[2.0e-2]") + """early_stop: [d_collapse]
+    grid.write_text(
+        TINY.format(epochs=5, batch_size=500, lrs="[2.0e-2]")
+        + """early_stop: [d_collapse]
 search:
   model: cs231n-mlp
   n_trials: 1
   batch_size: 500
   space:
     lr: {choices: [5.0e-2]}
-""")
+"""
+    )
     assert main(["run", str(grid), "--store", str(store)]) == 0
     capsys.readouterr()
     client, _ = _client(store)

@@ -78,7 +78,11 @@ def _assert_each_point_once(settings: SweepSettings, client, experiment: str, ki
     assert finished == Counter(keys)  # exactly one FINISHED run per point, no duplicate keys
     killed = [r for r in runs if r.info.status == "KILLED"]
     assert [r.data.tags["gansweep.key"] for r in killed] == [killed_key]
-    resumed = {r.data.tags["gansweep.key"]: int(r.data.tags["gansweep.resumed_from_epoch"]) for r in runs if r.info.status == "FINISHED"}
+    resumed = {
+        r.data.tags["gansweep.key"]: int(r.data.tags["gansweep.resumed_from_epoch"])
+        for r in runs
+        if r.info.status == "FINISHED"
+    }
     assert resumed.pop(killed_key) >= 1 and set(resumed.values()) == {0}
     assert not [r for r in runs if r.info.status == "RUNNING"]
 
