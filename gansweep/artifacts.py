@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gansweep.trainer import History
+from gansweep.trainer import STEP_METRICS, History
+
+HISTORY_FILE = "history.json"
+SAMPLES_FILE = "samples.npy"
 
 
 def sample_grid(images: torch.Tensor, nrow: int = 10, pad: int = 2) -> np.ndarray:
@@ -31,17 +34,45 @@ def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
+def _replace(partial: Path, write) -> Path:
+    """Writes through ``partial`` (``path.partial``) and moves it into place: never a torn file."""
+    with partial.open("wb") as f:
+        write(f)
+    return partial.replace(partial.with_suffix(""))
+
+
+def write_history_json(history: History, out: Path) -> Path:
+    text = json.dumps(history.to_dict(), indent=1).encode()
+    return _replace(out / (HISTORY_FILE + ".partial"), lambda f: f.write(text))
+
+
+def write_samples(history: History, out: Path) -> Path:
+    """uint8 (epochs + 1, N, 1, H, W): the fixed-latent samples before training and after each epoch."""
+    samples = torch.stack(history.samples).numpy()
+    return _replace(out / (SAMPLES_FILE + ".partial"), lambda f: np.save(f, samples))
+
+
+def read_history(folder: Path) -> History:
+    """The history that ``write_history_json`` and ``write_samples`` wrote into ``folder``."""
+    saved = json.loads((folder / HISTORY_FILE).read_text())
+    samples = np.load(folder / SAMPLES_FILE)
+    steps = {key: list(saved["steps"][key]) for key in STEP_METRICS}
+    return History(
+        steps=steps, epochs=saved["epochs"], samples=list(torch.from_numpy(samples)), stopped=saved["stopped"]
+    )
+
+
 def write_history(history: History, out: Path) -> list[Path]:
     """Writes history.json, epochs.csv, steps.csv, samples.npy and samples_final.png into ``out``."""
     import imageio.v3 as iio
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+    write_history_json(history, out)
     _write_csv(out / "epochs.csv", history.epochs)
     steps = [
         {"step": i + 1, **dict(zip(history.steps, values))} for i, values in enumerate(zip(*history.steps.values()))
     ]
     _write_csv(out / "steps.csv", steps)
-    np.save(out / "samples.npy", torch.stack(history.samples).numpy())
+    write_samples(history, out)
     iio.imwrite(out / "samples_final.png", sample_grid(history.samples[-1]))
     return [out / name for name in ("history.json", "epochs.csv", "steps.csv", "samples.npy", "samples_final.png")]

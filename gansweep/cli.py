@@ -60,11 +60,14 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from gansweep.artifacts import write_history
+    from gansweep.checkpoint import EpochCheckpoint
+    from gansweep.checkpoint import load as load_checkpoint
+    from gansweep.checkpoint import save as save_checkpoint
     from gansweep.data import load_dataset
     from gansweep.hparams import resolve_hyperparameters
     from gansweep.models import MODELS
     from gansweep.progress import EpochProgress
-    from gansweep.trainer import EpochCheckpoint, Trainer
+    from gansweep.trainer import Trainer
 
     given = {
         key: getattr(args, key)
@@ -76,18 +79,16 @@ def _train(args: argparse.Namespace) -> int:
     digits = load_dataset(args.dataset, args.data_dir)
     hp = resolve_hyperparameters(args.model, given, n_train=len(digits.train_images), dataset=args.dataset)
     progress = EpochProgress(f"{args.model} on {args.dataset}")
-    saves = (
-        [EpochCheckpoint(args.out / "checkpoint.pt")] if args.out else []
-    )  # before the progress line, which Ctrl-C may stop
+    saves = [EpochCheckpoint(args.out)] if args.out else []  # before the progress line, which Ctrl-C may stop
     trainer = Trainer(
         args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[*saves, progress]
     )
     if args.resume:
-        trainer.load_checkpoint(args.resume)
+        load_checkpoint(trainer, args.resume)
     history = trainer.fit()
     if args.out:
         write_history(history, args.out)
-        trainer.save_checkpoint(args.out / "checkpoint.pt")
+        save_checkpoint(trainer, args.out)
         progress.console.print(
             f"wrote {args.out}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, checkpoint.pt"
         )
@@ -242,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(settings, plans, args.json)
     from gansweep.progress import SweepProgress
-    from gansweep.sweep import run_sweep
+    from gansweep.sweep import State, run_sweep
 
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
@@ -253,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         result = run_sweep(settings, plans, progress)
     plans = result.plans
     print(_sweep_report(settings, plans, result.parent_run))
-    missing = [p for p in plans if result.states.get(p.key) != "COMPLETE"]
+    missing = [p for p in plans if result.states.get(p.key) != State.COMPLETE]
     print(
         f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
         f"MLflow: {redact(settings.mlflow_uri)} (gansweep ui to browse)"
@@ -311,7 +312,7 @@ def _add_status(parser: argparse.ArgumentParser) -> None:
 def _status(args: argparse.Namespace) -> int:
     from gansweep.config import load_config, plan_trials
     from gansweep.data import TRAIN_SIZES
-    from gansweep.sweep import SweepSettings, open_study, point_status
+    from gansweep.sweep import State, SweepSettings, open_study, point_status
 
     config = load_config(args.grid)
     plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
@@ -329,8 +330,9 @@ def _status(args: argparse.Namespace) -> int:
         epoch = f"{row['epoch']}/{row['epochs']}" if row["epochs"] else ""
         table.add_row(str(i), row["label"], row["state"], row["worker"], epoch, row["detail"][:80], row["run_id"][:8])
     Console().print(table)
-    counts = {state: sum(r["state"] == state for r in rows) for state in ("complete", "running", "failed", "waiting")}
-    print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    always = (State.COMPLETE, State.RUNNING, State.FAILED, State.WAITING)
+    counts = {state: sum(r["state"] == state for r in rows) for state in (*always, State.PRUNED, State.INTERRUPTED)}
+    print(", ".join(f"{n} {state.value}" for state, n in counts.items() if n or state in always))
     return 0
 
 
@@ -364,12 +366,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _dry_run(settings, plans, as_json: bool) -> int:
-    from gansweep.sweep import complete_search_trials, open_study, trial_states
+    from gansweep.sweep import State, complete_search_trials, open_study, states_by_key
 
     study = open_study(settings, create=False)
-    states = trial_states(study.get_trials(deepcopy=False) if study else [])
-    rows = [{**p.as_row(), "state": states.get(p.key, "WAITING")} for p in plans]
-    complete = sum(r["state"] == "COMPLETE" for r in rows)
+    states = states_by_key(study.get_trials(deepcopy=False) if study else [])
+    rows = [{**p.as_row(), "state": states.get(p.key, State.WAITING).value} for p in plans]
+    complete = sum(r["state"] == State.COMPLETE.value for r in rows)
     if as_json:
         print(json.dumps(rows))
         return 0

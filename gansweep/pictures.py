@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from gansweep.artifacts import sample_grid  # noqa: E402
-from gansweep.diagnostics import Flag  # noqa: E402
-from gansweep.models import N_CLASSES, N_CONTINUOUS, Latent  # noqa: E402
-from gansweep.trainer import History, Trainer  # noqa: E402
+from gansweep.artifacts import sample_grid
+from gansweep.diagnostics import Flag
+from gansweep.models import N_CLASSES, N_CONTINUOUS, Latent
+from gansweep.trainer import History, Trainer
 
 FLAG_COLOURS = {
     "diverged": "black",
@@ -47,12 +45,11 @@ def _save_png(path: Path, image: np.ndarray) -> Path:
 
 def _labelled(grid: np.ndarray, text: str) -> np.ndarray:
     """A grid with a caption band on top (drawn with matplotlib's text, rasterised)."""
-    fig = plt.figure(figsize=(grid.shape[1] / 100, 0.3), dpi=100)
+    fig = Figure(figsize=(grid.shape[1] / 100, 0.3), dpi=100)
     fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=10)
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]  # Agg has it; the base class's stubs do not
-    band = rgba[..., :3].mean(axis=2).astype(np.uint8)
-    plt.close(fig)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    band = np.asarray(canvas.buffer_rgba())[..., :3].mean(axis=2).astype(np.uint8)
     band = band[:, : grid.shape[1]]
     if band.shape[1] < grid.shape[1]:
         band = np.pad(band, ((0, 0), (0, grid.shape[1] - band.shape[1])), constant_values=255)
@@ -75,9 +72,10 @@ def sample_pictures(history: History, folder: Path, every: int) -> list[Path]:
     return paths
 
 
-def loss_figure(history: History, flags: list[Flag]) -> plt.Figure:
+def loss_figure(history: History, flags: list[Flag]) -> Figure:
     """G and D loss per step (light) and per epoch (bold), each flag's onset marked and named."""
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
     n_steps = len(history.steps["d_loss"])
     n_epochs = len(history.epochs)
     x_steps = np.arange(1, n_steps + 1) / max(n_steps / max(n_epochs, 1), 1)
@@ -113,13 +111,13 @@ def loss_curves(history: History, flags: list[Flag], path: Path) -> Path:
     """``loss_figure`` saved as ``path``."""
     fig = loss_figure(history, flags)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
 def probability_curves(history: History, path: Path) -> Path:
     """Mean D(x) and D(G(z)) per epoch (report 001, Figure 21 'Probability')."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     epochs = [r["epoch"] for r in history.epochs]
     ax.plot(epochs, [r["d_real"] for r in history.epochs], marker="o", markersize=3, label="D(x)")
     ax.plot(epochs, [r["d_fake"] for r in history.epochs], marker="o", markersize=3, label="D(G(z))")
@@ -130,7 +128,6 @@ def probability_curves(history: History, path: Path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -139,7 +136,8 @@ def metric_curves(history: History, path: Path) -> Path | None:
     evals = [r for r in history.epochs if "fid_mnist" in r]
     if not evals:
         return None
-    fig, left = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    left = fig.subplots()
     epochs = [r["epoch"] for r in evals]
     left.plot(epochs, [r["fid_mnist"] for r in evals], color="tab:red", marker="o", label="fid_mnist")
     left.set_xlabel("epoch")
@@ -152,7 +150,6 @@ def metric_curves(history: History, path: Path) -> Path | None:
     left.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -163,7 +160,7 @@ def _interpolate(trainer: Trainer, pairs: int, steps: int, seed: int) -> torch.T
     a, b = ends.z[:pairs, None], ends.z[pairs:, None]
     z = ((1 - lam) * a + lam * b).reshape(pairs * steps, -1)
     labels = None if ends.labels is None else ends.labels[:pairs].repeat_interleave(steps)
-    return trainer._generate(Latent(z, labels))
+    return trainer.render(Latent(z, labels))
 
 
 def generator_pictures(trainer: Trainer, folder: Path, seed: int = 7) -> list[Path]:
@@ -179,7 +176,7 @@ def generator_pictures(trainer: Trainer, folder: Path, seed: int = 7) -> list[Pa
         )
         paths.append(
             _save_png(
-                folder / "class_rows.png", _labelled(sample_grid(trainer._generate(latent)), "one row per label 0 … 9")
+                folder / "class_rows.png", _labelled(sample_grid(trainer.render(latent)), "one row per label 0 … 9")
             )
         )
     if trainer.spec.conditioning == "info":
@@ -202,7 +199,7 @@ def _infogan_panels(trainer: Trainer, folder: Path, seed: int) -> list[Path]:
     c1 = z(noise, one_hot.repeat(10, 1), torch.zeros(100, N_CONTINUOUS, device=dev))
     paths = [
         _save_png(
-            folder / "infogan_c1.png", _labelled(sample_grid(trainer._generate(Latent(c1))), "c1 varies along each row")
+            folder / "infogan_c1.png", _labelled(sample_grid(trainer.render(Latent(c1))), "c1 varies along each row")
         )
     ]
     sweep = torch.linspace(-2, 2, 10, device=dev)
@@ -211,7 +208,7 @@ def _infogan_panels(trainer: Trainer, folder: Path, seed: int) -> list[Path]:
         continuous = torch.zeros(100, N_CONTINUOUS, device=dev)
         continuous[:, i] = sweep.repeat(10)
         latent = Latent(z(shared, one_hot.repeat_interleave(10, dim=0), continuous))
-        image = _labelled(sample_grid(trainer._generate(latent)), f"{name} from -2 to 2 along each row; c1 per row")
+        image = _labelled(sample_grid(trainer.render(latent)), f"{name} from -2 to 2 along each row; c1 per row")
         paths.append(_save_png(folder / f"infogan_{name}.png", image))
     return paths
 

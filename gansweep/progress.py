@@ -96,8 +96,8 @@ class SweepProgress:
             detail = payload.get("verdict") or payload.get("error", "")
             if final and "fid_mnist" in final:
                 detail += f"  (fid_mnist {final['fid_mnist']:.0f}, {final['modes_covered']}/10 digits)"
-            self.console.print(f"{payload['state']:<11} {label}  {detail}")
-            if self.sweep_task is not None and payload["state"] != "INTERRUPTED":
+            self.console.print(f"{payload['state'].upper():<11} {label}  {detail}")
+            if self.sweep_task is not None and payload["state"] != "interrupted":
                 self.progress.advance(self.sweep_task)
         elif kind == "warning":
             self.console.print(f"warning: {payload['message']}")

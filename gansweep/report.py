@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from gansweep.config import TrialPlan
-from gansweep.sweep import trials_by_key
+from gansweep.sweep import TrialRecord, records_by_key
 
 COLLAPSE_FLAGS = ("d_collapse", "mode_collapse", "diverged")
 BAD_WORDS = ("bad", "collapse", "unstable", "too low", "fail", "diverge")
@@ -99,37 +99,32 @@ class SettingSummary:
     best: bool = False
 
 
-_STATES = {"COMPLETE": "complete", "RUNNING": "running", "FAIL": "failed", "PRUNED": "pruned", "WAITING": "waiting"}
-
-
-def _row_from_trial(trial: Any) -> ReportRow:
-    attrs = trial.user_attrs
-    hp, final = attrs["hyperparameters"], attrs.get("final", {})
-    state = "interrupted" if attrs.get("interrupted") else _STATES[trial.state.name]
-    modes = final.get("modes_covered")
+def _row(record: TrialRecord) -> ReportRow:
+    hp = record.hyperparameters or {}
+    modes = record.final.get("modes_covered")
     return ReportRow(
-        model=attrs["model"],
+        model=record.model or "",
         lr_g=hp["lr_g"],
         lr_d=hp["lr_d"],
         batch_size=hp["batch_size"],
         latent_dim=hp["latent_dim"],
-        seed=attrs["seed"],
-        state=state,
-        verdict=attrs.get("verdict", ""),
-        fid_mnist=final.get("fid_mnist"),
+        seed=record.seed or 0,
+        state=record.state.value,
+        verdict=record.verdict,
+        fid_mnist=record.final.get("fid_mnist"),
         modes_covered=None if modes is None else int(modes),
-        flags={k: v for k, v in attrs.get("flags", {}).items() if v is not None},
-        run_id=attrs.get("mlflow_run_id", ""),
-        reported=attrs.get("reported"),
-        key=attrs["gansweep_key"],
-        recovered=attrs.get("recovered", {}),
-        judged=attrs.get("outcome", _judged_before_outcomes(attrs)),
+        flags={k: v for k, v in record.flags.items() if v is not None},
+        run_id=record.run_id,
+        reported=record.reported,
+        key=record.key or "",
+        recovered=record.recovered,
+        judged=record.outcome if record.outcome is not None else _judged_before_outcomes(record.verdict),
     )
 
 
-def _judged_before_outcomes(attrs: dict[str, Any]) -> str | None:
+def _judged_before_outcomes(verdict: str) -> str | None:
     """Stores written before trials recorded their outcome: a verdict was good or bad."""
-    return None if "verdict" not in attrs else "good" if attrs["verdict"] == "good" else "bad"
+    return None if not verdict else "good" if verdict == "good" else "bad"
 
 
 def _waiting(plan: TrialPlan) -> ReportRow:
@@ -149,11 +144,11 @@ def _waiting(plan: TrialPlan) -> ReportRow:
 
 def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[ReportRow]:
     """One row per grid key: in ``plans`` order (waiting where no trial exists), or trial order without."""
-    chosen = trials_by_key(trials)  # the trial that decides each point, as `gansweep status` picks it
+    chosen = records_by_key(trials)  # the trial that decides each point, as `gansweep status` picks it
     if plans is None:
-        rows = [_row_from_trial(t) for t in sorted(chosen.values(), key=lambda t: t.number)]
+        rows = [_row(r) for r in sorted(chosen.values(), key=lambda r: r.number)]
     else:
-        rows = [_row_from_trial(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
+        rows = [_row(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
         for row, plan in zip(rows, plans):
             row.reported = plan.reported or row.reported
     scored = _scored(rows)

@@ -21,25 +21,21 @@ it early with ``trainer.request_stop(reason)``.
 from __future__ import annotations
 
 import math
-import pickle
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from gansweep.data import Digits, device_images
-from gansweep.errors import GansweepError
 from gansweep.hparams import Hyperparameters
 from gansweep.losses import LOSSES, info_loss
-from gansweep.models import MODELS, InfoDiscriminator
+from gansweep.models import MODELS, InfoDiscriminator, Latent
 
 STEP_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "info_loss")
 """Recorded for every generator step; ``info_loss`` is 0 for models without a Q head."""
 NORM_METRICS = ("g_grad_norm", "d_grad_norm")
 """Gradient norms, measured at each epoch's last step (every step would cost a pass over all grads)."""
-CHECKPOINT_FORMAT = 1
 N_FIXED = 100
 """Fixed latent vectors per trial: a 10x10 grid, one row per class for the conditional models."""
 
@@ -81,18 +77,6 @@ class TrainerCallback:
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None: ...
 
     def on_end(self, trainer: Trainer, history: History) -> None: ...
-
-
-class EpochCheckpoint(TrainerCallback):
-    """Writes ``path`` after every epoch but the last (whoever called ``fit`` saves that one), so an
-    interrupted trial resumes from its last whole epoch."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if trainer.epoch < trainer.hp.epochs:
-            trainer.save_checkpoint(self.path)
 
 
 def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -172,7 +156,8 @@ class Trainer:
         self._stop = reason
 
     @torch.no_grad()
-    def _generate(self, latent) -> torch.Tensor:
+    def render(self, latent: Latent) -> torch.Tensor:
+        """uint8 images of ``latent``, generated in eval mode (pictures draw panels with it)."""
         self.generator.eval()
         with self._autocast():
             images = self.generator(latent.z, latent.labels)
@@ -180,8 +165,8 @@ class Trainer:
         return _to_uint8(images, self.spec.output)
 
     def sample_fixed(self) -> torch.Tensor:
-        """uint8 images of the fixed latent vectors, generated in eval mode."""
-        return self._generate(self.fixed)
+        """uint8 images of the fixed latent vectors."""
+        return self.render(self.fixed)
 
     def generate(self, n: int, seed: int, batch: int = 500) -> torch.Tensor:
         """``n`` uint8 samples from latents drawn with their own ``seed`` (the training RNG is untouched)."""
@@ -189,7 +174,7 @@ class Trainer:
         latents = [
             self.spec.sample_latent(min(batch, n - i), self.hp.latent_dim, rng, self.device) for i in range(0, n, batch)
         ]
-        return torch.cat([self._generate(latent) for latent in latents])
+        return torch.cat([self.render(latent) for latent in latents])
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -277,66 +262,3 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_end(self, self.history)
         return self.history
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: weights, optimizer states, RNG states and history."""
-        rng = {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "model": self.spec.name,
-            "hyperparameters": self.hp.as_params(),
-            "seed": self.seed,
-            "epoch": self.epoch,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rng": rng,
-            "history": {
-                "steps": {k: torch.tensor(v, dtype=torch.float64) for k, v in self.history.steps.items()},
-                "epochs": self.history.epochs,
-                "samples": torch.stack(self.history.samples) if self.history.samples else torch.empty(0),
-            },
-        }
-
-    def save_checkpoint(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(path.suffix + ".partial")
-        torch.save(self.state_dict(), partial)
-        partial.replace(path)  # a crash mid-write never leaves a truncated checkpoint behind
-        return path
-
-    def load_checkpoint(self, path: str | Path) -> None:
-        """Restores a checkpoint of the same model, hyperparameters and seed; ``fit`` then continues."""
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except pickle.UnpicklingError:  # torch's own message is a page on `weights_only`, not about the file
-            raise CheckpointError(f"cannot read checkpoint {path}: damaged, or not a checkpoint") from None
-        except Exception as error:
-            raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from None
-        expected = (self.spec.name, self.hp.as_params(), self.seed)
-        found = (state.get("model"), state.get("hyperparameters"), state.get("seed"))
-        if state.get("format") != CHECKPOINT_FORMAT or found != expected:
-            raise CheckpointError(f"checkpoint {path} is for {found}, not this trial {expected}")
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.rng.set_state(state["rng"]["trainer"].cpu())
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
-        self.epoch = state["epoch"]
-        saved = state["history"]
-        self.history = History(
-            steps={k: v.tolist() for k, v in saved["steps"].items()},
-            epochs=list(saved["epochs"]),
-            samples=list(saved["samples"].cpu()),
-        )
-
-
-class CheckpointError(GansweepError):
-    """A checkpoint that cannot be read or belongs to another trial."""

@@ -128,7 +128,7 @@ def test_report_sweeps_list_exactly_the_report_rows(tmp_path: Path, capsys, name
     assert main(["run", str(SWEEPS / f"{name}.yaml"), "--dry-run", "--json", "--store", str(tmp_path)]) == 0
     trials = json.loads(capsys.readouterr().out)
     assert len(trials) == rows and all(t["reported"] for t in trials) and all(t["epochs"] == 40 for t in trials)
-    assert {t["state"] for t in trials} == {"WAITING"}
+    assert {t["state"] for t in trials} == {"waiting"}
     assert not any(tmp_path.iterdir())  # a dry run creates no store
 
 

@@ -7,10 +7,10 @@ import math
 import re
 import statistics
 from pathlib import Path
-from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import pytest
+from optuna.trial import FrozenTrial, TrialState
 
 from gansweep.cli import main
 from gansweep.report import (
@@ -207,7 +207,19 @@ def _trial(number: int, lr: float, seed: int, fid: float | None, state: str = "C
         "flags": flags or {},
         "recovered": recovered or {},
     }
-    return SimpleNamespace(number=number, state=SimpleNamespace(name=state), user_attrs=attrs)
+    return FrozenTrial(
+        number=number,
+        state=TrialState[state],
+        value=None,
+        datetime_start=None,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=attrs,
+        system_attrs={},
+        intermediate_values={},
+        trial_id=number,
+    )
 
 
 SEEDED = [  # A holds the lowest single fid, B the lowest median; C has a diverged (NaN fid) and a failed seed

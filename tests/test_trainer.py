@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from gansweep import checkpoint
+from gansweep.checkpoint import CheckpointError
 from gansweep.data import Digits
 from gansweep.hparams import resolve_hyperparameters
-from gansweep.trainer import STEP_METRICS, CheckpointError, Trainer, TrainerCallback
+from gansweep.trainer import STEP_METRICS, Trainer, TrainerCallback
 
 
 def _trainer(digits, model="mlp", seed=0, callbacks=None, **given) -> Trainer:
@@ -71,12 +73,12 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(digits, tmp_path: Path
 
     class StopAfterFirstEpoch(TrainerCallback):
         def on_epoch(self, trainer, record):
-            trainer.save_checkpoint(tmp_path / "checkpoint.pt")
+            checkpoint.save(trainer, tmp_path)
             trainer.request_stop("simulated crash")
 
     assert len(_trainer(digits, model=model, callbacks=[StopAfterFirstEpoch()], **given).fit().epochs) == 1
     resumed = _trainer(digits, model=model, seed=0, **given)
-    resumed.load_checkpoint(tmp_path / "checkpoint.pt")
+    checkpoint.load(resumed, tmp_path / checkpoint.FILE)
     history = resumed.fit()
     assert history.steps == uninterrupted.steps and resumed.epoch == 2
     assert history.epochs[1]["d_loss"] == uninterrupted.epochs[1]["d_loss"]
@@ -86,12 +88,53 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(digits, tmp_path: Path
 def test_checkpoint_of_another_trial_is_refused(digits, tmp_path: Path) -> None:
     trainer = _trainer(digits, epochs=1)
     trainer.fit()
-    trainer.save_checkpoint(tmp_path / "c.pt")
+    path = checkpoint.save(trainer, tmp_path)[0]
     with pytest.raises(CheckpointError, match="is for"):
-        _trainer(digits, lr=1e-3).load_checkpoint(tmp_path / "c.pt")
+        checkpoint.load(_trainer(digits, lr=1e-3), path)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
-        _trainer(digits).load_checkpoint(tmp_path / "bad.pt")
+        checkpoint.load(_trainer(digits), tmp_path / "bad.pt")
+    (tmp_path / "samples.npy").unlink()
+    with pytest.raises(CheckpointError, match="needs samples.npy beside it"):
+        checkpoint.load(_trainer(digits, epochs=1), path)
+
+
+def test_a_checkpoint_holds_the_state_not_the_samples(digits, tmp_path: Path) -> None:
+    trainer = _trainer(digits, epochs=1)
+    trainer.fit()
+    paths = checkpoint.save(trainer, tmp_path)
+    assert [p.name for p in paths] == ["checkpoint.pt", "history.json", "samples.npy"]
+    state = torch.load(paths[0], weights_only=True)
+    assert set(state) == {
+        "format",
+        "model",
+        "hyperparameters",
+        "seed",
+        "epoch",
+        "generator",
+        "discriminator",
+        "opt_g",
+        "opt_d",
+        "rng",
+    }
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_format_1_checkpoint_with_its_history_inside_still_resumes(digits, tmp_path: Path) -> None:
+    trainer = _trainer(digits, epochs=1)
+    history = trainer.fit()
+    state = torch.load(checkpoint.save(trainer, tmp_path / "new")[0], weights_only=True)
+    state["format"] = 1
+    state["history"] = {
+        "steps": {k: torch.tensor(v, dtype=torch.float64) for k, v in history.steps.items()},
+        "epochs": history.epochs,
+        "samples": torch.stack(history.samples),
+    }
+    torch.save(state, tmp_path / "checkpoint.pt")  # alone: format 1 needed nothing beside it
+    resumed = _trainer(digits, epochs=1)
+    checkpoint.load(resumed, tmp_path / "checkpoint.pt")
+    assert resumed.epoch == 1 and resumed.history.steps == history.steps
+    assert all(torch.equal(a, b) for a, b in zip(resumed.history.samples, history.samples))
 
 
 def test_non_finite_loss_stops_the_trial_and_is_recorded(digits) -> None:

@@ -26,23 +26,26 @@ Example:
     >>> config = load_config(grid)
     >>> settings = SweepSettings(config, grid.read_text(), config.name, grid.parent / "mlruns", devices=("cpu",))
     >>> result = run_sweep(settings, plan_trials(config), on_event=lambda event: None)
-    >>> result.trained, list(result.states.values())
-    (1, ['COMPLETE'])
+    >>> result.trained, [state.value for state in result.states.values()]
+    (1, ['complete'])
     >>> folder.cleanup()
 """
 
-from gansweep.sweep._queue import point_status, trial_states, trials_by_key
+from gansweep.sweep._queue import point_status, records_by_key, states_by_key
+from gansweep.sweep._record import State, TrialRecord
 from gansweep.sweep._run import SweepResult, complete_search_trials, run_sweep
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import open_study
 
 __all__ = [
+    "State",
     "SweepResult",
     "SweepSettings",
+    "TrialRecord",
     "complete_search_trials",
     "open_study",
     "point_status",
+    "records_by_key",
     "run_sweep",
-    "trial_states",
-    "trials_by_key",
+    "states_by_key",
 ]

@@ -11,28 +11,31 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from optuna.trial import FrozenTrial
+
 from gansweep.config import TrialPlan
 from gansweep.sweep._queue import (
-    deciding_trials,
+    deciding,
     enqueue_missing,
-    entries,
     fail_and_requeue,
-    plan_of,
     running_trials,
-    trial_states,
+    slots,
+    states_by_key,
     worker_id,
 )
+from gansweep.sweep._record import State, TrialRecord
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study
 from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
+from gansweep.tracking import Tracker
 
 
 @dataclass
 class SweepResult:
     plans: list[TrialPlan]
     """The grid's plans, then the completed search trials."""
-    states: dict[str, str]
-    """Key -> Optuna state, read back from the store after the run."""
+    states: dict[str, State]
+    """Key -> state, read back from the store after the run."""
     parent_run: str = ""
     trained: int = 0
     interrupted: bool = False
@@ -45,8 +48,6 @@ class SweepResult:
 def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callable[[Event], None]) -> SweepResult:
     """Queues every point without a live trial, then trains queued trials until none is left;
     ``on_event`` sees the workers' progress. Other processes sharing the storage join in."""
-    from gansweep.tracking import Tracker
-
     with nullcontext() if settings.shared else SweepLock(settings.store, settings.study_name):
         storage = open_storage(settings)
         with bookkeeping_lock(settings, storage):
@@ -57,13 +58,13 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
             enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed)
         result = SweepResult(plans, {}, parent_run=parent_run)
-        wanted = entries(plans, settings.config.n_search)
+        wanted = slots(plans, settings.config.n_search)
         on_event(("sweep", {"total": len(wanted), "done": len(_done(study.get_trials(deepcopy=False), wanted))}))
 
         def record(event: Event) -> None:
             kind, payload = event
             if kind == "end":
-                result.trained += payload["state"] == "COMPLETE"
+                result.trained += payload["state"] == State.COMPLETE.value
             if kind == "fatal":
                 result.fatal = payload["message"]
             on_event(event)
@@ -75,46 +76,36 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         except DiskFull as error:
             result.fatal = str(error)
         trials = study.get_trials(deepcopy=False)
-        result.states = trial_states(trials)
+        result.states = states_by_key(trials)
         result.plans = plans + _search_plans(trials, len(plans))
-        result.failed = {
-            e: t.user_attrs["error"]
-            for e, t in deciding_trials(trials).items()
-            if t.state.name == "FAIL" and "error" in t.user_attrs
-        }
+        result.failed = {slot: r.error for slot, r in deciding(trials).items() if r.state == State.FAILED and r.error}
         status = _sweep_status(trials, wanted, result.interrupted)
         if status is not None:
             tracker.finish_sweep(parent_run, status)
         return result
 
 
-def _done(trials: list[Any], wanted: list[str]) -> list[str]:
-    """The entries of ``wanted`` whose trial is complete (or pruned)."""
-    decided = deciding_trials(trials)
-    return [e for e in wanted if e in decided and decided[e].state.name in ("COMPLETE", "PRUNED")]
+def _done(trials: list[FrozenTrial], wanted: list[str]) -> list[str]:
+    """The slots of ``wanted`` whose trial is complete (or pruned)."""
+    decided = deciding(trials)
+    return [slot for slot in wanted if slot in decided and decided[slot].state.done]
 
 
 def _queue_leftovers(study, tracker, on_event: Callable[[Event], None]) -> None:
     """Journal store, under its `SweepLock`: no other run is alive, so RUNNING trials and runs are
     left over from one that died. Their points are queued again (to resume from their checkpoint)."""
     leftovers = [t for t in running_trials(study) if fail_and_requeue(study, t)]
-    for trial in leftovers:
-        if "mlflow_run_id" in trial.user_attrs:
+    for record in map(TrialRecord.of, leftovers):
+        if record.run_id:
             tracker.end_trial(
-                trial.user_attrs["mlflow_run_id"], "KILLED", {"gansweep.outcome": "interrupted"}, only_if_running=True
+                record.run_id, "KILLED", {"gansweep.outcome": State.INTERRUPTED.value}, only_if_running=True
             )
     if leftovers:
-        on_event(
-            (
-                "warning",
-                {
-                    "message": f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"
-                },
-            )
-        )
+        message = f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"
+        on_event(("warning", {"message": message}))
 
 
-def _sweep_status(trials: list[Any], wanted: list[str], interrupted: bool) -> str | None:
+def _sweep_status(trials: list[FrozenTrial], wanted: list[str], interrupted: bool) -> str | None:
     """The parent run's end state, or None while other processes still train."""
     if len(_done(trials, wanted)) == len(wanted):
         return "FINISHED"
@@ -123,23 +114,22 @@ def _sweep_status(trials: list[Any], wanted: list[str], interrupted: bool) -> st
     return "KILLED" if interrupted else "FAILED"
 
 
-def _search_plans(trials: list[Any], first_index: int) -> list[TrialPlan]:
+def _search_plans(trials: list[FrozenTrial], first_index: int) -> list[TrialPlan]:
     """The completed ``search:`` trials as plans, in trial order (for the results table)."""
-    done = [t for t in trials if t.user_attrs.get("search") and t.state.name == "COMPLETE"]
-    return [replace(plan_of(t), index=first_index + i) for i, t in enumerate(done)]
+    done = [r.plan for r in map(TrialRecord.of, trials) if r.search and r.state == State.COMPLETE and r.plan]
+    return [replace(plan, index=first_index + i) for i, plan in enumerate(done)]
 
 
 def complete_search_trials(study) -> int:
-    return sum(
-        t.state.name == "COMPLETE" and t.user_attrs.get("search", False) for t in study.get_trials(deepcopy=False)
-    )
+    records = map(TrialRecord.of, study.get_trials(deepcopy=False))
+    return sum(r.state == State.COMPLETE and r.search for r in records)
 
 
 def _dispatch(settings: SweepSettings, storage, study, parent_run: str, record: Callable[[Event], None]) -> None:
     """One worker in this process, or one process per entry of ``settings.devices``."""
     devices = settings.devices
     if len(devices) == 1:
-        Worker(settings, devices[0], record, parent_run=parent_run).run_queue()
+        Worker.open(settings, devices[0], record, parent_run=parent_run).run_queue()
         return
     context = mp.get_context("spawn")
     events = context.Queue()
@@ -189,21 +179,14 @@ def _take_over(
     settings: SweepSettings, storage, study, pid: int, exitcode: int, record: Callable[[Event], None]
 ) -> None:
     owner = worker_id(pid)
-    orphans = [t for t in running_trials(study) if t.user_attrs.get("worker", "").split(" ")[0] == owner]
+    orphans = [t for t in running_trials(study) if TrialRecord.of(t).worker.split(" ")[0] == owner]
     with bookkeeping_lock(settings, storage):
         requeued = [t for t in orphans if fail_and_requeue(study, t)]
     if requeued or exitcode != 0:
-        record(
-            (
-                "warning",
-                {
-                    "message": f"worker {owner} died (exit code {exitcode}); "
-                    f"{len(requeued)} trial(s) queued again for the other workers"
-                },
-            )
-        )
+        message = f"worker {owner} died (exit code {exitcode}); {len(requeued)} trial(s) queued again for the others"
+        record(("warning", {"message": message}))
     for trial in requeued:
-        record(("end", {"key": trial.user_attrs.get("gansweep_key", ""), "state": "INTERRUPTED"}))
+        record(("end", {"key": TrialRecord.of(trial).key or "", "state": State.INTERRUPTED.value}))
 
 
 def _drain(events, record: Callable[[Event], None]) -> None:

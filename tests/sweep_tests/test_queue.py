@@ -11,16 +11,8 @@ import optuna
 import pytest
 
 from gansweep.config import load_config, plan_trials
-from gansweep.sweep import SweepSettings, open_study
-from gansweep.sweep._queue import (
-    claim_waiting,
-    deciding_trials,
-    enqueue_missing,
-    fail_and_requeue,
-    plan_of,
-    point_status,
-    requeue,
-)
+from gansweep.sweep import SweepSettings, TrialRecord, open_study
+from gansweep.sweep._queue import claim_waiting, deciding, enqueue_missing, fail_and_requeue, point_status, requeue
 from gansweep.sweep._storage import bookkeeping_lock, open_storage
 
 GRID = "name: q\nepochs: 1\nmodels:\n  - model: mlp\n    grid: {lr: [1.0e-3, 5.0e-4, 2.0e-4], batch_size: [64, 128]}\n"
@@ -52,7 +44,7 @@ def test_enqueue_is_idempotent_and_claims_are_exactly_once(settings: SweepSettin
     for thread in threads:
         thread.join()
     assert sorted(claimed) == list(range(8))  # every queued trial once, none twice
-    assert [p.key for p in plans] == [plan_of(t).key for t in study.get_trials()[:6]]
+    assert [p.key for p in plans] == [TrialRecord.of(t).plan.key for t in study.get_trials()[:6]]
 
 
 def test_a_worker_that_saw_a_trial_waiting_cannot_claim_it_once_another_has(
@@ -79,10 +71,10 @@ def test_requeue_keeps_the_point_and_names_the_run_to_resume_from(settings: Swee
     assert fail_and_requeue(study, study.trials[0])
     assert not fail_and_requeue(study, study.trials[0])  # another process got there first: no second copy
     copy = study.trials[1]
-    assert copy.state.name == "WAITING" and plan_of(copy) == plans[0]
+    assert copy.state.name == "WAITING" and TrialRecord.of(copy).plan == plans[0]
     assert copy.user_attrs["previous_run"] == "run-1" and copy.user_attrs["takeovers"] == 1
     assert "epoch" not in copy.user_attrs
-    assert deciding_trials(study.trials)[plans[0].key].number == 1  # waiting beats failed
+    assert deciding(study.trials)[plans[0].key].number == 1  # waiting beats failed
 
 
 def test_failed_points_wait_for_retry_failed(settings: SweepSettings) -> None:
@@ -97,7 +89,7 @@ def test_failed_points_wait_for_retry_failed(settings: SweepSettings) -> None:
     rows = point_status(study.trials, plans, 0)
     assert [(r["state"], r["detail"]) for r in rows] == [
         ("failed", "OutOfMemoryError: CUDA out of memory"),
-        ("waiting", ""),
+        ("interrupted", ""),  # its worker died: the next run queues it again, and resumes it
     ]
     assert enqueue_missing(study, plans, 0, retry_failed=False) == 1  # the dead one only
     assert enqueue_missing(study, plans, 0, retry_failed=True) == 1  # now the failed one

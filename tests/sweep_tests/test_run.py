@@ -132,7 +132,7 @@ def test_dry_run_reports_what_is_already_complete(tmp_path: Path, capsys) -> Non
     _grid(tmp_path, epochs=1, lrs="[1e-3, 5e-4]")
     capsys.readouterr()
     assert main(["run", str(grid), "--store", str(store), "--dry-run", "--json"]) == 0
-    assert [t["state"] for t in json.loads(capsys.readouterr().out)] == ["COMPLETE", "WAITING"]
+    assert [t["state"] for t in json.loads(capsys.readouterr().out)] == ["complete", "waiting"]
 
 
 def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:

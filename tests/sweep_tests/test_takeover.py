@@ -23,7 +23,7 @@ from gansweep.config import load_config, plan_trials
 from gansweep.sweep import SweepSettings, open_study
 from gansweep.sweep._queue import claim_waiting, enqueue_missing, fail_and_requeue
 from gansweep.sweep._storage import open_storage
-from gansweep.sweep._worker import Worker
+from gansweep.sweep._worker import Worker, run_trial
 
 GRID = """
 name: takeover
@@ -152,9 +152,8 @@ def test_a_worker_that_comes_back_after_a_takeover_stops_and_ends_its_run_killed
     study = open_study(settings)
     enqueue_missing(study, plan_trials(settings.config)[:1], 0, retry_failed=False)
     events: list = []
-    worker = Worker(settings, "cpu", events.append)
-    worker.open()
-    training = threading.Thread(target=worker.run, args=(claim_waiting(worker.study, "paused:1 cpu"),))
+    worker = Worker.open(settings, "cpu", events.append)
+    training = threading.Thread(target=run_trial, args=(worker, claim_waiting(worker.study, "paused:1 cpu")))
     training.start()
     wait_for(lambda: study.trials[0].user_attrs.get("epoch", 0) >= 1, every=0.1)
     held = study.trials[0]
@@ -162,7 +161,7 @@ def test_a_worker_that_comes_back_after_a_takeover_stops_and_ends_its_run_killed
     training.join()
 
     assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]  # untouched by the worker that came back
-    assert [e["state"] for kind, e in events if kind == "end"] == ["TAKEN OVER"]
+    assert [e["state"] for kind, e in events if kind == "end"] == ["taken over"]
     client = MlflowClient(settings.mlflow_uri)
     run = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
     assert run.info.status == "KILLED" and run.data.tags["gansweep.outcome"] == "taken over by another worker"
