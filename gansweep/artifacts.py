@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import torch
 
@@ -64,8 +65,6 @@ def read_history(folder: Path) -> History:
 
 def write_history(history: History, out: Path) -> list[Path]:
     """Writes history.json, epochs.csv, steps.csv, samples.npy and samples_final.png into ``out``."""
-    import imageio.v3 as iio
-
     out.mkdir(parents=True, exist_ok=True)
     write_history_json(history, out)
     _write_csv(out / "epochs.csv", history.epochs)

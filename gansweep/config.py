@@ -28,10 +28,19 @@ import itertools
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from gansweep.data import DATASETS
 from gansweep.diagnostics.evaluate import EVAL_EVERY, EVAL_SAMPLES
@@ -40,6 +49,7 @@ from gansweep.diagnostics.metrics import METRICS
 from gansweep.errors import GansweepError
 from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
 from gansweep.models import MODELS
+from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
@@ -70,21 +80,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _FixedHyperparameters(_Strict):
-    lr: float | None = None
-    lr_g: float | None = None
-    lr_d: float | None = None
-    batch_size: int | None = None
-    latent_dim: int | None = None
-    betas: tuple[float, float] | None = None
-    loss: str | None = None
-    d_steps: int | None = None
-    width: int | None = None
+FIXABLE = tuple(h for h in HYPERPARAMETERS if h.name != "epochs")
+"""What the whole file, a model entry or the search may fix (epochs is the sweep's own required field)."""
 
+
+class _Fixed(_Strict):
     def fixed(self) -> dict[str, Any]:
-        return {
-            k: v for k, v in self.model_dump(include=set(_FixedHyperparameters.model_fields)).items() if v is not None
-        }
+        """The hyperparameters fixed at this level of the file."""
+        return {k: v for k, v in self.model_dump(include={h.name for h in FIXABLE}).items() if v is not None}
+
+
+if TYPE_CHECKING:  # a model built at run time is opaque to mypy: to it these are plain models
+    _FixedHyperparameters = _Fixed
+else:
+    _FixedHyperparameters = create_model(
+        "_FixedHyperparameters",
+        __base__=_Fixed,
+        **{h.name: (h.kind | None, Field(default=None, description=h.help)) for h in FIXABLE},
+    )
 
 
 class ModelEntry(_FixedHyperparameters):
@@ -164,8 +177,8 @@ class SweepConfig(_FixedHyperparameters):
     """The whole grid.yaml."""
 
     name: str
-    dataset: str = "mnist-5k"
-    data_dir: str = "data"
+    dataset: str = DATASET
+    data_dir: str = DATA_DIR
     epochs: int = Field(ge=1)
     seed: int | None = None
     seeds: list[int] | None = None
@@ -175,6 +188,7 @@ class SweepConfig(_FixedHyperparameters):
     """Compute sample metrics every N epochs (and always at the last epoch)."""
     eval_samples: int = Field(default=EVAL_SAMPLES, ge=100)
     """Generated samples per evaluation (the noise thresholds in ``flags.py`` were measured at 256)."""
+    # A Literal of a tuple's values is fine for pydantic, opaque to mypy (Literal[*BAD_FLAGS] needs 3.11).
     early_stop: list[Literal[BAD_FLAGS]] = Field(default_factory=list)  # type: ignore[valid-type]
     """Stop a trial as soon as one of these flags is raised (with ``search:``, Optuna prunes it)."""
     snapshot_every: int = Field(default=10, ge=1)

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from gansweep.errors import GansweepError
+from gansweep.options import DATA_DIR
 
-DEFAULT_DATA_DIR = Path("data")
 HELDOUT_PER_CLASS_5K = 50
 """mnist-5k holds 500 digits per class; 50 of each (10 %) are held out for the judge."""
 
@@ -76,7 +76,7 @@ IDX_FILES = (
 
 def _torchvision_set(name: str, class_name: str) -> Callable[[Path], Digits]:
     def load(data_dir: Path) -> Digits:
-        import torchvision.datasets
+        import torchvision.datasets  # ~1 s, and only these two data sets need it
 
         cls = getattr(torchvision.datasets, class_name)
         raw = data_dir / class_name / "raw"
@@ -105,7 +105,7 @@ DATASETS: dict[str, Callable[[Path], Digits]] = {
 }
 
 
-def load_dataset(name: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> Digits:
+def load_dataset(name: str, data_dir: Path | str = DATA_DIR) -> Digits:
     """Loads a data set by name (see ``DATASETS``) as uint8 tensors on the CPU, once per process: the
     same ``Digits`` object comes back, so its device copy (``device_images``) is made once too."""
     if name not in DATASETS:

@@ -3,6 +3,8 @@ the redaction every printed message goes through."""
 
 import re
 
+EXIT_USAGE = 2
+"""The exit status of a command that stopped on a ``GansweepError`` (argparse uses 2 for bad usage too)."""
 _CREDENTIALS = re.compile(r"(\b[a-z][\w+.-]*://[^\s:/@]+):[^\s@]+@")
 
 

@@ -1,4 +1,6 @@
-"""Trial hyperparameters: one place for their names, defaults, types and allowed ranges.
+"""Trial hyperparameters resolved for one model: the given values over the model's defaults, checked.
+
+Their names, types, help and common defaults are ``options.HYPERPARAMETERS``; the ranges are checked here.
 
 Example:
     >>> from gansweep.hparams import resolve_hyperparameters
@@ -21,8 +23,11 @@ from typing import Any
 from gansweep.errors import GansweepError
 from gansweep.losses import LOSSES
 from gansweep.models import MODELS
+from gansweep.options import HYPERPARAMETERS
 
-COMMON_HYPERPARAMETERS = ("lr", "lr_g", "lr_d", "batch_size", "latent_dim", "betas", "epochs", "loss", "d_steps")
+COMMON_HYPERPARAMETERS = tuple(h.name for h in HYPERPARAMETERS if h.every_model)
+_DEFAULTS = {h.name: h.default for h in HYPERPARAMETERS if h.default is not None}
+"""Defaults no model overrides (loss, d_steps); a model's own defaults come first."""
 
 
 class HyperparameterError(GansweepError, ValueError):
@@ -31,26 +36,19 @@ class HyperparameterError(GansweepError, ValueError):
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """Everything that shapes one trial's training, resolved against the model's defaults."""
+    """Everything that shapes one trial's training, resolved against the model's defaults: the
+    entries of ``options.HYPERPARAMETERS``, with ``lr`` resolved into ``lr_g`` and ``lr_d``."""
 
     lr_g: float
-    """Adam learning rate of the generator (and InfoGAN's Q head)."""
     lr_d: float
-    """Adam learning rate of the discriminator."""
     batch_size: int
-    """Real images per discriminator step; at most the training split's size."""
     latent_dim: int
-    """Noise dimensions (for InfoGAN: without the 12 code dimensions)."""
     betas: tuple[float, float]
-    """Adam betas, each in [0, 1)."""
     epochs: int
-    """Passes over the training split."""
-    loss: str = "bce"
-    """Adversarial loss: one of ``gansweep.losses.LOSSES``."""
-    d_steps: int = 1
-    """Discriminator updates per generator update, each on a fresh real batch."""
+    loss: str
+    d_steps: int
     width: int | None = None
-    """Channel width ``d`` of the DCGANs (``dcgan28``, ``dcgan64``); None elsewhere."""
+    """None for the models that have no width."""
 
     def as_params(self) -> dict[str, Any]:
         """Flat, loggable form (betas as two numbers, no Nones)."""
@@ -133,7 +131,7 @@ def resolve_hyperparameters(
                 f"model {model!r} does not take hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
     given = {k: v for k, v in given.items() if v is not None}
-    merged = {**MODELS[model].defaults, **given}
+    merged = {**_DEFAULTS, **MODELS[model].defaults, **given}
     lrs: dict[str, float] = {key: _positive(key, given[key]) for key in ("lr", "lr_g", "lr_d") if key in given}
     lr_g, lr_d = (_learning_rate(side, lrs, MODELS[model].defaults) for side in ("lr_g", "lr_d"))
     batch_size = _at_least("batch_size", merged["batch_size"], int, 1)
@@ -141,7 +139,7 @@ def resolve_hyperparameters(
         raise HyperparameterError(
             f"batch_size must be at most {n_train} (the training split of {dataset}), got {batch_size}"
         )
-    loss = merged.get("loss", "bce")
+    loss = merged["loss"]
     if loss not in LOSSES:
         raise HyperparameterError(f"loss must be one of: {', '.join(LOSSES)}; got {loss!r}")
     width = merged.get("width")
@@ -153,6 +151,6 @@ def resolve_hyperparameters(
         betas=_betas(merged["betas"]),
         epochs=_at_least("epochs", merged["epochs"], int, 1),
         loss=loss,
-        d_steps=_at_least("d_steps", merged.get("d_steps", 1), int, 1),
+        d_steps=_at_least("d_steps", merged["d_steps"], int, 1),
         width=None if width is None else _at_least("width", width, int, 1),
     )

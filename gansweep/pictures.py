@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -37,8 +38,6 @@ def snapshot_epochs(n_epochs: int, every: int) -> list[int]:
 
 
 def _save_png(path: Path, image: np.ndarray) -> Path:
-    import imageio.v3 as iio
-
     iio.imwrite(path, image)
     return path
 
@@ -65,8 +64,6 @@ def sample_pictures(history: History, folder: Path, every: int) -> list[Path]:
     gutter = np.full((next(iter(grids.values())).shape[0], 8), 255, np.uint8)
     strip = np.concatenate([part for g in grids.values() for part in (g, gutter)][:-1], axis=1)
     paths.append(_save_png(folder / "samples_strip.png", strip))
-    import imageio.v3 as iio
-
     iio.imwrite(folder / "samples.gif", np.stack(frames), duration=400, loop=0)
     paths.append(folder / "samples.gif")
     return paths

@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gansweep.config import TrialPlan
 from gansweep.sweep import TrialRecord, records_by_key
 
@@ -359,38 +361,27 @@ def to_json(rows: list[ReportRow]) -> str:
 FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}
 
 
-def _pyplot():
-    """pyplot on the headless backend, imported only when a heatmap is drawn: the text formats stay
-    free of matplotlib's start-up (and of `pictures`, which brings torch)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def heatmap_figure(rows: list[ReportRow]):
     """Rows of one model and latent_dim: lr x batch_size coloured by fid_mnist, collapsed cells hatched
     (a collapse the trial recovered from is not one)."""
-    import numpy as np
+    # Imported only when a heatmap is drawn: the text formats stay free of matplotlib's start-up.
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
-    plt = _pyplot()
     lrs = sorted({r.lr_g for r in rows})
     batches = sorted({r.batch_size for r in rows})
     fid = np.full((len(lrs), len(batches)), np.nan)
     for r in rows:
         if r.fid_mnist is not None:
             fid[lrs.index(r.lr_g), batches.index(r.batch_size)] = r.fid_mnist
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(batches), 1.2 + 0.8 * len(lrs)))
+    fig = Figure(figsize=(1.6 + 1.3 * len(batches), 1.2 + 0.8 * len(lrs)))
+    ax = fig.subplots()
     image = ax.imshow(fid, cmap="viridis_r", aspect="auto")
     fig.colorbar(image, ax=ax, label="fid_mnist (lower is better)")
     for r in rows:
         i, j = lrs.index(r.lr_g), batches.index(r.batch_size)
         if any(f in r.flags and f not in r.recovered for f in COLLAPSE_FLAGS):
-            ax.add_patch(
-                plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0)
-            )
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
         label = _number(r.fid_mnist) if r.fid_mnist is not None else r.state
         ax.text(
             j,
@@ -413,13 +404,11 @@ def heatmap_figure(rows: list[ReportRow]):
 
 def heatmaps(rows: list[ReportRow], folder: Path) -> list[Path]:
     """``heatmap_figure`` per model and latent_dim, as heatmap-MODEL-zLATENT.png in ``folder``."""
-    plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for model, latent in dict.fromkeys((r.model, r.latent_dim) for r in rows):
         fig = heatmap_figure([r for r in rows if r.model == model and r.latent_dim == latent])
         path = folder / f"heatmap-{model}-z{latent}.png"
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         paths.append(path)
     return paths

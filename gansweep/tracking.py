@@ -16,7 +16,10 @@ import logging
 import os
 import re
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from gansweep.errors import GansweepError, redact
@@ -33,14 +36,20 @@ def default_tracking_uri(store: Path) -> str:
     return f"sqlite:///{(store / 'mlflow.db').resolve()}"
 
 
-def _quiet_mlflow() -> None:
+def _mlflow() -> ModuleType:
+    """MLflow, quietened. Imported here, on first use, not with this module: `import mlflow` costs ~1 s,
+    which the commands that never track (report, status, list) do not pay. It configures its loggers
+    on import, so their levels are set after."""
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow  # noqa: F401  (configures its loggers on import; levels are set after)
+    import mlflow
+    import mlflow.entities
+    import mlflow.exceptions
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    return mlflow
 
 
 class Tracker:
@@ -49,15 +58,12 @@ class Tracker:
     def __init__(
         self, tracking_uri: str, experiment: str, artifact_root: Path | None = None, create: bool = True
     ) -> None:
-        _quiet_mlflow()
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
+        mlflow = _mlflow()
         self.uri = tracking_uri
         if tracking_uri.startswith(("http://", "https://")):
             check_server(tracking_uri)
         try:
-            self.client: MlflowClient = MlflowClient(tracking_uri=tracking_uri)
+            self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=tracking_uri)
             found = self.client.get_experiment_by_name(experiment)
             if found is not None:
                 self.experiment_id = found.experiment_id
@@ -68,7 +74,7 @@ class Tracker:
             else:
                 location = artifact_root.resolve().as_uri() if artifact_root else None
                 self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
-        except MlflowException as error:
+        except mlflow.exceptions.MlflowException as error:
             raise GansweepError(f"tracking store {redact(tracking_uri)}: {error.message}") from None
         except Exception as error:  # connection errors from servers and databases
             raise GansweepError(
@@ -78,21 +84,18 @@ class Tracker:
     @staticmethod
     def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
         """One artifact of any run in the store (no experiment needed)."""
-        _quiet_mlflow()
-        from mlflow import MlflowClient
-
+        client = _mlflow().MlflowClient(tracking_uri=tracking_uri)
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            return Path(MlflowClient(tracking_uri=tracking_uri).download_artifacts(run_id, artifact, str(folder)))
+            return Path(client.download_artifacts(run_id, artifact, str(folder)))
         except Exception as error:
             raise GansweepError(
                 f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
             ) from None
 
     def _runs(self, filter_string: str) -> list[Any]:
-        from mlflow.entities import ViewType
-
-        return self.client.search_runs([self.experiment_id], filter_string, ViewType.ACTIVE_ONLY, max_results=50000)
+        active = _mlflow().entities.ViewType.ACTIVE_ONLY
+        return self.client.search_runs([self.experiment_id], filter_string, active, max_results=50000)
 
     def sweep_run(self, name: str, config_text: str) -> str:
         """The sweep's parent run, created on first use and reused by every later `gansweep run`."""
@@ -109,8 +112,7 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
     def start_trial(self, parent_id: str, name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
-        from mlflow.entities import Param
-
+        Param = _mlflow().entities.Param
         run = self.client.create_run(
             self.experiment_id,
             run_name=name,
@@ -120,8 +122,7 @@ class Tracker:
         return run.info.run_id
 
     def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
-        from mlflow.entities import Metric
-
+        Metric = _mlflow().entities.Metric
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v, step in values])
 
@@ -144,9 +145,6 @@ class Tracker:
 
 def check_server(uri: str, timeout: float = 10) -> None:
     """Fails fast on a tracking server that does not answer (MLflow itself retries for minutes)."""
-    import urllib.error
-    import urllib.request
-
     try:
         health = re.sub(r"//[^/@]*@", "//", uri.rstrip("/")) + "/health"  # urllib takes no user:password@
         urllib.request.urlopen(health, timeout=timeout).close()

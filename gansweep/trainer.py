@@ -89,12 +89,22 @@ def _to_uint8(images: torch.Tensor, output: str) -> torch.Tensor:
     return (unit.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
+def _split_parameters(generator: torch.nn.Module, discriminator: torch.nn.Module) -> tuple[list, list]:
+    """(G's optimiser's parameters, D's): InfoGAN's Q head shares D's front end but learns with G."""
+    d = discriminator
+    q_head = []
+    if isinstance(d, InfoDiscriminator):
+        q_head = [*d.q_body.parameters(), *d.q_logits.parameters(), *d.q_mean.parameters(), *d.q_log_var.parameters()]
+    q_ids = {id(p) for p in q_head}
+    return [*generator.parameters(), *q_head], [p for p in d.parameters() if id(p) not in q_ids]
+
+
 class Trainer:
     """Trains ``model`` on ``digits`` with hyperparameters ``hp`` from ``seed``.
 
     ``amp`` turns on bf16 autocast (on CUDA that is the fast path; on the CPU it runs the same code).
-    Same seed, same device, same everything -> the same history, and ``load_checkpoint`` continues a
-    run bit for bit on the CPU.
+    Same seed, same device, same everything -> the same history, and ``gansweep.checkpoint.load``
+    continues a run bit for bit on the CPU.
     """
 
     def __init__(
@@ -118,34 +128,17 @@ class Trainer:
         self.rng = torch.Generator(self.device).manual_seed(seed)
         self.images, self.labels = device_images(digits, self.spec.image_size, self.spec.output, self.device)
         self.generator, self.discriminator = (net.to(self.device) for net in self.spec.build(hp.latent_dim, hp.width))
-        self.opt_g, self.opt_d = self._optimizers()
-        self.fixed = self._fixed_latents()
+        self.g_params, self.d_params = _split_parameters(self.generator, self.discriminator)
+        self.opt_g = torch.optim.Adam(self.g_params, lr=hp.lr_g, betas=hp.betas)
+        self.opt_d = torch.optim.Adam(self.d_params, lr=hp.lr_d, betas=hp.betas)
+        rows = torch.arange(10, device=self.device).repeat_interleave(N_FIXED // 10)  # one row per class
+        fixed_rng = torch.Generator(self.device).manual_seed(seed + 1)
+        self.fixed = self.spec.sample_latent(N_FIXED, hp.latent_dim, fixed_rng, self.device, labels=rows)
         self.history = History()
         self.epoch = 0
         self._stop: str | None = None
         self._measure = False
         self._norms: dict[str, torch.Tensor] = {}
-
-    def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        d = self.discriminator
-        q_head = (
-            []
-            if not isinstance(d, InfoDiscriminator)
-            else [*d.q_body.parameters(), *d.q_logits.parameters(), *d.q_mean.parameters(), *d.q_log_var.parameters()]
-        )
-        q_ids = {id(p) for p in q_head}
-        self.g_params = [*self.generator.parameters(), *q_head]
-        self.d_params = [p for p in d.parameters() if id(p) not in q_ids]
-        betas = self.hp.betas
-        return (
-            torch.optim.Adam(self.g_params, lr=self.hp.lr_g, betas=betas),
-            torch.optim.Adam(self.d_params, lr=self.hp.lr_d, betas=betas),
-        )
-
-    def _fixed_latents(self):
-        rows = torch.arange(10, device=self.device).repeat_interleave(N_FIXED // 10)
-        fixed_rng = torch.Generator(self.device).manual_seed(self.seed + 1)
-        return self.spec.sample_latent(N_FIXED, self.hp.latent_dim, fixed_rng, self.device, labels=rows)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -171,10 +164,8 @@ class Trainer:
     def generate(self, n: int, seed: int, batch: int = 500) -> torch.Tensor:
         """``n`` uint8 samples from latents drawn with their own ``seed`` (the training RNG is untouched)."""
         rng = torch.Generator(self.device).manual_seed(seed)
-        latents = [
-            self.spec.sample_latent(min(batch, n - i), self.hp.latent_dim, rng, self.device) for i in range(0, n, batch)
-        ]
-        return torch.cat([self.render(latent) for latent in latents])
+        sizes = [min(batch, n - i) for i in range(0, n, batch)]
+        return torch.cat([self.render(self.spec.sample_latent(k, self.hp.latent_dim, rng, self.device)) for k in sizes])
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -235,13 +226,8 @@ class Trainer:
         seconds = time.perf_counter() - started
         means = dict(zip(STEP_METRICS, per_step.mean(dim=0).tolist()))
         norms = {key: float(value) for key, value in self._norms.items()}
-        return {
-            "epoch": self.epoch + 1,
-            **means,
-            **norms,
-            "seconds": seconds,
-            "images_per_s": n_steps * bs * self.hp.d_steps / seconds,
-        }
+        rate = n_steps * bs * self.hp.d_steps / seconds
+        return {"epoch": self.epoch + 1, **means, **norms, "seconds": seconds, "images_per_s": rate}
 
     def fit(self) -> History:
         """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""

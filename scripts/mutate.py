@@ -53,9 +53,9 @@ MUTATIONS = (
     ),
     Mutation(
         "a heartbeat default of 10 s",
-        "gansweep/cli.py",
-        'parser.add_argument("--heartbeat", type=int, default=15,',
-        'parser.add_argument("--heartbeat", type=int, default=10,',
+        "gansweep/options.py",
+        "HEARTBEAT = 15",
+        "HEARTBEAT = 10",
         ("tests/sweep_tests/test_takeover.py", "-k", "heartbeat_defaults"),
     ),
     Mutation(
@@ -74,9 +74,9 @@ MUTATIONS = (
     ),
     Mutation(
         "a claim that skips its compare-and-set",
-        "gansweep/sweep/_queue.py",
-        "if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING):",
-        "if storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.RUNNING) or True:",
+        "gansweep/sweep/_optuna.py",
+        "if not storage.set_trial_state_values(trial_id(waiting), TrialState.RUNNING):",
+        "if not storage.set_trial_state_values(trial_id(waiting), TrialState.RUNNING) and False:",
         ("tests/sweep_tests/test_queue.py", "-k", "saw_a_trial"),
     ),
     Mutation(
@@ -88,9 +88,9 @@ MUTATIONS = (
     ),
     Mutation(
         "a checkpoint of another trial accepted",
-        "gansweep/trainer.py",
-        'if state.get("format") != CHECKPOINT_FORMAT or found != expected:',
-        'if state.get("format") != CHECKPOINT_FORMAT:',
+        "gansweep/checkpoint.py",
+        'if state.get("format") not in (1, FORMAT) or found != _identity(trainer):',
+        'if state.get("format") not in (1, FORMAT):',
         ("tests/test_bad_input.py", "-k", "checkpoint_of_another_trial and not sweep"),
     ),
     Mutation(
@@ -110,9 +110,16 @@ MUTATIONS = (
     Mutation(
         "the best trial is the worst",
         "gansweep/report.py",
-        "min(scored, key=lambda r: r.fid_mnist).best = True",
-        "max(scored, key=lambda r: r.fid_mnist).best = True",
+        "min(scored, key=_fid).best = True",
+        "max(scored, key=_fid).best = True",
         ("tests/test_report.py",),
+    ),
+    Mutation(
+        "a trial whose worker died reads as failed, not interrupted",
+        "gansweep/sweep/_record.py",
+        "return State.FAILED if has_error else State.INTERRUPTED",
+        "return State.FAILED",
+        ("tests/sweep_tests/test_record.py",),
     ),
 )
 

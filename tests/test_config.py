@@ -148,3 +148,16 @@ def test_every_shipped_sweep_validates(capsys, tmp_path: Path) -> None:
     for path in sorted(SWEEPS.glob("*.yaml")):
         assert main(["run", str(path), "--dry-run", "--json", "--store", str(tmp_path)]) == 0, path
     capsys.readouterr()
+
+
+def test_the_example_file_in_the_module_docstring_loads(tmp_path: Path) -> None:
+    import textwrap
+
+    import gansweep.config
+
+    block = gansweep.config.__doc__.split("Example file::\n", 1)[1].split("\n\n", 1)[0]
+    grid = tmp_path / "example.yaml"
+    grid.write_text(textwrap.dedent(block))
+    plans = plan_trials(load_config(grid))
+    assert len(plans) == 5 and plans[-1].reported == "Default, bad result"
+    assert plans[0].key.startswith("mnist-5k:dcgan28:batch_size=64,") and plans[0].key.endswith(",width=32:seed=0")

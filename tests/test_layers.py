@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gansweep"
@@ -67,3 +69,57 @@ def test_no_import_cycle_in_the_package() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_class_is_over_150_lines() -> None:
+    long = {
+        f"{_module(path)}.{node.name}": node.end_lineno - node.lineno + 1
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 150
+    }
+    assert not long
+
+
+def test_the_command_line_parses_without_torch_or_the_stores() -> None:
+    """`gansweep --help` stays instant: cli.py imports the handlers (and torch) only once a command runs."""
+    code = "import sys, gansweep.cli; gansweep.cli.build_parser(); print(sorted(m for m in ('torch', 'optuna', 'mlflow', 'gansweep.commands') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+LAYERS = (
+    ("errors", "options"),
+    ("models", "losses", "data"),
+    ("hparams",),
+    ("trainer",),
+    ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "pictures"),
+    ("config",),
+    ("sweep",),
+    ("report",),
+    ("commands",),
+    ("cli",),
+)
+"""README "Development" draws these, bottom first: a module imports only from its own layer and those below."""
+
+
+def _layer(module: str) -> int:
+    top = module.removeprefix("gansweep.").split(".")[0]
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_data_flows_one_way_through_the_layers() -> None:
+    upward = [
+        f"{module} -> {imported}"
+        for module, imports in import_graph().items()
+        if module != "gansweep"
+        for imported in imports
+        if _layer(imported) > _layer(module)
+    ]
+    assert not upward
+
+
+def test_the_readme_draws_the_layers() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    drawn = " → ".join(", ".join(f"`{name}`" for name in names) for names in LAYERS)
+    assert drawn in readme.replace("\n", " ")

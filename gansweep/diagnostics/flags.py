@@ -29,6 +29,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gansweep.diagnostics.metrics import METRICS
+
 Record = dict[str, Any]
 FLAG_NAMES = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality", "under_trained", "too_early")
 BAD_FLAGS = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality")
@@ -448,8 +450,6 @@ def _verdict(flags: list[Flag]) -> str:
 
 def diagnose(epochs: list[Record]) -> Diagnosis:
     """All flags of a trial, its one-line verdict, its last evaluated metrics and each evaluation's state."""
-    from gansweep.diagnostics.metrics import METRICS
-
     evals, states = evaluations(epochs)
     d_flag = d_collapse(epochs, states)
     flags: list[Flag] = [f for f in (diverged(epochs), d_flag, mode_collapse(epochs, evals, states, d_flag)) if f]

@@ -5,10 +5,12 @@ epoch checkpoints, fetches the newest one to resume from, publishes the finished
 ends its run FINISHED, FAILED or KILLED.
 
 A checkpoint is three artifacts that replace the previous ones in the run: ``checkpoint.pt`` (weights,
-optimisers, RNG states: 3.3 MB for cs231n-mlp, 11 MB for dcgan28 at width 64, 43 MB at its default
-width 128), ``history.json`` and ``samples.npy`` (78 KB per epoch at 28x28; the same files the finished
-trial publishes). ``checkpoint_every`` (default 1) sets the cadence; README "Checkpoints" has the
-measured cost.
+optimisers, RNG states), and ``history.json`` and ``samples.npy``, the same files the finished trial
+publishes. ``checkpoint_every`` (default 1) sets the cadence. Measured here at epoch 40 (save plus
+upload into the default local store, 2 CPU cores): cs231n-mlp 8.9 MB + 3.2 MB of samples in 34 ms,
+dcgan28 24 MB + 3.2 MB in 84 ms, dcgan64 95 MB + 17 MB in 0.39 s, against epochs of seconds
+(mnist-5k) to minutes (mnist): at most a few per cent, so every epoch is the default. The samples grow
+by 78 KB (28x28) or 410 KB (64x64) an epoch and are sent whole each time; the weights dominate.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class TrialRuns:
         """Checkpoints on their way to the store, one folder per run."""
 
     def start(self, plan: TrialPlan, record: TrialRecord) -> str:
-        """A new run for the trial; the run of the trial it replaces, if a dead worker left it RUNNING, ends KILLED."""
+        """A new run for the trial."""
         tags = {
             "gansweep.model": plan.model,
             "gansweep.dataset": plan.dataset,
@@ -56,10 +58,11 @@ class TrialRuns:
             "gansweep.worker": record.worker,
             **({"gansweep.reported": plan.reported} if plan.reported else {}),
         }
-        run_id = self.tracker.start_trial(self.parent_run, plan.label, params_of(plan), tags)
-        if record.previous_run:
-            self.end(record.previous_run, "KILLED", {"gansweep.outcome": f"continued in run {run_id}"}, True)
-        return run_id
+        return self.tracker.start_trial(self.parent_run, plan.label, params_of(plan), tags)
+
+    def replace(self, previous_run: str, run_id: str) -> None:
+        """The run of the trial this one replaces ends KILLED, if a dead worker left it RUNNING."""
+        self.end(previous_run, "KILLED", {"gansweep.outcome": f"continued in run {run_id}"}, only_if_running=True)
 
     def checkpoint(self, run_id: str, trainer: Trainer) -> None:
         for path in checkpoint.save(trainer, self.scratch / run_id):

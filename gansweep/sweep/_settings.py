@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gansweep.config import SweepConfig
+from gansweep.options import HEARTBEAT
+from gansweep.tracking import default_tracking_uri
 
 GRACE_HEARTBEATS = 4
 """A trial whose worker has missed this many heartbeats in a row is taken over by another worker."""
@@ -25,7 +27,7 @@ class SweepSettings:
     """An MLflow tracking URI; None = SQLite in ``store``."""
     devices: tuple[str, ...] = ("auto",)
     """One worker per entry (``--devices``), or ``workers`` copies of the config's device."""
-    heartbeat: int = 15
+    heartbeat: int = HEARTBEAT
     """Seconds between a worker's heartbeats (RDB storage only)."""
     retry_failed: bool = False
     """Queue points whose trial raised an error again (``--retry-failed``)."""
@@ -41,8 +43,6 @@ class SweepSettings:
 
     @property
     def mlflow_uri(self) -> str:
-        from gansweep.tracking import default_tracking_uri
-
         return self.tracking_uri or default_tracking_uri(self.store)
 
     @property

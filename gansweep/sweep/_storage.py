@@ -12,15 +12,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import optuna
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import TrialState
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+
 from gansweep.config import SweepConfig
 from gansweep.errors import GansweepError, redact
 from gansweep.sweep._optuna import has_heartbeats
+from gansweep.sweep._queue import requeue_stale
 from gansweep.sweep._settings import SweepSettings
 
 
 def _quiet_optuna() -> None:
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
@@ -29,9 +34,6 @@ def open_storage(settings: SweepSettings, create: bool = True):
     """The Optuna storage: the RDB URL given (with heartbeats), or the journal file under the store
     folder (None when ``create`` is false and there is none)."""
     _quiet_optuna()
-    import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
     if settings.storage:
         return _open_rdb(settings)
     path = settings.store / "optuna.journal"
@@ -42,11 +44,6 @@ def open_storage(settings: SweepSettings, create: bool = True):
 
 
 def _open_rdb(settings: SweepSettings):
-    import optuna
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
-
-    from gansweep.sweep._queue import requeue_stale
-
     url = settings.storage
     assert url is not None
     try:
@@ -82,8 +79,6 @@ def _connect_args(url: str) -> dict[str, Any]:
 
 
 def _sampler(config: SweepConfig, worker: int):
-    import optuna
-
     if config.search is None:
         return None
     seed = config.seed_list[0] * 1000 + worker  # parallel workers must not propose identical points
@@ -94,8 +89,6 @@ def _sampler(config: SweepConfig, worker: int):
 
 def open_study(settings: SweepSettings, create: bool = True, worker: int = 0, storage: Any = None):
     """The sweep's study, created on first use; None when ``create`` is false and there is none."""
-    import optuna
-
     storage = storage or open_storage(settings, create)
     if storage is None:
         return None
@@ -165,8 +158,6 @@ def bookkeeping_lock(settings: SweepSettings, storage: Any) -> Iterator[None]:
     dialect = storage.engine.dialect.name
     name = f"gansweep:{settings.study_name}"
     if dialect in ("postgresql", "mysql"):
-        from sqlalchemy import text
-
         take, release = {
             "postgresql": ("SELECT pg_advisory_lock(hashtext(:name))", "SELECT pg_advisory_unlock(hashtext(:name))"),
             "mysql": ("SELECT GET_LOCK(:name, -1)", "SELECT RELEASE_LOCK(:name)"),
@@ -216,8 +207,6 @@ class Heartbeat:
             self._thread.join()
 
     def _beat(self, storage: Any, trial_id: int, interval: float) -> None:
-        from optuna.trial import TrialState
-
         while True:
             try:
                 storage.record_heartbeat(trial_id)

