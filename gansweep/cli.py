@@ -142,6 +142,7 @@ def _add_ui(parser: argparse.ArgumentParser) -> None:
         "--store", type=Path, default=Path(STORE), help="the store folder of `gansweep run` (default ./%(default)s)"
     )
     parser.add_argument("--tracking-uri", help="browse this tracking URI instead")
+    parser.add_argument("--name", help="the sweep whose runs page to open (default: the newest in the store)")
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default %(default)s, this machine only)"
     )

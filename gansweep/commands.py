@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,7 @@ from gansweep.sweep import (
     run_sweep,
     states_by_key,
 )
-from gansweep.tracking import Tracker, check_server, default_tracking_uri
+from gansweep.tracking import Tracker, check_server, default_tracking_uri, experiment_id
 from gansweep.trainer import Trainer
 
 EXIT_DIVERGED = 1
@@ -185,6 +187,7 @@ def _sweep_report(settings, plans, parent_run: str) -> str:
         (folder / "report.md").write_text(text)
         heatmaps(rows, folder)
         tracker.log_artifacts(parent_run, folder, "report")
+    tracker.describe(parent_run, text)
     return text
 
 
@@ -273,28 +276,44 @@ def _dry_run(settings, plans, as_json: bool) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-
     uri = args.tracking_uri or default_tracking_uri(args.store)
     if not args.tracking_uri and not (args.store / "mlflow.db").exists():
         raise GansweepError(
             f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store"
         )
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
+    experiment = experiment_id(uri, args.name)
+    page = f"#/experiments/{experiment}/runs?workflowType=machine_learning" if experiment else ""
+    print(f"MLflow UI for {redact(uri)} at http://{args.host}:{args.port}/{page} (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    command += ["--host", args.host, "--port", str(args.port)]
     if not args.tracking_uri:
         command += ["--default-artifact-root", (args.store / "artifacts").resolve().as_uri()]
-    return subprocess.call(command)
+    # Its own process group: the server's workers go with it when gansweep ui is stopped, however.
+    server = subprocess.Popen(command, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(server)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Ends the server and every process it started: SIGTERM to its group, SIGKILL after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(server.pid, sig)
+            server.wait(timeout=wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _diagnose(args: argparse.Namespace) -> int:

@@ -1,24 +1,32 @@
 """Setting vs outcome, read back from the sweep's store: the table the seed reports pasted by hand.
 
-Rows come from the sweep's Optuna trials (one per grid key, the one `gansweep status` shows: complete, else running, waiting, failed), which
-carry each trial's final metrics, verdict, flags and MLflow run id — reading them needs no MLflow, so a
-report takes a couple of seconds. They are listed in the grid file's order; points not trained yet are shown as waiting, not dropped. Where a row carries the
+Rows come from the sweep's Optuna trials (one per grid key, the one `gansweep status` shows: complete,
+else running, waiting, failed), which carry each trial's final metrics, verdict, flags and MLflow run id:
+reading them needs no MLflow, so a report takes a couple of seconds. They are listed in the grid file's
+order; points not trained yet are shown as waiting, not dropped. Where a row carries the
 report's own words (``reported``), a column sets them beside the measured outcome and a line under the
 table counts how often the two agree. A setting trained under several seeds (``seeds: [0, 1, 2]``) also
 gets a summary over its complete seeds: median fid_mnist and range, and in how many seeds each flag
 stood; the sweep's best is then the setting with the lowest median, so one lucky seed cannot win.
 
+The columns are the settings that vary among a model's rows; what they share is one line above.
+
 Example:
     >>> from gansweep.report import ReportRow, to_markdown
-    >>> row = ReportRow("mlp", 2e-4, 2e-4, 512, 100, 0, "complete", verdict="D-loss collapse at epoch 4",
+    >>> bad = ReportRow("mlp", 2e-4, 2e-4, 512, 100, 0, "complete", verdict="D-loss collapse at epoch 4",
     ...                 fid_mnist=612.0, modes_covered=3, flags={"d_collapse": 4}, run_id="0123456789ab",
-    ...                 reported="Default, bad result", key="mnist-5k:mlp:batch_size=512:seed=0", judged="bad")
-    >>> print(to_markdown([row]))
+    ...                 reported="Default, bad result", key="mnist-5k:mlp:lr=0.0002:seed=0", judged="bad")
+    >>> good = ReportRow("mlp", 5e-3, 5e-3, 512, 100, 0, "complete", verdict="good", fid_mnist=120.0,
+    ...                  modes_covered=10, run_id="89abcdef0123", key="mnist-5k:mlp:lr=0.005:seed=0", judged="good")
+    >>> print(to_markdown([bad, good]))
     ### mlp
     <BLANKLINE>
-    | lr | batch_size | latent_dim | seed | outcome | reported | fid_mnist | modes | flag onsets | run |
-    |---|---|---|---|---|---|---|---|---|---|
-    | 0.0002 | 512 | 100 | 0 | D-loss collapse at epoch 4 | Default, bad result | 612 | 3/10 | d_collapse @ 4 | 01234567 |
+    All rows: batch_size 512, latent_dim 100, seed 0.
+    <BLANKLINE>
+    | lr | outcome | reported | fid_mnist | modes | flag onsets | run |
+    |---|---|---|---|---|---|---|
+    | 0.0002 | D-loss collapse at epoch 4 | Default, bad result | 612 | 3/10 | d_collapse @ 4 | 01234567 |
+    | 0.005 | good |  | 120 | 10/10 |  | 89abcdef |
     <BLANKLINE>
     Measured outcome agrees with the report on 1 of 1 comparable rows (good vs bad; report wording read by keyword).
     <BLANKLINE>
@@ -45,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from gansweep.config import TrialPlan
+from gansweep.options import HYPERPARAMETERS
 from gansweep.sweep import TrialRecord, records_by_key
 
 COLLAPSE_FLAGS = ("d_collapse", "mode_collapse", "diverged")
@@ -74,6 +83,8 @@ class ReportRow:
     """Flag name -> epoch it ended: raised, then gone by the end of training."""
     judged: str | None = None
     """The diagnosis's outcome: good, bad, or unclear (under-trained, too early to tell)."""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    """All of them (``Hyperparameters.as_params()``); the fields above name the four every table had."""
 
     @property
     def outcome(self) -> str:
@@ -99,6 +110,7 @@ class SettingSummary:
     fid_min: float | None
     fid_max: float | None
     best: bool = False
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
 
 
 def _row(record: TrialRecord) -> ReportRow:
@@ -121,6 +133,7 @@ def _row(record: TrialRecord) -> ReportRow:
         key=record.key or "",
         recovered=record.recovered,
         judged=record.outcome if record.outcome is not None else _judged_before_outcomes(record.verdict),
+        hyperparameters=hp,
     )
 
 
@@ -141,6 +154,7 @@ def _waiting(plan: TrialPlan) -> ReportRow:
         "waiting",
         reported=plan.reported,
         key=plan.key,
+        hyperparameters=hp.as_params(),
     )
 
 
@@ -211,6 +225,7 @@ def _summary(key: str, group: list[ReportRow]) -> SettingSummary:
         median,
         low,
         high,
+        hyperparameters=first.hyperparameters,
     )
 
 
@@ -239,21 +254,44 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
+def _cells(rows: list[ReportRow] | list[SettingSummary]) -> list[dict[str, str]]:
+    """Each row's setting as table cells, in ``options.HYPERPARAMETERS`` order, then its seed: one ``lr``
+    unless some row sets ``lr_g`` and ``lr_d`` apart, ``betas`` as one cell."""
+    two_lrs = any(r.lr_g != r.lr_d for r in rows)
+    names = [h.name for h in HYPERPARAMETERS if h.name not in (("lr",) if two_lrs else ("lr_g", "lr_d"))]
+    cells = []
+    for r in rows:
+        hp: dict[str, Any] = {"lr_g": r.lr_g, "lr_d": r.lr_d, "batch_size": r.batch_size, "latent_dim": r.latent_dim}
+        hp |= r.hyperparameters | {"lr": r.lr_g}
+        if "beta1" in hp:
+            hp["betas"] = f"{hp['beta1']:g}, {hp['beta2']:g}"
+        seed = {"seed": str(r.seed)} if isinstance(r, ReportRow) else {}
+        cells.append({n: f"{hp[n]:g}" if isinstance(hp[n], float) else str(hp[n]) for n in names if n in hp} | seed)
+    return cells
+
+
+def varying(rows: list[ReportRow] | list[SettingSummary]) -> tuple[list[str], dict[str, str]]:
+    """(the settings whose value differs between rows, in order: the table's columns; the others with
+    their one value: the line above the table)."""
+    cells = _cells(rows)
+    names = list(dict.fromkeys(n for c in cells for n in c))
+    differ = [n for n in names if len({c.get(n, "") for c in cells}) > 1]
+    return differ, {n: cells[0][n] for n in names if n not in differ and n in cells[0]}
+
+
+def _fixed_line(fixed: dict[str, str]) -> list[str]:
+    return ["All rows: " + ", ".join(f"{name} {value}" for name, value in fixed.items()) + ".", ""] if fixed else []
+
+
 def _flagged(summary: SettingSummary) -> dict[str, str]:
     return {name: f"{n}/{summary.complete}" for name, n in summary.flagged.items()}
 
 
-def _summary_table(summaries: list[SettingSummary], two_lrs: bool) -> list[str]:
-    header = (["lr_g", "lr_d"] if two_lrs else ["lr"]) + [
-        "batch_size",
-        "latent_dim",
-        "seeds",
-        "fid_mnist",
-        "flags (of complete seeds)",
-    ]
+def _summary_table(summaries: list[SettingSummary]) -> list[str]:
+    columns, _ = varying(summaries)
+    header = [*columns, "seeds", "fid_mnist", "flags (of complete seeds)"]
     lines = ["#### per setting (median over seeds)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for s in summaries:
-        lrs = [f"{s.lr_g:g}", f"{s.lr_d:g}"] if two_lrs else [f"{s.lr_g:g}"]
+    for s, cells in zip(summaries, _cells(summaries)):
         seeds = str(len(s.seeds)) if s.complete == len(s.seeds) else f"{s.complete} of {len(s.seeds)} complete"
         fid = (
             ""
@@ -262,32 +300,40 @@ def _summary_table(summaries: list[SettingSummary], two_lrs: bool) -> list[str]:
         )
         fid = f"**best**: {fid}" if s.best else fid
         flags = ", ".join(f"{name} {count}" for name, count in _flagged(s).items())
-        lines.append("| " + " | ".join([*lrs, str(s.batch_size), str(s.latent_dim), seeds, fid, flags]) + " |")
+        lines.append("| " + " | ".join([*(cells.get(c, "") for c in columns), seeds, fid, flags]) + " |")
     return lines + [""]
 
 
 def to_markdown(rows: list[ReportRow]) -> str:
+    """Per model: the settings every row shares in one line, then a table whose columns are the
+    settings that vary (a seed column only with several seeds), the outcome, fid_mnist and flags."""
     lines: list[str] = []
     summaries = summarize(rows)
     for model in dict.fromkeys(r.model for r in rows):
         part = [r for r in rows if r.model == model]
         with_reported = any(r.reported for r in part)
-        two_lrs = any(r.lr_g != r.lr_d for r in part)
-        header = (["lr_g", "lr_d"] if two_lrs else ["lr"]) + ["batch_size", "latent_dim", "seed", "outcome"]
-        header += (["reported"] if with_reported else []) + ["fid_mnist", "modes", "flag onsets", "run"]
-        lines += [f"### {model}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for r in part:
-            lrs = [f"{r.lr_g:g}", f"{r.lr_d:g}"] if two_lrs else [f"{r.lr_g:g}"]
+        columns, fixed = varying(part)
+        header = [
+            *columns,
+            "outcome",
+            *(["reported"] if with_reported else []),
+            "fid_mnist",
+            "modes",
+            "flag onsets",
+            "run",
+        ]
+        lines += [f"### {model}", "", *_fixed_line(fixed), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for r, cells in zip(part, _cells(part)):
             outcome = f"**best**: {r.outcome}" if r.best else r.outcome
             onsets = ", ".join(f"{name} @ {epoch}" for name, epoch in r.flags.items())
-            cells = [*lrs, str(r.batch_size), str(r.latent_dim), str(r.seed), outcome]
-            cells += ([r.reported or ""] if with_reported else []) + [
+            row = [*(cells.get(c, "") for c in columns), outcome, *([r.reported or ""] if with_reported else [])]
+            row += [
                 _number(r.fid_mnist),
                 "" if r.modes_covered is None else f"{r.modes_covered}/10",
                 onsets,
                 r.run_id[:8],
             ]
-            lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+            lines.append("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
         if with_reported:
             agree, known = agreement(part)
             lines += [
@@ -297,54 +343,31 @@ def to_markdown(rows: list[ReportRow]) -> str:
             ]
         lines.append("")
         if own := [s for s in summaries if s.model == model]:
-            lines += _summary_table(own, two_lrs)
+            lines += _summary_table(own)
     return "\n".join(lines)
 
 
 def to_csv(rows: list[ReportRow]) -> str:
+    """One line per row, then one per setting with several seeds (``kind``); the settings that vary
+    across the report are columns, as in the markdown."""
+    columns = [c for c in varying(rows)[0] if c != "seed"]
     out = io.StringIO()
-    fields = [
-        "model",
-        "lr_g",
-        "lr_d",
-        "batch_size",
-        "latent_dim",
-        "seed",
-        "state",
-        "outcome",
-        "reported",
-        "fid_mnist",
-        "modes_covered",
-        "flags",
-        "best",
-        "run_id",
-        "key",
-        "kind",
-        "seeds_complete",
-        "fid_min",
-        "fid_max",
-    ]
-    writer = csv.DictWriter(out, fieldnames=fields)
+    fields = ["model", *columns, "seed", "state", "outcome", "reported", "fid_mnist", "modes_covered", "flags"]
+    fields += ["best", "run_id", "key", "kind", "seeds_complete", "fid_min", "fid_max"]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    for r in rows:
-        writer.writerow(
-            {
-                **{k: v for k, v in asdict(r).items() if k in fields},
-                "outcome": r.outcome,
-                "flags": json.dumps(r.flags),
-                "kind": "seed",
-            }
-        )
-    for s in summarize(rows):  # fid_mnist holds the median; flags, the complete seeds that raised each
-        writer.writerow(
-            {
-                **{k: v for k, v in asdict(s).items() if k in fields},
-                "fid_mnist": s.fid_median,
-                "flags": json.dumps(_flagged(s)),
-                "kind": "setting",
-                "seeds_complete": f"{s.complete}/{len(s.seeds)}",
-            }
-        )
+    for r, cells in zip(rows, _cells(rows)):
+        writer.writerow(asdict(r) | cells | {"outcome": r.outcome, "flags": json.dumps(r.flags), "kind": "seed"})
+    summaries = summarize(rows)
+    for s, cells in zip(summaries, _cells(summaries)):  # fid_mnist holds the median; flags, the seeds that raised each
+        flagged = json.dumps(_flagged(s))
+        extra = {
+            "fid_mnist": s.fid_median,
+            "flags": flagged,
+            "kind": "setting",
+            "seeds_complete": f"{s.complete}/{len(s.seeds)}",
+        }
+        writer.writerow(asdict(s) | cells | extra | {"seed": ""})
     return out.getvalue()
 
 
@@ -361,54 +384,80 @@ def to_json(rows: list[ReportRow]) -> str:
 FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}
 
 
-def heatmap_figure(rows: list[ReportRow]):
-    """Rows of one model and latent_dim: lr x batch_size coloured by fid_mnist, collapsed cells hatched
-    (a collapse the trial recovered from is not one)."""
+def heatmap_axes(rows: list[ReportRow]) -> tuple[str, str]:
+    """A heatmap's (rows, columns): lr and batch_size when both vary, else the settings that vary
+    first, lr and batch_size filling in for those that do not."""
+    columns = [c for c in varying(rows)[0] if c != "seed"]
+    lr = "lr_g" if "lr_g" in _cells(rows)[0] else "lr"
+    usual = [lr, "batch_size"]
+    picks = [n for n in usual if n in columns] + [c for c in columns if c not in usual]
+    picks += [n for n in usual if n not in picks]
+    return picks[0], picks[1]
+
+
+def _ordered(values: list[str]) -> list[str]:
+    distinct = list(dict.fromkeys(values))
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:  # loss names, betas pairs: in the grid's order
+        return distinct
+
+
+def heatmap_figure(rows: list[ReportRow], axes: tuple[str, str] | None = None):
+    """Rows of one model: fid_mnist over two settings (``heatmap_axes``), the median where several seeds
+    share a cell; cells hatched where most complete seeds ended collapsed (a collapse the trial
+    recovered from is not one)."""
     # Imported only when a heatmap is drawn: the text formats stay free of matplotlib's start-up.
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    lrs = sorted({r.lr_g for r in rows})
-    batches = sorted({r.batch_size for r in rows})
-    fid = np.full((len(lrs), len(batches)), np.nan)
-    for r in rows:
-        if r.fid_mnist is not None:
-            fid[lrs.index(r.lr_g), batches.index(r.batch_size)] = r.fid_mnist
-    fig = Figure(figsize=(1.6 + 1.3 * len(batches), 1.2 + 0.8 * len(lrs)))
+    y, x = axes or heatmap_axes(rows)
+    cells = _cells(rows)
+    ys, xs = _ordered([c[y] for c in cells]), _ordered([c[x] for c in cells])
+    groups: dict[tuple[int, int], list[ReportRow]] = {}
+    for r, c in zip(rows, cells):
+        groups.setdefault((ys.index(c[y]), xs.index(c[x])), []).append(r)
+    fid = np.full((len(ys), len(xs)), np.nan)
+    fig = Figure(figsize=(1.6 + 1.3 * len(xs), 1.2 + 0.8 * len(ys)))
     ax = fig.subplots()
+    for (i, j), group in groups.items():
+        scored, done = _scored(group), [r for r in group if r.state == "complete"]
+        if scored:
+            fid[i, j] = statistics.median(_fid(r) for r in scored)
+        collapsed = [r for r in done if any(f in r.flags and f not in r.recovered for f in COLLAPSE_FLAGS)]
+        if done and 2 * len(collapsed) > len(done):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
+        label = _number(fid[i, j]) if scored else group[0].state
+        box = {"facecolor": "black", "alpha": 0.4, "linewidth": 0}
+        ax.text(j, i, label, ha="center", va="center", color="white", fontsize=9, bbox=box)
     image = ax.imshow(fid, cmap="viridis_r", aspect="auto")
     fig.colorbar(image, ax=ax, label="fid_mnist (lower is better)")
-    for r in rows:
-        i, j = lrs.index(r.lr_g), batches.index(r.batch_size)
-        if any(f in r.flags and f not in r.recovered for f in COLLAPSE_FLAGS):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
-        label = _number(r.fid_mnist) if r.fid_mnist is not None else r.state
-        ax.text(
-            j,
-            i,
-            label,
-            ha="center",
-            va="center",
-            color="white",
-            fontsize=9,
-            bbox={"facecolor": "black", "alpha": 0.4, "linewidth": 0},
-        )
-    ax.set_xticks(range(len(batches)), [str(b) for b in batches])
-    ax.set_yticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
-    ax.set_xlabel("batch_size")
-    ax.set_ylabel("lr")
-    ax.set_title(f"{rows[0].model}, latent_dim {rows[0].latent_dim} (hatched: collapsed)")
+    ax.set_xticks(range(len(xs)), xs)
+    ax.set_yticks(range(len(ys)), ys)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    seeds = " (median over seeds)" if any(len(g) > 1 for g in groups.values()) else ""
+    ax.set_title(f"{rows[0].model}, latent_dim {rows[0].latent_dim}{seeds} (hatched: collapsed)")
     fig.tight_layout()
     return fig
 
 
 def heatmaps(rows: list[ReportRow], folder: Path) -> list[Path]:
-    """``heatmap_figure`` per model and latent_dim, as heatmap-MODEL-zLATENT.png in ``folder``."""
+    """Per model, ``heatmap_figure`` over its two ``heatmap_axes``, one per value of the other settings
+    that vary: heatmap-MODEL-zLATENT.png (and ``-name=value`` for each further setting) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for model, latent in dict.fromkeys((r.model, r.latent_dim) for r in rows):
-        fig = heatmap_figure([r for r in rows if r.model == model and r.latent_dim == latent])
-        path = folder / f"heatmap-{model}-z{latent}.png"
-        fig.savefig(path, dpi=100)
-        paths.append(path)
+    for model in dict.fromkeys(r.model for r in rows):
+        part = [r for r in rows if r.model == model]
+        axes = heatmap_axes(part)
+        others = [c for c in varying(part)[0] if c not in (*axes, "seed", "latent_dim")]
+        groups: dict[str, list[ReportRow]] = {}
+        for r, c in zip(part, _cells(part)):
+            name = f"heatmap-{model}" + ("" if "latent_dim" in axes else f"-z{r.latent_dim}")
+            name += "".join(f"-{o}={c[o]}".replace(", ", "_") for o in others if o in c)
+            groups.setdefault(name, []).append(r)
+        for name, group in groups.items():
+            path = folder / f"{name}.png"
+            heatmap_figure(group, axes).savefig(path, dpi=100)
+            paths.append(path)
     return paths

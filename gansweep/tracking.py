@@ -6,15 +6,20 @@ default would be ``./mlflow.db`` in whatever folder you happen to be in. ``--tra
 elsewhere (an MLflow server, ``http://...``, or another database).
 
 Metrics are sent with ``log_batch`` once per epoch (per-epoch means at step = epoch, and that epoch's
-per-step losses under ``step/...`` at step = global step): one ``log_metric`` call costs ~5 ms on
-SQLite, a ``log_batch`` entry ~0.1 ms.
+per-step losses as ``d_loss_per_step``, ``g_loss_per_step`` at step = global step): one ``log_metric`` call
+costs ~5 ms on SQLite, a ``log_batch`` entry ~0.1 ms. Not ``step/d_loss``: MLflow's UI titles a chart by
+the name's last part, and two charts called "d_loss" cannot be told apart. ``info_loss`` goes only to runs
+of a model with a Q head (InfoGAN); elsewhere it is a flat 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import sqlite3
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -30,10 +35,46 @@ if TYPE_CHECKING:
 
 SWEEP_ROLE = "sweep"
 TRIAL_ROLE = "trial"
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+"""MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, evaluations); with it,
+in the classic one: runs, params, metrics."""
+DESCRIPTION = "mlflow.note.content"
+"""The tag MLflow's UI shows as a run's description."""
 
 
 def default_tracking_uri(store: Path) -> str:
+    """The MLflow URI of the default store in ``store``. A store copied or moved from elsewhere is first
+    told where its artifacts are now (``relocate``): MLflow records absolute artifact locations."""
+    relocate(store)
     return f"sqlite:///{(store / 'mlflow.db').resolve()}"
+
+
+def relocate(store: Path) -> int:
+    """Points every gansweep experiment of ``store``'s mlflow.db whose artifacts were recorded under
+    another folder (the store was copied or moved) at ``store/artifacts``, its runs too; returns how many
+    experiments moved. Without this a copy reads, and writes, the original's artifacts."""
+    database = store / "mlflow.db"
+    if not database.is_file():
+        return 0
+    here = (store / "artifacts").resolve().as_uri()
+    with contextlib.closing(sqlite3.connect(database, timeout=60)) as db, db:
+        moved = [
+            (experiment, location)
+            for experiment, location in db.execute("SELECT experiment_id, artifact_location FROM experiments")
+            if location.startswith("file://") and location.endswith("/artifacts") and location != here
+        ]
+        for experiment, location in moved:
+            db.execute(
+                "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?)"
+                " WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+                (here, len(location) + 1, experiment, len(location) + 1, location + "/"),
+            )
+            db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (here, experiment))
+    if moved:  # MLflow keeps each run's artifact location per process, by run id: a copy has the same ids
+        cache = getattr(sys.modules.get("mlflow.tracking._tracking_service.utils"), "_artifact_repos_cache", None)
+        if cache is not None:
+            cache.clear()
+    return len(moved)
 
 
 def _mlflow() -> ModuleType:
@@ -67,13 +108,17 @@ class Tracker:
             found = self.client.get_experiment_by_name(experiment)
             if found is not None:
                 self.experiment_id = found.experiment_id
+                if create and not EXPERIMENT_KIND.items() <= found.tags.items():  # a sweep started before
+                    self.client.set_experiment_tag(self.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
             elif not create:
                 raise GansweepError(
                     f"no sweep named {experiment!r} in {redact(tracking_uri)}: run it first, or check --store"
                 )
             else:
                 location = artifact_root.resolve().as_uri() if artifact_root else None
-                self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+                self.experiment_id = self.client.create_experiment(
+                    experiment, artifact_location=location, tags=EXPERIMENT_KIND
+                )
         except mlflow.exceptions.MlflowException as error:
             raise GansweepError(f"tracking store {redact(tracking_uri)}: {error.message}") from None
         except Exception as error:  # connection errors from servers and databases
@@ -107,6 +152,10 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name, tags={"gansweep.role": SWEEP_ROLE})
         self.client.log_text(run.info.run_id, config_text, "grid.yaml")
         return run.info.run_id
+
+    def describe(self, run_id: str, text: str) -> None:
+        """``text`` (markdown) as the run's description, shown on its page in the UI."""
+        self.client.set_tag(run_id, DESCRIPTION, text)
 
     def finish_sweep(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
@@ -143,6 +192,20 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
 
+def experiment_id(tracking_uri: str, name: str | None = None) -> str | None:
+    """The id of sweep ``name``'s experiment, or of the newest sweep's when no name is given (None: none)."""
+    client = _mlflow().MlflowClient(tracking_uri=tracking_uri)
+    if name is not None:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise GansweepError(f"no sweep named {name!r} in {redact(tracking_uri)}: check --name and --store")
+        return found.experiment_id
+    newest = client.search_experiments(
+        filter_string="name != 'Default'", order_by=["creation_time DESC"], max_results=1
+    )
+    return newest[0].experiment_id if newest else None
+
+
 def check_server(uri: str, timeout: float = 10) -> None:
     """Fails fast on a tracking server that does not answer (MLflow itself retries for minutes)."""
     try:
@@ -169,11 +232,12 @@ class MlflowEpochLogger(TrainerCallback):
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         started = time.perf_counter()
         epoch = int(record["epoch"])
-        values = [(key, float(value), epoch) for key, value in record.items() if key != "epoch"]
+        skip = {"epoch"} if trainer.spec.conditioning == "info" else {"epoch", "info_loss"}
+        values = [(key, float(value), epoch) for key, value in record.items() if key not in skip]
         n_steps = trainer.steps_per_epoch
         first = len(trainer.history.steps["d_loss"]) - n_steps
         for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
             series = trainer.history.steps[key][first:]
-            values += [(f"step/{key}", value, first + i + 1) for i, value in enumerate(series)]
+            values += [(f"{key}_per_step", value, first + i + 1) for i, value in enumerate(series)]
         self.tracker.log_metrics(self.run_id, values)
         self.seconds += time.perf_counter() - started

@@ -17,7 +17,9 @@ from gansweep.report import (
     ReportRow,
     agreement,
     collect_rows,
+    heatmap_axes,
     heatmap_figure,
+    heatmaps,
     reported_category,
     summarize,
     to_csv,
@@ -87,10 +89,9 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     text = capsys.readouterr().out
     lines = text.splitlines()
     assert lines[0] == "### cs231n-mlp"
-    assert lines[2].startswith("| lr | batch_size | latent_dim | seed | outcome | reported | fid_mnist | modes |")
-    assert lines[4].startswith("| 0.001 | 500 | 96 | 0 |") and lines[6].startswith(
-        "| 0.0005 | 500 | 96 | 0 | waiting | Similar to default |"
-    )
+    assert lines[2].startswith("All rows: batch_size 500, latent_dim 96, betas 0.5, 0.999, epochs 1, loss bce,")
+    assert lines[4].startswith("| lr | outcome | reported | fid_mnist | modes |")  # only lr varies
+    assert lines[6].startswith("| 0.001 |") and lines[8].startswith("| 0.0005 | waiting | Similar to default |")
     assert "**best**" in text
     capsys.readouterr()
     assert main(["report", str(grid), "--store", str(folder), "--format", "json"]) == 0
@@ -108,7 +109,7 @@ def test_by_experiment_name_csv_and_heatmap_file(store, tmp_path: Path, capsys) 
     out = tmp_path / "r" / "tiny.csv"
     assert main(["report", "tiny", "--store", str(folder), "--format", "csv", "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("model,lr_g,lr_d,batch_size") and len(lines) == 3  # by name: only trained rows
+    assert lines[0].startswith("model,lr,seed,state,") and len(lines) == 3  # by name: only trained rows
     assert (out.parent / "heatmap-cs231n-mlp-z96.png").stat().st_size > 1000
 
 
@@ -162,8 +163,8 @@ def test_reported_text_is_read_by_keyword(text, category) -> None:
     assert reported_category(text) == category
 
 
-def _row(lr: float, batch_size: int = 500, state: str = "complete", **given) -> ReportRow:
-    return ReportRow("cs231n-mlp", lr, lr, batch_size, 96, 0, state, key=f"{lr}:{batch_size}", **given)
+def _row(lr: float, batch_size: int = 500, state: str = "complete", seed: int = 0, **given) -> ReportRow:
+    return ReportRow("cs231n-mlp", lr, lr, batch_size, 96, seed, state, key=f"{lr}:{batch_size}", **given)
 
 
 def test_agreement_counts_the_rows_where_both_sides_say_good_or_bad() -> None:
@@ -262,11 +263,11 @@ def test_every_format_shows_the_summaries() -> None:
     rows = collect_rows(SEEDED, None)
     text = to_markdown(rows)
     table = text[text.index("#### per setting (median over seeds)") :].splitlines()
-    assert table[2] == "| lr | batch_size | latent_dim | seeds | fid_mnist | flags (of complete seeds) |"
+    assert table[2] == "| lr | seeds | fid_mnist | flags (of complete seeds) |"
     assert table[4:7] == [
-        "| 0.001 | 500 | 96 | 3 | median 600 [100–700] | d_collapse 2/3 |",
-        "| 0.002 | 500 | 96 | 3 | **best**: median 400 [300–500] | mode_collapse 1/3 |",
-        "| 0.005 | 500 | 96 | 2 of 3 complete | median inf [450–inf] | diverged 1/2 |",
+        "| 0.001 | 3 | median 600 [100–700] | d_collapse 2/3 |",
+        "| 0.002 | 3 | **best**: median 400 [300–500] | mode_collapse 1/3 |",
+        "| 0.005 | 2 of 3 complete | median inf [450–inf] | diverged 1/2 |",
     ]
     assert text.count("**best**") == 1
 
@@ -337,7 +338,56 @@ def test_a_seeded_sweep_reports_one_summary_per_setting(tmp_path: Path, capsys) 
     text = report("md")
     table = text[text.index("#### per setting (median over seeds)") :].splitlines()[4:6]
     assert len(table) == 2 and all(
-        re.match(r"\| 0\.00[12] \| 500 \| 96 \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line)
-        for line in table
+        re.match(r"\| 0\.00[12] \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line) for line in table
     )
     assert text.count("**best**") == 1 and "**best**: median" in text
+
+
+def _loss_betas_rows() -> list[ReportRow]:
+    """A grid over loss x betas at one lr and batch size: the four rows differ only there."""
+    rows = []
+    for loss in ("bce", "lsgan"):
+        for beta1 in (0.5, 0.9):
+            hp = {"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 128, "latent_dim": 100, "beta1": beta1, "beta2": 0.999}
+            hp |= {"epochs": 5, "loss": loss, "d_steps": 1}
+            key = f"mnist-5k:mlp:{loss},{beta1}:seed=0"
+            rows.append(
+                ReportRow("mlp", 2e-4, 2e-4, 128, 100, 0, "complete", verdict="good", key=key, hyperparameters=hp)
+            )
+    for row, fid in zip(rows, (100.0, 200.0, 300.0, 400.0)):
+        row.fid_mnist = fid
+    return rows
+
+
+def test_the_columns_are_the_settings_that_vary() -> None:
+    text = to_markdown(_loss_betas_rows()).splitlines()
+    assert text[2] == "All rows: lr 0.0002, batch_size 128, latent_dim 100, epochs 5, d_steps 1, seed 0."
+    assert text[4].startswith("| betas | loss | outcome | fid_mnist |")
+    assert [line.split(" | ")[:2] for line in text[6:10]] == [
+        ["| 0.5, 0.999", "bce"],
+        ["| 0.9, 0.999", "bce"],
+        ["| 0.5, 0.999", "lsgan"],
+        ["| 0.9, 0.999", "lsgan"],
+    ]
+    header = to_csv(_loss_betas_rows()).splitlines()[0]
+    assert header.startswith("model,betas,loss,seed,state,")
+    assert json.loads(to_json(_loss_betas_rows()))[0]["hyperparameters"]["d_steps"] == 1  # json keeps them all
+
+
+def test_the_heatmap_axes_are_the_settings_that_vary(tmp_path: Path) -> None:
+    rows = _loss_betas_rows()
+    assert heatmap_axes(rows) == ("betas", "loss")
+    assert heatmap_axes([_row(1e-3, 128), _row(5e-3, 512)]) == ("lr", "batch_size")
+    assert heatmap_axes([_row(1e-3), _row(5e-3)]) == ("lr", "batch_size")  # batch_size fills in
+    figure = heatmap_figure(rows)
+    assert figure.axes[0].images[0].get_array().tolist() == [[100.0, 300.0], [200.0, 400.0]]  # rows betas, columns loss
+    assert [p.name for p in heatmaps(rows, tmp_path)] == ["heatmap-mlp-z100.png"]
+
+
+def test_a_heatmap_cell_with_several_seeds_shows_their_median() -> None:
+    seeds = [_row(1e-3, 128, fid_mnist=fid, seed=seed) for seed, fid in enumerate((300.0, 100.0, 200.0))]
+    for row in seeds:
+        row.key = f"1e-3:128:seed={row.seed}"
+    figure = heatmap_figure([*seeds, _row(5e-3, 128, fid_mnist=50.0)])
+    assert figure.axes[0].images[0].get_array().tolist() == [[200.0], [50.0]]
+    assert "median over seeds" in figure.axes[0].get_title()

@@ -16,9 +16,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 
 from gansweep.config import TrialPlan
+from gansweep.losses import LOSSES
+from gansweep.models import MODELS
 from gansweep.sweep import _optuna
 from gansweep.sweep._record import PLAN_FIELDS, State, TrialRecord, attrs, plan_attrs, store
 
@@ -58,17 +61,56 @@ def states_by_key(trials: Iterable[FrozenTrial]) -> dict[str, State]:
     return {key: r.state for key, r in records_by_key(trials).items()}
 
 
-def enqueue_missing(study: optuna.Study, plans: list[TrialPlan], n_search: int, retry_failed: bool) -> int:
-    """Queues every grid point and search slot that has no live trial; returns how many. Run under
-    ``bookkeeping_lock``: the check and the queueing must not interleave with another process's."""
+LOG_SCALED = frozenset({"lr_g", "lr_d", "batch_size", "latent_dim", "width"})
+"""Hyperparameters whose grid values are spread on a log scale (Optuna's distributions say so)."""
+CHOICES = {"model": tuple(MODELS), "loss": tuple(LOSSES)}
+
+
+def _values(plan: TrialPlan) -> dict[str, Any]:
+    return {"model": plan.model, **plan.hp.as_params(), "seed": plan.seed}
+
+
+def grid_distributions(plans: list[TrialPlan], sampled: Iterable[str] = ()) -> dict[str, BaseDistribution]:
+    """One Optuna distribution per hyperparameter of the grid (and model and seed), so that a grid trial
+    carries its settings as Optuna params: numbers as a range over the grid's values (a single value
+    where one is fixed), names that vary as a category of every allowed one. Ranges rather than categories of the values, because Optuna refuses
+    a parameter whose categories change, and a grid edited later must still fit the trials stored. A
+    name that ``search:`` samples is left to the search's own distribution."""
+    values: dict[str, list[Any]] = {}
+    for plan in plans:
+        for name, value in _values(plan).items():
+            values.setdefault(name, []).append(value)
+    distributions: dict[str, BaseDistribution] = {}
+    for name, seen in values.items():
+        if name in set(sampled) or (name in CHOICES and len(set(seen)) == 1):
+            continue  # one model or loss throughout: a category of several would fake an importance
+        if name in CHOICES:
+            distributions[name] = CategoricalDistribution(CHOICES[name])
+        elif all(isinstance(v, int) for v in seen):
+            distributions[name] = IntDistribution(min(seen), max(seen), log=name in LOG_SCALED)
+        else:
+            distributions[name] = FloatDistribution(min(seen), max(seen), log=name in LOG_SCALED)
+    return distributions
+
+
+def enqueue_missing(
+    study: optuna.Study, plans: list[TrialPlan], n_search: int, retry_failed: bool, sampled: Iterable[str] = ()
+) -> int:
+    """Queues every grid point (with its settings as Optuna params, ``grid_distributions``) and search
+    slot that has no live trial; returns how many. Run under ``bookkeeping_lock``: the check and the
+    queueing must not interleave with another process's."""
     trials = study.get_trials(deepcopy=False)
     decided = deciding(trials)
+    distributions = grid_distributions(plans, sampled)
     attrs_of = [plan_attrs(p) for p in plans] + [attrs(search=True, search_slot=i) for i in range(n_search)]
+    params_of = [{k: v for k, v in _values(p).items() if k in distributions} for p in plans]
     queued = 0
-    for slot, queued_attrs in zip(slots(plans, n_search), attrs_of):
+    for slot, queued_attrs, params in zip(slots(plans, n_search), attrs_of, params_of + [{}] * n_search):
         last = decided.get(slot)
         if last is None:
-            study.enqueue_trial({}, user_attrs=queued_attrs)
+            dists = {name: distributions[name] for name in params}
+            trial = create_trial(state=TrialState.WAITING, params=params, distributions=dists, user_attrs=queued_attrs)
+            study.add_trial(trial)
         elif last.state == State.INTERRUPTED or (last.state == State.FAILED and retry_failed):
             requeue(study, trials[last.number])
         else:
@@ -89,9 +131,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
         checkpoint_run=record.checkpoint_run or None,
     )
     study.add_trial(
-        optuna.trial.create_trial(
-            state=TrialState.WAITING, params=trial.params, distributions=trial.distributions, user_attrs=copy
-        )
+        create_trial(state=TrialState.WAITING, params=trial.params, distributions=trial.distributions, user_attrs=copy)
     )
 
 

@@ -56,7 +56,8 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             if not settings.shared:
                 _queue_leftovers(study, tracker, on_event)
             parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
-            enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed)
+            sampled = settings.config.search.space if settings.config.search else {}
+            enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed, sampled)
         result = SweepResult(plans, {}, parent_run=parent_run)
         wanted = slots(plans, settings.config.n_search)
         on_event(("sweep", {"total": len(wanted), "done": len(_done(study.get_trials(deepcopy=False), wanted))}))

@@ -110,6 +110,8 @@ def open_study(settings: SweepSettings, create: bool = True, worker: int = 0, st
             f"study {settings.study_name!r} was created to {study.direction.name.lower()}; "
             f"objective.direction {direction!r} needs another --name"
         )
+    if study.metric_names is None:  # the dashboard then says fid_mnist, not "Objective 0"
+        study.set_metric_names([settings.config.objective.metric])
     return study
 
 

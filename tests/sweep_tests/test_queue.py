@@ -178,3 +178,32 @@ def test_a_trial_whose_worker_died_right_after_claiming_it_goes_stale(
     time.sleep(shared.grace_period + 1.5)
     optuna.storages.fail_stale_trials(study)
     assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
+
+
+def test_grid_trials_carry_their_settings_as_optuna_params(settings: SweepSettings, tmp_path: Path) -> None:
+    plans = plan_trials(settings.config)  # 3 lr x 2 batch sizes
+    study = open_study(settings)
+    enqueue_missing(study, plans, 0, retry_failed=False)
+    while (trial := claim_waiting(study)) is not None:
+        params = study.trials[trial.number].params
+        study.tell(trial, 1000 * params["lr_g"] + params["batch_size"] / 1000)  # lr matters, batch size a little
+    assert study.metric_names == ["fid_mnist"]
+    frame = study.trials_dataframe()
+    assert {"params_lr_g", "params_batch_size", "params_beta1", "params_seed"} <= set(frame.columns)
+    assert "params_loss" not in frame.columns  # bce throughout
+    assert sorted(frame["params_lr_g"]) == sorted(p.hp.lr_g for p in plans)
+    importances = optuna.importance.get_param_importances(study)
+    assert {name for name, value in importances.items() if value > 0} == {"lr_g", "lr_d", "batch_size"}
+    assert max(importances, key=importances.get) in ("lr_g", "lr_d")
+
+    wider = tmp_path / "wider.yaml"  # an edited grid: a value beyond the old range still fits the stored trials
+    wider.write_text(GRID.replace("2.0e-4]", "2.0e-4, 1.0e-2]"))
+    assert enqueue_missing(study, plan_trials(load_config(wider)), 0, retry_failed=False) == 2
+
+
+def test_a_name_the_search_samples_is_left_to_it(settings: SweepSettings) -> None:
+    from gansweep.sweep._queue import grid_distributions
+
+    plans = plan_trials(settings.config)
+    assert "batch_size" in grid_distributions(plans) and "batch_size" not in grid_distributions(plans, {"batch_size"})
+    assert grid_distributions(plans)["lr_g"].log and not grid_distributions(plans)["beta1"].log

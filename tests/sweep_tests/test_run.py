@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -68,7 +69,7 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
     assert main(["run", str(grid), "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "2/2 trials complete, 2 trained in this run" in out
-    assert re.search(r"\| 0.001 \| 500 \| 96 \| 0 \| [^|]+ \| \d", out)  # lr, batch, latent, seed, verdict, fid
+    assert re.search(r"\| 0.001 \| [^|]+ \| \d", out)  # lr (the one setting that varies), verdict, fid
 
     client, experiment = _client(store)
     parents = client.search_runs([experiment], "tags.`gansweep.role` = 'sweep'")
@@ -84,7 +85,8 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
         )
         for key in ("d_loss", "g_loss", "d_real", "d_fake"):
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
-        assert len(client.get_metric_history(run.info.run_id, "step/d_loss")) == 2 * 9
+        assert len(client.get_metric_history(run.info.run_id, "d_loss_per_step")) == 2 * 9
+        assert "info_loss" not in run.data.metrics  # no Q head
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {
             "trial.json",
@@ -286,7 +288,7 @@ search:
 
 
 @pytest.mark.slow
-def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
+def test_ui_opens_the_runs_page_and_sigterm_stops_every_process_it_started(tmp_path: Path, capsys) -> None:
     import socket
     import urllib.request
 
@@ -301,8 +303,14 @@ def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
         text=True,
         start_new_session=True,
     )
+    client, _ = _client(store)
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the classic view, not GenAI
+    parent = client.search_runs([experiment.experiment_id], "tags.`gansweep.role` = 'sweep'")[0]
+    assert parent.data.tags["mlflow.note.content"].startswith("### cs231n-mlp")  # its description is the report
     try:
-        assert f"at http://127.0.0.1:{port}" in proc.stdout.readline()
+        page = f"at http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+        assert page in proc.stdout.readline()
 
         def healthy() -> bool:
             try:
@@ -315,9 +323,17 @@ def test_ui_serves_the_store_on_loopback(tmp_path: Path, capsys) -> None:
             f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny", timeout=5
         ).read()
         assert b'"name": "tiny"' in body or b'"name":"tiny"' in body
+        os.kill(proc.pid, signal.SIGTERM)  # gansweep ui alone, as a service manager would
+        assert proc.wait(timeout=30) == 0
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        _wait_for(lambda: not listening(), timeout=20)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_early_stop_ends_a_collapsing_trial_and_prunes_a_search_one(tmp_path: Path, capsys) -> None:
@@ -372,3 +388,32 @@ def test_amp_in_the_grid_reaches_the_trainer(tmp_path: Path) -> None:
     client, _ = _client(store)
     (run,) = _trial_runs(store)
     assert _artifact(client, run.info.run_id, "trial.json", tmp_path)["amp"] is True
+
+
+def _fingerprint(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_copied_store_is_its_own_and_outlives_the_original(tmp_path: Path, capsys) -> None:
+    """Train on one machine, browse on another: a copy reads and writes only its own artifacts."""
+    import shutil
+
+    grid, original, copy = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "a" / "mlruns", tmp_path / "b" / "mlruns"
+    assert main(["run", str(grid), "--store", str(original)]) == 0
+    shutil.copytree(original, copy)
+    before = _fingerprint(original)
+    _grid(tmp_path, epochs=1, lrs="[1e-3, 5e-4]")  # one point more, trained in the copy
+    assert main(["run", str(grid), "--store", str(copy)]) == 0
+    assert _fingerprint(original) == before  # nothing written into the original, not even its report
+    shutil.rmtree(original)
+
+    client, _ = _client(copy)
+    runs = _trial_runs(copy)
+    assert len(runs) == 2
+    for run in runs:
+        assert run.info.artifact_uri.startswith(copy.resolve().as_uri())
+        assert {"checkpoint.pt", "history.json", "loss.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    capsys.readouterr()
+    assert main(["diagnose", runs[0].info.run_id, "--store", str(copy)]) == 0
+    assert capsys.readouterr().out.startswith("verdict: ")
+    assert main(["report", str(grid), "--store", str(copy)]) == 0

@@ -1,0 +1,32 @@
+"""What a trial's run receives each epoch: names the MLflow UI can tell apart, info_loss only with a Q head."""
+
+from __future__ import annotations
+
+import pytest
+
+from gansweep.hparams import resolve_hyperparameters
+from gansweep.tracking import MlflowEpochLogger
+from gansweep.trainer import STEP_METRICS, Trainer
+
+
+class _Sent:
+    def __init__(self) -> None:
+        self.values: list[tuple[str, float, int]] = []
+
+    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
+        self.values += values
+
+
+@pytest.mark.parametrize(("model", "with_info"), [("mlp", False), ("infogan28", True)])
+def test_an_epoch_sends_its_means_and_per_step_losses(digits, model: str, with_info: bool) -> None:
+    trainer = Trainer(model, digits, resolve_hyperparameters(model, {"epochs": 1, "batch_size": 500}), device="cpu")
+    trainer.history.steps = {key: [0.5] * trainer.steps_per_epoch for key in STEP_METRICS}
+    sent = _Sent()
+    record = {"epoch": 1, **{key: 0.5 for key in STEP_METRICS}, "seconds": 1.0}
+    MlflowEpochLogger(sent, "run").on_epoch(trainer, record)  # a stand-in for Tracker: only log_metrics is called
+    names = {name for name, _, _ in sent.values}
+    assert names == {"d_loss", "g_loss", "d_real", "d_fake", "seconds", "d_loss_per_step", "g_loss_per_step"} | (
+        {"info_loss"} if with_info else set()
+    )
+    steps = [step for name, _, step in sent.values if name == "d_loss_per_step"]
+    assert steps == list(range(1, trainer.steps_per_epoch + 1))
