@@ -19,7 +19,7 @@ from rich.table import Table
 
 from gansweep import checkpoint
 from gansweep.artifacts import write_history
-from gansweep.config import load_config, plan_trials
+from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import DATASETS, TRAIN_SIZES, load_dataset
 from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
 from gansweep.diagnostics.metrics import Reference
@@ -29,7 +29,6 @@ from gansweep.losses import LOSSES
 from gansweep.models import MODELS
 from gansweep.options import HYPERPARAMETERS
 from gansweep.progress import EpochProgress, SweepProgress
-from gansweep.report import FORMATS, collect_rows, heatmaps, to_markdown
 from gansweep.sweep import (
     State,
     SweepSettings,
@@ -39,6 +38,7 @@ from gansweep.sweep import (
     run_sweep,
     states_by_key,
 )
+from gansweep.tables import FORMATS, collect_rows, heatmaps, to_markdown
 from gansweep.tracking import Tracker, check_server, default_tracking_uri, experiment_id
 from gansweep.trainer import Trainer
 
@@ -117,26 +117,53 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_settings(args: argparse.Namespace):
-
-    config = load_config(args.grid)
-    for flag in ("workers", "trials_per_device", "heartbeat"):
-        if getattr(args, flag) < 1:
-            raise GansweepError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    if args.devices:
-        devices = tuple(d.strip() for d in args.devices.split(",") if d.strip() for _ in range(args.trials_per_device))
-    else:
-        devices = (config.device,) * args.workers
-    return SweepSettings(
-        config=config,
-        config_text=args.grid.read_text(),
-        study_name=args.name or config.name,
+def _sweep_settings(args: argparse.Namespace) -> SweepSettings:
+    return sweep_settings(
+        args.grid,
+        name=args.name,
         store=args.store,
         storage=args.storage,
         tracking_uri=args.tracking_uri,
-        devices=devices,
+        workers=args.workers,
+        devices=args.devices,
+        trials_per_device=args.trials_per_device,
         heartbeat=args.heartbeat,
         retry_failed=args.retry_failed,
+    )
+
+
+def sweep_settings(
+    grid: Path,
+    *,
+    name: str | None,
+    store: Path,
+    storage: str | None,
+    tracking_uri: str | None,
+    workers: int,
+    devices: str | None,
+    trials_per_device: int,
+    heartbeat: int,
+    retry_failed: bool,
+) -> SweepSettings:
+    """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same)."""
+    config = load_config(grid)
+    for flag, value in (("workers", workers), ("trials_per_device", trials_per_device), ("heartbeat", heartbeat)):
+        if value < 1:
+            raise GansweepError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if devices:
+        chosen = tuple(d.strip() for d in devices.split(",") if d.strip() for _ in range(trials_per_device))
+    else:
+        chosen = (config.device,) * workers
+    return SweepSettings(
+        config=config,
+        config_text=grid.read_text(),
+        study_name=name or config.name,
+        store=store,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        devices=chosen,
+        heartbeat=heartbeat,
+        retry_failed=retry_failed,
     )
 
 
@@ -154,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
     with SweepProgress() as progress:
         result = run_sweep(settings, plans, progress)
     plans = result.plans
-    print(_sweep_report(settings, plans, result.parent_run))
+    print(sweep_report(settings, plans, result.parent_run))
     missing = [p for p in plans if result.states.get(p.key) != State.COMPLETE]
     print(
         f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
@@ -176,7 +203,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if not missing else 1
 
 
-def _sweep_report(settings, plans, parent_run: str) -> str:
+def sweep_report(settings: SweepSettings, plans: list[TrialPlan], parent_run: str) -> str:
     """The markdown report of the store, also written (with heatmaps) to the sweep's parent run."""
 
     tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)

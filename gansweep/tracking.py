@@ -70,7 +70,9 @@ def relocate(store: Path) -> int:
                 (here, len(location) + 1, experiment, len(location) + 1, location + "/"),
             )
             db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (here, experiment))
-    if moved:  # MLflow keeps each run's artifact location per process, by run id: a copy has the same ids
+    # MLflow keeps each run's artifact location per process, by run id, and a copy has the same ids. The
+    # cache is private: should it move, test_a_copied_store_is_its_own_and_outlives_the_original fails.
+    if moved:
         cache = getattr(sys.modules.get("mlflow.tracking._tracking_service.utils"), "_artifact_repos_cache", None)
         if cache is not None:
             cache.clear()

@@ -109,10 +109,10 @@ MUTATIONS = (
     ),
     Mutation(
         "the best trial is the worst",
-        "gansweep/report.py",
+        "gansweep/tables.py",
         "min(scored, key=_fid).best = True",
         "max(scored, key=_fid).best = True",
-        ("tests/test_report.py",),
+        ("tests/test_tables.py",),
     ),
     Mutation(
         "a trial whose worker died reads as failed, not interrupted",

@@ -22,7 +22,7 @@ def test_the_examples_are_found() -> None:
     assert {
         "gansweep.diagnostics.flags",
         "gansweep.trainer",
-        "gansweep.report",
+        "gansweep.tables",
         "gansweep.sweep",
         "gansweep.errors",
     } <= set(WITH_EXAMPLES)

@@ -96,9 +96,9 @@ LAYERS = (
     ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "pictures"),
     ("config",),
     ("sweep",),
-    ("report",),
+    ("tables",),
     ("commands",),
-    ("cli",),
+    ("api", "cli"),
 )
 """README "Development" draws these, bottom first: a module imports only from its own layer and those below."""
 

@@ -40,10 +40,12 @@ def params_of(plan: TrialPlan) -> dict[str, Any]:
 class TrialRuns:
     """Starts, checkpoints, resumes, publishes and ends the MLflow runs of one worker's trials."""
 
-    def __init__(self, tracker: Tracker, parent_run: str, snapshot_every: int) -> None:
+    def __init__(self, tracker: Tracker, parent_run: str, snapshot_every: int, names: dict[str, str]) -> None:
         self.tracker = tracker
         self.parent_run = parent_run
         self.snapshot_every = snapshot_every
+        self.names = names
+        """Point key -> its run's name (``config.run_names``); a search trial's is its label."""
         self.scratch = Path(tempfile.mkdtemp(prefix="gansweep-"))
         """Checkpoints on their way to the store, one folder per run."""
 
@@ -58,7 +60,7 @@ class TrialRuns:
             "gansweep.worker": record.worker,
             **({"gansweep.reported": plan.reported} if plan.reported else {}),
         }
-        return self.tracker.start_trial(self.parent_run, plan.label, params_of(plan), tags)
+        return self.tracker.start_trial(self.parent_run, self.names.get(plan.key, plan.label), params_of(plan), tags)
 
     def replace(self, previous_run: str, run_id: str) -> None:
         """The run of the trial this one replaces ends KILLED, if a dead worker left it RUNNING."""

@@ -24,8 +24,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import Trial, TrialState
 
-from gansweep.config import TrialPlan, suggest_plan
-from gansweep.data import Digits, load_dataset
+from gansweep.config import TrialPlan, plan_trials, run_names, suggest_plan
+from gansweep.data import TRAIN_SIZES, Digits, load_dataset
 from gansweep.diagnostics import Diagnosis, Judge, SampleEvaluator, diagnose, load_judge
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
@@ -86,7 +86,8 @@ class Worker:
         digits = load_dataset(cfg.dataset, cfg.data_dir)
         judge = load_judge(digits)
         reference = Reference.of(judge, digits.heldout_images)
-        runs = TrialRuns(tracker, parent_run, cfg.snapshot_every)
+        names = run_names(plan_trials(cfg, TRAIN_SIZES[cfg.dataset]))
+        runs = TrialRuns(tracker, parent_run, cfg.snapshot_every, names)
         return cls(settings, device, emit, storage, study, runs, digits, judge, reference)
 
     def run_queue(self) -> None:

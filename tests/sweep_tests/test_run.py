@@ -76,6 +76,7 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     runs = _trial_runs(store)
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.info.run_name for r in runs} == {"cs231n-mlp lr=0.001", "cs231n-mlp lr=0.0002"}  # what varies
     trials = {t.user_attrs["mlflow_run_id"]: t for t in _trials(store, grid)}
     for run in runs:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
@@ -289,11 +290,13 @@ search:
 
 @pytest.mark.slow
 def test_ui_opens_the_runs_page_and_sigterm_stops_every_process_it_started(tmp_path: Path, capsys) -> None:
+    import shutil
     import socket
     import urllib.request
 
-    grid, store = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "mlruns"
-    assert main(["run", str(grid), "--store", str(store)]) == 0
+    grid, original, store = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "mlruns", tmp_path / "moved" / "mlruns"
+    assert main(["run", str(grid), "--store", str(original)]) == 0
+    shutil.move(original, store)  # trained in one place, browsed in another
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -323,6 +326,15 @@ def test_ui_opens_the_runs_page_and_sigterm_stops_every_process_it_started(tmp_p
             f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny", timeout=5
         ).read()
         assert b'"name": "tiny"' in body or b'"name":"tiny"' in body
+        run = _trial_runs(store)[0].info.run_id
+        listing = urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/artifacts/list?run_id={run}", timeout=5
+        ).read()
+        assert b"checkpoint.pt" in listing and b"loss.png" in listing
+        history = urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/get-artifact?path=history.json&run_uuid={run}", timeout=5
+        ).read()
+        assert b'"epochs"' in history
         os.kill(proc.pid, signal.SIGTERM)  # gansweep ui alone, as a service manager would
         assert proc.wait(timeout=30) == 0
 

@@ -12,7 +12,7 @@ stood; the sweep's best is then the setting with the lowest median, so one lucky
 The columns are the settings that vary among a model's rows; what they share is one line above.
 
 Example:
-    >>> from gansweep.report import ReportRow, to_markdown
+    >>> from gansweep.tables import ReportRow, to_markdown
     >>> bad = ReportRow("mlp", 2e-4, 2e-4, 512, 100, 0, "complete", verdict="D-loss collapse at epoch 4",
     ...                 fid_mnist=612.0, modes_covered=3, flags={"d_collapse": 4}, run_id="0123456789ab",
     ...                 reported="Default, bad result", key="mnist-5k:mlp:lr=0.0002:seed=0", judged="bad")

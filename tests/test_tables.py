@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from gansweep.cli import main
-from gansweep.report import (
+from gansweep.tables import (
     ReportRow,
     agreement,
     collect_rows,

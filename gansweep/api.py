@@ -1,0 +1,149 @@
+"""gansweep from Python, for notebooks: ``gansweep.run(grid)`` and ``gansweep.report(name_or_grid)``.
+
+``run`` takes what ``gansweep run`` takes: a grid.yaml path, or a dict shaped like one, and the command's
+options as keyword arguments. It trains what is missing, exactly as the command does (same store, same
+MLflow runs), and returns a ``Sweep``: its report as a pandas DataFrame, its trials, and ``show(run)``,
+matplotlib figures of a trial's samples and losses, which a notebook displays.
+
+Example (the README runs a longer one)::
+
+    import gansweep
+    sweep = gansweep.run({"epochs": 1, "device": "cpu", "models": [{"model": "cs231n-mlp", "grid": {"lr": [1e-3, 2e-4]}}]})
+    sweep.report()                      # one row per trial: settings, outcome, fid_mnist, run id
+    sweep.show(sweep.report().run_id[0])  # [samples figure, loss figure]
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, sample_grid
+from gansweep.commands import sweep_report, sweep_settings
+from gansweep.config import TrialPlan, load_config, plan_trials
+from gansweep.data import TRAIN_SIZES, load_dataset
+from gansweep.diagnostics import diagnose
+from gansweep.errors import GansweepError
+from gansweep.options import HEARTBEAT, STORE
+from gansweep.pictures import loss_figure
+from gansweep.progress import SweepProgress
+from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
+from gansweep.tables import collect_rows
+from gansweep.tracking import Tracker
+
+
+@dataclass
+class Sweep:
+    """A sweep run from Python: its settings, its plans and what the last ``run`` did."""
+
+    settings: SweepSettings
+    plans: list[TrialPlan]
+    result: SweepResult
+
+    def report(self) -> pd.DataFrame:
+        """One row per trial, in the grid's order: what ``gansweep report --format json`` prints."""
+        return report_frame(self.settings, self.plans)
+
+    def trials(self) -> pd.DataFrame:
+        """One row per trial: state, worker, epoch, detail, run id (``gansweep status --json``)."""
+        study = open_study(self.settings, create=False)
+        return pd.DataFrame(point_status(study.get_trials(deepcopy=False), self.plans, self.settings.config.n_search))
+
+    def show(self, run: str) -> list[Figure]:
+        """A trial's last sample grid and its loss curves (flag onsets marked), from its MLflow run."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            for name in (HISTORY_FILE, SAMPLES_FILE):
+                Tracker.download(self.settings.mlflow_uri, run, name, folder)
+            history = read_history(folder)
+        samples = Figure(figsize=(5, 5))
+        ax = samples.subplots()
+        ax.imshow(sample_grid(history.samples[-1]), cmap="gray", vmin=0, vmax=255)
+        ax.set_axis_off()
+        ax.set_title(f"samples after epoch {len(history.epochs)}")
+        return [samples, loss_figure(history, diagnose(history.epochs).flags)]
+
+
+def run(
+    grid: str | Path | dict[str, Any],
+    *,
+    store: str | Path = STORE,
+    name: str | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    workers: int = 1,
+    devices: str | None = None,
+    trials_per_device: int = 1,
+    heartbeat: int = HEARTBEAT,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> Sweep:
+    """``gansweep run GRID`` with the command's options as keyword arguments; a dict ``grid`` is a
+    grid.yaml's content (its ``name`` defaults to "sweep")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _grid_file(grid, Path(tmp))
+        settings = sweep_settings(
+            path,
+            name=name,
+            store=Path(store),
+            storage=storage,
+            tracking_uri=tracking_uri,
+            workers=workers,
+            devices=devices,
+            trials_per_device=trials_per_device,
+            heartbeat=heartbeat,
+            retry_failed=retry_failed,
+        )
+    config = settings.config
+    plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(grid if not isinstance(grid, dict) else "grid"))
+    load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
+    if progress:
+        with SweepProgress() as shown:
+            result = run_sweep(settings, plans, shown)
+    else:
+        result = run_sweep(settings, plans, lambda event: None)
+    if result.fatal:
+        raise GansweepError(result.fatal)
+    sweep_report(settings, result.plans, result.parent_run)
+    return Sweep(settings, result.plans, result)
+
+
+def report(
+    name_or_grid: str | Path | dict[str, Any], *, store: str | Path = STORE, storage: str | None = None
+) -> pd.DataFrame:
+    """A sweep's report as a DataFrame: by its name (the trials in the store), or by its grid (the grid's
+    order, points not trained yet as waiting)."""
+    if isinstance(name_or_grid, dict) or Path(name_or_grid).is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            config = load_config(_grid_file(name_or_grid, Path(tmp)))
+        settings = SweepSettings(config, "", config.name, Path(store), storage=storage)
+        return report_frame(settings, plan_trials(config, TRAIN_SIZES[config.dataset]))
+    # By name, no grid: open_study(create=False) never looks at the config.
+    settings = SweepSettings(None, "", str(name_or_grid), Path(store), storage=storage)  # type: ignore[arg-type]
+    return report_frame(settings, None)
+
+
+def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.DataFrame:
+    study = open_study(settings, create=False)
+    if study is None:
+        raise GansweepError(
+            f"no sweep named {settings.study_name!r} in {settings.store}: run it first, or check store="
+        )
+    rows = collect_rows(study.get_trials(deepcopy=False), plans)
+    return pd.DataFrame([{**asdict(r), "outcome": r.outcome} for r in rows])
+
+
+def _grid_file(grid: str | Path | dict[str, Any], folder: Path) -> Path:
+    """The grid as a file: a path as it is, a dict written out as YAML (so errors name its fields)."""
+    if not isinstance(grid, dict):
+        return Path(grid)
+    path = folder / f"{grid.get('name', 'sweep')}.yaml"
+    path.write_text(yaml.safe_dump(json.loads(json.dumps(grid)), sort_keys=False))
+    return path

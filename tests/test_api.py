@@ -1,0 +1,33 @@
+"""The README's notebook example runs as written, and the API returns what it says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from matplotlib.figure import Figure
+
+import gansweep
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_the_readme_notebook_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    example = re.search(r"## From Python \(notebooks\).*?```python\n(.*?)```", README, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(example, "README.md", "exec"), scope)
+    table, sweep = scope["table"], scope["sweep"]
+    assert list(table.state) == ["complete", "complete"] and sorted(table.lr_g) == [2e-4, 1e-3]
+    assert table.hyperparameters[0]["batch_size"] == 500
+    assert isinstance(scope["samples"], Figure) and isinstance(scope["losses"], Figure)
+    assert list(sweep.trials().state) == ["complete", "complete"]
+    again = gansweep.report("notebook", store="mlruns")
+    assert list(again.run_id) == list(table.run_id)
+    assert gansweep.run(scope["grid"], store="mlruns", progress=False).result.trained == 0  # nothing missing
+
+
+def test_a_bad_grid_dict_names_the_field() -> None:
+    with pytest.raises(gansweep.api.GansweepError, match=r"models\[0\]\.model: unknown model 'gan9'"):
+        gansweep.run({"epochs": 1, "models": [{"model": "gan9", "grid": {"lr": [1e-3]}}]})
