@@ -15,7 +15,10 @@ Example (the README runs a longer one)::
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,14 +29,14 @@ import yaml
 from matplotlib.figure import Figure
 
 from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, sample_grid
-from gansweep.commands import sweep_report, sweep_settings
+from gansweep.commands import check_devices, sweep_report, sweep_settings
 from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics import diagnose
 from gansweep.errors import GansweepError
 from gansweep.options import HEARTBEAT, STORE
 from gansweep.pictures import loss_figure
-from gansweep.progress import SweepProgress
+from gansweep.progress import STDERR, SweepProgress
 from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
 from gansweep.tables import collect_rows
 from gansweep.tracking import Tracker
@@ -68,6 +71,7 @@ class Sweep:
         ax.imshow(sample_grid(history.samples[-1]), cmap="gray", vmin=0, vmax=255)
         ax.set_axis_off()
         ax.set_title(f"samples after epoch {len(history.epochs)}")
+        _display_figures_as_images()
         return [samples, loss_figure(history, diagnose(history.epochs).flags)]
 
 
@@ -103,9 +107,13 @@ def run(
         )
     config = settings.config
     plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(grid if not isinstance(grid, dict) else "grid"))
+    check_devices(settings, "devices=" if devices else "device:")
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if progress:
-        with SweepProgress() as shown:
+        # In a notebook rich draws live bars through ipywidgets (Colab has it); without it, a warning per
+        # refresh: then the line per finished trial only.
+        live = not (STDERR.is_jupyter and importlib.util.find_spec("ipywidgets") is None)
+        with SweepProgress(live=live) as shown:
             result = run_sweep(settings, plans, shown)
     else:
         result = run_sweep(settings, plans, lambda event: None)
@@ -138,6 +146,20 @@ def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.D
         )
     rows = collect_rows(study.get_trials(deepcopy=False), plans)
     return pd.DataFrame([{**asdict(r), "outcome": r.outcome} for r in rows])
+
+
+def _display_figures_as_images() -> None:
+    """In IPython (Jupyter, Colab), a Figure that is a cell's value shows as a PNG. Matplotlib arranges
+    that only for pyplot's figures under its inline backend; these are plain Figures."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def _grid_file(grid: str | Path | dict[str, Any], folder: Path) -> Path:

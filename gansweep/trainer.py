@@ -51,6 +51,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def device_problem(name: str) -> str | None:
+    """Why ``name`` is no device of this machine, or None: checked before any work starts."""
+    if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        return f"{name!r} is not a device: auto, cpu, cuda, cuda:N or mps"
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        return f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return f"{name!r}: this machine has no MPS device"
+    return None
+
+
 @dataclass
 class History:
     """Per-step and per-epoch metrics, and the fixed-latent samples at epoch 0 and after each epoch."""

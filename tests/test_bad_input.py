@@ -62,8 +62,9 @@ class Case:
         capsys.readouterr()
 
     def record_afresh(self) -> None:
-        """A store of its own, for the rows that add runs: MLflow records absolute artifact locations, so
-        a copy's new runs would write into the original's folder (issue 15)."""
+        """A store trained afresh, for the rows that add runs and compare the finished trial's artifact
+        files (a copy opened by gansweep is re-pointed at its own artifacts, ``tracking.relocate``, but
+        these rows were written before that and keep their own first run)."""
         shutil.rmtree(self.store)
         assert main(["run", self.grid(), "--store", str(self.store)]) == 0
         self.capsys.readouterr()
@@ -165,6 +166,35 @@ def unknown_key(case: Case) -> None:
         case.run(GRID + "    colour: red\n"),
         "grid.yaml:8: models[0].colour: Extra inputs are not permitted; allowed here: lr,",
     )
+
+
+def name_as_a_path(case: Case) -> None:
+    outside = case.tmp / "outside.lock"  # what <store>/../outside.lock would truncate
+    outside.write_text("keep me")
+    case.check(
+        case.run(GRID.replace("name: e", "name: ../outside")), "grid.yaml:1: name: '../outside' cannot name a sweep"
+    )
+    case.check(case.run(GRID, "--name", str(case.tmp / "abs")), "--name '/", "cannot name a sweep")
+    assert outside.read_text() == "keep me" and not list(case.tmp.glob("abs*"))
+
+
+def torn_journal(case: Case) -> None:
+    journal = case.store / "optuna.journal"
+    with journal.open("ab") as f:
+        f.write(b'{"op_code": 5, "worker_id": "crashed-mid-wri')  # no newline: the write was cut
+    case.check(case.run(), "dropped a torn last line (44 bytes)", code=0, records=True)
+    assert journal.read_bytes().endswith(b"\n")
+    assert main(["status", case.grid(), "--store", str(case.store), "--json"]) == 0
+
+
+def device_that_does_not_exist(case: Case) -> None:
+    case.check(
+        case.run(GRID, "--devices", "banana"), "--devices 'banana' is not a device: auto, cpu, cuda, cuda:N or mps"
+    )
+    case.check(case.run(GRID, "--devices", "cuda:7"), "--devices 'cuda:7': this machine has")
+    case.check(case.run(GRID, "--devices", " , "), "--devices ' , ' names no device")
+    case.check(case.run(GRID.replace("device: cpu", "device: tpu9")), "grid.yaml: device 'tpu9' is not a device")
+    case.check(["train", "--model", "mlp", "--device", "banana"], "--device 'banana' is not a device")
 
 
 def wrong_type(case: Case) -> None:
@@ -411,6 +441,9 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "malformed YAML": [malformed_yaml],
     "unknown key": [unknown_key],
     "wrong type": [wrong_type],
+    "a sweep name that is a path": [name_as_a_path],
+    "a device that does not exist": [device_that_does_not_exist],
+    "a journal whose last line was cut mid-write": [torn_journal],
     "out-of-range value": [out_of_range_value, batch_larger_than_the_data],
     "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
     "a hyperparameter the model does not take": [hyperparameter_not_taken],

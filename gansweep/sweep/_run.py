@@ -25,7 +25,7 @@ from gansweep.sweep._queue import (
 )
 from gansweep.sweep._record import State, TrialRecord
 from gansweep.sweep._settings import SweepSettings
-from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study
+from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study, repair_journal
 from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
 from gansweep.tracking import Tracker
 
@@ -49,6 +49,11 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
     """Queues every point without a live trial, then trains queued trials until none is left;
     ``on_event`` sees the workers' progress. Other processes sharing the storage join in."""
     with nullcontext() if settings.shared else SweepLock(settings.store, settings.study_name):
+        journal = settings.store / "optuna.journal"
+        if not settings.shared and (dropped := repair_journal(journal)):
+            on_event(
+                ("warning", {"message": f"{journal}: dropped a torn last line ({dropped} bytes) before appending"})
+            )
         storage = open_storage(settings)
         with bookkeeping_lock(settings, storage):
             study = open_study(settings, storage=storage)

@@ -30,6 +30,21 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+def repair_journal(path: Path) -> int:
+    """Cuts a journal's torn last line (a crash or a full disk mid-write) and returns the bytes dropped.
+    Optuna skips such a line when it reads, but its next append would land on it and leave a line that
+    no later read can parse. Run only by the one `gansweep run` that holds the sweep's lock."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()  # Optuna reads it whole at every open anyway
+    keep = data.rfind(b"\n") + 1
+    if keep == len(data):
+        return 0
+    with path.open("rb+") as journal:
+        journal.truncate(keep)
+    return len(data) - keep
+
+
 def open_storage(settings: SweepSettings, create: bool = True):
     """The Optuna storage: the RDB URL given (with heartbeats), or the journal file under the store
     folder (None when ``create`` is false and there is none)."""
