@@ -48,11 +48,12 @@ class Sweep:
 
     settings: SweepSettings
     plans: list[TrialPlan]
+    """The grid's plans (``result.plans`` adds the completed search trials)."""
     result: SweepResult
 
     def report(self) -> pd.DataFrame:
         """One row per trial, in the grid's order: what ``gansweep report --format json`` prints."""
-        return report_frame(self.settings, self.plans)
+        return report_frame(self.settings, self.result.plans)
 
     def trials(self) -> pd.DataFrame:
         """One row per trial: state, worker, epoch, detail, run id (``gansweep status --json``)."""
@@ -120,7 +121,7 @@ def run(
     if result.fatal:
         raise GansweepError(result.fatal)
     sweep_report(settings, result.plans, result.parent_run)
-    return Sweep(settings, result.plans, result)
+    return Sweep(settings, plans, result)
 
 
 def report(
@@ -166,6 +167,6 @@ def _grid_file(grid: str | Path | dict[str, Any], folder: Path) -> Path:
     """The grid as a file: a path as it is, a dict written out as YAML (so errors name its fields)."""
     if not isinstance(grid, dict):
         return Path(grid)
-    path = folder / f"{grid.get('name', 'sweep')}.yaml"
+    path = folder / "sweep.yaml"  # its stem is the name when the dict gives none
     path.write_text(yaml.safe_dump(json.loads(json.dumps(grid)), sort_keys=False))
     return path

@@ -96,12 +96,15 @@ def load(trainer: Trainer, path: Path) -> None:
     trainer.discriminator.load_state_dict(state["discriminator"])
     trainer.opt_g.load_state_dict(state["opt_g"])
     trainer.opt_d.load_state_dict(state["opt_d"])
-    trainer.rng.set_state(state["rng"]["trainer"].cpu())
+    try:
+        trainer.rng.set_state(state["rng"]["trainer"].cpu())
+    except RuntimeError:  # a CUDA generator's state is not a CPU one's
+        raise CheckpointError(f"checkpoint {path} was saved on another kind of device than {trainer.device}") from None
     torch.set_rng_state(state["rng"]["torch"].cpu())  # dropout draws from the global generator
     if "cuda" in state["rng"]:
         torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), trainer.device)
     trainer.epoch = state["epoch"]
-    trainer.history = history
+    trainer.history = _to_epoch(history, state["epoch"], trainer.steps_per_epoch, path)
 
 
 def _history_beside(path: Path) -> History:
@@ -113,6 +116,15 @@ def _history_beside(path: Path) -> History:
         return read_history(folder)
     except (OSError, ValueError, KeyError) as error:
         raise CheckpointError(f"cannot read the history beside checkpoint {path}: {error}") from None
+
+
+def _to_epoch(history: History, epoch: int, steps_per_epoch: int, path: Path) -> History:
+    """The history as of the checkpoint's epoch: the files beside it may be one save newer (the upload
+    was cut between them), never older."""
+    if len(history.epochs) < epoch or len(history.samples) < epoch + 1:
+        raise CheckpointError(f"the history beside checkpoint {path} stops before its epoch {epoch}")
+    steps = {key: values[: epoch * steps_per_epoch] for key, values in history.steps.items()}
+    return History(steps=steps, epochs=history.epochs[:epoch], samples=history.samples[: epoch + 1])
 
 
 def _history_v1(saved: dict[str, Any]) -> History:

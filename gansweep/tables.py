@@ -254,10 +254,10 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def _cells(rows: list[ReportRow] | list[SettingSummary]) -> list[dict[str, str]]:
+def _cells(rows: list[ReportRow] | list[SettingSummary], two_lrs: bool | None = None) -> list[dict[str, str]]:
     """Each row's setting as table cells, in ``options.HYPERPARAMETERS`` order, then its seed: one ``lr``
     unless some row sets ``lr_g`` and ``lr_d`` apart, ``betas`` as one cell."""
-    two_lrs = any(r.lr_g != r.lr_d for r in rows)
+    two_lrs = any(r.lr_g != r.lr_d for r in rows) if two_lrs is None else two_lrs
     names = [h.name for h in HYPERPARAMETERS if h.name not in (("lr",) if two_lrs else ("lr_g", "lr_d"))]
     cells = []
     for r in rows:
@@ -412,7 +412,7 @@ def heatmap_figure(rows: list[ReportRow], axes: tuple[str, str] | None = None):
     from matplotlib.patches import Rectangle
 
     y, x = axes or heatmap_axes(rows)
-    cells = _cells(rows)
+    cells = _cells(rows, two_lrs="lr_g" in (y, x) or "lr_d" in (y, x) or None)  # as the model's axes say
     ys, xs = _ordered([c[y] for c in cells]), _ordered([c[x] for c in cells])
     groups: dict[tuple[int, int], list[ReportRow]] = {}
     for r, c in zip(rows, cells):

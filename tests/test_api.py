@@ -31,3 +31,11 @@ def test_the_readme_notebook_example_runs(tmp_path: Path, monkeypatch, capsys) -
 def test_a_bad_grid_dict_names_the_field() -> None:
     with pytest.raises(gansweep.api.GansweepError, match=r"models\[0\]\.model: unknown model 'gan9'"):
         gansweep.run({"epochs": 1, "models": [{"model": "gan9", "grid": {"lr": [1e-3]}}]})
+
+
+def test_a_dict_grid_named_like_a_path_is_refused_without_writing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    grid = {"name": "../outside", "epochs": 1, "models": [{"model": "mlp", "grid": {"lr": [1e-3]}}]}
+    with pytest.raises(gansweep.api.GansweepError, match="cannot name a sweep"):
+        gansweep.run(grid)
+    assert not list(tmp_path.parent.glob("outside*")) and not list(tmp_path.iterdir())

@@ -391,3 +391,12 @@ def test_a_heatmap_cell_with_several_seeds_shows_their_median() -> None:
     figure = heatmap_figure([*seeds, _row(5e-3, 128, fid_mnist=50.0)])
     assert figure.axes[0].images[0].get_array().tolist() == [[200.0], [50.0]]
     assert "median over seeds" in figure.axes[0].get_title()
+
+
+def test_heatmaps_of_a_model_whose_rows_split_by_lr_d(tmp_path: Path) -> None:
+    """The axes come from the model's rows (lr_g, because one row sets lr_d apart); a group whose rows
+    all share one lr still draws on them."""
+    rows = [_row(lr, batch) for lr in (1e-3, 2e-4) for batch in (64, 128)]
+    apart = _row(1e-3, 64)
+    apart.lr_d, apart.key = 2e-4, "apart"
+    assert len(heatmaps([*rows, apart], tmp_path)) == 2

@@ -164,3 +164,34 @@ def test_bf16_autocast_runs_the_same_code_on_cpu(digits) -> None:
     for key in ("d_loss", "g_loss"):
         assert amp.epochs[0][key] == pytest.approx(plain.epochs[0][key], rel=0.01)
         assert amp.epochs[0][key] != plain.epochs[0][key]  # equal would mean autocast never ran
+
+
+def test_a_history_one_save_newer_than_its_checkpoint_is_trimmed_to_it(digits, tmp_path: Path) -> None:
+    """The upload was cut between history.json (new) and checkpoint.pt (old): resume from the checkpoint's epoch."""
+    trainer = _trainer(digits, epochs=2)
+
+    class SaveAfterFirst(TrainerCallback):
+        def on_epoch(self, trainer, record):
+            if trainer.epoch == 1:
+                checkpoint.save(trainer, tmp_path / "old")
+
+    trainer.callbacks = [SaveAfterFirst()]
+    trainer.fit()
+    newer = checkpoint.save(trainer, tmp_path / "new")
+    (tmp_path / "old" / "history.json").write_bytes(newer[1].read_bytes())
+    (tmp_path / "old" / "samples.npy").write_bytes(newer[2].read_bytes())
+    resumed = _trainer(digits, epochs=2)
+    checkpoint.load(resumed, tmp_path / "old" / checkpoint.FILE)
+    assert resumed.epoch == 1 and len(resumed.history.epochs) == 1 and len(resumed.history.samples) == 2
+    assert len(resumed.history.steps["d_loss"]) == resumed.steps_per_epoch
+
+
+def test_a_checkpoint_from_another_kind_of_device_is_refused(digits, tmp_path: Path) -> None:
+    trainer = _trainer(digits, epochs=1)
+    trainer.fit()
+    path = checkpoint.save(trainer, tmp_path)[0]
+    state = torch.load(path, weights_only=True)
+    state["rng"]["trainer"] = torch.zeros(16, dtype=torch.uint8)  # a CUDA generator's state is 16 bytes
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="saved on another kind of device"):
+        checkpoint.load(_trainer(digits, epochs=1), path)

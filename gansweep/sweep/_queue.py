@@ -126,7 +126,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     record = TrialRecord.of(trial)
     copy = attrs(
         **{name: getattr(record, name) for name in PLAN_FIELDS},
-        takeovers=record.takeovers + (record.error is None),
+        takeovers=record.takeovers + (record.error is None and not record.interrupted),  # Ctrl-C is no death
         previous_run=record.run_id or record.previous_run or None,
         checkpoint_run=record.checkpoint_run or None,
     )

@@ -67,13 +67,16 @@ class TrialRuns:
         self.end(previous_run, "KILLED", {"gansweep.outcome": f"continued in run {run_id}"}, only_if_running=True)
 
     def checkpoint(self, run_id: str, trainer: Trainer) -> None:
-        for path in checkpoint.save(trainer, self.scratch / run_id):
+        """Uploads the history first and checkpoint.pt last: cut in between, the run keeps an older
+        checkpoint beside a newer history, which ``checkpoint.load`` trims to it."""
+        weights, *history = checkpoint.save(trainer, self.scratch / run_id)
+        for path in [*history, weights]:
             self.tracker.log_artifact(run_id, path)
 
-    def resume(self, trainer: Trainer, source_run: str) -> int:
-        """Loads the newest checkpoint of ``source_run``; returns its epoch. Raises ``GansweepError`` when
-        there is none yet or it cannot be read."""
-        folder = self.scratch / source_run
+    def resume(self, trainer: Trainer, source_run: str, run_id: str) -> int:
+        """Loads the newest checkpoint of ``source_run`` (into run ``run_id``'s scratch folder); returns its
+        epoch. Raises ``GansweepError`` when there is none yet or it cannot be read."""
+        folder = self.scratch / run_id / "resume"
         path = self.tracker.download(self.tracker.uri, source_run, checkpoint.FILE, folder)
         for name in (HISTORY_FILE, SAMPLES_FILE):
             try:

@@ -36,12 +36,16 @@ def repair_journal(path: Path) -> int:
     no later read can parse. Run only by the one `gansweep run` that holds the sweep's lock."""
     if not path.is_file():
         return 0
-    data = path.read_bytes()  # Optuna reads it whole at every open anyway
-    keep = data.rfind(b"\n") + 1
-    if keep == len(data):
-        return 0
-    with path.open("rb+") as journal:
-        journal.truncate(keep)
+    lock = JournalFileOpenLock(str(path))  # another sweep of this store may be appending right now
+    lock.acquire()
+    try:
+        data = path.read_bytes()  # Optuna reads it whole at every open anyway
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            with path.open("rb+") as journal:
+                journal.truncate(keep)
+    finally:
+        lock.release()
     return len(data) - keep
 
 

@@ -163,6 +163,8 @@ def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None
             return plan
         except GansweepError as invalid:
             error = str(invalid)
+        except ValueError as clash:  # Optuna: this name already has another kind of distribution in the study
+            error = f"search: {clash} (grid trials of this study record that hyperparameter; give the search its own --name)"
     store(trial, error=error)
     worker.study.tell(trial, state=TrialState.FAIL)
     worker.emit(("end", {"key": f"trial {trial.number}", "state": State.FAILED.value, "error": error}))
@@ -218,7 +220,7 @@ def _resume(worker: Worker, trainer: Trainer, record: TrialRecord, plan: TrialPl
     if not record.checkpoint_run:
         return 0
     try:
-        return worker.runs.resume(trainer, record.checkpoint_run)
+        return worker.runs.resume(trainer, record.checkpoint_run, run_id)
     except GansweepError as error:  # no checkpoint yet, or a damaged one: start over
         worker.emit(("warning", {"message": f"{plan.label} starts over: {error}"}))
         return 0

@@ -207,3 +207,13 @@ def test_a_name_the_search_samples_is_left_to_it(settings: SweepSettings) -> Non
     plans = plan_trials(settings.config)
     assert "batch_size" in grid_distributions(plans) and "batch_size" not in grid_distributions(plans, {"batch_size"})
     assert grid_distributions(plans)["lr_g"].log and not grid_distributions(plans)["beta1"].log
+
+
+def test_ctrl_c_is_not_counted_as_a_worker_death(settings: SweepSettings) -> None:
+    study = open_study(settings)
+    enqueue_missing(study, plan_trials(settings.config)[:1], 0, retry_failed=False)
+    trial = claim_waiting(study)
+    trial.set_user_attr("interrupted", True)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    requeue(study, study.trials[0])
+    assert study.trials[1].user_attrs["takeovers"] == 0
