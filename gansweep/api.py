@@ -20,7 +20,7 @@ import io
 import json
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics import diagnose
 from gansweep.errors import GansweepError
-from gansweep.options import HEARTBEAT, STORE
+from gansweep.options import STORE, RunOptions
 from gansweep.pictures import loss_figure
 from gansweep.progress import STDERR, SweepProgress
 from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
@@ -76,39 +76,20 @@ class Sweep:
         return [samples, loss_figure(history, diagnose(history.epochs).flags)]
 
 
-def run(
-    grid: str | Path | dict[str, Any],
-    *,
-    store: str | Path = STORE,
-    name: str | None = None,
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    workers: int = 1,
-    devices: str | None = None,
-    trials_per_device: int = 1,
-    heartbeat: int = HEARTBEAT,
-    retry_failed: bool = False,
-    progress: bool = True,
-) -> Sweep:
-    """``gansweep run GRID`` with the command's options as keyword arguments; a dict ``grid`` is a
-    grid.yaml's content (its ``name`` defaults to "sweep")."""
+def run(grid: str | Path | dict[str, Any], *, progress: bool = True, **options: Any) -> Sweep:
+    """``gansweep run GRID`` from Python: ``options`` are the command's, as ``options.RunOptions`` names
+    them (store, name, storage, tracking_uri, workers, devices, trials_per_device, heartbeat,
+    retry_failed); a dict ``grid`` is a grid.yaml's content (its ``name`` defaults to "sweep")."""
+    unknown = set(options) - {f.name for f in fields(RunOptions)}
+    if unknown:
+        allowed = ", ".join(f.name for f in fields(RunOptions))
+        raise GansweepError(f"gansweep.run: unknown option {', '.join(sorted(unknown))}; it takes: {allowed}")
+    chosen = RunOptions(**{**options, "store": Path(options.get("store", RunOptions.store))})
     with tempfile.TemporaryDirectory() as tmp:
-        path = _grid_file(grid, Path(tmp))
-        settings = sweep_settings(
-            path,
-            name=name,
-            store=Path(store),
-            storage=storage,
-            tracking_uri=tracking_uri,
-            workers=workers,
-            devices=devices,
-            trials_per_device=trials_per_device,
-            heartbeat=heartbeat,
-            retry_failed=retry_failed,
-        )
+        settings = sweep_settings(_grid_file(grid, Path(tmp)), chosen)
     config = settings.config
     plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(grid if not isinstance(grid, dict) else "grid"))
-    check_devices(settings, "devices=" if devices else "device:")
+    check_devices(settings, "devices=" if chosen.devices else "device:")
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if progress:
         # In a notebook rich draws live bars through ipywidgets (Colab has it); without it, a warning per

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
-from gansweep.options import DATA_DIR, DATASET, HEARTBEAT, HYPERPARAMETERS, STORE
+from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE, RunOptions
 
 STORE_MODULES = ("sqlalchemy", "psycopg", "mlflow", "optuna.storages")
 """Errors raised by the stores' clients (a database or tracking server gone mid-run): one line, not a
@@ -67,7 +67,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=RunOptions.workers,
         help="trials trained at once, as processes sharing this machine (default %(default)s)",
     )
     parser.add_argument(
@@ -76,7 +76,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trials-per-device",
         type=int,
-        default=1,
+        default=RunOptions.trials_per_device,
         help="with --devices: workers per device, for small models that leave a GPU idle (default %(default)s)",
     )
     parser.add_argument(
@@ -87,7 +87,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heartbeat",
         type=int,
-        default=HEARTBEAT,
+        default=RunOptions.heartbeat,
         metavar="SECONDS",
         help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row is taken over by another worker (default %(default)s)",
     )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 from rich.console import Console
@@ -27,7 +28,7 @@ from gansweep.errors import EXIT_USAGE, GansweepError, redact
 from gansweep.hparams import resolve_hyperparameters
 from gansweep.losses import LOSSES
 from gansweep.models import MODELS
-from gansweep.options import HYPERPARAMETERS, name_problem
+from gansweep.options import HYPERPARAMETERS, RunOptions, name_problem
 from gansweep.progress import EpochProgress, SweepProgress
 from gansweep.sweep import (
     State,
@@ -119,56 +120,34 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _sweep_settings(args: argparse.Namespace) -> SweepSettings:
-    return sweep_settings(
-        args.grid,
-        name=args.name,
-        store=args.store,
-        storage=args.storage,
-        tracking_uri=args.tracking_uri,
-        workers=args.workers,
-        devices=args.devices,
-        trials_per_device=args.trials_per_device,
-        heartbeat=args.heartbeat,
-        retry_failed=args.retry_failed,
-    )
+    return sweep_settings(args.grid, RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}))
 
 
-def sweep_settings(
-    grid: Path,
-    *,
-    name: str | None,
-    store: Path,
-    storage: str | None,
-    tracking_uri: str | None,
-    workers: int,
-    devices: str | None,
-    trials_per_device: int,
-    heartbeat: int,
-    retry_failed: bool,
-) -> SweepSettings:
+def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
     """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same)."""
     config = load_config(grid)
-    if name is not None and (problem := name_problem(name)):
+    if options.name is not None and (problem := name_problem(options.name)):
         raise GansweepError(f"--name {problem}")
-    for flag, value in (("workers", workers), ("trials_per_device", trials_per_device), ("heartbeat", heartbeat)):
-        if value < 1:
-            raise GansweepError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    if devices:
-        chosen = tuple(d.strip() for d in devices.split(",") if d.strip() for _ in range(trials_per_device))
+    for flag in ("workers", "trials_per_device", "heartbeat"):
+        if getattr(options, flag) < 1:
+            raise GansweepError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(options, flag)}")
+    if options.devices:
+        listed = [d.strip() for d in options.devices.split(",") if d.strip()]
+        chosen = tuple(d for d in listed for _ in range(options.trials_per_device))
         if not chosen:
-            raise GansweepError(f"--devices {devices!r} names no device: give e.g. cuda:0,cuda:1 or cpu")
+            raise GansweepError(f"--devices {options.devices!r} names no device: give e.g. cuda:0,cuda:1 or cpu")
     else:
-        chosen = (config.device,) * workers
+        chosen = (config.device,) * options.workers
     return SweepSettings(
         config=config,
         config_text=grid.read_text(),
-        study_name=name or config.name,
-        store=store,
-        storage=storage,
-        tracking_uri=tracking_uri,
+        study_name=options.name or config.name,
+        store=options.store,
+        storage=options.storage,
+        tracking_uri=options.tracking_uri,
         devices=chosen,
-        heartbeat=heartbeat,
-        retry_failed=retry_failed,
+        heartbeat=options.heartbeat,
+        retry_failed=options.retry_failed,
     )
 
 

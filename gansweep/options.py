@@ -2,14 +2,16 @@
 
 ``HYPERPARAMETERS`` is the one list of trial hyperparameters: ``config.py`` derives grid.yaml's schema
 from it, the CLI its flags (``--lr``, ``--batch-size``, ...), ``hparams.py`` the names it accepts and
-the defaults no model overrides. The constants below are the defaults several commands share. Nothing
-here imports torch or the stores: ``gansweep --help`` reads this module and stays instant.
+the defaults no model overrides. ``RunOptions`` is what `gansweep run` and ``gansweep.run`` take besides
+the grid; the constants are the defaults several commands share. Nothing here imports torch or the
+stores: ``gansweep --help`` reads this module and stays instant.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -61,3 +63,23 @@ STORE = "mlruns"
 HEARTBEAT = 15
 """Seconds between a worker's heartbeats in a shared (RDB) storage: a trial whose worker misses
 ``GRACE_HEARTBEATS`` in a row is taken over."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `gansweep run` takes besides the grid, with its defaults: the command's flags
+    (``--trials-per-device``, ...) and ``gansweep.run``'s keyword arguments are these fields."""
+
+    name: str | None = None
+    """Sweep (study and experiment) name; None: the grid's ``name:``, or its file's stem."""
+    store: Path = Path(STORE)
+    storage: str | None = None
+    """An Optuna RDB URL shared by every process and machine of the sweep; None: the journal in ``store``."""
+    tracking_uri: str | None = None
+    """An MLflow tracking URI; None: SQLite in ``store``."""
+    workers: int = 1
+    devices: str | None = None
+    """Comma-separated devices, one worker each; overrides ``workers``."""
+    trials_per_device: int = 1
+    heartbeat: int = HEARTBEAT
+    retry_failed: bool = False

@@ -39,3 +39,8 @@ def test_a_dict_grid_named_like_a_path_is_refused_without_writing(tmp_path: Path
     with pytest.raises(gansweep.api.GansweepError, match="cannot name a sweep"):
         gansweep.run(grid)
     assert not list(tmp_path.parent.glob("outside*")) and not list(tmp_path.iterdir())
+
+
+def test_an_unknown_option_names_the_ones_run_takes() -> None:
+    with pytest.raises(gansweep.api.GansweepError, match="unknown option worker; it takes: name, store, storage"):
+        gansweep.run({"epochs": 1, "models": [{"model": "mlp", "grid": {"lr": [1e-3]}}]}, worker=2)
