@@ -373,7 +373,8 @@ def _file_history(args: argparse.Namespace) -> list[dict]:
 
 
 def _run_history(args: argparse.Namespace) -> list[dict]:
-
+    if not args.tracking_uri and not (args.store / "mlflow.db").is_file():  # MLflow would create an empty one
+        raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: check --store (or pass --tracking-uri)")
     uri = args.tracking_uri or default_tracking_uri(args.store)
     with tempfile.TemporaryDirectory() as tmp:
         path = Tracker.download(uri, args.run_id, "history.json", Path(tmp))

@@ -197,6 +197,13 @@ def device_that_does_not_exist(case: Case) -> None:
     case.check(["train", "--model", "mlp", "--device", "banana"], "--device 'banana' is not a device")
 
 
+def diagnose_a_mistyped_store(case: Case) -> None:
+    typo = case.tmp / "mlrun"
+    typo.mkdir()
+    case.check(["diagnose", "0123456789abcdef", "--store", str(typo)], f"no MLflow store at {typo}/mlflow.db")
+    assert not any(typo.iterdir())  # nothing created there
+
+
 def wrong_type(case: Case) -> None:
     case.check(
         case.run(GRID.replace("epochs: 2", "epochs: two")), "grid.yaml:2: epochs: Input should be a valid integer"
@@ -443,6 +450,7 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "wrong type": [wrong_type],
     "a sweep name that is a path": [name_as_a_path],
     "a device that does not exist": [device_that_does_not_exist],
+    "`diagnose RUN_ID` on a mistyped store": [diagnose_a_mistyped_store],
     "a journal whose last line was cut mid-write": [torn_journal],
     "out-of-range value": [out_of_range_value, batch_larger_than_the_data],
     "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
