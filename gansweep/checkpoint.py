@@ -42,8 +42,6 @@ from gansweep.trainer import History, Trainer, TrainerCallback
 FORMAT = 2
 """1: the history and samples were inside checkpoint.pt (still read)."""
 FILE = "checkpoint.pt"
-FILES = (FILE, HISTORY_FILE, SAMPLES_FILE)
-"""What ``save`` writes; a trial resumes from these three."""
 
 
 class CheckpointError(GansweepError):
@@ -56,6 +54,18 @@ def _identity(trainer: Trainer) -> tuple[str, dict[str, Any], int]:
 
 def save(trainer: Trainer, folder: Path) -> list[Path]:
     """Writes checkpoint.pt, history.json and samples.npy into ``folder``; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = _save_state(trainer, folder)
+    paths = [write_history_json(trainer.history, folder), write_samples(trainer.history, folder)]
+    return [partial.replace(folder / FILE), *paths]  # checkpoint.pt last: never newer than its history
+
+
+def save_state(trainer: Trainer, folder: Path) -> Path:
+    """checkpoint.pt alone, for a folder that already holds the trial's history files."""
+    return _save_state(trainer, folder).replace(folder / FILE)
+
+
+def _save_state(trainer: Trainer, folder: Path) -> Path:
     rng = {"trainer": trainer.rng.get_state(), "torch": torch.get_rng_state()}
     if trainer.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(trainer.device)
@@ -72,11 +82,9 @@ def save(trainer: Trainer, folder: Path) -> list[Path]:
         "opt_d": trainer.opt_d.state_dict(),
         "rng": rng,
     }
-    folder.mkdir(parents=True, exist_ok=True)
     partial = folder / (FILE + ".partial")
     torch.save(state, partial)
-    paths = [write_history_json(trainer.history, folder), write_samples(trainer.history, folder)]
-    return [partial.replace(folder / FILE), *paths]
+    return partial
 
 
 def load(trainer: Trainer, path: Path) -> None:

@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace) -> int:
     history = trainer.fit()
     if args.out:
         write_history(history, args.out)
-        checkpoint.save(trainer, args.out)
+        checkpoint.save_state(trainer, args.out)  # write_history wrote its history files above
         progress.console.print(
             f"wrote {args.out}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, checkpoint.pt"
         )

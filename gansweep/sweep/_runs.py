@@ -97,7 +97,7 @@ class TrialRuns:
             config = {**params_of(plan), "key": plan.key, "reported": plan.reported}
             config |= {"device": str(trainer.device), "amp": trainer.amp}
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
-            checkpoint.save(trainer, folder)
+            checkpoint.save_state(trainer, folder)  # write_history wrote its history files above
             self.tracker.log_artifacts(run_id, folder)
 
     def finish(self, run_id: str, history: History, diagnosis: Diagnosis, resumed_from: int) -> None:
