@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import pickle
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,19 @@ from gansweep.trainer import History, Trainer, TrainerCallback
 FORMAT = 2
 """1: the history and samples were inside checkpoint.pt (still read)."""
 FILE = "checkpoint.pt"
+FIELDS: dict[str, type] = {
+    "format": int,
+    "model": str,
+    "hyperparameters": dict,
+    "seed": int,
+    "epoch": int,
+    "generator": dict,
+    "discriminator": dict,
+    "opt_g": dict,
+    "opt_d": dict,
+    "rng": dict,
+}
+"""What ``save`` writes, each of its type; format 1 had its history inside as well."""
 
 
 class CheckpointError(GansweepError):
@@ -66,11 +80,17 @@ def save_state(trainer: Trainer, folder: Path) -> Path:
 
 
 def _save_state(trainer: Trainer, folder: Path) -> Path:
+    partial = folder / (FILE + ".partial")
+    torch.save(_state(trainer), partial)
+    return partial
+
+
+def _state(trainer: Trainer) -> dict[str, Any]:
     rng = {"trainer": trainer.rng.get_state(), "torch": torch.get_rng_state()}
     if trainer.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(trainer.device)
     model, hyperparameters, seed = _identity(trainer)
-    state = {
+    return {
         "format": FORMAT,
         "model": model,
         "hyperparameters": hyperparameters,
@@ -82,37 +102,124 @@ def _save_state(trainer: Trainer, folder: Path) -> Path:
         "opt_d": trainer.opt_d.state_dict(),
         "rng": rng,
     }
-    partial = folder / (FILE + ".partial")
-    torch.save(state, partial)
-    return partial
 
 
 def load(trainer: Trainer, path: Path) -> None:
     """Restores a checkpoint of the same model, hyperparameters and seed (and the history beside it);
-    ``trainer.fit`` then continues where it stopped, bit for bit on the CPU."""
+    ``trainer.fit`` then continues where it stopped, bit for bit on the CPU.
+
+    Raises ``CheckpointError`` for a file that is not a checkpoint ``save`` wrote (another object, a
+    missing field, weights or optimiser states that do not fit the model), one of another trial, and
+    one without its history; the trainer is then as it was."""
+    state = _checked(_read(trainer, path), path)
+    found = (state["model"], state["hyperparameters"], state["seed"])
+    if found != _identity(trainer):
+        raise CheckpointError(f"checkpoint {path} is for {found}, not this trial {_identity(trainer)}")
+    history = _history_v1(state["history"], path) if state["format"] == 1 else _history_beside(path)
+    history = _to_epoch(history, state["epoch"], trainer.steps_per_epoch, path)
+    before = copy.deepcopy(_state(trainer))
     try:
-        state = torch.load(path, map_location=trainer.device, weights_only=True)
+        _restore(trainer, state, path)
+    except CheckpointError:
+        _restore(trainer, before, path)  # a sweep trains the trial from epoch 0 on this same trainer
+        raise
+    trainer.epoch = state["epoch"]
+    trainer.history = history
+
+
+def _read(trainer: Trainer, path: Path) -> object:
+    try:
+        return torch.load(path, map_location=trainer.device, weights_only=True)
     except pickle.UnpicklingError:  # torch's own message is a page on `weights_only`, not about the file
         raise CheckpointError(f"cannot read checkpoint {path}: damaged, or not a checkpoint") from None
     except Exception as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from None
-    found = (state.get("model"), state.get("hyperparameters"), state.get("seed"))
-    if state.get("format") not in (1, FORMAT) or found != _identity(trainer):
-        raise CheckpointError(f"checkpoint {path} is for {found}, not this trial {_identity(trainer)}")
-    history = _history_v1(state["history"]) if state["format"] == 1 else _history_beside(path)
-    trainer.generator.load_state_dict(state["generator"])
-    trainer.discriminator.load_state_dict(state["discriminator"])
-    trainer.opt_g.load_state_dict(state["opt_g"])
-    trainer.opt_d.load_state_dict(state["opt_d"])
+        raise CheckpointError(f"cannot read checkpoint {path}: {_reason(error)}") from None
+
+
+def _checked(state: object, path: Path) -> dict[str, Any]:
+    """``state`` if it holds every field of ``FIELDS`` with its type, in a format this version reads."""
+    if not isinstance(state, dict):
+        raise _not_a_checkpoint(path, f"a {type(state).__name__}")
+    missing = [key for key in FIELDS if key not in state]
+    if missing:
+        raise _not_a_checkpoint(path, f"no {', '.join(map(repr, missing))}")
+    for key, kind in FIELDS.items():
+        if not isinstance(state[key], kind):
+            raise _not_a_checkpoint(path, f"{key!r} of type {type(state[key]).__name__}, not {kind.__name__}")
+    _check_values(state, path)
+    return state
+
+
+def _check_values(state: dict[str, Any], path: Path) -> None:
+    if state["format"] not in (1, FORMAT):
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: format {state['format']}, this gansweep reads formats 1 and {FORMAT} "
+            "(a newer gansweep wrote it?)"
+        )
+    if state["format"] == 1 and not isinstance(state.get("history"), dict):
+        raise _not_a_checkpoint(path, "format 1 without its 'history'")
+    if state["epoch"] < 0:
+        raise _not_a_checkpoint(path, f"its 'epoch' is {state['epoch']}")
+    if not {"trainer", "torch"} <= state["rng"].keys():
+        raise _not_a_checkpoint(path, "its 'rng' lacks the 'trainer' or 'torch' generator state")
+    if not all(isinstance(s, torch.Tensor) and s.dtype == torch.uint8 for s in state["rng"].values()):
+        raise _not_a_checkpoint(path, "its 'rng' holds something other than generator states")
+
+
+def _not_a_checkpoint(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"cannot read checkpoint {path}: not a gansweep checkpoint ({what})")
+
+
+def _restore(trainer: Trainer, state: dict[str, Any], path: Path) -> None:
+    """Weights, optimiser states and RNG states, from ``state`` as ``_state`` makes it."""
+    parts: dict[str, torch.nn.Module | torch.optim.Optimizer] = {
+        "generator": trainer.generator,
+        "discriminator": trainer.discriminator,
+        "opt_g": trainer.opt_g,
+        "opt_d": trainer.opt_d,
+    }
+    for name, part in parts.items():
+        try:
+            part.load_state_dict(state[name])
+            if isinstance(part, torch.optim.Optimizer):
+                _check_moments(part)
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as error:
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: its {name} does not fit this model ({_reason(error)})"
+            ) from None
+    _restore_rng(trainer, state["rng"], path)
+
+
+def _restore_rng(trainer: Trainer, rng: dict[str, torch.Tensor], path: Path) -> None:
     try:
-        trainer.rng.set_state(state["rng"]["trainer"].cpu())
+        trainer.rng.set_state(rng["trainer"].cpu())
     except RuntimeError:  # a CUDA generator's state is not a CPU one's
         raise CheckpointError(f"checkpoint {path} was saved on another kind of device than {trainer.device}") from None
-    torch.set_rng_state(state["rng"]["torch"].cpu())  # dropout draws from the global generator
-    if "cuda" in state["rng"]:
-        torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), trainer.device)
-    trainer.epoch = state["epoch"]
-    trainer.history = _to_epoch(history, state["epoch"], trainer.steps_per_epoch, path)
+    try:
+        torch.set_rng_state(rng["torch"].cpu())  # dropout draws from the global generator
+        if "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), trainer.device)
+    except RuntimeError as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: its rng does not fit ({_reason(error)})") from None
+
+
+def _check_moments(optimizer: torch.optim.Optimizer) -> None:
+    """Raises ``ValueError`` for a state that is not a tensor of its parameter's shape (the step count a
+    scalar): torch's ``load_state_dict`` checks only the group sizes, and ``step`` would fail mid-epoch."""
+    for param, moments in optimizer.state.items():
+        if not isinstance(param, torch.Tensor):  # torch keeps a state it cannot match to a parameter as is
+            raise ValueError("a state for a parameter none of its groups holds")
+        for key, value in moments.items():
+            shape = torch.Size() if key == "step" else param.shape
+            if not isinstance(value, torch.Tensor) or value.shape != shape:
+                raise ValueError(f"{key!r} is not a tensor of shape {tuple(shape)}")
+
+
+def _reason(error: Exception) -> str:
+    """The first line of ``error`` that says what is wrong: torch heads its list of state-dict errors with
+    one that does not."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    return lines[1] if lines[0].startswith("Error(s) in loading state_dict") and len(lines) > 1 else lines[0]
 
 
 def _history_beside(path: Path) -> History:
@@ -135,12 +242,15 @@ def _to_epoch(history: History, epoch: int, steps_per_epoch: int, path: Path) ->
     return History(steps=steps, epochs=history.epochs[:epoch], samples=history.samples[: epoch + 1])
 
 
-def _history_v1(saved: dict[str, Any]) -> History:
-    return History(
-        steps={k: v.tolist() for k, v in saved["steps"].items()},
-        epochs=list(saved["epochs"]),
-        samples=list(saved["samples"].cpu()),
-    )
+def _history_v1(saved: dict[str, Any], path: Path) -> History:
+    try:
+        return History(
+            steps={k: v.tolist() for k, v in saved["steps"].items()},
+            epochs=list(saved["epochs"]),
+            samples=list(saved["samples"].cpu()),
+        )
+    except (KeyError, AttributeError, TypeError) as error:
+        raise _not_a_checkpoint(path, f"its format-1 'history' does not read: {_reason(error)}") from None
 
 
 class EpochCheckpoint(TrainerCallback):

@@ -207,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(message: str) -> str:
+    """The error as one line whatever its source (a library's message may span several)."""
+    return " ".join(message.split("\n"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported only once a command runs: the handlers bring torch, Optuna and the rest (~3 s), which
@@ -218,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     except GansweepError as error:
         if args.debug:
             raise
-        print(f"error: {redact(str(error))}", file=sys.stderr)
+        print(f"error: {redact(_one_line(str(error)))}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:
         if args.debug or not type(error).__module__.startswith(STORE_MODULES):

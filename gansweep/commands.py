@@ -5,13 +5,14 @@ each returning an exit code. Errors a user can fix raise ``GansweepError``; ``cl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from rich.table import Table
 
 from gansweep import checkpoint
 from gansweep.artifacts import write_history
-from gansweep.config import TrialPlan, load_config, plan_trials
+from gansweep.config import MAX_SEED, TrialPlan, load_config, plan_trials
 from gansweep.data import DATASETS, TRAIN_SIZES, load_dataset
 from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
 from gansweep.diagnostics.metrics import Reference
@@ -33,6 +34,7 @@ from gansweep.progress import EpochProgress, SweepProgress
 from gansweep.sweep import (
     State,
     SweepSettings,
+    Terminated,
     complete_search_trials,
     open_study,
     point_status,
@@ -40,7 +42,7 @@ from gansweep.sweep import (
     states_by_key,
 )
 from gansweep.tables import FORMATS, collect_rows, heatmaps, to_markdown
-from gansweep.tracking import Tracker, check_server, default_tracking_uri, experiment_id
+from gansweep.tracking import Tracker, check_tracking, default_tracking_uri, experiment_id
 from gansweep.trainer import Trainer, device_problem
 
 EXIT_DIVERGED = 1
@@ -53,6 +55,10 @@ def _train(args: argparse.Namespace) -> int:
         raise GansweepError(f"--model: unknown model {args.model!r}; choose one of: {', '.join(MODELS)}")
     if problem := device_problem(args.device):
         raise GansweepError(f"--device {problem}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise GansweepError(f"--seed must be 0 to {MAX_SEED}, got {args.seed}")
+    if args.out:
+        _writable_folder(args.out, "--out")
     digits = load_dataset(args.dataset, args.data_dir)
     hp = resolve_hyperparameters(args.model, given, n_train=len(digits.train_images), dataset=args.dataset)
     progress = EpochProgress(f"{args.model} on {args.dataset}")
@@ -85,6 +91,26 @@ def _train(args: argparse.Namespace) -> int:
     if history.stopped:
         progress.console.print(f"stopped early: {history.stopped}")
     return EXIT_DIVERGED if history.stopped and history.stopped.startswith("non-finite") else 0
+
+
+def _writable_folder(folder: Path, flag: str, fix: str = "give a folder") -> None:
+    """Checked before the work, which would otherwise be lost when its result cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise GansweepError(f"{flag} {folder}: cannot write into that folder ({error.strerror}); {fix}") from None
+
+
+def _writable_store(settings: SweepSettings) -> None:
+    """The default store's artifacts folder and MLflow database take writes (else the first trial would
+    train, then fail to record anything)."""
+    fix = "make it writable, or pass another --store"
+    if settings.artifact_root is not None and settings.artifact_root.exists():
+        _writable_folder(settings.artifact_root, "store", fix)
+    database = settings.store / "mlflow.db"
+    if not settings.tracking_uri and database.exists() and not os.access(database, os.R_OK | os.W_OK):
+        raise GansweepError(f"store {database}: the MLflow database is read-only; {fix}")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -138,6 +164,11 @@ def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
             raise GansweepError(f"--devices {options.devices!r} names no device: give e.g. cuda:0,cuda:1 or cpu")
     else:
         chosen = (config.device,) * options.workers
+    if len(chosen) > (cores := os.cpu_count() or 1):
+        raise GansweepError(
+            f"{len(chosen)} workers on a machine with {cores} CPU cores: at most {cores} "
+            f"(each worker is a process, more only share the cores); lower --workers or --trials-per-device"
+        )
     return SweepSettings(
         config=config,
         config_text=grid.read_text(),
@@ -168,9 +199,10 @@ def _run(args: argparse.Namespace) -> int:
 
     check_devices(settings, "--devices" if args.devices else f"{args.grid}: device")
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
-    if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
-        check_server(settings.tracking_uri)
-    with SweepProgress() as progress:
+    if settings.tracking_uri:
+        check_tracking(settings.tracking_uri)
+    _writable_store(settings)
+    with SweepProgress() as progress, _on_sigterm(Terminated):
         result = run_sweep(settings, plans, progress)
     plans = result.plans
     print(sweep_report(settings, plans, result.parent_run))
@@ -216,6 +248,12 @@ def _status(args: argparse.Namespace) -> int:
     plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
     settings = SweepSettings(config, "", args.name or config.name, args.store, storage=args.storage)
     study = open_study(settings, create=False)
+    if study is None and not settings.shared and not settings.journal.exists():
+        print(
+            f"warning: no sweep store at {args.store} (no {settings.journal.name}): nothing has run there yet; "
+            "check --store if it has",
+            file=sys.stderr,
+        )
     rows = point_status(study.get_trials(deepcopy=False) if study else [], plans, config.n_search)
     if args.json:
         print(json.dumps(rows))
@@ -246,10 +284,13 @@ def _report(args: argparse.Namespace) -> int:
         raise GansweepError(
             f"no sweep named {name!r} in {redact(args.storage or str(args.store))}: run it first, or check --store/--storage"
         )
+    if args.out:
+        if args.out.is_dir():
+            raise GansweepError(f"--out {args.out} is a folder; give a file name, e.g. {args.out / 'report.md'}")
+        _writable_folder(args.out.parent, "--out")
     rows = collect_rows(study.get_trials(deepcopy=False), plans)
     text = FORMATS[args.format](rows)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
         written = heatmaps(rows, args.out.parent)
         print(f"wrote {args.out} and {len(written)} heatmap(s) beside it", file=sys.stderr)
@@ -300,6 +341,7 @@ def _ui(args: argparse.Namespace) -> int:
         raise GansweepError(
             f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store"
         )
+    check_tracking(uri)
     experiment = experiment_id(uri, args.name)
     page = f"#/experiments/{experiment}/runs?workflowType=machine_learning" if experiment else ""
     print(f"MLflow UI for {redact(uri)} at http://{args.host}:{args.port}/{page} (Ctrl-C to stop)", flush=True)
@@ -309,17 +351,27 @@ def _ui(args: argparse.Namespace) -> int:
         command += ["--default-artifact-root", (args.store / "artifacts").resolve().as_uri()]
     # Its own process group: the server's workers go with it when gansweep ui is stopped, however.
     server = subprocess.Popen(command, start_new_session=True)
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return server.wait()
+        with _on_sigterm(KeyboardInterrupt):
+            return server.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         _stop(server)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+@contextlib.contextmanager
+def _on_sigterm(stop: type[KeyboardInterrupt]) -> Iterator[None]:
+    """SIGTERM raises ``stop`` meanwhile: the command ends as after Ctrl-C, cleaning up, instead of dying."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise stop
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stop(server: subprocess.Popen) -> None:

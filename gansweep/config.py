@@ -17,8 +17,10 @@ Example file::
         points:                   # explicit rows, e.g. a report's table
           - {lr: 2e-4, batch_size: 512, reported: "Default, bad result"}
 
-Every error names the file, the line and the field, and what is allowed. Unknown keys are rejected.
-Numbers such as ``2e-4`` (which YAML 1.1 reads as text) are accepted as numbers.
+Every error names the file, the line and the field, and what is allowed. Unknown keys, a key given
+twice, and ``true``/``false`` where a number belongs are rejected. Numbers such as ``2e-4`` (which YAML
+1.1 reads as text) are accepted as numbers. A file is read only up to ``MAX_GRID_BYTES``, and a sweep
+plans at most ``max_trials`` trials, counted before any is expanded.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -47,12 +50,34 @@ from gansweep.diagnostics.evaluate import EVAL_EVERY, EVAL_SAMPLES
 from gansweep.diagnostics.flags import BAD_FLAGS
 from gansweep.diagnostics.metrics import METRICS
 from gansweep.errors import GansweepError
-from gansweep.hparams import HyperparameterError, Hyperparameters, allowed_hyperparameters, resolve_hyperparameters
+from gansweep.hparams import (
+    MAXIMA,
+    HyperparameterError,
+    Hyperparameters,
+    allowed_hyperparameters,
+    resolve_hyperparameters,
+)
 from gansweep.models import MODELS
 from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
+
+MAX_GRID_BYTES = 1_000_000
+"""The largest grid.yaml read: the shipped grids are under 2 KB, while a 50 MB file took 155 s and 3.6 GB
+to parse before failing (measured for issue 15)."""
+MAX_TRIALS = 1000
+"""Default of ``max_trials``: the seed reports' tables have at most 11 rows, and a sweep is trained
+trial by trial; a 10^10-point grid, expanded, died of MemoryError after 37 s and 5 GB (issue 15)."""
+MAX_EVAL_SAMPLES = 10_000
+"""The judge reads every evaluation's samples at once: 10,000 are ~31 MB, and the flags' noise
+thresholds were measured at 256."""
+MAX_SEED = 2**32 - 1
+"""NumPy's seed range (torch takes 2^64, but a seed must mean the same to both)."""
+MAX_VALUES = 100_000
+"""Values a grid.yaml may hold once its aliases are expanded (a real one holds under 1,000)."""
+BOOLEANS = {("amp",), ("search", "space", "*", "log")}
+"""The only places a YAML ``true``/``false`` belongs: elsewhere pydantic would read it as 1 or 0."""
 
 
 class ConfigError(GansweepError):
@@ -107,7 +132,9 @@ class ModelEntry(_FixedHyperparameters):
     grid: dict[str, list[HyperparameterValue]] = Field(default_factory=dict)
     """Hyperparameter -> values; every combination is a trial."""
     points: list[dict[str, HyperparameterValue]] = Field(default_factory=list)
-    """Explicit rows; a row may carry ``reported: "..."``, the outcome a report wrote for it."""
+    """Explicit rows; a row may carry ``reported: "..."``, the outcome a report wrote for it: one line of
+    text (line breaks become spaces; other control characters are refused, as they would reach the
+    markdown table and the terminal raw)."""
 
     @field_validator("grid")
     @classmethod
@@ -116,6 +143,17 @@ class ModelEntry(_FixedHyperparameters):
             if not values:
                 raise ValueError(f"grid axis {key!r} has no values")
         return grid
+
+    @field_validator("points")
+    @classmethod
+    def _plain_reported(cls, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, row in enumerate(points):
+            if "reported" in row:
+                text = " ".join(str(row["reported"]).split())
+                if bad := [c for c in text if not c.isprintable()]:
+                    raise ValueError(f"reported of row {i}: control character {bad[0]!r}; write plain text")
+                row["reported"] = text
+        return points
 
 
 class Distribution(_Strict):
@@ -179,14 +217,14 @@ class SweepConfig(_FixedHyperparameters):
     name: str
     dataset: str = DATASET
     data_dir: str = DATA_DIR
-    epochs: int = Field(ge=1)
-    seed: int | None = None
-    seeds: list[int] | None = None
+    epochs: int = Field(ge=1, le=MAXIMA["epochs"])
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = None
     device: str = "auto"
     amp: bool = False
     eval_every: int = Field(default=EVAL_EVERY, ge=1)
     """Compute sample metrics every N epochs (and always at the last epoch)."""
-    eval_samples: int = Field(default=EVAL_SAMPLES, ge=100)
+    eval_samples: int = Field(default=EVAL_SAMPLES, ge=100, le=MAX_EVAL_SAMPLES)
     """Generated samples per evaluation (the noise thresholds in ``flags.py`` were measured at 256)."""
     # A Literal of a tuple's values is fine for pydantic, opaque to mypy (Literal[*BAD_FLAGS] needs 3.11).
     early_stop: list[Literal[BAD_FLAGS]] = Field(default_factory=list)  # type: ignore[valid-type]
@@ -198,6 +236,9 @@ class SweepConfig(_FixedHyperparameters):
     models: list[ModelEntry] = Field(default_factory=list)
     search: SearchConfig | None = None
     objective: Objective = Field(default_factory=Objective)
+    max_trials: int = Field(default=MAX_TRIALS, ge=1)
+    """The most trials the file may plan (grid points and rows times seeds, plus ``search.n_trials``);
+    raise it for a larger sweep."""
 
     @field_validator("name")
     @classmethod
@@ -220,7 +261,18 @@ class SweepConfig(_FixedHyperparameters):
             raise ValueError("give either seed or seeds, not both")
         if self.seeds is not None and not self.seeds:
             raise ValueError("seeds must list at least one seed")
+        if self.n_planned > self.max_trials:
+            raise ValueError(
+                f"this file plans {self.n_planned:,} trials, more than max_trials ({self.max_trials:,}); "
+                f"shrink the grid, or raise max_trials if you mean it"
+            )
         return self
+
+    @property
+    def n_planned(self) -> int:
+        """Trials the file plans, counted without expanding the grids (repeated points counted twice)."""
+        rows = sum(math.prod(len(v) for v in m.grid.values()) * bool(m.grid) + len(m.points) for m in self.models)
+        return rows * len(self.seed_list) + self.n_search
 
     @property
     def seed_list(self) -> list[int]:
@@ -318,20 +370,84 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
 
 
+def _read(path: Path) -> str:
+    """The file as text: UTF-8 (a BOM allowed), at most ``MAX_GRID_BYTES``."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_GRID_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    if len(data) > MAX_GRID_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_GRID_BYTES:,} bytes; a grid.yaml is a few KB of settings")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); save the file as UTF-8"
+        ) from None
+
+
+def _parse(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return node, yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        position = getattr(error, "position", None)  # a character YAML does not allow (ReaderError)
+        line = mark.line + 1 if mark else None if position is None else text.count("\n", 0, position) + 1
+        where = f"{path}:{line}" if line else str(path)
+        problem = str(getattr(error, "problem", None) or error).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    except RecursionError:  # PyYAML composes recursively; thousands of nested brackets exhaust the stack
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply for a grid.yaml") from None
+
+
+def _nodes(node: yaml.Node | None, loc: tuple[Any, ...] = ()):
+    """(location, node) of every node, depth first (the location as pydantic writes it)."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield (*loc, key.value), value
+            yield from _nodes(value, (*loc, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            yield (*loc, i), value
+            yield from _nodes(value, (*loc, i))
+
+
+def _check_keys_and_booleans(node: yaml.Node | None, path: Path) -> None:
+    """A key given twice (YAML keeps the last silently), true/false where a number belongs, and
+    aliases that expand a small file into millions of values."""
+    for count, (loc, value) in enumerate(itertools.chain([((), node)], _nodes(node))):
+        if count > MAX_VALUES:
+            raise ConfigError(f"{path}: expands to more than {MAX_VALUES:,} values (YAML aliases?); write them out")
+        if isinstance(value, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key, _ in value.value:
+                if not isinstance(key, yaml.ScalarNode):
+                    raise ConfigError(f"{path}:{key.start_mark.line + 1}: {_field(loc)}: a key must be a plain name")
+                if key.value in first:
+                    raise ConfigError(
+                        f"{path}:{key.start_mark.line + 1}: {_field((*loc, key.value))}: given twice "
+                        f"(first on line {first[key.value]}); give each key once"
+                    )
+                first[key.value] = key.start_mark.line + 1
+        elif value is not None and value.tag == "tag:yaml.org,2002:bool" and not _boolean_allowed(loc):
+            raise ConfigError(
+                f"{path}:{value.start_mark.line + 1}: {_field(loc)}: {value.value!r} is a yes/no value, "
+                f"not a number or a name; quote it if you mean the text"
+            )
+
+
+def _boolean_allowed(loc: tuple[Any, ...]) -> bool:
+    return any(len(loc) == len(a) and all(x in ("*", y) for x, y in zip(a, loc)) for a in BOOLEANS)
+
+
 def load_config(path: str | Path) -> SweepConfig:
     """Reads and validates a grid.yaml; raises ``ConfigError`` naming file, line and field."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    node, raw = _parse(_read(path), path)
+    _check_keys_and_booleans(node, path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
     raw.setdefault("name", path.stem)

@@ -5,7 +5,17 @@ import re
 
 EXIT_USAGE = 2
 """The exit status of a command that stopped on a ``GansweepError`` (argparse uses 2 for bad usage too)."""
-_CREDENTIALS = re.compile(r"(\b[a-z][\w+.-]*://[^\s:/@]+):[^\s@]+@")
+# `scheme://user:password@`: the password runs on to the LAST `@` of the URL, as an unencoded `@` may be
+# part of it (and a user name may hold one too: `user@server` on Azure). `\S` and `(?!://)` keep the
+# match inside one URL: it never crosses whitespace, nor the `://` of a URL that follows without a space.
+_USERINFO = re.compile(r"(\b[a-z][\w+.-]*://[^\s:/]*):(?:(?!://)\S)+@", re.IGNORECASE)
+# `?password=...`, `&token=...`, `&X-Amz-Signature=...`: a credential-like query parameter (its name, or
+# the last `_`/`.`/`-` part of it), up to the next parameter, a quote, or the punctuation that ends a
+# message's URL (`...?password=***: cannot open`). Other parameters (`sslmode=`) stay visible.
+_SECRET_PARAMETER = re.compile(
+    r"([?&#](?:[\w.-]*[_.-])?(?:password|passwd|pass|pwd|token|apikey|key|secret|sig|signature|auth)=)[^\s&'\"]*[^\s&'\":,;.)]",
+    re.IGNORECASE,
+)
 
 
 class GansweepError(Exception):
@@ -13,10 +23,18 @@ class GansweepError(Exception):
 
 
 def redact(text: str) -> str:
-    """Replaces the password of every ``scheme://user:password@host`` in ``text`` by ``***``: for
-    URLs, and for error messages that quote them.
+    """Replaces by ``***`` the password of every ``scheme://user:password@host`` in ``text``, and the
+    value of every credential-like query parameter (``password``, ``token``, ``api_key``, ``sig``...):
+    for URLs, and for error messages that quote them.
+
+    Within a URL the password ends at its last ``@``: that hides a password holding an unencoded ``@``,
+    at the cost of hiding more than the password where the path or query holds an ``@`` too. What it
+    cannot hide is driver text that quotes part of such a password outside a URL: with the password
+    ``SE@CRET``, SQLAlchemy takes ``CRET@127.0.0.1`` for the host, and an error may name that host.
 
     >>> redact("cannot open postgresql://bob:s3cret@db:5432/optuna")
     'cannot open postgresql://bob:***@db:5432/optuna'
+    >>> redact("postgresql://u:SE@CRET@127.0.0.1:1/db?sslmode=require&password=SECRET&x=1")
+    'postgresql://u:***@127.0.0.1:1/db?sslmode=require&password=***&x=1'
     """
-    return _CREDENTIALS.sub(r"\1:***@", text)
+    return _SECRET_PARAMETER.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))

@@ -28,6 +28,12 @@ from gansweep.options import HYPERPARAMETERS
 COMMON_HYPERPARAMETERS = tuple(h.name for h in HYPERPARAMETERS if h.every_model)
 _DEFAULTS = {h.name: h.default for h in HYPERPARAMETERS if h.default is not None}
 """Defaults no model overrides (loss, d_steps); a model's own defaults come first."""
+MAX_LR = 1e30
+"""Learning rates live in float32 on the device (largest 3.4e38): above this one turns into inf or an
+overflow error instead of the "diverged at epoch 1" it should be reported as."""
+MAXIMA = {"epochs": 10_000, "latent_dim": 10_000, "d_steps": 100, "width": 1024}
+"""Sizes beyond any report's (their largest: 200 epochs, z 100, 5 D steps, width 128) by far, that
+still fit in memory: past them a typo trains for days or dies of out-of-memory inside a trial."""
 
 
 class HyperparameterError(GansweepError, ValueError):
@@ -68,7 +74,7 @@ def _number(field: str, value: Any, kind: type) -> Any:
         raise HyperparameterError(f"{field} must be a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise HyperparameterError(f"{field} must be a number, got {value!r}") from None
     if kind is int:
         if not number.is_integer():
@@ -81,13 +87,22 @@ def _at_least(field: str, value: Any, kind: type, low: float) -> Any:
     number = _number(field, value, kind)
     if not math.isfinite(number) or number < low:
         raise HyperparameterError(f"{field} must be >= {low:g}, got {value!r}")
+    if number > MAXIMA.get(field, math.inf):
+        raise HyperparameterError(f"{field} must be at most {MAXIMA[field]:,}, got {_shown(value)}")
     return number
 
 
-def _positive(field: str, value: Any) -> float:
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _learning_rate_value(field: str, value: Any) -> float:
     number = _number(field, value, float)
     if not math.isfinite(number) or number <= 0:
         raise HyperparameterError(f"{field} must be > 0, got {value!r}")
+    if number > MAX_LR:
+        raise HyperparameterError(f"{field} must be at most {MAX_LR:g} (float32 on the device), got {value!r}")
     return number
 
 
@@ -132,7 +147,9 @@ def resolve_hyperparameters(
             )
     given = {k: v for k, v in given.items() if v is not None}
     merged = {**_DEFAULTS, **MODELS[model].defaults, **given}
-    lrs: dict[str, float] = {key: _positive(key, given[key]) for key in ("lr", "lr_g", "lr_d") if key in given}
+    lrs: dict[str, float] = {
+        key: _learning_rate_value(key, given[key]) for key in ("lr", "lr_g", "lr_d") if key in given
+    }
     lr_g, lr_d = (_learning_rate(side, lrs, MODELS[model].defaults) for side in ("lr_g", "lr_d"))
     batch_size = _at_least("batch_size", merged["batch_size"], int, 1)
     if n_train is not None and batch_size > n_train:

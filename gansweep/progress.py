@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from gansweep.diagnostics.metrics import unreadable
 from gansweep.trainer import Trainer, TrainerCallback
 
 STDERR = Console(stderr=True)
@@ -97,7 +98,8 @@ class SweepProgress:
             final = payload.get("final") or {}
             detail = payload.get("verdict") or payload.get("error", "")
             if final and "fid_mnist" in final:
-                detail += f"  (fid_mnist {final['fid_mnist']:.0f}, {final['modes_covered']}/10 digits)"
+                fid = "samples unreadable" if unreadable(final) else f"fid_mnist {final['fid_mnist']:.0f}"
+                detail += f"  ({fid}, {final['modes_covered']}/10 digits)"
             self.console.print(f"{payload['state'].upper():<11} {label}  {detail}", soft_wrap=True)
             if self.sweep_task is not None and payload["state"] != "interrupted":
                 self.progress.advance(self.sweep_task)

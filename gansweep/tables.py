@@ -8,6 +8,9 @@ report's own words (``reported``), a column sets them beside the measured outcom
 table counts how often the two agree. A setting trained under several seeds (``seeds: [0, 1, 2]``) also
 gets a summary over its complete seeds: median fid_mnist and range, and in how many seeds each flag
 stood; the sweep's best is then the setting with the lowest median, so one lucky seed cannot win.
+A trial judged bad (or a setting with such a seed) is never the best, whatever its score; equal
+scores are all marked, as a tie. Samples the judge could not read show "unreadable", not the
+constant fid_mnist they get.
 
 The columns are the settings that vary among a model's rows; what they share is one line above.
 
@@ -46,6 +49,7 @@ import json
 import math
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,8 @@ from typing import Any
 import numpy as np
 
 from gansweep.config import TrialPlan
+from gansweep.diagnostics.flags import BAD_FLAGS
+from gansweep.diagnostics.metrics import unreadable
 from gansweep.options import HYPERPARAMETERS
 from gansweep.sweep import TrialRecord, records_by_key
 
@@ -79,6 +85,8 @@ class ReportRow:
     reported: str | None = None
     best: bool = False
     key: str = ""
+    unreadable: bool = False
+    """The judge could not read the final samples: no fid_mnist (it would be a constant)."""
     recovered: dict[str, int] = field(default_factory=dict)
     """Flag name -> epoch it ended: raised, then gone by the end of training."""
     judged: str | None = None
@@ -89,6 +97,11 @@ class ReportRow:
     @property
     def outcome(self) -> str:
         return self.verdict if self.state == "complete" else self.state
+
+    @property
+    def flagged(self) -> bool:
+        """A bad flag (a collapse, divergence, ...) stood at the end: never the sweep's best."""
+        return any(name in BAD_FLAGS and name not in self.recovered for name in self.flags)
 
 
 @dataclass
@@ -106,6 +119,8 @@ class SettingSummary:
     complete: int
     flagged: dict[str, int]
     """Flag name -> complete seeds in which it was raised and not recovered."""
+    bad_seeds: int
+    """Complete seeds that ended with a bad flag: a setting with any is never the sweep's best."""
     fid_median: float | None
     fid_min: float | None
     fid_max: float | None
@@ -125,7 +140,8 @@ def _row(record: TrialRecord) -> ReportRow:
         seed=record.seed or 0,
         state=record.state.value,
         verdict=record.verdict,
-        fid_mnist=record.final.get("fid_mnist"),
+        fid_mnist=None if unreadable(record.final) else record.final.get("fid_mnist"),
+        unreadable=unreadable(record.final),
         modes_covered=None if modes is None else int(modes),
         flags={k: v for k, v in record.flags.items() if v is not None},
         run_id=record.run_id,
@@ -167,10 +183,16 @@ def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[Repor
         rows = [_row(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
         for row, plan in zip(rows, plans):
             row.reported = plan.reported or row.reported
-    scored = _scored(rows)
-    if scored and all(len(group) == 1 for group in _by_setting(rows).values()):  # with seeds a setting is best
-        min(scored, key=_fid).best = True
+    if all(len(group) == 1 for group in _by_setting(rows).values()):  # with seeds a setting is best
+        _mark_best([r for r in _scored(rows) if not r.flagged], _fid)
     return rows
+
+
+def _mark_best(candidates: list[Any], score: Callable[[Any], float]) -> None:
+    """Every candidate with the lowest score: several are a tie, shown as one."""
+    low = min(map(score, candidates), default=None)
+    for candidate in candidates:
+        candidate.best = score(candidate) == low
 
 
 def _scored(rows: list[ReportRow]) -> list[ReportRow]:
@@ -197,9 +219,7 @@ def _by_setting(rows: list[ReportRow]) -> dict[str, list[ReportRow]]:
 def summarize(rows: list[ReportRow]) -> list[SettingSummary]:
     """One summary per setting with several seeds; the lowest median fid_mnist is the sweep's best."""
     summaries = [_summary(key, group) for key, group in _by_setting(rows).items() if len(group) > 1]
-    scored = [s for s in summaries if s.fid_median is not None and math.isfinite(s.fid_median)]
-    if scored:
-        min(scored, key=_fid_median).best = True
+    _mark_best([s for s in summaries if math.isfinite(_fid_median(s)) and not s.bad_seeds], _fid_median)
     return summaries
 
 
@@ -222,6 +242,7 @@ def _summary(key: str, group: list[ReportRow]) -> SettingSummary:
         [r.seed for r in group],
         len(done),
         dict(flagged),
+        sum(r.flagged for r in done),
         median,
         low,
         high,
@@ -252,6 +273,10 @@ def agreement(rows: list[ReportRow]) -> tuple[int, int]:
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
+
+
+def _best(marked: int) -> str:
+    return "**best**" if marked == 1 else "**best (tie)**"
 
 
 def _cells(rows: list[ReportRow] | list[SettingSummary], two_lrs: bool | None = None) -> list[dict[str, str]]:
@@ -298,7 +323,7 @@ def _summary_table(summaries: list[SettingSummary]) -> list[str]:
             if s.fid_median is None
             else f"median {_number(s.fid_median)} [{_number(s.fid_min)}–{_number(s.fid_max)}]"
         )
-        fid = f"**best**: {fid}" if s.best else fid
+        fid = f"{_best(sum(x.best for x in summaries))}: {fid}" if s.best else fid
         flags = ", ".join(f"{name} {count}" for name, count in _flagged(s).items())
         lines.append("| " + " | ".join([*(cells.get(c, "") for c in columns), seeds, fid, flags]) + " |")
     return lines + [""]
@@ -324,11 +349,11 @@ def to_markdown(rows: list[ReportRow]) -> str:
         ]
         lines += [f"### {model}", "", *_fixed_line(fixed), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r, cells in zip(part, _cells(part)):
-            outcome = f"**best**: {r.outcome}" if r.best else r.outcome
+            outcome = f"{_best(sum(x.best for x in rows))}: {r.outcome}" if r.best else r.outcome
             onsets = ", ".join(f"{name} @ {epoch}" for name, epoch in r.flags.items())
             row = [*(cells.get(c, "") for c in columns), outcome, *([r.reported or ""] if with_reported else [])]
             row += [
-                _number(r.fid_mnist),
+                "unreadable" if r.unreadable else _number(r.fid_mnist),
                 "" if r.modes_covered is None else f"{r.modes_covered}/10",
                 onsets,
                 r.run_id[:8],
@@ -352,7 +377,8 @@ def to_csv(rows: list[ReportRow]) -> str:
     across the report are columns, as in the markdown."""
     columns = [c for c in varying(rows)[0] if c != "seed"]
     out = io.StringIO()
-    fields = ["model", *columns, "seed", "state", "outcome", "reported", "fid_mnist", "modes_covered", "flags"]
+    fields = ["model", *columns, "seed", "state", "outcome", "reported", "fid_mnist", "unreadable", "modes_covered"]
+    fields += ["flags"]
     fields += ["best", "run_id", "key", "kind", "seeds_complete", "fid_min", "fid_max"]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

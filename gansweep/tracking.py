@@ -27,6 +27,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy
+
 from gansweep.errors import GansweepError, redact
 from gansweep.trainer import Trainer, TrainerCallback
 
@@ -103,8 +105,7 @@ class Tracker:
     ) -> None:
         mlflow = _mlflow()
         self.uri = tracking_uri
-        if tracking_uri.startswith(("http://", "https://")):
-            check_server(tracking_uri)
+        check_tracking(tracking_uri)
         try:
             self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=tracking_uri)
             found = self.client.get_experiment_by_name(experiment)
@@ -144,16 +145,25 @@ class Tracker:
         active = _mlflow().entities.ViewType.ACTIVE_ONLY
         return self.client.search_runs([self.experiment_id], filter_string, active, max_results=50000)
 
+    def finished_trial(self, key: str) -> str | None:
+        """The newest FINISHED run of point ``key`` in the sweep, if there is one."""
+        found = self._runs(
+            f"tags.`gansweep.role` = '{TRIAL_ROLE}' and tags.`gansweep.key` = '{key}' and attributes.status = 'FINISHED'"
+        )
+        return found[0].info.run_id if found else None
+
     def sweep_run(self, name: str, config_text: str) -> str:
         """The sweep's parent run, created on first use and reused by every later `gansweep run`."""
         found = self._runs(f"tags.`gansweep.role` = '{SWEEP_ROLE}'")
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
-            return run_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={"gansweep.role": SWEEP_ROLE})
-        self.client.log_text(run.info.run_id, config_text, "grid.yaml")
-        return run.info.run_id
+        else:
+            run_id = self.client.create_run(
+                self.experiment_id, run_name=name, tags={"gansweep.role": SWEEP_ROLE}
+            ).info.run_id
+        self.client.log_text(run_id, config_text, "grid.yaml")  # the file as this run read it, edits included
+        return run_id
 
     def describe(self, run_id: str, text: str) -> None:
         """``text`` (markdown) as the run's description, shown on its page in the UI."""
@@ -208,8 +218,16 @@ def experiment_id(tracking_uri: str, name: str | None = None) -> str | None:
     return newest[0].experiment_id if newest else None
 
 
-def check_server(uri: str, timeout: float = 10) -> None:
-    """Fails fast on a tracking server that does not answer (MLflow itself retries for minutes)."""
+def check_tracking(uri: str, timeout: int = 10) -> None:
+    """Fails fast, in one line, on a tracking server or database that does not answer: MLflow itself
+    retries for minutes, logging each attempt. SQLite files and local folders need no check."""
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri, timeout)
+    elif "://" in uri and not uri.startswith(("sqlite:", "file:")):
+        _check_database(uri, timeout)
+
+
+def _check_server(uri: str, timeout: int) -> None:
     try:
         health = re.sub(r"//[^/@]*@", "//", uri.rstrip("/")) + "/health"  # urllib takes no user:password@
         urllib.request.urlopen(health, timeout=timeout).close()
@@ -220,6 +238,23 @@ def check_server(uri: str, timeout: float = 10) -> None:
         raise GansweepError(
             f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?"
         ) from None
+
+
+def _check_database(uri: str, timeout: int) -> None:
+    connect_args = {"connect_timeout": timeout} if uri.startswith("postgresql") else {}
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args=connect_args)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except ImportError:
+        raise GansweepError(
+            f"--tracking-uri {redact(uri)}: its database driver is not installed "
+            "(PostgreSQL: pip install 'gansweep[postgres]'; MySQL: pip install pymysql)"
+        ) from None
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise GansweepError(f"--tracking-uri {redact(uri)}: cannot open ({reason})") from None
 
 
 class MlflowEpochLogger(TrainerCallback):

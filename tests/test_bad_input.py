@@ -11,13 +11,16 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -26,6 +29,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from gansweep.cli import main
 from gansweep.progress import SweepProgress
+from gansweep.sweep import _worker
 from gansweep.sweep._storage import SweepLock
 from gansweep.trainer import Trainer
 
@@ -76,6 +80,10 @@ class Case:
 
     def run(self, text: str = GRID, *flags: str) -> list[str]:
         return ["run", self.grid(text), "--store", str(self.store), *flags]
+
+    def run_file(self, path: Path) -> list[str]:
+        """A run of a grid file as written, bytes and all."""
+        return ["run", str(path), "--store", str(self.store)]
 
     def check(self, argv: list[str], *says: str, code: int = 2, records: bool = False) -> tuple[str, str]:
         """Runs ``argv``; a refusal (``records`` False) prints exactly one ``error:`` line holding ``says``
@@ -175,6 +183,7 @@ def name_as_a_path(case: Case) -> None:
         case.run(GRID.replace("name: e", "name: ../outside")), "grid.yaml:1: name: '../outside' cannot name a sweep"
     )
     case.check(case.run(GRID, "--name", str(case.tmp / "abs")), "--name '/", "cannot name a sweep")
+    case.check(case.run(GRID.replace("name: e", 'name: ""')), "grid.yaml:1: name: '' cannot name a sweep")
     assert outside.read_text() == "keep me" and not list(case.tmp.glob("abs*"))
 
 
@@ -202,6 +211,120 @@ def diagnose_a_mistyped_store(case: Case) -> None:
     typo.mkdir()
     case.check(["diagnose", "0123456789abcdef", "--store", str(typo)], f"no MLflow store at {typo}/mlflow.db")
     assert not any(typo.iterdir())  # nothing created there
+
+
+def not_utf8_too_large_or_too_deep(case: Case) -> None:
+    path = Path(case.grid())
+    path.write_bytes((GRID + "# café\n").encode("latin-1"))
+    case.check(case.run_file(path), "grid.yaml:8: not UTF-8 text (byte 0xe9); save the file as UTF-8")
+    path.write_bytes(GRID.encode("utf-16"))
+    case.check(case.run_file(path), "grid.yaml:1: not UTF-8 text (byte 0xff)")
+    path.write_bytes((GRID + "#" * 1_000_000).encode())
+    case.check(case.run_file(path), "grid.yaml: larger than 1,000,000 bytes")
+    path.write_bytes(b"[" * 20_000 + b"]" * 20_000)
+    case.check(case.run_file(path), "grid.yaml: not valid YAML: nested too deeply")
+    path.write_bytes(GRID.encode() + b"\x00")
+    case.check(case.run_file(path), "grid.yaml:8: not valid YAML: unacceptable character #x0000")
+
+
+def key_twice_or_yes_no_as_a_number(case: Case) -> None:
+    case.check(case.run(GRID + "epochs: 3\n"), "grid.yaml:8: epochs: given twice (first on line 2); give each key once")
+    case.check(
+        case.run(GRID.replace("batch_size: 500", "batch_size: true")),
+        "grid.yaml:6: models[0].batch_size: 'true' is a yes/no value, not a number or a name",
+    )
+
+
+def size_past_its_limit(case: Case) -> None:
+    axes = ", ".join(f"{k}: [{', '.join(str(i) for i in range(1, 101))}]" for k in ("latent_dim", "d_steps", "lr"))
+    case.check(
+        case.run(GRID.replace("{lr: [1.0e-3]}", "{" + axes + "}")),
+        "grid.yaml:1: this file plans 1,000,000 trials, more than max_trials (1,000); shrink the grid, or raise max_trials",
+    )
+    search = "name: e\nepochs: 1\nsearch: {model: mlp, n_trials: 1000000000, space: {lr: {low: 1.0e-4, high: 1.0}}}\n"
+    case.check(case.run(search), "plans 1,000,000,000 trials, more than max_trials (1,000)")
+    case.check(
+        case.run(GRID + "eval_samples: 1000000000\n"),
+        "grid.yaml:8: eval_samples: Input should be less than or equal to 10000",
+    )
+    case.check(
+        case.run(GRID.replace("epochs: 2", "epochs: " + "9" * 300)),
+        "grid.yaml:2: epochs: Input should be less than or equal to 10000",
+    )
+    case.check(
+        case.run(GRID + "seed: 100000000000000000000\n"),
+        "grid.yaml:8: seed: Input should be less than or equal to 4294967295",
+    )
+    case.check([*TRAIN, "--seed", "1" + "0" * 20], "--seed must be 0 to 4294967295, got 100000000000000000000")
+    case.check([*TRAIN, "--lr", "1e308"], "lr must be at most 1e+30 (float32 on the device), got 1e+308")
+    case.check(
+        case.run(GRID, "--workers", "500"), "500 workers on a machine with", "lower --workers or --trials-per-device"
+    )
+
+
+def control_characters_in_reported(case: Case) -> None:
+    case.check(
+        case.run(GRID + '    points: [{lr: 2.0e-3, reported: "\\x1b[31mred"}]\n'),
+        "grid.yaml:8: models[0].points: reported of row 0: control character '\\x1b'; write plain text",
+    )
+
+
+def out_that_cannot_take_the_result(case: Case) -> None:
+    file = case.tmp / "f"
+    file.write_text("keep me")
+    case.check(
+        [*TRAIN, "--epochs", "1", "--out", str(file)], f"--out {file}: cannot write into that folder (File exists)"
+    )
+    assert file.read_text() == "keep me"
+    case.check(
+        ["report", case.grid(), "--store", str(case.store), "--out", str(case.tmp)],
+        f"--out {case.tmp} is a folder; give a file name",
+    )
+    case.check(
+        ["report", case.grid(), "--store", str(case.store), "--out", str(file / "r.md")],
+        f"--out {file}: cannot write into that folder",
+    )
+
+
+def malformed_history_or_samples(case: Case) -> None:
+    history = case.tmp / "h.csv"
+    for text, says in [
+        (
+            "epoch,d_loss,g_loss\n1,0.5,1\nnan,0.4,1\n",
+            "h.csv:3: epoch must be a whole number from 1 to 1,000,000,000, got nan",
+        ),
+        ("epoch,d_loss,g_loss\n1,0.5,1\n2,,1\n", "h.csv:3: empty d_loss; every row needs epoch, d_loss, g_loss"),
+        ("epoch,d_loss,g_loss\n1,0.5," + "1" * 200_000 + "\n", "not a CSV history (field larger than field limit"),
+    ]:
+        history.write_text(text)
+        case.check(["diagnose", "--history", str(history)], says)
+    history.write_bytes("epoch,d_loss,g_loss\n1,0.5,1é\n".encode("latin-1"))
+    case.check(["diagnose", "--history", str(history)], "h.csv: not UTF-8 text (byte 0xe9 on line 2)")
+    history.write_text("epoch,d_loss,g_loss\n1,0.5,1\n")
+    samples = case.tmp / "s.npz"
+    np.savez(samples, np.zeros((5, 3)))
+    case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)], "s.npz: array 'arr_0' names no epoch"
+    )
+
+
+def credentials_in_a_query_or_holding_at(case: Case) -> None:
+    case.check(
+        case.run(GRID, "--storage", "postgresql://bob@127.0.0.1:1/db?sslmode=disable&password=secret"),
+        "--storage postgresql://bob@127.0.0.1:1/db?sslmode=disable&password=***: cannot open (",
+    )
+    case.check(
+        case.run(GRID, "--storage", "postgresql://bob:not-the-password@x@127.0.0.1:1/db"),
+        "--storage postgresql://bob:***@127.0.0.1:1/db: cannot open (",
+    )
+    case.check(
+        ["ui", "--tracking-uri", "postgresql://bob:secret@127.0.0.1:1/db"],
+        "--tracking-uri postgresql://bob:***@127.0.0.1:1/db: cannot open (",
+    )
+    case.check(
+        case.run(GRID, "--tracking-uri", "http://127.0.0.1:1/?token=secret"),
+        "--tracking-uri http://127.0.0.1:1/?token=*** is unreachable (",
+    )
 
 
 def wrong_type(case: Case) -> None:
@@ -305,6 +428,24 @@ def store_not_writable(case: Case) -> None:
     )
 
 
+def store_read_only(case: Case) -> None:
+    """As root every file takes writes, so the refusals are simulated where the checks ask."""
+    artifacts = case.store / "artifacts"
+    temporary = tempfile.TemporaryFile
+
+    def read_only(*args, **kwargs):
+        if kwargs.get("dir") == artifacts:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return temporary(*args, **kwargs)
+
+    case.monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    case.check(case.run(), f"store {artifacts}: cannot write into that folder (Permission denied); make it writable")
+    case.monkeypatch.setattr(tempfile, "TemporaryFile", temporary)
+    access = os.access
+    case.monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "mlflow.db" and access(path, mode))
+    case.check(case.run(), f"store {case.store / 'mlflow.db'}: the MLflow database is read-only; make it writable")
+
+
 def data_set_missing_offline(case: Case) -> None:
     import torchvision.datasets
 
@@ -331,6 +472,25 @@ def checkpoint_corrupted(case: Case) -> None:
     bad = case.tmp / "c.pt"
     bad.write_bytes(b"not a checkpoint")
     case.check([*TRAIN, "--epochs", "1", "--resume", str(bad)], f"cannot read checkpoint {bad}: ")
+
+
+def checkpoint_not_one_save_wrote(case: Case) -> None:
+    bad = case.tmp / "c.pt"
+    torch.save([1, 2], bad)
+    case.check(
+        [*TRAIN, "--epochs", "1", "--resume", str(bad)],
+        f"cannot read checkpoint {bad}: not a gansweep checkpoint (a list)",
+    )
+    [finished] = case.store.glob("artifacts/*/artifacts/checkpoint.pt")
+    state = torch.load(finished, weights_only=True)
+    state["generator"] = {k: v[:1] for k, v in state["generator"].items()}
+    torch.save(state, bad)
+    for name in ("history.json", "samples.npy"):  # written with it
+        shutil.copy(finished.parent / name, case.tmp / name)
+    case.check(
+        [*TRAIN, "--epochs", "2", "--lr", "1e-3", "--resume", str(bad)],
+        "its generator does not fit this model (size mismatch for",
+    )
 
 
 def checkpoint_of_another_trial(case: Case) -> None:
@@ -423,6 +583,33 @@ def disk_full(case: Case) -> None:
     assert "3/3 trials complete, 2 trained in this run" in out
 
 
+def disk_full_while_recording_the_failure(case: Case) -> None:
+    """ENOSPC from the artifact copy, then from the journal as the failure is recorded: still one error
+    line, no traceback; the trial is left to the next run, which queues it again."""
+    case.record_afresh()
+    copy, store = shutil.copyfileobj, _worker.store
+
+    def full(source, target, *args, **kwargs):
+        if str(getattr(source, "name", "")).endswith("checkpoint.pt"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(case.store / "artifacts"))
+        return copy(source, target, *args, **kwargs)
+
+    def journal_full(trial, **fields):
+        if "error" in fields:
+            raise OSError(errno.ENOSPC, "No space left on device", str(case.store / "optuna.journal"))
+        return store(trial, **fields)
+
+    case.monkeypatch.setattr(shutil, "copyfileobj", full)
+    case.monkeypatch.setattr(_worker, "store", journal_full)
+    text = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]")
+    _, err = case.check(case.run(text), "error: disk full while recording cs231n-mlp lr=0.0005", records=True)
+    assert len(re.findall("^error: ", err, re.M)) == 1
+    case.monkeypatch.setattr(shutil, "copyfileobj", copy)
+    case.monkeypatch.setattr(_worker, "store", store)
+    out, err = case.check(case.run(text), "left running by an earlier run marked interrupted", code=0, records=True)
+    assert "2/2 trials complete, 1 trained in this run" in out
+
+
 def trial_raises(case: Case) -> None:
     case.record_afresh()
     fit = Trainer.fit
@@ -452,6 +639,12 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a device that does not exist": [device_that_does_not_exist],
     "`diagnose RUN_ID` on a mistyped store": [diagnose_a_mistyped_store],
     "a journal whose last line was cut mid-write": [torn_journal],
+    "a grid file that is not UTF-8 text, over 1 MB, nested too deep, or holds a NUL": [not_utf8_too_large_or_too_deep],
+    "a key given twice, or yes/no where a number belongs": [key_twice_or_yes_no_as_a_number],
+    "a size past its limit": [size_past_its_limit],
+    "control characters in `reported:`": [control_characters_in_reported],
+    "`--out` that cannot take the result": [out_that_cannot_take_the_result],
+    "a malformed history CSV or samples file": [malformed_history_or_samples],
     "out-of-range value": [out_of_range_value, batch_larger_than_the_data],
     "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
     "a hyperparameter the model does not take": [hyperparameter_not_taken],
@@ -461,18 +654,22 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
         storage_wrong_password,
         storage_driver_missing,
     ],
+    "a password in a URL's query, or holding `@`; `ui` on a database that does not answer": [
+        credentials_in_a_query_or_holding_at
+    ],
     "tracking server unreachable": [tracking_server_unreachable],
-    "store folder not writable": [store_not_writable],
+    "store folder not writable": [store_not_writable, store_read_only],
     "data set missing offline": [data_set_missing_offline],
     "a second `gansweep run` on the default store": [second_run],
     "corrupted checkpoint, or one of another trial": [
         checkpoint_corrupted,
+        checkpoint_not_one_save_wrote,
         checkpoint_of_another_trial,
         checkpoint_corrupted_in_a_sweep,
         checkpoint_of_another_trial_in_a_sweep,
     ],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
-    "disk full while writing an artifact": [disk_full],
+    "disk full while writing an artifact": [disk_full, disk_full_while_recording_the_failure],
     "a trial that raises (out of memory, ...)": [trial_raises],
 }
 CASES = [(row, case) for row, cases in ROWS.items() for case in cases]

@@ -170,3 +170,79 @@ def test_run_names_are_the_model_and_what_varies() -> None:
     names = list(run_names(plans).values())
     assert names[:2] == ["dcgan64 lr=0.0002 bs=512 z=100", "dcgan64 lr=0.0002 bs=512 z=64"]
     assert len(set(names)) == len(names)
+
+
+BASE = "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1.0e-3]}\n"
+LAUGHS = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ((BASE + "# café\n").encode("latin-1"), r"grid.yaml:5: not UTF-8 text \(byte 0xe9\); save the file as UTF-8"),
+        (BASE.encode("utf-16"), r"grid.yaml:1: not UTF-8 text \(byte 0xff\)"),
+        (b"[" * 20_000 + b"]" * 20_000, r"grid.yaml: not valid YAML: nested too deeply"),
+        ((BASE + "#" * 1_000_001).encode(), r"grid.yaml: larger than 1,000,000 bytes"),
+        (LAUGHS.encode(), r"grid.yaml: expands to more than 100,000 values \(YAML aliases\?\)"),
+        (b"epochs: 2\n" + BASE.encode(), r"grid.yaml:2: epochs: given twice \(first on line 1\); give each key once"),
+        (
+            BASE.replace("grid:", "batch_size: true\n    grid:").encode(),
+            r"grid.yaml:4: models\[0\].batch_size: 'true' is a yes/no",
+        ),
+        (BASE.replace("[1.0e-3]", "[yes]").encode(), r"grid.yaml:4: models\[0\].grid.lr\[0\]: 'yes' is a yes/no"),
+        (
+            (BASE + '    points: [{lr: 2.0e-3, reported: "\\x1b[31mred"}]\n').encode(),
+            r"grid.yaml:5: models\[0\].points: reported of row 0: control character '\\x1b'; write plain text",
+        ),
+        (
+            BASE.replace("[1.0e-3]", str(list(range(1, 12))))
+            .replace("lr:", "latent_dim:")
+            .replace(
+                "}",
+                ", d_steps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], lr: [1.0e-3, 2.0e-3, 3.0e-3, 4.0e-3, 5.0e-3, 6.0e-3, 7.0e-3, 8.0e-3, 9.0e-3, 1.0e-2]}",
+            )
+            .encode(),
+            r"grid.yaml:1: this file plans 1,100 trials, more than max_trials \(1,000\)",
+        ),
+        (
+            b"epochs: 1\nsearch: {model: mlp, n_trials: 1000000000, space: {lr: {low: 1.0e-4, high: 1.0e-2}}}\n",
+            r"plans 1,000,000,000 trials, more than max_trials \(1,000\); shrink the grid, or raise max_trials",
+        ),
+        (
+            (BASE + "eval_samples: 1000000000\n").encode(),
+            r"grid.yaml:5: eval_samples: Input should be less than or equal to 10000",
+        ),
+        (
+            (BASE + "seed: 100000000000000000000\n").encode(),
+            r"grid.yaml:5: seed: Input should be less than or equal to 4294967295",
+        ),
+        ((BASE + "seeds: [0, -1]\n").encode(), r"grid.yaml:5: seeds\[1\]: Input should be greater than or equal to 0"),
+        (
+            BASE.replace("epochs: 2", "epochs: " + "9" * 300).encode(),
+            r"grid.yaml:1: epochs: Input should be less than or equal to 10000",
+        ),
+        (
+            BASE.replace("1.0e-3", "1.0e+308").encode(),
+            r"lr must be at most 1e\+30 \(float32 on the device\), got 1e\+308",
+        ),
+    ],
+)
+def test_hostile_grid_files_get_one_clear_error(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=message):
+        plan_trials(load_config(path), n_train=4500, source=str(path))
+
+
+def test_what_the_hostile_checks_still_let_through(tmp_path: Path) -> None:
+    """A BOM, yes/no where it belongs, a multi-line `reported:`, and max_trials raised for a big grid."""
+    text = "\ufeff" + BASE.replace("grid:", 'points: [{lr: 2.0e-3, reported: "Good,\\n  then | bad"}]\n    grid:')
+    text += "amp: true\nmax_trials: 1200\nseeds: [0, 1, 2]\n"
+    text = text.replace("[1.0e-3]", str([round(1e-4 * i, 6) for i in range(1, 400)]))
+    plans = plan_trials(load_config(_write(tmp_path, text)), n_train=4500)
+    assert len(plans) == 1197  # 1,200 planned: the point repeats the grid's lr 0.002, under each seed
+    assert [p.reported for p in plans if p.reported] == ["Good, then | bad"] * 3
+    search = "epochs: 1\nsearch: {model: mlp, n_trials: 3, space: {lr: {low: 1.0e-4, high: 1.0e-2, log: true}}}\n"
+    assert load_config(_write(tmp_path, search)).search.space["lr"].log

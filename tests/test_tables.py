@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from gansweep.cli import main
+from gansweep.diagnostics.metrics import READABLE
 from gansweep.tables import (
     ReportRow,
     agreement,
@@ -75,11 +76,14 @@ def test_json_rows_follow_the_grid_and_match_the_store(store, capsys) -> None:
     for row in rows[:2]:
         run = runs[row["lr_g"]]
         assert row["run_id"] == run.info.run_id
-        assert row["fid_mnist"] == pytest.approx(run.data.metrics["fid_mnist"])
+        if run.data.metrics["readable"] < READABLE:  # the judge read nothing: no score, and never the best
+            assert row["unreadable"] and row["fid_mnist"] is None and not row["best"]
+        else:
+            assert row["fid_mnist"] == pytest.approx(run.data.metrics["fid_mnist"])
         assert row["outcome"] == run.data.tags["gansweep.verdict"]
-    assert sum(r["best"] for r in rows) == 1
-    best = min(rows[:2], key=lambda r: r["fid_mnist"])
-    assert best["best"] and rows[2]["outcome"] == "waiting" and rows[2]["reported"] == "Similar to default"
+    scored = [r for r in rows if r["fid_mnist"] is not None]
+    assert [r["best"] for r in rows] == [bool(scored) and r is min(scored, key=lambda r: r["fid_mnist"]) for r in rows]
+    assert rows[2]["outcome"] == "waiting" and rows[2]["reported"] == "Similar to default"
 
 
 def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> None:
@@ -92,7 +96,9 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     assert lines[2].startswith("All rows: batch_size 500, latent_dim 96, betas 0.5, 0.999, epochs 1, loss bce,")
     assert lines[4].startswith("| lr | outcome | reported | fid_mnist | modes |")  # only lr varies
     assert lines[6].startswith("| 0.001 |") and lines[8].startswith("| 0.0005 | waiting | Similar to default |")
-    assert "**best**" in text
+    scores = [line.split(" | ")[3] for line in lines[6:8]]  # after 1 epoch the judge may read nothing yet
+    assert all(cell == "unreadable" or float(cell) > 0 for cell in scores)
+    assert ("**best**" in text) == any(cell != "unreadable" for cell in scores)
     capsys.readouterr()
     assert main(["report", str(grid), "--store", str(folder), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -227,7 +233,7 @@ SEEDED = [  # A holds the lowest single fid, B the lowest median; C has a diverg
     _trial(0, 1e-3, 0, 100.0),
     _trial(1, 1e-3, 1, 600.0, flags={"d_collapse": 3}),
     _trial(2, 1e-3, 2, 700.0, flags={"d_collapse": 2, "mode_collapse": 4}, recovered={"mode_collapse": 6}),
-    _trial(3, 2e-3, 0, 300.0, flags={"mode_collapse": 5}),
+    _trial(3, 2e-3, 0, 300.0, flags={"mode_collapse": 5}, recovered={"mode_collapse": 7}),
     _trial(4, 2e-3, 1, 500.0),
     _trial(5, 2e-3, 2, 400.0),
     _trial(6, 5e-3, 0, math.nan, flags={"diverged": 1}),
@@ -240,7 +246,7 @@ def test_summaries_count_flags_and_take_the_median_over_complete_seeds() -> None
     a, b, c = summarize(collect_rows(SEEDED, None))
     assert (a.seeds, a.complete, a.flagged) == ([0, 1, 2], 3, {"d_collapse": 2})  # mode_collapse recovered: not counted
     assert (a.fid_median, a.fid_min, a.fid_max) == (600.0, 100.0, 700.0)
-    assert (b.flagged, b.fid_median, b.fid_min, b.fid_max) == ({"mode_collapse": 1}, 400.0, 300.0, 500.0)
+    assert (b.flagged, b.fid_median, b.fid_min, b.fid_max) == ({}, 400.0, 300.0, 500.0)
     # the diverged seed counts as the worst fid: C is not judged by its one good seed
     assert (c.complete, c.flagged, c.fid_median, c.fid_min, c.fid_max) == (
         2,
@@ -266,7 +272,7 @@ def test_every_format_shows_the_summaries() -> None:
     assert table[2] == "| lr | seeds | fid_mnist | flags (of complete seeds) |"
     assert table[4:7] == [
         "| 0.001 | 3 | median 600 [100–700] | d_collapse 2/3 |",
-        "| 0.002 | 3 | **best**: median 400 [300–500] | mode_collapse 1/3 |",
+        "| 0.002 | 3 | **best**: median 400 [300–500] |  |",
         "| 0.005 | 2 of 3 complete | median inf [450–inf] | diverged 1/2 |",
     ]
     assert text.count("**best**") == 1
@@ -320,27 +326,26 @@ def test_a_seeded_sweep_reports_one_summary_per_setting(tmp_path: Path, capsys) 
     seeds = [o for o in objects if o["kind"] == "seed"]
     settings = [o for o in objects if o["kind"] == "setting"]
     assert len(seeds) == 6 and not any(o["best"] for o in seeds) and len(settings) == 2
-    for s in settings:
-        fids = [o["fid_mnist"] for o in seeds if o["key"].startswith(s["key"] + ":seed=")]
+    for s in settings:  # an unreadable seed (no fid_mnist) counts as the worst; JSON writes inf as null
+        fids = sorted(o["fid_mnist"] or math.inf for o in seeds if o["key"].startswith(s["key"] + ":seed="))
+        expected = [None if math.isinf(f) else pytest.approx(f) for f in (statistics.median(fids), fids[0], fids[-1])]
         assert s["seeds"] == [0, 1, 2] and s["complete"] == 3
-        assert s["fid_median"] == pytest.approx(statistics.median(fids)) and (s["fid_min"], s["fid_max"]) == (
-            min(fids),
-            max(fids),
-        )
-    best = [s for s in settings if s["best"]]  # one, even where medians tie
-    assert len(best) == 1 and best[0]["fid_median"] == min(s["fid_median"] for s in settings)
+        assert [s["fid_median"], s["fid_min"], s["fid_max"]] == expected
+    scored = [s for s in settings if s["fid_median"] is not None]
+    best = [s for s in settings if s["best"]]  # equal medians would all be marked
+    assert best == [s for s in scored if s["fid_median"] == min(x["fid_median"] for x in scored)]
 
     rows = list(csv.DictReader(io.StringIO(report("csv"))))
     summary = [r for r in rows if r["kind"] == "setting"]
     assert len(rows) == 8 and [(r["seed"], r["seeds_complete"]) for r in summary] == [("", "3/3")] * 2
-    assert sum(r["best"] == "True" for r in rows) == 1 and sum(r["best"] == "True" for r in summary) == 1
+    assert sum(r["best"] == "True" for r in rows) == sum(r["best"] == "True" for r in summary) == len(best)
 
     text = report("md")
     table = text[text.index("#### per setting (median over seeds)") :].splitlines()[4:6]
     assert len(table) == 2 and all(
         re.match(r"\| 0\.00[12] \| 3 \| (\*\*best\*\*: )?median \S+ \[\S+–\S+\] \|", line) for line in table
     )
-    assert text.count("**best**") == 1 and "**best**: median" in text
+    assert text.count("**best") == len(best) and ("**best**: median" in text) == (len(best) == 1)
 
 
 def _loss_betas_rows() -> list[ReportRow]:
@@ -400,3 +405,27 @@ def test_heatmaps_of_a_model_whose_rows_split_by_lr_d(tmp_path: Path) -> None:
     apart = _row(1e-3, 64)
     apart.lr_d, apart.key = 2e-4, "apart"
     assert len(heatmaps([*rows, apart], tmp_path)) == 2
+
+
+def test_a_flagged_trial_is_never_best_and_ties_show() -> None:
+    trials = [
+        _trial(0, 1e-3, 0, 20.0, flags={"diverged": 1}),  # scored on noise: the lowest
+        _trial(1, 2e-3, 0, 90.0),
+        _trial(2, 5e-3, 0, 90.0),
+        _trial(3, 1e-2, 0, 95.0, flags={"mode_collapse": 2}, recovered={"mode_collapse": 4}),
+    ]
+    rows = collect_rows(trials, None)
+    assert [r.best for r in rows] == [False, True, True, False]
+    text = to_markdown(rows)
+    assert text.count("**best (tie)**") == 2 and "**best**:" not in text
+
+
+def test_unreadable_samples_show_no_score_and_are_never_best() -> None:
+    trials = [
+        _trial(0, 1e-3, 0, 1376.34),
+        _trial(1, 2e-3, 0, 700.0),
+    ]
+    trials[0].user_attrs["final"]["readable"] = 0.0
+    rows = collect_rows(trials, None)
+    assert [(r.unreadable, r.fid_mnist, r.best) for r in rows] == [(True, None, False), (False, 700.0, True)]
+    assert "| unreadable |" in to_markdown(rows)

@@ -195,3 +195,93 @@ def test_a_checkpoint_from_another_kind_of_device_is_refused(digits, tmp_path: P
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="saved on another kind of device"):
         checkpoint.load(_trainer(digits, epochs=1), path)
+
+
+@pytest.fixture(scope="module")
+def saved(digits, tmp_path_factory) -> Path:
+    """A folder with the checkpoint (and history) of one epoch of ``_trainer(digits, epochs=1)``."""
+    folder = tmp_path_factory.mktemp("saved")
+    trainer = _trainer(digits, epochs=1)
+    trainer.fit()
+    checkpoint.save(trainer, folder)
+    return folder
+
+
+def _first_replaced(part: dict, value: object) -> dict:
+    return {**part, next(iter(part)): value}
+
+
+def _moment_misshapen(optimizer: dict) -> dict:
+    return {**optimizer, "state": {0: {**optimizer["state"][0], "exp_avg": torch.zeros(1)}}}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda s: [s], "not a gansweep checkpoint (a list)"),
+        (lambda s: torch.zeros(3), "not a gansweep checkpoint (a Tensor)"),
+        (lambda s: {"format": 2}, "not a gansweep checkpoint (no 'model', 'hyperparameters', 'seed', 'epoch', "),
+        (lambda s: {**s, "seed": "0"}, "not a gansweep checkpoint ('seed' of type str, not int)"),
+        (lambda s: {**s, "format": 3}, "format 3, this gansweep reads formats 1 and 2 (a newer gansweep wrote it?)"),
+        (lambda s: {**s, "epoch": -1}, "not a gansweep checkpoint (its 'epoch' is -1)"),
+        (lambda s: {**s, "rng": {"trainer": s["rng"]["trainer"]}}, "its 'rng' lacks the 'trainer' or 'torch'"),
+        (
+            lambda s: {**s, "generator": _first_replaced(s["generator"], torch.zeros(1))},
+            "its generator does not fit this model (size mismatch for ",
+        ),
+        (
+            lambda s: {**s, "discriminator": dict(list(s["discriminator"].items())[1:])},
+            "its discriminator does not fit this model (Missing key(s) in state_dict: ",
+        ),
+        (lambda s: {**s, "opt_g": [1]}, "not a gansweep checkpoint ('opt_g' of type list, not dict)"),
+        (
+            lambda s: {**s, "opt_g": {**s["opt_g"], "param_groups": []}},
+            "its opt_g does not fit this model (loaded state dict has a different number of parameter groups)",
+        ),
+        (
+            lambda s: {**s, "opt_d": _moment_misshapen(s["opt_d"])},
+            "its opt_d does not fit this model ('exp_avg' is not a tensor of shape (",
+        ),
+    ],
+    ids=[
+        "list",
+        "tensor",
+        "only-format",
+        "seed-type",
+        "newer-format",
+        "negative-epoch",
+        "rng-incomplete",
+        "generator-shape",
+        "discriminator-keys",
+        "optimizer-type",
+        "optimizer-groups",
+        "optimizer-moment-shape",
+    ],
+)
+def test_a_checkpoint_that_is_not_what_save_wrote_is_refused_in_one_line(
+    digits, saved: Path, tmp_path: Path, damage, message: str
+) -> None:
+    path = tmp_path / checkpoint.FILE
+    for name in (checkpoint.FILE, "history.json", "samples.npy"):
+        (tmp_path / name).write_bytes((saved / name).read_bytes())
+    torch.save(damage(torch.load(saved / checkpoint.FILE, weights_only=True)), path)
+    with pytest.raises(CheckpointError) as refused:
+        checkpoint.load(_trainer(digits, epochs=1), path)
+    assert str(refused.value).startswith(f"cannot read checkpoint {path}: ") and "\n" not in str(refused.value)
+    assert message in str(refused.value)
+
+
+def test_a_refused_checkpoint_leaves_the_trainer_as_it_was(digits, saved: Path, tmp_path: Path) -> None:
+    """A sweep trains the trial from epoch 0 on the trainer a checkpoint failed to load into."""
+    for name in ("history.json", "samples.npy"):
+        (tmp_path / name).write_bytes((saved / name).read_bytes())
+    state = torch.load(saved / checkpoint.FILE, weights_only=True)
+    state["rng"]["torch"] = torch.zeros(3, dtype=torch.uint8)  # fails last, after the weights and optimisers
+    torch.save(state, tmp_path / checkpoint.FILE)
+    trainer, fresh = _trainer(digits, epochs=1), _trainer(digits, epochs=1)
+    with pytest.raises(CheckpointError, match="its rng does not fit"):
+        checkpoint.load(trainer, tmp_path / checkpoint.FILE)
+    assert trainer.epoch == 0 and not trainer.history.epochs and not trainer.opt_g.state
+    for mine, theirs in zip(trainer.generator.state_dict().values(), fresh.generator.state_dict().values()):
+        assert torch.equal(mine, theirs)
+    assert torch.equal(trainer.rng.get_state(), fresh.rng.get_state())

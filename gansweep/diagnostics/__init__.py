@@ -6,7 +6,7 @@ Where is mode collapse decided? ``flags.py`` (``mode_collapse``), with every thr
 from gansweep.diagnostics.evaluate import SampleEvaluator
 from gansweep.diagnostics.flags import FLAG_NAMES, Diagnosis, Flag, diagnose
 from gansweep.diagnostics.judge import Judge, load_judge
-from gansweep.diagnostics.metrics import METRICS, sample_metrics
+from gansweep.diagnostics.metrics import METRICS, sample_metrics, unreadable
 
 __all__ = [
     "Diagnosis",
@@ -18,4 +18,5 @@ __all__ = [
     "diagnose",
     "load_judge",
     "sample_metrics",
+    "unreadable",
 ]

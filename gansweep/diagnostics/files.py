@@ -2,48 +2,122 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gansweep.diagnostics.metrics import N_CLASSES
 from gansweep.errors import GansweepError
 
 REQUIRED = ("epoch", "d_loss", "g_loss")
 OPTIONAL = ("d_real", "d_fake")
+MAX_BYTES = 10_000_000
+"""The largest history file read: 100,000 epochs of ``epoch,d_loss,g_loss,d_real,d_fake`` take about 5 MB."""
+MAX_EPOCH = 10**9
+"""Far above any run's epochs, far below 2**53, past which a float stops holding every whole number."""
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
-    """One row per epoch: ``epoch,d_loss,g_loss`` and optionally ``d_real,d_fake`` (other columns kept)."""
-    try:
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            missing = [c for c in REQUIRED if c not in columns]
-            if missing:
-                raise GansweepError(
-                    f"{path}: missing column {', '.join(repr(m) for m in missing)}; needs {', '.join(REQUIRED)} "
-                    f"(optional: {', '.join(OPTIONAL)}), found: {', '.join(columns) or 'no header'}"
-                )
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                try:
-                    rows.append({k: float(v) for k, v in row.items() if k and v not in (None, "")})
-                except ValueError:
-                    raise GansweepError(f"{path}:{line}: not a number in {row}") from None
-    except OSError as error:
-        raise GansweepError(f"{path}: cannot read ({error.strerror})") from None
+    """One row per epoch: ``epoch,d_loss,g_loss`` and optionally ``d_real,d_fake`` (other columns kept).
+
+    The file must be UTF-8 text (a byte-order mark is fine) of at most ``MAX_BYTES``, in CSV (a cell at
+    most ``csv.field_size_limit()`` characters, blank lines skipped) with a header row naming at least
+    ``REQUIRED``. In every row:
+
+    - ``epoch`` is a whole number from 1 to ``MAX_EPOCH``, greater than the row before's;
+    - ``d_loss`` and ``g_loss`` are numbers, NaN and ``inf``/``-inf`` included (a diverged run), as long
+      as some row has a finite one;
+    - any other cell is a number, or empty (then left out of the row);
+    - ``modes_covered``, where given, is a whole number from 0 to 10, or ``nan`` (not measured: left out).
+
+    Anything else raises a ``GansweepError`` naming the file, the line where there is one, and the rule.
+    """
+    rows = _rows(path, _text(path))
     if not rows:
         raise GansweepError(f"{path}: no rows after the header")
     if not any(math.isfinite(r["d_loss"]) or math.isfinite(r["g_loss"]) for r in rows):
         raise GansweepError(f"{path}: every d_loss and g_loss is NaN or infinite; nothing to diagnose")
-    for r in rows:
-        for key in ("epoch", "modes_covered"):
-            if key in r:
-                r[key] = int(r[key])
     return rows
+
+
+def _text(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)  # not stat: a pipe or a growing file has no size to trust
+    except OSError as error:
+        raise GansweepError(f"{path}: cannot read ({error.strerror})") from None
+    if len(data) > MAX_BYTES:
+        raise GansweepError(
+            f"{path}: over {MAX_BYTES // 1_000_000} MB, the most a history may hold (100,000 epochs take about 5 MB)"
+        )
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise GansweepError(
+            f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); save it as UTF-8 CSV"
+        ) from None
+
+
+def _rows(path: Path, text: str) -> list[dict[str, float]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[dict[str, float]] = []
+    try:
+        columns = next(reader, [])
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise GansweepError(
+                f"{path}: missing column {', '.join(repr(m) for m in missing)}; needs {', '.join(REQUIRED)} "
+                f"(optional: {', '.join(OPTIONAL)}), found: {', '.join(columns) or 'no header'}"
+            )
+        for cells in filter(None, reader):  # a blank line reads as []
+            where = f"{path}:{reader.line_num}"
+            row = _row(dict(zip(columns, cells)), where)
+            if rows and row["epoch"] <= rows[-1]["epoch"]:
+                raise GansweepError(
+                    f"{where}: epoch {row['epoch']} comes after epoch {rows[-1]['epoch']}; "
+                    "epochs must increase strictly, one row per epoch"
+                )
+            rows.append(row)
+    except csv.Error as error:
+        raise GansweepError(f"{path}:{reader.line_num}: not a CSV history ({error})") from None
+    return rows
+
+
+def _row(cells: dict[str, str], where: str) -> dict[str, float]:
+    empty = [column for column in REQUIRED if not cells.get(column)]
+    if empty:
+        raise GansweepError(
+            f"{where}: empty {', '.join(empty)}; every row needs {', '.join(REQUIRED)} (nan for a loss not measured)"
+        )
+    row = {column: _number(text, column, where) for column, text in cells.items() if column and text}
+    row["epoch"] = _whole(row["epoch"], "epoch", 1, MAX_EPOCH, where)
+    modes = row.pop("modes_covered", math.nan)
+    if not math.isnan(modes):
+        row["modes_covered"] = _whole(modes, "modes_covered", 0, N_CLASSES, where)
+    return row
+
+
+def _number(text: str, column: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise GansweepError(
+            f"{where}: not a number in {column}: {shown!r}; write numbers like 0.25, 1e-3, nan or inf"
+        ) from None
+
+
+def _whole(value: float, column: str, low: int, high: int, where: str) -> int:
+    if not (math.isfinite(value) and value.is_integer() and low <= value <= high):
+        raise GansweepError(f"{where}: {column} must be a whole number from {low} to {high:,}, got {value!r}")
+    return int(value)
 
 
 def _images(array: np.ndarray, where: str) -> torch.Tensor:

@@ -29,7 +29,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gansweep.diagnostics.metrics import METRICS
+from gansweep.diagnostics.metrics import METRICS, unreadable
 
 Record = dict[str, Any]
 FLAG_NAMES = ("diverged", "d_collapse", "mode_collapse", "unstable", "low_quality", "under_trained", "too_early")
@@ -424,9 +424,8 @@ def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: boo
         return Flag(
             "low_quality",
             since,
-            f"fid_mnist {last['fid_mnist']:.0f}, confidence {last['confidence']:.2f} at "
-            f"epoch {epoch}, no better since epoch {since}",
-            f"low quality (fid_mnist {last['fid_mnist']:.0f})",
+            f"{_fid_words(last)}, confidence {last['confidence']:.2f} at epoch {epoch}, no better since epoch {since}",
+            f"low quality ({_fid_words(last)})",
         )
     if state.trend == "improving":
         trends = ", ".join(m for m, t in state.trends.items() if t == "improving")
@@ -440,6 +439,11 @@ def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: boo
     return Flag(
         "too_early", epoch, f"{state.quality} samples at epoch {epoch}, {why}", f"too early to tell at epoch {epoch}"
     )
+
+
+def _fid_words(r: Record) -> str:
+    """fid_mnist, unless the judge could not read the samples (then it is a constant, not a score)."""
+    return "samples unreadable" if unreadable(r) else f"fid_mnist {r['fid_mnist']:.0f}"
 
 
 def _verdict(flags: list[Flag]) -> str:

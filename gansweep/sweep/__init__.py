@@ -33,7 +33,7 @@ Example:
 
 from gansweep.sweep._queue import point_status, records_by_key, states_by_key
 from gansweep.sweep._record import State, TrialRecord
-from gansweep.sweep._run import SweepResult, complete_search_trials, run_sweep
+from gansweep.sweep._run import SweepResult, Terminated, complete_search_trials, run_sweep
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import open_study
 
@@ -41,6 +41,7 @@ __all__ = [
     "State",
     "SweepResult",
     "SweepSettings",
+    "Terminated",
     "TrialRecord",
     "complete_search_trials",
     "open_study",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -49,7 +50,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
     """Queues every point without a live trial, then trains queued trials until none is left;
     ``on_event`` sees the workers' progress. Other processes sharing the storage join in."""
     with nullcontext() if settings.shared else SweepLock(settings.store, settings.study_name):
-        journal = settings.store / "optuna.journal"
+        journal = settings.journal
         if not settings.shared and (dropped := repair_journal(journal)):
             on_event(
                 ("warning", {"message": f"{journal}: dropped a torn last line ({dropped} bytes) before appending"})
@@ -65,18 +66,19 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed, sampled)
         result = SweepResult(plans, {}, parent_run=parent_run)
         wanted = slots(plans, settings.config.n_search)
-        on_event(("sweep", {"total": len(wanted), "done": len(_done(study.get_trials(deepcopy=False), wanted))}))
+        done = len(_done(study.get_trials(deepcopy=False), wanted))
+        on_event(("sweep", {"total": len(wanted), "done": done}))
 
         def record(event: Event) -> None:
             kind, payload = event
             if kind == "end":
-                result.trained += payload["state"] == State.COMPLETE.value
+                result.trained += payload["state"] == State.COMPLETE.value and "adopted" not in payload
             if kind == "fatal":
                 result.fatal = payload["message"]
             on_event(event)
 
         try:
-            _dispatch(settings, storage, study, parent_run, record)
+            _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
         except KeyboardInterrupt:
             result.interrupted = True
         except DiskFull as error:
@@ -131,9 +133,18 @@ def complete_search_trials(study) -> int:
     return sum(r.state == State.COMPLETE and r.search for r in records)
 
 
-def _dispatch(settings: SweepSettings, storage, study, parent_run: str, record: Callable[[Event], None]) -> None:
-    """One worker in this process, or one process per entry of ``settings.devices``."""
-    devices = settings.devices
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler stopping the job), raised where Ctrl-C's KeyboardInterrupt would be:
+    the trials are queued again and marked interrupted alike. Unlike Ctrl-C in a terminal, it reached
+    this process alone, so ``_dispatch`` passes it on to the worker processes (as SIGINT)."""
+
+
+def _dispatch(
+    settings: SweepSettings, storage, study, parent_run: str, record: Callable[[Event], None], todo: int
+) -> None:
+    """One worker in this process, or one process per entry of ``settings.devices``, but no more
+    than there are trials to train."""
+    devices = settings.devices[: max(1, todo)]
     if len(devices) == 1:
         Worker.open(settings, devices[0], record, parent_run=parent_run).run_queue()
         return
@@ -148,7 +159,10 @@ def _dispatch(settings: SweepSettings, storage, study, parent_run: str, record: 
         proc.start()
     try:
         _supervise(procs, events, settings, storage, study, record)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        for proc in procs:
+            if isinstance(stop, Terminated) and proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGINT)
         for proc in procs:
             proc.join(timeout=60)  # workers queue their trial again, then leave
         _drain(events, record)

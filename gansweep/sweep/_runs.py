@@ -1,7 +1,7 @@
 """The MLflow side of a sweep's trials: one run per trial, under the sweep's parent run.
 
-``TrialRuns`` starts a trial's run (ending the run of the dead trial it replaces as KILLED), uploads its
-epoch checkpoints, fetches the newest one to resume from, publishes the finished trial's files and
+``TrialRuns`` starts a trial's run (ending the run of the dead trial it replaces as KILLED), finds a
+point's FINISHED run that the study lost, uploads its epoch checkpoints, fetches the newest one to resume from, publishes the finished trial's files and
 ends its run FINISHED, FAILED or KILLED.
 
 A checkpoint is three artifacts that replace the previous ones in the run: ``checkpoint.pt`` (weights,
@@ -85,6 +85,20 @@ class TrialRuns:
                 pass
         checkpoint.load(trainer, path)
         return trainer.epoch
+
+    def finished(self, key: str) -> tuple[str, History] | None:
+        """A FINISHED run of point ``key`` already in the tracking store, with its history (no samples):
+        the study may have lost its trial (a deleted journal, another ``--storage``). None when there is
+        none, or its history cannot be read."""
+        run_id = self.tracker.finished_trial(key)
+        if run_id is None:
+            return None
+        try:
+            path = self.tracker.download(self.tracker.uri, run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
+            saved = json.loads(path.read_text())
+            return run_id, History(epochs=saved["epochs"], stopped=saved["stopped"])
+        except (GansweepError, ValueError, KeyError, TypeError):
+            return None
 
     def publish(self, run_id: str, plan: TrialPlan, trainer: Trainer, diagnosis: Diagnosis) -> None:
         """History, diagnosis, pictures, the resolved trial config and the final checkpoint, as artifacts."""

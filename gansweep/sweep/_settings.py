@@ -38,6 +38,11 @@ class SweepSettings:
         return self.storage is not None
 
     @property
+    def journal(self) -> Path:
+        """The default (unshared) storage's file."""
+        return self.store / "optuna.journal"
+
+    @property
     def grace_period(self) -> int:
         return GRACE_HEARTBEATS * self.heartbeat
 

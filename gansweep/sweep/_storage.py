@@ -55,7 +55,7 @@ def open_storage(settings: SweepSettings, create: bool = True):
     _quiet_optuna()
     if settings.storage:
         return _open_rdb(settings)
-    path = settings.store / "optuna.journal"
+    path = settings.journal
     if not create and not path.exists():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)

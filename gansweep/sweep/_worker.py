@@ -10,6 +10,7 @@ attributes are ``TrialRecord``'s.
 from __future__ import annotations
 
 import errno
+import math
 import multiprocessing as mp
 import os
 import threading
@@ -24,9 +25,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import Trial, TrialState
 
-from gansweep.config import TrialPlan, plan_trials, run_names, suggest_plan
+from gansweep.config import Objective, TrialPlan, plan_trials, run_names, suggest_plan
 from gansweep.data import TRAIN_SIZES, Digits, load_dataset
-from gansweep.diagnostics import Diagnosis, Judge, SampleEvaluator, diagnose, load_judge
+from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, load_judge, unreadable
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
 from gansweep.sweep._optuna import trial_id
@@ -52,12 +53,21 @@ class DiskFull(GansweepError):
     """No space left where the stores write: every further trial would fail the same way."""
 
 
-def objective_value(history: History, metric: str) -> float:
-    """The final epoch's ``metric`` (default ``fid_mnist``). ``d_gap`` is |D(x) - D(G(z))|: 0 when D
-    can no longer tell real from generated, 1 when D has won outright (report 000's collapse)."""
+def objective_value(history: History, diagnosis: Diagnosis, objective: Objective) -> float:
+    """The final epoch's ``objective.metric`` (default ``fid_mnist``). ``d_gap`` is |D(x) - D(G(z))|: 0
+    when D can no longer tell real from generated, 1 when D has won outright (report 000's collapse).
+
+    The worst value (inf, or -inf when maximizing) where the number would mislead Optuna: a trial judged
+    bad (a diverged one's score is of noise), samples the judge could not read (their score is a
+    constant), or NaN. So Optuna's best is never a flagged trial; its own metrics keep the measured value."""
     last = history.epochs[-1]
-    value = abs(last["d_real"] - last["d_fake"]) if metric == "d_gap" else last.get(metric, float("nan"))
-    return value if value == value else float("inf")  # NaN: diverged, ranks last
+    value = (
+        abs(last["d_real"] - last["d_fake"]) if objective.metric == "d_gap" else last.get(objective.metric, math.nan)
+    )
+    judged = objective.metric in METRICS and unreadable(last)
+    if diagnosis.outcome == "bad" or judged or math.isnan(value):
+        return math.inf if objective.direction == "minimize" else -math.inf
+    return value
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ def run_trial(worker: Worker, trial: Trial) -> None:
     """One claimed trial, start to end, recorded in both stores."""
     record = TrialRecord.of(trial)
     plan = _plan(worker, trial, record)
-    if plan is None:
+    if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
         return
     run_id = worker.runs.start(plan, record)
     store(trial, run_id=run_id)
@@ -169,6 +179,23 @@ def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None
     worker.study.tell(trial, state=TrialState.FAIL)
     worker.emit(("end", {"key": f"trial {trial.number}", "state": State.FAILED.value, "error": error}))
     return None
+
+
+def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan) -> bool:
+    """Completes the trial with the point's FINISHED run when the tracking store already holds one,
+    instead of training it twice: the study lost its trial (a deleted journal, another ``--storage``),
+    or a worker died between ending the run and telling Optuna."""
+    found = worker.runs.finished(plan.key)
+    if found is None:
+        return False
+    run_id, history = found
+    diagnosis = diagnose(history.epochs)
+    store(trial, run_id=run_id)
+    _tell(worker, trial, record, history, diagnosis, resumed_from=0)
+    verdict = f"{diagnosis.verdict} (run {run_id[:8]}, trained before; not trained again)"
+    final = {"final": history.epochs[-1], "verdict": verdict, "adopted": run_id}
+    worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
+    return True
 
 
 def _trainer(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, heartbeat: Heartbeat) -> Trainer:
@@ -243,7 +270,7 @@ def _tell(
     if (history.stopped or "").startswith("early stop") and record.search:
         worker.study.tell(trial, state=TrialState.PRUNED)
     else:
-        worker.study.tell(trial, objective_value(history, worker.settings.config.objective.metric))
+        worker.study.tell(trial, objective_value(history, diagnosis, worker.settings.config.objective))
 
 
 def _give_up(worker: Worker, trial: Trial, **fields: Any) -> bool:
@@ -264,10 +291,15 @@ def _taken_over(worker: Worker, plan: TrialPlan, run_id: str) -> None:
 
 def _fail(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, error: Exception) -> None:
     message = redact(f"{type(error).__name__}: {error}")
-    if not _give_up(worker, trial, error=message[:2000]):
-        _taken_over(worker, plan, run_id)
-        return
-    worker.runs.fail(run_id, message)
+    try:
+        if not _give_up(worker, trial, error=message[:2000]):
+            _taken_over(worker, plan, run_id)
+            return
+        worker.runs.fail(run_id, message)
+    except OSError as recording:  # a full disk fails the bookkeeping too: the next run queues the trial again
+        if recording.errno != errno.ENOSPC:
+            raise
+        error = recording
     worker.emit(("end", {"key": plan.key, "state": State.FAILED.value, "error": message}))
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         raise DiskFull(

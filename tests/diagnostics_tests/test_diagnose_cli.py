@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gansweep.cli import main
+from gansweep.diagnostics import files
 
 
 def _csv(path: Path, rows: list[str]) -> Path:
@@ -101,3 +102,83 @@ def test_bad_files_get_a_clear_error(tmp_path: Path, capsys, rows, samples, mess
 def test_diagnose_needs_a_run_or_a_history(capsys) -> None:
     assert main(["diagnose"]) == 2
     assert "give either a RUN_ID or --history" in capsys.readouterr().err
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+HEADER = b"epoch,d_loss,g_loss\n"
+MODES_HEADER = b"epoch,d_loss,g_loss,modes_covered\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (HEADER + b"1,1,1\n2,0.5,caf\xe9\n", "h.csv: not UTF-8 text (byte 0xe9 on line 3); save it as UTF-8 CSV"),
+        ("epoch,d_loss,g_loss\n1,1,1\n".encode("utf-16"), "h.csv: not UTF-8 text (byte 0xff on line 1)"),
+        (bytes(range(256)), "h.csv: not UTF-8 text (byte 0x80 on line 2)"),
+        (HEADER + b"1,1,1\nnan,1,1\n", "h.csv:3: epoch must be a whole number from 1 to 1,000,000,000, got nan"),
+        (HEADER + b"inf,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got inf"),
+        (HEADER + b"-1,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got -1.0"),
+        (HEADER + b"0,1,1\n", "h.csv:2: epoch must be a whole number from 1"),
+        (HEADER + b"1.5,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got 1.5"),
+        (HEADER + b"1e300,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got 1e+300"),
+        (HEADER + b"1,1,1\n1,1,1\n", "h.csv:3: epoch 1 comes after epoch 1; epochs must increase strictly"),
+        (HEADER + b"2,1,1\n3,1,1\n1,1,1\n", "h.csv:4: epoch 1 comes after epoch 3"),
+        (HEADER + b"1,,1\n", "h.csv:2: empty d_loss; every row needs epoch, d_loss, g_loss (nan for a loss not"),
+        (HEADER + b"1,1,1\n2,1\n", "h.csv:3: empty g_loss; every row needs epoch, d_loss, g_loss"),
+        (HEADER + b",1,1\n", "h.csv:2: empty epoch; every row needs"),
+        (HEADER + b"1,1," + b"9" * 200_000 + b"\n", "h.csv:2: not a CSV history (field larger than field limit"),
+        (MODES_HEADER + b"1,1,1,inf\n", "h.csv:2: modes_covered must be a whole number from 0 to 10"),
+        (MODES_HEADER + b"1,1,1,3.5\n", "h.csv:2: modes_covered must be a whole number"),
+        (HEADER + b"1,1,1e999x\n", "h.csv:2: not a number in g_loss: '1e999x'; write numbers like 0.25"),
+    ],
+    ids=[
+        "latin-1",
+        "utf-16",
+        "binary",
+        "epoch-nan",
+        "epoch-inf",
+        "epoch-negative",
+        "epoch-zero",
+        "epoch-fraction",
+        "epoch-huge",
+        "epoch-repeated",
+        "epoch-decreasing",
+        "empty-d_loss",
+        "short-row",
+        "empty-epoch",
+        "field-over-csv-limit",
+        "modes-inf",
+        "modes-fraction",
+        "not-a-number",
+    ],
+)
+def test_a_malformed_history_gets_one_error_line(tmp_path: Path, capsys, content: bytes, message: str) -> None:
+    (tmp_path / "h.csv").write_bytes(content)
+    assert main(["diagnose", "--history", str(tmp_path / "h.csv")]) == 2
+    assert message in _one_error_line(capsys)
+
+
+def test_a_history_over_the_size_limit_is_refused_unread(tmp_path: Path, capsys) -> None:
+    (tmp_path / "h.csv").write_bytes(HEADER + b"x" * files.MAX_BYTES)
+    assert main(["diagnose", "--history", str(tmp_path / "h.csv")]) == 2
+    assert "h.csv: over 10 MB, the most a history may hold" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("content", "verdict"),
+    [
+        (HEADER + b"1,inf,1\n2,0.4,-inf\n", "diverged at epoch 1"),  # a diverged run is an outcome, not bad input
+        (b"\xef\xbb\xbf" + HEADER + b"1,1.1,1.2\n\n2,1.1,1.2\n", "good"),  # a byte-order mark, a blank line
+        (MODES_HEADER + b"1,1.1,1.2,nan\n2,1.1,1.2,\n", "good"),  # not measured
+    ],
+    ids=["inf-losses", "bom", "modes-not-measured"],
+)
+def test_histories_within_the_rules_are_read(tmp_path: Path, capsys, content: bytes, verdict: str) -> None:
+    (tmp_path / "h.csv").write_bytes(content)
+    assert main(["diagnose", "--history", str(tmp_path / "h.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == verdict

@@ -69,5 +69,7 @@ def test_status_shows_waiting_points_before_any_run(tmp_path: Path, capsys) -> N
     rows = _status(grid, tmp_path / "mlruns", capsys)
     assert [(r["state"], r["hyperparameters"]["lr_g"]) for r in rows] == [("waiting", 1e-3), ("waiting", 5e-4)]
     assert main(["status", str(grid), "--store", str(tmp_path / "mlruns")]) == 0
-    assert "0 complete, 0 running, 0 failed, 2 waiting" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "0 complete, 0 running, 0 failed, 2 waiting" in out
+    assert err.startswith(f"warning: no sweep store at {tmp_path / 'mlruns'} (no optuna.journal)")  # a typo shows
     assert not (tmp_path / "mlruns").exists()  # status creates no store

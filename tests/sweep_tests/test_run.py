@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import pytest
 
 from gansweep.cli import main
 from gansweep.config import load_config
+from gansweep.diagnostics.metrics import READABLE
 from gansweep.sweep import SweepSettings, open_study
 
 TINY = """
@@ -69,7 +71,7 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
     assert main(["run", str(grid), "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "2/2 trials complete, 2 trained in this run" in out
-    assert re.search(r"\| 0.001 \| [^|]+ \| \d", out)  # lr (the one setting that varies), verdict, fid
+    assert re.search(r"\| 0.001 \| [^|]+ \| (\d|unreadable)", out)  # lr (the one setting that varies), verdict, fid
 
     client, experiment = _client(store)
     parents = client.search_runs([experiment], "tags.`gansweep.role` = 'sweep'")
@@ -108,7 +110,9 @@ def test_sweep_tracks_every_trial_and_a_second_run_trains_nothing(tmp_path: Path
         } <= artifacts
         for key in ("fid_mnist", "modes_covered", "diversity", "confidence"):  # evaluated after every epoch
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
-        assert trials[run.info.run_id].value == pytest.approx(_final(client, run.info.run_id, "fid_mnist"))
+        readable = _final(client, run.info.run_id, "readable") >= READABLE  # else the worst value: no score
+        fid = _final(client, run.info.run_id, "fid_mnist") if readable else math.inf
+        assert trials[run.info.run_id].value == pytest.approx(fid)
 
         # The verdict and flags recorded are those of the run's own history, diagnosed again here.
         stored = _artifact(client, run.info.run_id, "diagnostics.json", tmp_path / run.info.run_id)
@@ -208,6 +212,22 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
     finished = _trial_runs(store, "FINISHED")
     assert len(finished) == 1 and int(finished[0].data.tags["gansweep.resumed_from_epoch"]) >= 1
     assert [t.state.name for t in _trials(store, grid)] == ["FAIL", "COMPLETE"]
+
+
+def test_sigterm_to_the_run_alone_stops_its_workers_as_ctrl_c_does(tmp_path: Path, capsys) -> None:
+    """`kill PID` (or a scheduler's stop) reaches the run, not its worker processes: it passes it on, and
+    no trial or run is left RUNNING for `gansweep status` to report as training."""
+    grid, store = _grid(tmp_path, epochs=6, batch_size=100, lrs="[1e-3, 5e-4]"), tmp_path / "mlruns"
+    proc = _start(grid, store, "--workers", "2")
+    _wait_for(lambda: len(_checkpoints(store)) == 2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130 and "run the same command again" in err, err
+    assert sorted(r.info.status for r in _trial_runs(store)) == ["KILLED", "KILLED"]
+    assert sorted(t.state.name for t in _trials(store, grid)) == ["FAIL", "FAIL", "WAITING", "WAITING"]
+    capsys.readouterr()
+    assert main(["status", str(grid), "--store", str(store), "--json"]) == 0
+    assert [row["state"] for row in json.loads(capsys.readouterr().out)] == ["waiting", "waiting"]
 
 
 THREE_POINTS = {"epochs": 1, "lrs": "[1e-3, 5e-4, 2e-4]"}
@@ -429,3 +449,25 @@ def test_a_copied_store_is_its_own_and_outlives_the_original(tmp_path: Path, cap
     assert main(["diagnose", runs[0].info.run_id, "--store", str(copy)]) == 0
     assert capsys.readouterr().out.startswith("verdict: ")
     assert main(["report", str(grid), "--store", str(copy)]) == 0
+
+
+def test_a_lost_journal_adopts_the_finished_runs_instead_of_training_again(tmp_path: Path, capsys) -> None:
+    grid, store = _grid(tmp_path, epochs=1), tmp_path / "mlruns"
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    before = {r.data.tags["gansweep.key"]: r.info.run_id for r in _trial_runs(store)}
+    (store / "optuna.journal").unlink()  # lost, or the sweep moved to another --storage
+    capsys.readouterr()
+    grid.write_text(grid.read_text().replace("[1e-3, 2e-4]", "[1e-3, 2e-4, 5e-4]"))  # and one point more
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    out, err = capsys.readouterr()
+    assert "3/3 trials complete, 1 trained in this run" in out
+    assert err.count("trained before; not trained again") == 2
+    runs = _trial_runs(store)
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    records = {t.user_attrs["gansweep_key"]: t for t in _trials(store, grid)}
+    assert {key: records[key].user_attrs["mlflow_run_id"] for key in before} == before
+    assert all(t.state.name == "COMPLETE" and t.user_attrs["verdict"] for t in records.values())
+    client, _ = _client(store)
+    [parent] = client.search_runs([_client(store)[1]], "tags.`gansweep.role` = 'sweep'")
+    stored = Path(client.download_artifacts(parent.info.run_id, "grid.yaml", str(tmp_path)))
+    assert stored.read_text() == grid.read_text()  # the parent keeps the grid as edited, not the first one

@@ -1,0 +1,160 @@
+"""Hostile input, generated: a few hundred mutations of a grid file and of a history CSV, thrown at
+`gansweep run --dry-run` and `gansweep diagnose --history`. Whatever a mutation makes of the file,
+the command exits 0 (it still reads) or 2 with one ``error:`` line, never with a traceback, and the
+store beside it is byte for byte as it was.
+
+The mutations are seeded (``random.Random(SEED)``), so a failure names the same input every run: the
+test id is the case number and the failing text is in the assertion message.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from gansweep.cli import main
+from tests.test_bad_input import GRID, _fingerprint, recorded  # noqa: F401  (the store fixture, by name)
+
+SEED = 15
+GRIDS = 300
+HISTORIES = 150
+RICH_GRID = """name: e
+epochs: 2
+device: cpu
+seeds: [0, 1]
+eval_every: 1
+early_stop: [diverged]
+objective: {metric: fid_mnist, direction: minimize}
+models:
+  - model: cs231n-mlp
+    batch_size: 500
+    grid: {lr: [1.0e-3, 2.0e-4], latent_dim: [64, 96]}
+    points:
+      - {lr: 5.0e-4, betas: [0.5, 0.999], reported: "Good, then unstable"}
+search:
+  model: mlp
+  n_trials: 3
+  space: {lr: {low: 1.0e-4, high: 1.0e-2, log: true}, batch_size: {choices: [128, 256]}}
+"""
+HISTORY = "epoch,d_loss,g_loss,d_real,d_fake\n" + "".join(
+    f"{e},{0.6 - 0.01 * e:.3f},{1.2 + 0.05 * e:.3f},0.7,0.3\n" for e in range(1, 13)
+)
+HOSTILE = [
+    "",
+    " ",
+    "\n",
+    "\t",
+    ":",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "'",
+    '"',
+    "#",
+    "&a",
+    "*a",
+    "!!python/object:os.system",
+    "!!binary",
+    "<<: *a",
+    "%YAML 1.1\n",
+    "---\n",
+    "...\n",
+    "\x00",
+    "\x1b[31m",
+    "\xff",
+    "\ufeff",
+    "é",
+    "true",
+    "no",
+    "null",
+    "~",
+    "-1",
+    "0",
+    "1e999",
+    "-1e999",
+    ".nan",
+    ".inf",
+    "nan",
+    "inf",
+    "9" * 300,
+    "1.5",
+    "0x10",
+    "1_000",
+    "2e-4",
+    "[1, [2, [3]]]",
+    "{a: 1}",
+    "a" * 5000,
+    "../../etc/passwd",
+    "/tmp",
+    "cuda:7",
+    "banana",
+]
+
+
+def _mutate(text: str, rng: random.Random, rounds: int) -> bytes:
+    """``rounds`` edits: a hostile token in place of a token, inserted, a line dropped, doubled or
+    re-indented, or a byte flipped."""
+    data = text
+    for _ in range(rounds):
+        lines = data.split("\n")
+        i = rng.randrange(len(lines))
+        kind = rng.randrange(6)
+        if kind == 0:  # a value, a key or a punctuation mark replaced
+            tokens = lines[i].replace(":", " : ").replace(",", " , ").split(" ")
+            j = rng.randrange(len(tokens))
+            tokens[j] = rng.choice(HOSTILE)
+            lines[i] = " ".join(tokens).replace(" : ", ": ").replace(" , ", ", ")
+        elif kind == 1:
+            at = rng.randrange(len(lines[i]) + 1)
+            lines[i] = lines[i][:at] + rng.choice(HOSTILE) + lines[i][at:]
+        elif kind == 2:
+            del lines[i]
+        elif kind == 3:
+            lines.insert(i, lines[i])
+        elif kind == 4:
+            lines[i] = " " * rng.choice([0, 1, 3, 4, 6]) + lines[i].lstrip()
+        else:
+            lines[i] = "".join(rng.choice(HOSTILE) if rng.random() < 0.05 else c for c in lines[i])
+        data = "\n".join(lines)
+    raw = data.encode("utf-8", "surrogatepass")
+    if rng.random() < 0.1:  # bytes that are not UTF-8
+        at = rng.randrange(len(raw) + 1)
+        raw = raw[:at] + bytes([rng.randrange(128, 256)]) + raw[at:]
+    return raw
+
+
+def _cases(base: list[str], count: int, salt: int) -> list[bytes]:
+    rng = random.Random(SEED * 1000 + salt)
+    return [_mutate(rng.choice(base), rng, rng.choice([1, 1, 2, 3, 5])) for _ in range(count)]
+
+
+def _check(argv: list[str], data: bytes, capsys) -> None:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    shown = data[:300]
+    assert code in (0, 2), f"exit {code} on {shown!r}: {err[-2000:]}"
+    if code == 2:
+        assert len(lines) == 1 and lines[0].startswith("error: "), f"{shown!r}: {err[-2000:]}"
+
+
+def test_mutated_grids_get_a_dry_run_or_one_error_line(recorded: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    store = recorded
+    before = _fingerprint(store)
+    path = tmp_path / "grid.yaml"
+    for data in _cases([GRID, RICH_GRID], GRIDS, salt=1):
+        path.write_bytes(data)
+        _check(["run", str(path), "--store", str(store), "--dry-run", "--json"], data, capsys)
+    assert _fingerprint(store) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]  # and nothing written beside it
+
+
+def test_mutated_histories_get_a_verdict_or_one_error_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "history.csv"
+    for data in _cases([HISTORY], HISTORIES, salt=2):
+        path.write_bytes(data)
+        _check(["diagnose", "--history", str(path)], data, capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
