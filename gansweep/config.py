@@ -46,7 +46,7 @@ from pydantic import (
 )
 
 from gansweep.data import DATASETS
-from gansweep.diagnostics.evaluate import EVAL_EVERY, EVAL_SAMPLES
+from gansweep.diagnostics.evaluate import AUTO, EVAL_EVERY, EVAL_SAMPLES
 from gansweep.diagnostics.flags import BAD_FLAGS
 from gansweep.diagnostics.metrics import METRICS
 from gansweep.errors import GansweepError
@@ -227,8 +227,10 @@ class SweepConfig(_FixedHyperparameters):
     eval_samples: int = Field(default=EVAL_SAMPLES, ge=100, le=MAX_EVAL_SAMPLES)
     """Generated samples per evaluation (the noise thresholds in ``flags.py`` were measured at 256)."""
     # A Literal of a tuple's values is fine for pydantic, opaque to mypy (Literal[*BAD_FLAGS] needs 3.11).
-    early_stop: list[Literal[BAD_FLAGS]] = Field(default_factory=list)  # type: ignore[valid-type]
-    """Stop a trial as soon as one of these flags is raised (with ``search:``, Optuna prunes it)."""
+    early_stop: Literal["auto"] | list[Literal[BAD_FLAGS]] = AUTO  # type: ignore[valid-type,assignment]
+    """``auto``: stop a trial that cannot recover (a D-loss collapse with collapsed samples, stuck:
+    ``flags.hopeless``); a list of flags: stop as soon as one of them stands; ``[]``: never stop early.
+    With ``search:``, Optuna prunes a stopped trial."""
     snapshot_every: int = Field(default=10, ge=1)
     """Sample grids are drawn at epoch 0, every N epochs and the last (the GIF has every epoch)."""
     checkpoint_every: int = Field(default=1, ge=1)

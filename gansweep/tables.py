@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from gansweep.config import TrialPlan
+from gansweep.diagnostics.evaluate import STOPPED
 from gansweep.diagnostics.flags import BAD_FLAGS
 from gansweep.diagnostics.metrics import unreadable
 from gansweep.options import HYPERPARAMETERS
@@ -87,6 +88,7 @@ class ReportRow:
     key: str = ""
     unreadable: bool = False
     """The judge could not read the final samples: no fid_mnist (it would be a constant)."""
+    epochs_trained: int | None = None
     recovered: dict[str, int] = field(default_factory=dict)
     """Flag name -> epoch it ended: raised, then gone by the end of training."""
     judged: str | None = None
@@ -142,6 +144,7 @@ def _row(record: TrialRecord) -> ReportRow:
         verdict=record.verdict,
         fid_mnist=None if unreadable(record.final) else record.final.get("fid_mnist"),
         unreadable=unreadable(record.final),
+        epochs_trained=None if "epoch" not in record.final else int(record.final["epoch"]),
         modes_covered=None if modes is None else int(modes),
         flags={k: v for k, v in record.flags.items() if v is not None},
         run_id=record.run_id,
@@ -369,7 +372,21 @@ def to_markdown(rows: list[ReportRow]) -> str:
         lines.append("")
         if own := [s for s in summaries if s.model == model]:
             lines += _summary_table(own)
-    return "\n".join(lines)
+    return "\n".join(lines + _saved_line(rows))
+
+
+def saved_epochs(rows: list[ReportRow]) -> tuple[int, int, int]:
+    """(trials that early stopping ended, trial-epochs it saved, trial-epochs planned for every row)."""
+    stopped = [r for r in rows if r.state == "complete" and r.verdict.startswith(STOPPED)]
+    planned = sum(int(r.hyperparameters.get("epochs", 0)) for r in rows)
+    return len(stopped), sum(int(r.hyperparameters["epochs"]) - (r.epochs_trained or 0) for r in stopped), planned
+
+
+def _saved_line(rows: list[ReportRow]) -> list[str]:
+    stopped, saved, planned = saved_epochs(rows)
+    if not stopped:
+        return []
+    return [f"Early stopping ended {stopped} hopeless trial(s), saving {saved} of {planned} trial-epochs.", ""]
 
 
 def to_csv(rows: list[ReportRow]) -> str:

@@ -58,3 +58,21 @@ def test_metric_noise_measures_each_pool(monkeypatch, capsys) -> None:
     }
     modes = {name: metrics["modes_covered"] for name, metrics in result["results"].items()}
     assert modes["all digits"] == [10, 0] and modes["three classes"] == [3, 0] and modes["one class"] == [1, 0]
+
+
+def test_bench_early_stop_compares_both_ways() -> None:
+    command = [sys.executable, str(BENCHMARKS / "bench_early_stop.py"), "--quick", "--json", "--workers", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["settings"], result["epochs_planned"], result["stopped"], result["epochs_saved"]) == (2, 4, 0, 0)
+    assert result["same_outcomes"] and all(r["epochs_auto"] == 2 for r in result["rows"])
+
+
+def test_bench_workers_times_both_layouts() -> None:
+    command = [sys.executable, str(BENCHMARKS / "bench_workers.py"), "--sweeps", "cs231n-mlp", "--quick", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    layouts = {r["workers"]: r for r in result["results"].values()}
+    assert set(layouts) == {1, result["cores"]} and all(r["trials"] == 4 and r["wall_s"] > 0 for r in layouts.values())

@@ -22,6 +22,7 @@ from gansweep.tables import (
     heatmap_figure,
     heatmaps,
     reported_category,
+    saved_epochs,
     summarize,
     to_csv,
     to_json,
@@ -429,3 +430,17 @@ def test_unreadable_samples_show_no_score_and_are_never_best() -> None:
     rows = collect_rows(trials, None)
     assert [(r.unreadable, r.fid_mnist, r.best) for r in rows] == [(True, None, False), (False, 700.0, True)]
     assert "| unreadable |" in to_markdown(rows)
+
+
+def test_the_footer_counts_the_trial_epochs_early_stopping_saved() -> None:
+    stopped = _trial(0, 5e-3, 0, 900.0, flags={"d_collapse": 5})
+    stopped.user_attrs.update(verdict="stopped at epoch 11 of 30: D-loss collapse at epoch 5")
+    stopped.user_attrs["final"]["epoch"] = 11
+    full = _trial(1, 1e-3, 0, 90.0)
+    full.user_attrs["final"]["epoch"] = 30
+    for trial in (stopped, full):
+        trial.user_attrs["hyperparameters"]["epochs"] = 30
+    rows = collect_rows([stopped, full], None)
+    assert saved_epochs(rows) == (1, 19, 60)
+    assert to_markdown(rows).endswith("Early stopping ended 1 hopeless trial(s), saving 19 of 60 trial-epochs.\n")
+    assert "Early stopping" not in to_markdown(rows[1:])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gansweep.diagnostics.flags import diagnose
+from gansweep.diagnostics.flags import Diagnosis, Flag, diagnose, hopeless
 from gansweep.diagnostics.judge import Judge
 from gansweep.diagnostics.metrics import Reference, sample_metrics
 from gansweep.trainer import Trainer, TrainerCallback
@@ -14,6 +14,10 @@ EVAL_SAMPLES = 256
 """Samples judged per evaluation. 256 cost 3.4 % of a cs231n-mlp trial evaluated after every epoch (its
 epoch is ~0.6 s on 2 CPU cores; 1.1 % for dcgan28 width 32), while the metrics' own noise stays small
 against the changes a trend must see (measured spreads in ``flags.py``)."""
+AUTO = "auto"
+"""``early_stop: auto``, the default: stop what cannot recover (``flags.hopeless``)."""
+STOPPED = "stopped at epoch"
+"""How the verdict of a trial that early stopping ended begins: ``stopped at epoch N of M: ...``."""
 EVAL_SEED_OFFSET = 2
 """Evaluation latents are seeded with seed + 2 (seed + 1 is the fixed grid): the same latents at every
 evaluation, so metrics across epochs compare the generator, not the draw."""
@@ -25,8 +29,9 @@ def evaluated(epoch: int, every: int, last: int) -> bool:
 
 
 class SampleEvaluator(TrainerCallback):
-    """Adds the sample metrics to the epoch record at each evaluation, and stops the trial once one of
-    ``early_stop`` is flagged and still standing (not recovered). Must run before callbacks that log records."""
+    """Adds the sample metrics to the epoch record at each evaluation, and stops the trial by
+    ``early_stop``: ``auto`` once it is hopeless (``flags.hopeless``), or a tuple of flag names once one
+    of them is flagged and still standing (not recovered). Must run before callbacks that log records."""
 
     def __init__(
         self,
@@ -34,7 +39,7 @@ class SampleEvaluator(TrainerCallback):
         reference: Reference,
         every: int = EVAL_EVERY,
         n_samples: int = EVAL_SAMPLES,
-        early_stop: tuple[str, ...] = (),
+        early_stop: str | tuple[str, ...] = (),
     ) -> None:
         self.judge, self.reference, self.every, self.n_samples, self.early_stop = (
             judge,
@@ -48,8 +53,10 @@ class SampleEvaluator(TrainerCallback):
         if evaluated(trainer.epoch, self.every, trainer.hp.epochs):
             samples = trainer.generate(self.n_samples, seed=trainer.seed + EVAL_SEED_OFFSET)
             record.update(sample_metrics(self.judge, samples, self.reference))
-        if self.early_stop:
-            for flag in diagnose(trainer.history.epochs).flags:
-                if flag.name in self.early_stop and flag.end is None:
-                    trainer.request_stop(f"early stop: {flag.phrase}")
-                    return
+        if self.early_stop and (flag := self._stop_on(diagnose(trainer.history.epochs))):
+            trainer.request_stop(f"early stop: {flag.phrase}")
+
+    def _stop_on(self, diagnosis: Diagnosis) -> Flag | None:
+        if self.early_stop == AUTO:
+            return hopeless(diagnosis)
+        return next((f for f in diagnosis.flags if f.name in self.early_stop and f.end is None), None)

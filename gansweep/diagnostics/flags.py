@@ -446,6 +446,21 @@ def _fid_words(r: Record) -> str:
     return "samples unreadable" if unreadable(r) else f"fid_mnist {r['fid_mnist']:.0f}"
 
 
+def hopeless(diagnosis: Diagnosis) -> Flag | None:
+    """The lasting D-loss collapse of a trial that cannot recover, or None: D has won (``d_collapse``),
+    the last samples are collapsed (few digits or near-copies) and they are stuck (no new best for
+    ``STUCK_EPOCHS`` and ``STUCK_SHARE`` of the epochs). What ``early_stop: auto`` stops on. Measured on
+    the real-run regression set (``tests/diagnostics_tests/real_runs``): the three runs that reach this
+    state (at epochs 12, 14 and 21) all end bad at 16, 40 and 30 epochs: D sometimes wins less later,
+    but the samples never come back. Report 000's collapses last to the end (30+ epochs) likewise. An
+    under-trained G, an instability, or collapsed samples that still set new bests are never stopped."""
+    lasting = next((f for f in diagnosis.flags if f.name == "d_collapse" and f.end is None), None)
+    states = diagnosis.evaluations
+    if lasting is None or not states or states[-1].quality != "collapsed" or not _stuck(states):
+        return None
+    return lasting
+
+
 def _verdict(flags: list[Flag]) -> str:
     lasting = [f.wording for f in flags if f.end is None]
     recovered = [f.wording for f in flags if f.end is not None]

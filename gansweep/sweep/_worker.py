@@ -28,6 +28,7 @@ from optuna.trial import Trial, TrialState
 from gansweep.config import Objective, TrialPlan, plan_trials, run_names, suggest_plan
 from gansweep.data import TRAIN_SIZES, Digits, load_dataset
 from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, load_judge, unreadable
+from gansweep.diagnostics.evaluate import STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
 from gansweep.sweep._optuna import trial_id
@@ -134,7 +135,7 @@ def run_trial(worker: Worker, trial: Trial) -> None:
             trainer = _trainer(worker, trial, plan, run_id, heartbeat)
             resumed_from = _resume(worker, trainer, record, plan, run_id)
             history = trainer.fit()
-            diagnosis = diagnose(history.epochs)
+            diagnosis = _diagnosis(history, plan)
             worker.runs.publish(run_id, plan, trainer, diagnosis)
             if heartbeat.lost.is_set() or worker.storage.get_trial(trial_id(trial)).state != TrialState.RUNNING:
                 raise TrialTakenOver()
@@ -181,6 +182,14 @@ def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None
     return None
 
 
+def _diagnosis(history: History, plan: TrialPlan) -> Diagnosis:
+    """The trial's diagnosis; a verdict that says when early stopping ended it."""
+    diagnosis = diagnose(history.epochs)
+    if (history.stopped or "").startswith("early stop"):
+        diagnosis.verdict = f"{STOPPED} {len(history.epochs)} of {plan.hp.epochs}: {diagnosis.verdict}"
+    return diagnosis
+
+
 def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan) -> bool:
     """Completes the trial with the point's FINISHED run when the tracking store already holds one,
     instead of training it twice: the study lost its trial (a deleted journal, another ``--storage``),
@@ -189,7 +198,7 @@ def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan)
     if found is None:
         return False
     run_id, history = found
-    diagnosis = diagnose(history.epochs)
+    diagnosis = _diagnosis(history, plan)
     store(trial, run_id=run_id)
     _tell(worker, trial, record, history, diagnosis, resumed_from=0)
     verdict = f"{diagnosis.verdict} (run {run_id[:8]}, trained before; not trained again)"
@@ -198,9 +207,15 @@ def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan)
     return True
 
 
+def _early_stop(setting: str | list[str]) -> str | tuple[str, ...]:
+    return setting if isinstance(setting, str) else tuple(setting)
+
+
 def _trainer(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, heartbeat: Heartbeat) -> Trainer:
     cfg = worker.settings.config
-    evaluator = SampleEvaluator(worker.judge, worker.reference, cfg.eval_every, cfg.eval_samples, tuple(cfg.early_stop))
+    evaluator = SampleEvaluator(
+        worker.judge, worker.reference, cfg.eval_every, cfg.eval_samples, _early_stop(cfg.early_stop)
+    )
     callbacks = [evaluator, MlflowEpochLogger(worker.runs.tracker, run_id)]
     callbacks.append(_SweepCallback(worker.runs, worker.emit, trial, plan, run_id, heartbeat, cfg.checkpoint_every))
     return Trainer(plan.model, worker.digits, plan.hp, plan.seed, worker.device, cfg.amp, callbacks)

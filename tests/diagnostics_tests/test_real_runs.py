@@ -16,6 +16,7 @@ import torch
 
 from gansweep.diagnostics import diagnose, sample_metrics
 from gansweep.diagnostics.evaluate import EVAL_SAMPLES, evaluated
+from gansweep.diagnostics.flags import hopeless
 from gansweep.diagnostics.metrics import Reference
 
 FOLDER = Path(__file__).parent / "real_runs"
@@ -63,3 +64,15 @@ def test_the_runs_are_what_the_evaluator_judges_and_fit_in_5_mb() -> None:
         for check in run["checks"]:
             assert check["epochs"] in schedule and check["sees"]  # a prefix ends on an evaluation
     assert sum(p.stat().st_size for p in FOLDER.glob("*.npz")) <= 5e6
+
+
+def test_early_stop_auto_stops_only_runs_that_end_bad(histories) -> None:
+    """``flags.hopeless`` (what ``early_stop: auto`` stops on), epoch by epoch through each real run: it
+    fires only in the runs whose full verdict is bad, and the verdict at that epoch is bad already."""
+    first = {}
+    for name, history in histories.items():
+        at = [n for n in range(1, len(history) + 1) if hopeless(diagnose(history[:n]))]
+        if at:
+            first[name] = at[0]
+            assert diagnose(history[: at[0]]).outcome == diagnose(history).outcome == "bad", name
+    assert first == {"d_collapse": 12, "mode_collapse": 21, "recovered": 14}
