@@ -69,12 +69,14 @@ class ReferenceDigits(torch.utils.data.Dataset):
 
 
 def reference_loop(trainer: Trainer, images: torch.Tensor, steps: int, log_metric=None) -> float:
-    """The notebook loop on the trainer's own networks and optimizers; returns seconds."""
+    """The notebook loop on the trainer's own networks, with the notebooks' default Adam; returns seconds."""
     loader = torch.utils.data.DataLoader(
         ReferenceDigits(images, trainer.spec.image_size), batch_size=trainer.hp.batch_size, shuffle=True, drop_last=True
     )
     loss = LOSSES["bce"]
-    G, D, dev = trainer.generator, trainer.discriminator, trainer.device
+    G, D, dev, hp = trainer.generator, trainer.discriminator, trainer.device, trainer.hp
+    opt_g = torch.optim.Adam(trainer.g_params, lr=hp.lr_g, betas=hp.betas)
+    opt_d = torch.optim.Adam(trainer.d_params, lr=hp.lr_d, betas=hp.betas)
     d_losses, g_losses = [], []
     started = time.perf_counter()
     for step, (real, _) in enumerate(loader):
@@ -84,13 +86,13 @@ def reference_loop(trainer: Trainer, images: torch.Tensor, steps: int, log_metri
         z = torch.randn(len(real), trainer.hp.latent_dim, device=dev)
         fake = G(z)
         d_loss = loss.discriminator(D(real), D(fake.detach()))
-        trainer.opt_d.zero_grad()
+        opt_d.zero_grad()
         d_loss.backward()
-        trainer.opt_d.step()
+        opt_d.step()
         g_loss = loss.generator(D(fake))
-        trainer.opt_g.zero_grad()
+        opt_g.zero_grad()
         g_loss.backward()
-        trainer.opt_g.step()
+        opt_g.step()
         d_losses.append(d_loss.item())
         g_losses.append(g_loss.item())
         if log_metric:

@@ -76,3 +76,11 @@ def test_bench_workers_times_both_layouts() -> None:
     result = json.loads(done.stdout)
     layouts = {r["workers"]: r for r in result["results"].values()}
     assert set(layouts) == {1, result["cores"]} and all(r["trials"] == 4 and r["wall_s"] > 0 for r in layouts.values())
+
+
+def test_bench_process_times_both_whole_processes() -> None:
+    command = [sys.executable, str(BENCHMARKS / "bench_process.py"), "--epochs", "1", "--repeats", "1", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result["seconds"]) == {"notebook", "gansweep"} and result["ratio"] > 0
