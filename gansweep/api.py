@@ -29,7 +29,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, sample_grid
-from gansweep.commands import check_devices, sweep_report, sweep_settings
+from gansweep.commands import check_devices, sweep_report, sweep_settings, writable_store
 from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics import diagnose
@@ -90,6 +90,7 @@ def run(grid: str | Path | dict[str, Any], *, progress: bool = True, **options: 
     config = settings.config
     plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(grid if not isinstance(grid, dict) else "grid"))
     check_devices(settings, "devices=" if chosen.devices else "device:")
+    writable_store(settings)
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if progress:
         # In a notebook rich draws live bars through ipywidgets (Colab has it); without it, a warning per

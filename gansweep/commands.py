@@ -43,7 +43,7 @@ from gansweep.sweep import (
 )
 from gansweep.tables import FORMATS, collect_rows, heatmaps, to_markdown
 from gansweep.tracking import Tracker, check_tracking, default_tracking_uri, experiment_id
-from gansweep.trainer import Trainer, device_problem
+from gansweep.trainer import Trainer, device_problem, resolve_device
 
 EXIT_DIVERGED = 1
 """`gansweep train` whose losses went NaN/inf: the history up to there is still written."""
@@ -102,7 +102,12 @@ def _writable_folder(folder: Path, flag: str, fix: str = "give a folder") -> Non
         raise GansweepError(f"{flag} {folder}: cannot write into that folder ({error.strerror}); {fix}") from None
 
 
-def _writable_store(settings: SweepSettings) -> None:
+def _cores() -> int:
+    """The cores this process may use (a cgroup's or Slurm's share, where the system says; macOS does not)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def writable_store(settings: SweepSettings) -> None:
     """The default store's artifacts folder and MLflow database take writes (else the first trial would
     train, then fail to record anything)."""
     fix = "make it writable, or pass another --store"
@@ -164,14 +169,15 @@ def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
             raise GansweepError(f"--devices {options.devices!r} names no device: give e.g. cuda:0,cuda:1 or cpu")
     else:
         chosen = (config.device,) * options.workers
-    if len(chosen) > (cores := os.cpu_count() or 1):
+    on_cpu = [d for d in chosen if d == "cpu" or (d == "auto" and resolve_device().type == "cpu")]
+    if len(on_cpu) > (cores := _cores()):
         raise GansweepError(
-            f"{len(chosen)} workers on a machine with {cores} CPU cores: at most {cores} "
+            f"{len(on_cpu)} CPU workers with {cores} CPU cores: at most {cores} "
             f"(each worker is a process, more only share the cores); lower --workers or --trials-per-device"
         )
     return SweepSettings(
         config=config,
-        config_text=grid.read_text(),
+        config_text=grid.read_bytes().decode("utf-8-sig"),  # load_config read it as that
         study_name=options.name or config.name,
         store=options.store,
         storage=options.storage,
@@ -201,12 +207,12 @@ def _run(args: argparse.Namespace) -> int:
     load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
     if settings.tracking_uri:
         check_tracking(settings.tracking_uri)
-    _writable_store(settings)
+    writable_store(settings)
     with SweepProgress() as progress, _on_sigterm(Terminated):
         result = run_sweep(settings, plans, progress)
     plans = result.plans
     print(sweep_report(settings, plans, result.parent_run))
-    missing = [p for p in plans if result.states.get(p.key) != State.COMPLETE]
+    missing = [p for p in plans if p.key not in result.states or not result.states[p.key].done]  # pruned: done
     print(
         f"{len(plans) - len(missing)}/{len(plans)} trials complete, {result.trained} trained in this run; "
         f"MLflow: {redact(settings.mlflow_uri)} (gansweep ui to browse)"

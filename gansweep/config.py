@@ -449,7 +449,10 @@ def load_config(path: str | Path) -> SweepConfig:
     """Reads and validates a grid.yaml; raises ``ConfigError`` naming file, line and field."""
     path = Path(path)
     node, raw = _parse(_read(path), path)
-    _check_keys_and_booleans(node, path)
+    try:
+        _check_keys_and_booleans(node, path)
+    except RecursionError:  # an alias inside its own anchor (`a: &x [*x]`) never ends
+        raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
     raw.setdefault("name", path.stem)

@@ -15,6 +15,7 @@ of a model with a Q head (InfoGAN); elsewhere it is a flat 0.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import re
@@ -218,12 +219,16 @@ def experiment_id(tracking_uri: str, name: str | None = None) -> str | None:
     return newest[0].experiment_id if newest else None
 
 
+DATABASES = ("postgresql", "mysql", "mssql", "oracle")
+"""Tracking URIs checked as databases; other schemes (databricks, a plugin's) are MLflow's to open."""
+
+
 def check_tracking(uri: str, timeout: int = 10) -> None:
     """Fails fast, in one line, on a tracking server or database that does not answer: MLflow itself
     retries for minutes, logging each attempt. SQLite files and local folders need no check."""
     if uri.startswith(("http://", "https://")):
         _check_server(uri, timeout)
-    elif "://" in uri and not uri.startswith(("sqlite:", "file:")):
+    elif uri.split("://", 1)[0].split("+", 1)[0] in DATABASES:
         _check_database(uri, timeout)
 
 
@@ -233,6 +238,8 @@ def _check_server(uri: str, timeout: int) -> None:
         urllib.request.urlopen(health, timeout=timeout).close()
     except urllib.error.HTTPError:
         pass  # it answered; MLflow reports what is wrong with the request
+    except (http.client.InvalidURL, ValueError):  # its text may quote a piece of a password
+        raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
     except OSError as error:
         reason = getattr(error, "reason", error)
         raise GansweepError(
@@ -241,7 +248,10 @@ def _check_server(uri: str, timeout: int) -> None:
 
 
 def _check_database(uri: str, timeout: int) -> None:
-    connect_args = {"connect_timeout": timeout} if uri.startswith("postgresql") else {}
+    scheme = uri.split("://", 1)[0]
+    connect_args = (
+        {"connect_timeout": timeout} if scheme in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2") else {}
+    )
     try:
         engine = sqlalchemy.create_engine(uri, connect_args=connect_args)
         with engine.connect():
@@ -252,8 +262,8 @@ def _check_database(uri: str, timeout: int) -> None:
             f"--tracking-uri {redact(uri)}: its database driver is not installed "
             "(PostgreSQL: pip install 'gansweep[postgres]'; MySQL: pip install pymysql)"
         ) from None
-    except sqlalchemy.exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    except Exception as error:  # the URL's own parse errors too (a port that is not a number, ...)
+        reason = redact(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
         raise GansweepError(f"--tracking-uri {redact(uri)}: cannot open ({reason})") from None
 
 

@@ -257,9 +257,7 @@ def size_past_its_limit(case: Case) -> None:
     )
     case.check([*TRAIN, "--seed", "1" + "0" * 20], "--seed must be 0 to 4294967295, got 100000000000000000000")
     case.check([*TRAIN, "--lr", "1e308"], "lr must be at most 1e+30 (float32 on the device), got 1e+308")
-    case.check(
-        case.run(GRID, "--workers", "500"), "500 workers on a machine with", "lower --workers or --trials-per-device"
-    )
+    case.check(case.run(GRID, "--workers", "500"), "500 CPU workers with", "lower --workers or --trials-per-device")
 
 
 def control_characters_in_reported(case: Case) -> None:
@@ -324,6 +322,10 @@ def credentials_in_a_query_or_holding_at(case: Case) -> None:
     case.check(
         case.run(GRID, "--tracking-uri", "http://127.0.0.1:1/?token=secret"),
         "--tracking-uri http://127.0.0.1:1/?token=*** is unreachable (",
+    )
+    case.check(case.run(GRID, "--tracking-uri", "http://bob:se/cret@127.0.0.1:1"), "is not a URL urllib can read")
+    case.check(
+        ["ui", "--tracking-uri", "postgresql://bob:secret@db:port/x"], "postgresql://bob:***@db:port/x: cannot open ("
     )
 
 

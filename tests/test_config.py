@@ -186,6 +186,7 @@ LAUGHS = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
         (b"[" * 20_000 + b"]" * 20_000, r"grid.yaml: not valid YAML: nested too deeply"),
         ((BASE + "#" * 1_000_001).encode(), r"grid.yaml: larger than 1,000,000 bytes"),
         (LAUGHS.encode(), r"grid.yaml: expands to more than 100,000 values \(YAML aliases\?\)"),
+        (b"epochs: 1\nmodels: &a [*a]\n", r"grid.yaml: an alias refers to a value that contains it"),
         (b"epochs: 2\n" + BASE.encode(), r"grid.yaml:2: epochs: given twice \(first on line 1\); give each key once"),
         (
             BASE.replace("grid:", "batch_size: true\n    grid:").encode(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gansweep.hparams import resolve_hyperparameters
-from gansweep.tracking import MlflowEpochLogger
+from gansweep.tracking import MlflowEpochLogger, check_tracking
 from gansweep.trainer import STEP_METRICS, Trainer
 
 
@@ -30,3 +30,8 @@ def test_an_epoch_sends_its_means_and_per_step_losses(digits, model: str, with_i
     )
     steps = [step for name, _, step in sent.values if name == "d_loss_per_step"]
     assert steps == list(range(1, trainer.steps_per_epoch + 1))
+
+
+def test_check_tracking_leaves_schemes_it_does_not_know_to_mlflow() -> None:
+    for uri in ("databricks://profile", "sqlite:////nowhere/mlflow.db", "file:///nowhere", "mlruns"):
+        check_tracking(uri)  # no connection tried, nothing raised

@@ -50,11 +50,14 @@ class SampleEvaluator(TrainerCallback):
         )
 
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if evaluated(trainer.epoch, self.every, trainer.hp.epochs):
+        judged = evaluated(trainer.epoch, self.every, trainer.hp.epochs)
+        if judged:
             samples = trainer.generate(self.n_samples, seed=trainer.seed + EVAL_SEED_OFFSET)
             record.update(sample_metrics(self.judge, samples, self.reference))
-        if self.early_stop and (flag := self._stop_on(diagnose(trainer.history.epochs))):
-            trainer.request_stop(f"early stop: {flag.phrase}")
+        # auto reads the samples, and a trial's last record must carry them (the objective is read there)
+        if self.early_stop and (judged or self.early_stop != AUTO):
+            if flag := self._stop_on(diagnose(trainer.history.epochs)):
+                trainer.request_stop(f"early stop: {flag.phrase}")
 
     def _stop_on(self, diagnosis: Diagnosis) -> Flag | None:
         if self.early_stop == AUTO:

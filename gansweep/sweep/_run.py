@@ -123,8 +123,8 @@ def _sweep_status(trials: list[FrozenTrial], wanted: list[str], interrupted: boo
 
 
 def _search_plans(trials: list[FrozenTrial], first_index: int) -> list[TrialPlan]:
-    """The completed ``search:`` trials as plans, in trial order (for the results table)."""
-    done = [r.plan for r in map(TrialRecord.of, trials) if r.search and r.state == State.COMPLETE and r.plan]
+    """The completed (or pruned) ``search:`` trials as plans, in trial order (for the results table)."""
+    done = [r.plan for r in map(TrialRecord.of, trials) if r.search and r.state.done and r.plan]
     return [replace(plan, index=first_index + i) for i, plan in enumerate(done)]
 
 

@@ -90,14 +90,14 @@ class TrialRuns:
         """A FINISHED run of point ``key`` already in the tracking store, with its history (no samples):
         the study may have lost its trial (a deleted journal, another ``--storage``). None when there is
         none, or its history cannot be read."""
-        run_id = self.tracker.finished_trial(key)
-        if run_id is None:
-            return None
         try:
+            run_id = self.tracker.finished_trial(key)
+            if run_id is None:
+                return None
             path = self.tracker.download(self.tracker.uri, run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
             saved = json.loads(path.read_text())
             return run_id, History(epochs=saved["epochs"], stopped=saved["stopped"])
-        except (GansweepError, ValueError, KeyError, TypeError):
+        except Exception:  # a store that fails here fails the training's bookkeeping too, recorded there
             return None
 
     def publish(self, run_id: str, plan: TrialPlan, trainer: Trainer, diagnosis: Diagnosis) -> None:

@@ -13,6 +13,7 @@ import errno
 import math
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -300,7 +301,8 @@ def _give_up(worker: Worker, trial: Trial, **fields: Any) -> bool:
 
 
 def _taken_over(worker: Worker, plan: TrialPlan, run_id: str) -> None:
-    worker.runs.kill(run_id, "taken over by another worker")
+    # only if still running: the worker that took over may have adopted this run, FINISHED, as its result
+    worker.runs.end(run_id, "KILLED", {"gansweep.outcome": "taken over by another worker"}, only_if_running=True)
     worker.emit(("end", {"key": plan.key, "state": TAKEN_OVER, "error": "another worker judged this one dead"}))
 
 
@@ -340,6 +342,9 @@ def _exit_with_parent() -> None:
 def worker_process(settings: SweepSettings, number: int, threads: int, parent_run: str, events: Any) -> None:
     """The body of a worker process: trains queued trials until the sweep has none left."""
     _exit_with_parent()
+    # SIGTERM to the whole group (Slurm's scancel, systemd) would kill a worker mid-write: the run passes
+    # it on as SIGINT, after which the worker queues its trial again and leaves.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(threads)
     try:
         Worker.open(settings, settings.devices[number], events.put, number, parent_run).run_queue()

@@ -151,6 +151,7 @@ def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        start_new_session=True,  # a group of its own, which a test may signal whole
     )
 
 
@@ -214,17 +215,20 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
     assert [t.state.name for t in _trials(store, grid)] == ["FAIL", "COMPLETE"]
 
 
-def test_sigterm_to_the_run_alone_stops_its_workers_as_ctrl_c_does(tmp_path: Path, capsys) -> None:
-    """`kill PID` (or a scheduler's stop) reaches the run, not its worker processes: it passes it on, and
-    no trial or run is left RUNNING for `gansweep status` to report as training."""
+@pytest.mark.parametrize("whole_group", [False, True], ids=["run alone", "whole group"])
+def test_sigterm_stops_the_workers_as_ctrl_c_does(tmp_path: Path, capsys, whole_group: bool) -> None:
+    """`kill PID` reaches the run alone, which passes it on; Slurm's scancel and systemd signal the whole
+    group, whose workers leave it to the run. Either way no trial or run is left RUNNING for `gansweep
+    status` to report as training, and no trial counts a takeover."""
     grid, store = _grid(tmp_path, epochs=6, batch_size=100, lrs="[1e-3, 5e-4]"), tmp_path / "mlruns"
     proc = _start(grid, store, "--workers", "2")
     _wait_for(lambda: len(_checkpoints(store)) == 2)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM) if whole_group else proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == 130 and "run the same command again" in err, err
     assert sorted(r.info.status for r in _trial_runs(store)) == ["KILLED", "KILLED"]
     assert sorted(t.state.name for t in _trials(store, grid)) == ["FAIL", "FAIL", "WAITING", "WAITING"]
+    assert not any(t.user_attrs.get("takeovers") for t in _trials(store, grid))  # interrupted, not dead
     capsys.readouterr()
     assert main(["status", str(grid), "--store", str(store), "--json"]) == 0
     assert [row["state"] for row in json.loads(capsys.readouterr().out)] == ["waiting", "waiting"]
