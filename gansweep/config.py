@@ -273,7 +273,8 @@ class SweepConfig(_FixedHyperparameters):
     @property
     def n_planned(self) -> int:
         """Trials the file plans, counted without expanding the grids (repeated points counted twice)."""
-        rows = sum(math.prod(len(v) for v in m.grid.values()) * bool(m.grid) + len(m.points) for m in self.models)
+        grids = sum(math.prod(len(v) for v in m.grid.values()) for m in self.models if m.grid)
+        rows = grids + sum(len(m.points) for m in self.models)
         return rows * len(self.seed_list) + self.n_search
 
     @property

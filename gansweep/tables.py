@@ -319,6 +319,7 @@ def _summary_table(summaries: list[SettingSummary]) -> list[str]:
     columns, _ = varying(summaries)
     header = [*columns, "seeds", "fid_mnist", "flags (of complete seeds)"]
     lines = ["#### per setting (median over seeds)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    best = _best(sum(s.best for s in summaries))
     for s, cells in zip(summaries, _cells(summaries)):
         seeds = str(len(s.seeds)) if s.complete == len(s.seeds) else f"{s.complete} of {len(s.seeds)} complete"
         fid = (
@@ -326,7 +327,7 @@ def _summary_table(summaries: list[SettingSummary]) -> list[str]:
             if s.fid_median is None
             else f"median {_number(s.fid_median)} [{_number(s.fid_min)}–{_number(s.fid_max)}]"
         )
-        fid = f"{_best(sum(x.best for x in summaries))}: {fid}" if s.best else fid
+        fid = f"{best}: {fid}" if s.best else fid
         flags = ", ".join(f"{name} {count}" for name, count in _flagged(s).items())
         lines.append("| " + " | ".join([*(cells.get(c, "") for c in columns), seeds, fid, flags]) + " |")
     return lines + [""]
@@ -337,6 +338,7 @@ def to_markdown(rows: list[ReportRow]) -> str:
     settings that vary (a seed column only with several seeds), the outcome, fid_mnist and flags."""
     lines: list[str] = []
     summaries = summarize(rows)
+    best = _best(sum(r.best for r in rows))
     for model in dict.fromkeys(r.model for r in rows):
         part = [r for r in rows if r.model == model]
         with_reported = any(r.reported for r in part)
@@ -352,7 +354,7 @@ def to_markdown(rows: list[ReportRow]) -> str:
         ]
         lines += [f"### {model}", "", *_fixed_line(fixed), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r, cells in zip(part, _cells(part)):
-            outcome = f"{_best(sum(x.best for x in rows))}: {r.outcome}" if r.best else r.outcome
+            outcome = f"{best}: {r.outcome}" if r.best else r.outcome
             onsets = ", ".join(f"{name} @ {epoch}" for name, epoch in r.flags.items())
             row = [*(cells.get(c, "") for c in columns), outcome, *([r.reported or ""] if with_reported else [])]
             row += [

@@ -247,24 +247,36 @@ def _check_server(uri: str, timeout: int) -> None:
         ) from None
 
 
+def connect_args(url: str, timeout: int = 10) -> dict[str, Any]:
+    """SQLAlchemy ``connect_args`` for a database URL: a connection timeout where the driver takes one,
+    and SQLite's lock wait (several processes write the same file)."""
+    scheme = url.split("://", 1)[0]
+    if scheme.startswith("sqlite"):
+        return {"timeout": 60}
+    if scheme in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+        return {"connect_timeout": timeout}
+    return {}
+
+
+def database_error(flag: str, url: str, error: Exception) -> GansweepError:
+    """One line for a database that cannot be opened (``--storage`` or ``--tracking-uri``)."""
+    if isinstance(error, ImportError):
+        return GansweepError(
+            f"{flag} {redact(url)}: its database driver is not installed "
+            "(PostgreSQL: pip install 'gansweep[postgres]'; MySQL: pip install pymysql)"
+        )
+    reason = redact(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
+    return GansweepError(f"{flag} {redact(url)}: cannot open ({reason})")
+
+
 def _check_database(uri: str, timeout: int) -> None:
-    scheme = uri.split("://", 1)[0]
-    connect_args = (
-        {"connect_timeout": timeout} if scheme in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2") else {}
-    )
     try:
-        engine = sqlalchemy.create_engine(uri, connect_args=connect_args)
+        engine = sqlalchemy.create_engine(uri, connect_args=connect_args(uri, timeout))
         with engine.connect():
             pass
         engine.dispose()
-    except ImportError:
-        raise GansweepError(
-            f"--tracking-uri {redact(uri)}: its database driver is not installed "
-            "(PostgreSQL: pip install 'gansweep[postgres]'; MySQL: pip install pymysql)"
-        ) from None
-    except Exception as error:  # the URL's own parse errors too (a port that is not a number, ...)
-        reason = redact(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
-        raise GansweepError(f"--tracking-uri {redact(uri)}: cannot open ({reason})") from None
+    except Exception as error:  # a missing driver, the URL's own parse errors, a refused connection
+        raise database_error("--tracking-uri", uri, error) from None
 
 
 class MlflowEpochLogger(TrainerCallback):

@@ -19,10 +19,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from gansweep.config import SweepConfig
-from gansweep.errors import GansweepError, redact
+from gansweep.errors import GansweepError
 from gansweep.sweep._optuna import has_heartbeats
 from gansweep.sweep._queue import requeue_stale
 from gansweep.sweep._settings import SweepSettings
+from gansweep.tracking import connect_args, database_error
 
 
 def _quiet_optuna() -> None:
@@ -70,7 +71,7 @@ def _open_rdb(settings: SweepSettings):
             try:
                 return optuna.storages.RDBStorage(
                     url,
-                    engine_kwargs={"connect_args": _connect_args(url)},
+                    engine_kwargs={"connect_args": connect_args(url)},
                     heartbeat_interval=settings.heartbeat,
                     grace_period=settings.grace_period,
                     heartbeat_stale_trial_callback=requeue_stale,
@@ -79,22 +80,8 @@ def _open_rdb(settings: SweepSettings):
                 if attempt == 2:
                     raise
                 time.sleep(1 + attempt)
-    except ImportError:
-        raise GansweepError(
-            f"--storage {redact(url)}: its database driver is not installed "
-            "(PostgreSQL: pip install 'gansweep[postgres]'; MySQL: pip install pymysql)"
-        ) from None
-    except Exception as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise GansweepError(f"--storage {redact(url)}: cannot open ({reason})") from None
-
-
-def _connect_args(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        return {"timeout": 60}
-    if url.startswith("postgresql"):
-        return {"connect_timeout": 10}
-    return {}
+    except Exception as error:  # a missing driver, a refused connection, a wrong password
+        raise database_error("--storage", url, error) from None
 
 
 def _sampler(config: SweepConfig, worker: int):
