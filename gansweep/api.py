@@ -29,7 +29,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, sample_grid
-from gansweep.commands import check_devices, sweep_report, sweep_settings, writable_store
+from gansweep.commands.run import check_devices, sweep_report, sweep_settings, writable_store
 from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics import diagnose

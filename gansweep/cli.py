@@ -7,11 +7,13 @@ fix (``GansweepError``) print one line naming what is wrong and exit 2; ``--debu
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from gansweep.commands import handler
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
 from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE, RunOptions
 
@@ -66,9 +68,11 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     _add_storage_flags(parser, tracking=True)
     parser.add_argument(
         "--workers",
-        type=int,
+        type=_workers,
         default=RunOptions.workers,
-        help="trials trained at once, as processes sharing this machine (default %(default)s)",
+        metavar="N|auto",
+        help="trials trained at once, as processes sharing this machine; auto: one, or on a CPU one per core "
+        "for small models with enough to train (default %(default)s)",
     )
     parser.add_argument(
         "--devices", help="comma-separated devices, one worker each (e.g. cuda:0,cuda:1); overrides --workers"
@@ -95,6 +99,15 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="list the trials and how many are complete; train nothing"
     )
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the trials as a JSON list")
+
+
+def _workers(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a number of workers or auto, got {value!r}") from None
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) -> None:
@@ -177,7 +190,7 @@ def _add_diagnose(parser: argparse.ArgumentParser) -> None:
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
-    # name: (summary, the function that adds its arguments); gansweep.commands.HANDLERS runs it
+    # name: (summary, the function that adds its arguments); gansweep.commands.<name>.main runs it
     "train": ("train one trial and print its per-epoch losses", _add_train),
     "run": ("run a sweep: train every trial of grid.yaml once, tracked in MLflow", _add_run),
     "list": ("list the model zoo, data sets or losses", _add_list),
@@ -214,12 +227,14 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Imported only once a command runs: the handlers bring torch, Optuna and the rest (~3 s), which
-    # `gansweep --help` and a usage error do not wait for. The package's one import for speed's sake.
-    from gansweep.commands import HANDLERS
-
+    # Imports the command's module, and with it torch and what else it needs (1-3 s), which `gansweep
+    # --help` and a usage error do not wait for.
+    run = handler(args.command)
+    # What is imported by now lives until exit; frozen, the interpreter's collections at exit skip it
+    # (0.6 s of a 6.8 s `gansweep train`, measured with benchmarks/bench_process.py).
+    gc.freeze()
     try:
-        return HANDLERS[args.command](args)
+        return run(args)
     except GansweepError as error:
         if args.debug:
             raise

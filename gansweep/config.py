@@ -541,6 +541,14 @@ def suggest_plan(config: SweepConfig, trial: Any, index: int) -> TrialPlan:
             chosen[name] = trial.suggest_int(name, int(low), int(high), step=int(dist.step or 1), log=dist.log)
         else:
             chosen[name] = trial.suggest_float(name, *dist.bounds, step=dist.step, log=dist.log)
+    return search_plan(config, chosen, index)
+
+
+def search_plan(config: SweepConfig, chosen: dict[str, Any], index: int) -> TrialPlan:
+    """The search's model with ``chosen`` values over the fixed ones (none chosen: what a trial of it
+    costs before it is sampled)."""
+    search = config.search
+    assert search is not None
     given = {**config.fixed(), **search.fixed(), "epochs": config.epochs, **chosen}
     hp = resolve_hyperparameters(search.model, given, None, config.dataset)
     return TrialPlan(search.model, hp, config.seed_list[0], config.dataset, None, index)

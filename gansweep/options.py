@@ -77,7 +77,9 @@ class RunOptions:
     """An Optuna RDB URL shared by every process and machine of the sweep; None: the journal in ``store``."""
     tracking_uri: str | None = None
     """An MLflow tracking URI; None: SQLite in ``store``."""
-    workers: int = 1
+    workers: int | str = "auto"
+    """Worker processes on this machine; "auto": one, or on a CPU one per core when the models left to
+    train are small and many enough to pay for the processes' start (``gansweep.sweep._layout``)."""
     devices: str | None = None
     """Comma-separated devices, one worker each; overrides ``workers``."""
     trials_per_device: int = 1

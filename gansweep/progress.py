@@ -103,5 +103,6 @@ class SweepProgress:
             self.console.print(f"{payload['state'].upper():<11} {label}  {detail}", soft_wrap=True)
             if self.sweep_task is not None and payload["state"] != "interrupted":
                 self.progress.advance(self.sweep_task)
-        elif kind == "warning":
-            self.console.print(f"warning: {payload['message']}", soft_wrap=True)  # one line, however long
+        elif kind in ("warning", "note"):
+            prefix = "warning: " if kind == "warning" else ""
+            self.console.print(f"{prefix}{payload['message']}", soft_wrap=True)  # one line, however long

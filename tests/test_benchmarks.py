@@ -74,8 +74,9 @@ def test_bench_workers_times_both_layouts() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    layouts = {r["workers"]: r for r in result["results"].values()}
+    layouts = {int(workers): r for workers, r in result["results"]["cs231n-mlp"]["layouts"].items()}
     assert set(layouts) == {1, result["cores"]} and all(r["trials"] == 4 and r["wall_s"] > 0 for r in layouts.values())
+    assert result["results"]["cs231n-mlp"]["auto"] == 1  # 4 one-epoch trials: far too little to pay for a process
 
 
 def test_bench_process_times_both_whole_processes() -> None:

@@ -84,7 +84,7 @@ def test_train_prints_epoch_losses_and_resumes_an_interrupted_trial(tmp_path: Pa
         (["train", "--model", "mlp", "--loss", "hinge"], "loss must be one of: bce, minimax, lsgan"),
         (["run", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
         (["run", "sweeps/quickstart.yaml", "--heartbeat", "0"], "--heartbeat must be >= 1, got 0"),
-        (["run", "sweeps/quickstart.yaml", "--workers", "0"], "--workers must be >= 1, got 0"),
+        (["run", "sweeps/quickstart.yaml", "--workers", "0"], "--workers must be a number >= 1 or auto, got 0"),
         (["status", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
     ],
 )
@@ -92,6 +92,13 @@ def test_bad_arguments_exit_2_with_one_clear_line(argv: list[str], message: str,
     assert main(argv) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_workers_takes_a_number_or_auto(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "sweeps/quickstart.yaml", "--workers", "many"])
+    assert exited.value.code == 2
+    assert "argument --workers: give a number of workers or auto, got 'many'" in capsys.readouterr().err
 
 
 def test_list_models_json(capsys) -> None:

@@ -82,8 +82,15 @@ def test_no_class_is_over_150_lines() -> None:
 
 
 def test_the_command_line_parses_without_torch_or_the_stores() -> None:
-    """`gansweep --help` stays instant: cli.py imports the handlers (and torch) only once a command runs."""
-    code = "import sys, gansweep.cli; gansweep.cli.build_parser(); print(sorted(m for m in ('torch', 'optuna', 'mlflow', 'gansweep.commands') if m in sys.modules))"
+    """`gansweep --help` stays instant: cli.py imports a command's module (and torch) only once it runs."""
+    code = "import sys, gansweep.cli; gansweep.cli.build_parser(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'optuna', 'mlflow') or m.startswith('gansweep.commands.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_train_does_not_import_the_sweep_machinery() -> None:
+    """`gansweep train` is one process per trial in a notebook's place: it imports what training needs."""
+    code = "import sys, gansweep.commands; gansweep.commands.handler('train'); print(sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'mlflow', 'matplotlib', 'sqlalchemy', 'pandas')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

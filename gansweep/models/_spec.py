@@ -56,7 +56,7 @@ class ModelSpec:
         self,
         n: int,
         latent_dim: int,
-        generator: torch.Generator,
+        generator: torch.Generator | None,
         device: torch.device,
         labels: torch.Tensor | None = None,
     ) -> Latent:

@@ -31,6 +31,7 @@ Example:
     >>> folder.cleanup()
 """
 
+from gansweep.sweep._layout import cores
 from gansweep.sweep._queue import point_status, records_by_key, states_by_key
 from gansweep.sweep._record import State, TrialRecord
 from gansweep.sweep._run import SweepResult, Terminated, complete_search_trials, run_sweep
@@ -44,6 +45,7 @@ __all__ = [
     "Terminated",
     "TrialRecord",
     "complete_search_trials",
+    "cores",
     "open_study",
     "point_status",
     "records_by_key",

@@ -14,7 +14,9 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from gansweep.config import TrialPlan
+from gansweep.config import TrialPlan, search_plan
+from gansweep.data import TRAIN_SIZES
+from gansweep.sweep._layout import auto_workers, cores
 from gansweep.sweep._queue import (
     deciding,
     enqueue_missing,
@@ -29,6 +31,7 @@ from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study, repair_journal
 from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
 from gansweep.tracking import Tracker
+from gansweep.trainer import resolve_device
 
 
 @dataclass
@@ -77,6 +80,8 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
                 result.fatal = payload["message"]
             on_event(event)
 
+        if settings.auto_workers:
+            settings = _laid_out(settings, plans, _done(study.get_trials(deepcopy=False), wanted), on_event)
         try:
             _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
         except KeyboardInterrupt:
@@ -91,6 +96,28 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
         if status is not None:
             tracker.finish_sweep(parent_run, status)
         return result
+
+
+def _laid_out(
+    settings: SweepSettings, plans: list[TrialPlan], done: list[str], on_event: Callable[[Event], None]
+) -> SweepSettings:
+    """``--workers auto``: one worker, or on the CPU as many as ``auto_workers`` picks for what is left."""
+    (device,) = settings.devices
+    if resolve_device(device).type != "cpu":
+        return settings
+    config = settings.config
+    finished = set(done)
+    left = [p for p in plans if p.key not in finished]
+    searches = [i for i in range(config.n_search) if f"search#{i}" not in finished]
+    left += [search_plan(config, {}, i) for i in searches]
+    if not left:
+        return settings
+    workers = auto_workers(left, TRAIN_SIZES[config.dataset], cores())
+    threads = max(1, cores() // workers)
+    on_event(
+        ("note", {"message": f"--workers auto: {workers} worker(s) x {threads} thread(s) for {len(left)} trial(s)"})
+    )
+    return replace(settings, devices=(device,) * workers)
 
 
 def _done(trials: list[FrozenTrial], wanted: list[str]) -> list[str]:
@@ -150,7 +177,7 @@ def _dispatch(
         return
     context = mp.get_context("spawn")
     events = context.Queue()
-    threads = max(1, (os.cpu_count() or 1) // len(devices))
+    threads = max(1, cores() // len(devices))
     procs = [
         context.Process(target=worker_process, args=(settings, i, threads, parent_run, events), daemon=True)
         for i in range(len(devices))

@@ -27,6 +27,9 @@ class SweepSettings:
     """An MLflow tracking URI; None = SQLite in ``store``."""
     devices: tuple[str, ...] = ("auto",)
     """One worker per entry (``--devices``), or ``workers`` copies of the config's device."""
+    auto_workers: bool = False
+    """``--workers auto``: ``devices`` holds the config's one device, and ``run_sweep`` starts as many
+    workers on it as ``auto_workers`` picks for the trials left (on a GPU: one)."""
     heartbeat: int = HEARTBEAT
     """Seconds between a worker's heartbeats (RDB storage only)."""
     retry_failed: bool = False

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gansweep.cli import build_parser, main
-from gansweep.commands import _sweep_settings
+from gansweep.commands.run import _sweep_settings
 from gansweep.config import load_config, plan_trials
 from gansweep.sweep import SweepSettings, open_study
 from gansweep.sweep._queue import claim_waiting, enqueue_missing, fail_and_requeue

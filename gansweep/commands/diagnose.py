@@ -1,0 +1,60 @@
+"""`gansweep diagnose`: the verdict and flags of a run in the store, or of a history file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from gansweep.data import load_dataset
+from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
+from gansweep.diagnostics.metrics import Reference
+from gansweep.errors import GansweepError
+from gansweep.tracking import Tracker, default_tracking_uri
+
+
+def main(args: argparse.Namespace) -> int:
+
+    if (args.run_id is None) == (args.history is None):
+        raise GansweepError("give either a RUN_ID or --history H.csv")
+    epochs = _run_history(args) if args.run_id else _file_history(args)
+    diagnosis = diagnose(epochs)
+    if args.json:
+        print(json.dumps(diagnosis.to_dict()))
+        return 0
+    print(f"verdict: {diagnosis.verdict}")
+    for flag in diagnosis.flags:
+        until = f", recovered by epoch {flag.end}" if flag.end is not None else ""
+        print(f"  {flag.name} (epoch {flag.epoch}{until}): {flag.evidence}")
+    if diagnosis.evaluations:
+        print(
+            "  evaluations: "
+            + ", ".join(f"{e.epoch} {e.quality} {e.trend or ''}".strip() for e in diagnosis.evaluations)
+        )
+    for key, value in diagnosis.metrics.items():
+        print(f"  {key}: {value:.4g}")
+    return 0
+
+
+def _file_history(args: argparse.Namespace) -> list[dict]:
+
+    epochs = files.read_history(args.history)
+    if args.samples:
+        samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs])
+        digits = load_dataset(args.dataset, args.data_dir)
+        judge = load_judge(digits)
+        reference = Reference.of(judge, digits.heldout_images)
+        by_epoch = {int(r["epoch"]): r for r in epochs}
+        for epoch, images in samples.items():
+            by_epoch[epoch].update(sample_metrics(judge, images, reference))
+    return epochs
+
+
+def _run_history(args: argparse.Namespace) -> list[dict]:
+    if not args.tracking_uri and not (args.store / "mlflow.db").is_file():  # MLflow would create an empty one
+        raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: check --store (or pass --tracking-uri)")
+    uri = args.tracking_uri or default_tracking_uri(args.store)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Tracker.download(uri, args.run_id, "history.json", Path(tmp))
+        return json.loads(path.read_text())["epochs"]

@@ -1,0 +1,43 @@
+"""`gansweep report`: tables of setting vs outcome (markdown, csv, json) and heatmaps, from the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gansweep.commands._shared import writable_folder
+from gansweep.config import load_config, plan_trials
+from gansweep.data import TRAIN_SIZES
+from gansweep.errors import GansweepError, redact
+from gansweep.sweep import SweepSettings, open_study
+from gansweep.tables import FORMATS, collect_rows, heatmaps
+
+
+def main(args: argparse.Namespace) -> int:
+
+    plans, config, name = None, None, args.name or args.target
+    if Path(args.target).is_file():
+        config = load_config(args.target)
+        plans = plan_trials(config, TRAIN_SIZES[config.dataset], args.target)
+        name = args.name or config.name
+    # Reading a sweep by name needs no grid: open_study(create=False) never looks at the config.
+    settings = SweepSettings(config, "", name, args.store, storage=args.storage)  # type: ignore[arg-type]
+    study = open_study(settings, create=False)
+    if study is None:
+        raise GansweepError(
+            f"no sweep named {name!r} in {redact(args.storage or str(args.store))}: run it first, or check --store/--storage"
+        )
+    if args.out:
+        if args.out.is_dir():
+            raise GansweepError(f"--out {args.out} is a folder; give a file name, e.g. {args.out / 'report.md'}")
+        writable_folder(args.out.parent, "--out")
+    rows = collect_rows(study.get_trials(deepcopy=False), plans)
+    text = FORMATS[args.format](rows)
+    if args.out:
+        args.out.write_text(text)
+        written = heatmaps(rows, args.out.parent)
+        print(f"wrote {args.out} and {len(written)} heatmap(s) beside it", file=sys.stderr)
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,42 @@
+"""`gansweep status`: complete / running / failed / waiting per point, and which worker holds it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from gansweep.config import load_config, plan_trials
+from gansweep.data import TRAIN_SIZES
+from gansweep.sweep import State, SweepSettings, open_study, point_status
+
+
+def main(args: argparse.Namespace) -> int:
+
+    config = load_config(args.grid)
+    plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
+    settings = SweepSettings(config, "", args.name or config.name, args.store, storage=args.storage)
+    study = open_study(settings, create=False)
+    if study is None and not settings.shared and not settings.journal.exists():
+        print(
+            f"warning: no sweep store at {args.store} (no {settings.journal.name}): nothing has run there yet; "
+            "check --store if it has",
+            file=sys.stderr,
+        )
+    rows = point_status(study.get_trials(deepcopy=False) if study else [], plans, config.n_search)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+
+    table = Table("#", "point", "state", "worker", "epoch", "detail", "run", title=settings.study_name)
+    for i, row in enumerate(rows):
+        epoch = f"{row['epoch']}/{row['epochs']}" if row["epochs"] else ""
+        table.add_row(str(i), row["label"], row["state"], row["worker"], epoch, row["detail"][:80], row["run_id"][:8])
+    Console().print(table)
+    always = (State.COMPLETE, State.RUNNING, State.FAILED, State.WAITING)
+    counts = {state: sum(r["state"] == state for r in rows) for state in (*always, State.PRUNED, State.INTERRUPTED)}
+    print(", ".join(f"{n} {state.value}" for state, n in counts.items() if n or state in always))
+    return 0
