@@ -488,6 +488,13 @@ def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
                 f"{path}:{_line_of(node, ('search', 'space', key))}: search: model {search.model!r} does not take "
                 f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
+    for key, dist in search.space.items():  # the ends of a range, or every choice, before any trial samples one
+        for value in dist.choices if dist.choices is not None else dist.bounds:
+            try:
+                search_plan(config, {key: value}, 0)
+            except HyperparameterError as error:
+                line = _line_of(node, ("search", "space", key))
+                raise ConfigError(f"{path}:{line}: search.space.{key}: {value!r} cannot be sampled: {error}") from None
 
 
 def _check_models(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:

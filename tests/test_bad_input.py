@@ -258,6 +258,11 @@ def size_past_its_limit(case: Case) -> None:
     case.check([*TRAIN, "--seed", "1" + "0" * 20], "--seed must be 0 to 4294967295, got 100000000000000000000")
     case.check([*TRAIN, "--lr", "1e308"], "lr must be at most 1e+30 (float32 on the device), got 1e+308")
     case.check(case.run(GRID, "--workers", "500"), "500 CPU workers with", "lower --workers or --trials-per-device")
+    space = "name: e\nepochs: 1\nsearch:\n  model: mlp\n  n_trials: 2\n  space:\n    lr: {low: 1.0e-4, high: 1.0e40}\n"
+    case.check(
+        case.run(space),
+        "grid.yaml:7: search.space.lr: 1e+40 cannot be sampled: lr must be at most 1e+30 (float32 on the device)",
+    )
 
 
 def control_characters_in_reported(case: Case) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 
 def handler(command: str) -> Callable[[argparse.Namespace], int]:
-    """The command's ``main``, importing its module alone: `gansweep train` does not wait for Optuna,
-    pandas-free tables, matplotlib or the SQL layer that `run` needs (0.5 s of its start,
-    benchmarks/bench_process.py)."""
+    """The command's ``main``, importing its module alone: `gansweep train` does not wait for the Optuna,
+    MLflow, SQLAlchemy and matplotlib that `run` needs (0.6 s of its start, benchmarks/bench_process.py)."""
     return importlib.import_module(f"{__name__}.{command}").main

@@ -18,6 +18,8 @@ AUTO = "auto"
 """``early_stop: auto``, the default: stop what cannot recover (``flags.hopeless``)."""
 STOPPED = "stopped at epoch"
 """How the verdict of a trial that early stopping ended begins: ``stopped at epoch N of M: ...``."""
+EARLY_STOP = "early stop:"
+"""How ``history.stopped`` begins when early stopping ended the trial (not a non-finite loss)."""
 EVAL_SEED_OFFSET = 2
 """Evaluation latents are seeded with seed + 2 (seed + 1 is the fixed grid): the same latents at every
 evaluation, so metrics across epochs compare the generator, not the draw."""
@@ -57,7 +59,7 @@ class SampleEvaluator(TrainerCallback):
         # auto reads the samples, and a trial's last record must carry them (the objective is read there)
         if self.early_stop and (judged or self.early_stop != AUTO):
             if flag := self._stop_on(diagnose(trainer.history.epochs)):
-                trainer.request_stop(f"early stop: {flag.phrase}")
+                trainer.request_stop(f"{EARLY_STOP} {flag.phrase}")
 
     def _stop_on(self, diagnosis: Diagnosis) -> Flag | None:
         if self.early_stop == AUTO:

@@ -69,8 +69,8 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed, sampled)
         result = SweepResult(plans, {}, parent_run=parent_run)
         wanted = slots(plans, settings.config.n_search)
-        done = len(_done(study.get_trials(deepcopy=False), wanted))
-        on_event(("sweep", {"total": len(wanted), "done": done}))
+        finished = _done(study.get_trials(deepcopy=False), wanted)
+        on_event(("sweep", {"total": len(wanted), "done": len(finished)}))
 
         def record(event: Event) -> None:
             kind, payload = event
@@ -81,9 +81,9 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             on_event(event)
 
         if settings.auto_workers:
-            settings = _laid_out(settings, plans, _done(study.get_trials(deepcopy=False), wanted), on_event)
+            settings = _laid_out(settings, plans, set(finished), on_event)
         try:
-            _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
+            _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - len(finished))
         except KeyboardInterrupt:
             result.interrupted = True
         except DiskFull as error:
@@ -99,14 +99,13 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
 
 
 def _laid_out(
-    settings: SweepSettings, plans: list[TrialPlan], done: list[str], on_event: Callable[[Event], None]
+    settings: SweepSettings, plans: list[TrialPlan], finished: set[str], on_event: Callable[[Event], None]
 ) -> SweepSettings:
     """``--workers auto``: one worker, or on the CPU as many as ``auto_workers`` picks for what is left."""
     (device,) = settings.devices
     if resolve_device(device).type != "cpu":
         return settings
     config = settings.config
-    finished = set(done)
     left = [p for p in plans if p.key not in finished]
     searches = [i for i in range(config.n_search) if f"search#{i}" not in finished]
     left += [search_plan(config, {}, i) for i in searches]

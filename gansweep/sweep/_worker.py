@@ -29,7 +29,7 @@ from optuna.trial import Trial, TrialState
 from gansweep.config import Objective, TrialPlan, plan_trials, run_names, suggest_plan
 from gansweep.data import TRAIN_SIZES, Digits, load_dataset
 from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, load_judge, unreadable
-from gansweep.diagnostics.evaluate import STOPPED
+from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
 from gansweep.sweep._optuna import trial_id
@@ -199,6 +199,8 @@ def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan)
     if found is None:
         return False
     run_id, history = found
+    if (history.stopped or "").startswith(EARLY_STOP) and not worker.settings.config.early_stop:
+        return False  # stopped early, where this sweep now trains every epoch
     diagnosis = _diagnosis(history, plan)
     store(trial, run_id=run_id)
     _tell(worker, trial, record, history, diagnosis, resumed_from=0)

@@ -415,6 +415,21 @@ search:
         assert len(client.get_metric_history(run.info.run_id, "d_loss")) < 5
 
 
+def test_a_run_stopped_early_is_not_adopted_by_a_sweep_that_trains_every_epoch(tmp_path: Path, capsys) -> None:
+    grid, store = tmp_path / "tiny.yaml", tmp_path / "mlruns"
+    grid.write_text(TINY.format(epochs=5, batch_size=500, lrs="[2.0e-2]") + "early_stop: [d_collapse]\n")
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    [stopped] = _trial_runs(store, "FINISHED")
+    assert stopped.data.tags["gansweep.stopped"].startswith("early stop:")
+    (store / "optuna.journal").unlink()
+    grid.write_text(grid.read_text().replace("early_stop: [d_collapse]", "early_stop: []"))
+    capsys.readouterr()
+    assert main(["run", str(grid), "--store", str(store)]) == 0
+    assert "1/1 trials complete, 1 trained in this run" in capsys.readouterr().out
+    [trial] = _trials(store, grid)
+    assert trial.user_attrs["mlflow_run_id"] != stopped.info.run_id
+
+
 def test_storage_and_tracking_uri_come_from_the_environment(tmp_path: Path, capsys, monkeypatch) -> None:
     grid, shared = _grid(tmp_path, epochs=1, lrs="[1e-3]"), tmp_path / "shared"
     shared.mkdir()
