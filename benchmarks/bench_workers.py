@@ -1,6 +1,7 @@
 """Filling the cores: the same sweep with one worker (a process using every core's thread) against one
-worker per core (each a process with one thread), side by side in one run, on the CPU, and which of
-the two ``--workers auto`` picks (``gansweep.sweep._layout.auto_workers``).
+worker per core (each a process with one thread), side by side in one run, on the CPU, and which
+``--workers auto`` picks (``gansweep.sweep._layout.auto_workers``; a third layout, timed too, where it
+picks one in between on more cores).
 
 Three sweeps: the quickstart (4 dcgan28 width-32 trials, 5 epochs), and a cs231n-mlp grid (4 trials)
 of 5 and of 40 epochs, all with ``early_stop: []`` (the same epochs trained both ways). Each is trained
@@ -62,7 +63,7 @@ def _timed(grid: dict, workers: int, store: Path) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, help="epochs a trial instead of the sweeps' own 5")
+    parser.add_argument("--epochs", type=int, help="epochs a trial instead of each sweep's own (5, 5 and 40)")
     parser.add_argument("--sweeps", nargs="+", default=["quickstart", "cs231n-mlp", "cs231n-mlp-long"])
     parser.add_argument("--quick", action="store_true", help="1 epoch a trial: that it runs, not a measurement")
     parser.add_argument("--json", action="store_true")
@@ -73,15 +74,15 @@ def main() -> None:
         grids = _grids(1 if args.quick else args.epochs)
         for name, grid in ((n, grids[n]) for n in args.sweeps):
             layouts = {}
-            for workers in sorted({1, available}):
+            auto = _auto(grid, Path(tmp))
+            for workers in sorted({1, available, auto}):  # auto may pick a third layout on more cores
                 seconds, trials = _timed(grid, workers, Path(tmp) / f"{name}-{workers}")
                 layouts[workers] = {
-                    "threads_each": max(1, available // workers),
+                    "threads_each": max(1, available // min(workers, trials)),
                     "trials": trials,
                     "wall_s": round(seconds, 1),
                     "trials_per_hour": round(trials * 3600 / seconds, 1),
                 }
-            auto = _auto(grid, Path(tmp))
             fastest = min(r["wall_s"] for r in layouts.values())
             results[name] = {
                 "auto": auto,

@@ -79,12 +79,16 @@ class Sweep:
 def run(grid: str | Path | dict[str, Any], *, progress: bool = True, **options: Any) -> Sweep:
     """``gansweep run GRID`` from Python: ``options`` are the command's, as ``options.RunOptions`` names
     them (store, name, storage, tracking_uri, workers, devices, trials_per_device, heartbeat,
-    retry_failed); a dict ``grid`` is a grid.yaml's content (its ``name`` defaults to "sweep")."""
+    retry_failed); a dict ``grid`` is a grid.yaml's content (its ``name`` defaults to "sweep").
+
+    One worker in this process unless ``workers`` says otherwise (the command's default, "auto", may
+    start worker processes, and a script that calls this without ``if __name__ == "__main__":`` would
+    start its own copy in each of them)."""
     unknown = set(options) - {f.name for f in fields(RunOptions)}
     if unknown:
         allowed = ", ".join(f.name for f in fields(RunOptions))
         raise GansweepError(f"gansweep.run: unknown option {', '.join(sorted(unknown))}; it takes: {allowed}")
-    chosen = RunOptions(**{**options, "store": Path(options.get("store", RunOptions.store))})
+    chosen = RunOptions(**{"workers": 1, **options, "store": Path(options.get("store", RunOptions.store))})
     with tempfile.TemporaryDirectory() as tmp:
         settings = sweep_settings(_grid_file(grid, Path(tmp)), chosen)
     config = settings.config

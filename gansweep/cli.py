@@ -230,9 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     # Imports the command's module, and with it torch and what else it needs (1-3 s), which `gansweep
     # --help` and a usage error do not wait for.
     run = handler(args.command)
-    # What is imported by now lives until exit; frozen, the interpreter's collections at exit skip it
-    # (0.6 s of a 6.8 s `gansweep train`, measured with benchmarks/bench_process.py).
-    gc.freeze()
+    if argv is None:  # the command line's own process, which ends with the command (a caller lives on)
+        # What is imported by now lives until exit; frozen, the interpreter's collections at exit skip
+        # it (0.7 s of a 6.8 s `gansweep train`, measured with benchmarks/bench_process.py).
+        gc.freeze()
     try:
         return run(args)
     except GansweepError as error:

@@ -45,7 +45,7 @@ from pydantic import (
     model_validator,
 )
 
-from gansweep.data import DATASETS
+from gansweep.data import DATASETS, TRAIN_SIZES
 from gansweep.diagnostics.evaluate import AUTO, EVAL_EVERY, EVAL_SAMPLES
 from gansweep.diagnostics.flags import BAD_FLAGS
 from gansweep.diagnostics.metrics import METRICS
@@ -488,12 +488,22 @@ def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
                 f"{path}:{_line_of(node, ('search', 'space', key))}: search: model {search.model!r} does not take "
                 f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
-    for key, dist in search.space.items():  # the ends of a range, or every choice, before any trial samples one
+    # Every value a trial may sample, checked before any trial samples one: the fixed ones, then the ends
+    # of each range or each choice.
+    n_train = TRAIN_SIZES.get(config.dataset)
+    try:
+        search_plan(config, {}, 0, n_train)
+    except HyperparameterError as error:
+        raise ConfigError(f"{path}:{_line_of(node, ('search',))}: search: {error}") from None
+    kinds = {h.name: h.kind for h in HYPERPARAMETERS}
+    for key, dist in search.space.items():
+        line = _line_of(node, ("search", "space", key))
+        if kinds[key] is int and dist.choices is None and not dist.is_int:
+            raise ConfigError(f"{path}:{line}: search.space.{key}: whole numbers only; give low and high as integers")
         for value in dist.choices if dist.choices is not None else dist.bounds:
             try:
-                search_plan(config, {key: value}, 0)
+                search_plan(config, {key: value}, 0, n_train)
             except HyperparameterError as error:
-                line = _line_of(node, ("search", "space", key))
                 raise ConfigError(f"{path}:{line}: search.space.{key}: {value!r} cannot be sampled: {error}") from None
 
 
@@ -551,11 +561,11 @@ def suggest_plan(config: SweepConfig, trial: Any, index: int) -> TrialPlan:
     return search_plan(config, chosen, index)
 
 
-def search_plan(config: SweepConfig, chosen: dict[str, Any], index: int) -> TrialPlan:
+def search_plan(config: SweepConfig, chosen: dict[str, Any], index: int, n_train: int | None = None) -> TrialPlan:
     """The search's model with ``chosen`` values over the fixed ones (none chosen: what a trial of it
-    costs before it is sampled)."""
+    costs before it is sampled); ``n_train`` bounds ``batch_size`` when given."""
     search = config.search
     assert search is not None
     given = {**config.fixed(), **search.fixed(), "epochs": config.epochs, **chosen}
-    hp = resolve_hyperparameters(search.model, given, None, config.dataset)
+    hp = resolve_hyperparameters(search.model, given, n_train, config.dataset)
     return TrialPlan(search.model, hp, config.seed_list[0], config.dataset, None, index)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class RunOptions:
     """An Optuna RDB URL shared by every process and machine of the sweep; None: the journal in ``store``."""
     tracking_uri: str | None = None
     """An MLflow tracking URI; None: SQLite in ``store``."""
-    workers: int | str = "auto"
+    workers: int | Literal["auto"] = "auto"
     """Worker processes on this machine; "auto": one, or on a CPU one per core when the models left to
     train are small and many enough to pay for the processes' start (``gansweep.sweep._layout``)."""
     devices: str | None = None

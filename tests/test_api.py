@@ -41,6 +41,12 @@ def test_a_dict_grid_named_like_a_path_is_refused_without_writing(tmp_path: Path
     assert not list(tmp_path.parent.glob("outside*")) and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("workers", [True, "2", 2.5, 0])
+def test_workers_must_be_a_whole_number_or_auto(workers) -> None:
+    with pytest.raises(gansweep.api.GansweepError, match="--workers must be a number >= 1 or auto"):
+        gansweep.run({"epochs": 1, "models": [{"model": "mlp", "grid": {"lr": [1e-3]}}]}, workers=workers)
+
+
 def test_an_unknown_option_names_the_ones_run_takes() -> None:
     with pytest.raises(gansweep.api.GansweepError, match="unknown option worker; it takes: name, store, storage"):
         gansweep.run({"epochs": 1, "models": [{"model": "mlp", "grid": {"lr": [1e-3]}}]}, worker=2)

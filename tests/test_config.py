@@ -115,6 +115,18 @@ models:
         ),
         ("epochs: 2\nmodels:\n  - model: mlp\n    grid: {batch_size: [9000]}\n", r"batch_size must be at most 4500"),
         ("- just\n- a list\n", r"grid.yaml: expected a mapping"),
+        (  # what a search trial would sample, checked at load: its fixed values, ...
+            "epochs: 2\nsearch: {model: mlp, n_trials: 2, lr: 1.0e40, space: {batch_size: {low: 32, high: 64}}}\n",
+            r"grid.yaml:2: search: lr must be at most 1e\+30",
+        ),
+        (  # ... a range of whole numbers given as decimals (Optuna would sample fractions) ...
+            "epochs: 2\nsearch: {model: dcgan28, n_trials: 2, space: {width: {low: 16.0, high: 64.0}}}\n",
+            r"grid.yaml:2: search.space.width: whole numbers only",
+        ),
+        (  # ... and each choice, against the training split too
+            "epochs: 2\nsearch: {model: mlp, n_trials: 2, space: {batch_size: {choices: [64, 9000]}}}\n",
+            r"search.space.batch_size: 9000 cannot be sampled: batch_size must be at most 4500",
+        ),
     ],
 )
 def test_bad_grid_files_name_file_line_and_field(tmp_path: Path, text: str, message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import numbers
 import os
 import sys
 import tempfile
@@ -84,7 +85,8 @@ def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
     auto = options.workers == "auto" and not options.devices
     for flag in ("workers", "trials_per_device", "heartbeat"):
         value = getattr(options, flag)
-        if not (flag == "workers" and value == "auto") and (not isinstance(value, int) or value < 1):
+        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if not (flag == "workers" and value == "auto") and (not whole or value < 1):
             allowed = "a number >= 1 or auto" if flag == "workers" else ">= 1"
             raise GansweepError(f"--{flag.replace('_', '-')} must be {allowed}, got {value!r}")
     if options.devices:

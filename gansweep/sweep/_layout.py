@@ -20,11 +20,12 @@ from gansweep.config import TrialPlan
 from gansweep.hparams import Hyperparameters
 from gansweep.models import MODELS
 
-GAINS = ((30e6, 0.19), (300e6, 0.11), (math.inf, 0.03))
+GAINS = ((30e6, 0.19), (300e6, 0.13), (math.inf, 0.03))
 """(FLOPs per image of G and D, forward and backward, below which; the least gain of one process per core
 over one process with every core's thread) measured on 2 cores, two 1-thread processes against one
-2-thread process, same steps: the MLPs (13-19 MFLOP) 1.19-1.31x; dcgan28 width 32 and cs231n-dcgan
-(46-107 MFLOP) 1.11-1.16x; dcgan28 width 128 (719 MFLOP) 1.03x."""
+2-thread process, same steps: cs231n-mlp and mlp (13-18 MFLOP) 1.19-1.31x (cgan, 19 MFLOP, is the same
+kind of network); dcgan28 width 32 and cs231n-dcgan (46-107 MFLOP) 1.13-1.16x; dcgan28 width 128
+(719 MFLOP) 1.03x."""
 START = 0.43e12
 """A worker process's start-up, as FLOPs of training it could have done: the break-even work a worker,
 2.27e12, times the 0.19 gain of the model measured there (cs231n-mlp). bench_workers, 4 cs231n-mlp

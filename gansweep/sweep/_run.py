@@ -12,6 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import torch
 from optuna.trial import FrozenTrial
 
 from gansweep.config import TrialPlan, search_plan
@@ -28,6 +29,7 @@ from gansweep.sweep._queue import (
 )
 from gansweep.sweep._record import State, TrialRecord
 from gansweep.sweep._settings import SweepSettings
+from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study, repair_journal
 from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
 from gansweep.tracking import Tracker
@@ -69,8 +71,8 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed, sampled)
         result = SweepResult(plans, {}, parent_run=parent_run)
         wanted = slots(plans, settings.config.n_search)
-        finished = _done(study.get_trials(deepcopy=False), wanted)
-        on_event(("sweep", {"total": len(wanted), "done": len(finished)}))
+        done = len(_done(study.get_trials(deepcopy=False), wanted))
+        on_event(("sweep", {"total": len(wanted), "done": done}))
 
         def record(event: Event) -> None:
             kind, payload = event
@@ -80,10 +82,10 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
                 result.fatal = payload["message"]
             on_event(event)
 
-        if settings.auto_workers:
-            settings = _laid_out(settings, plans, set(finished), on_event)
         try:
-            _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - len(finished))
+            if settings.auto_workers:
+                settings = _laid_out(settings, plans, _waiting(study.get_trials(deepcopy=False), wanted), on_event)
+            _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
         except KeyboardInterrupt:
             result.interrupted = True
         except DiskFull as error:
@@ -99,24 +101,31 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
 
 
 def _laid_out(
-    settings: SweepSettings, plans: list[TrialPlan], finished: set[str], on_event: Callable[[Event], None]
+    settings: SweepSettings, plans: list[TrialPlan], waiting: set[str], on_event: Callable[[Event], None]
 ) -> SweepSettings:
-    """``--workers auto``: one worker, or on the CPU as many as ``auto_workers`` picks for what is left."""
+    """``--workers auto``: one worker, or on the CPU as many as ``auto_workers`` picks for the trials
+    queued (not those failed and not retried, nor those other machines are training). A search trial
+    counts at the search's fixed settings: its sampled width or epochs are not known yet."""
     (device,) = settings.devices
     if resolve_device(device).type != "cpu":
         return settings
     config = settings.config
-    left = [p for p in plans if p.key not in finished]
-    searches = [i for i in range(config.n_search) if f"search#{i}" not in finished]
-    left += [search_plan(config, {}, i) for i in searches]
+    left = [p for p in plans if p.key in waiting]
+    left += [search_plan(config, {}, i) for i in range(config.n_search) if f"search#{i}" in waiting]
     if not left:
         return settings
     workers = auto_workers(left, TRAIN_SIZES[config.dataset], cores())
-    threads = max(1, cores() // workers)
+    threads = max(1, cores() // workers) if workers > 1 else torch.get_num_threads()  # one: in this process
     on_event(
         ("note", {"message": f"--workers auto: {workers} worker(s) x {threads} thread(s) for {len(left)} trial(s)"})
     )
     return replace(settings, devices=(device,) * workers)
+
+
+def _waiting(trials: list[FrozenTrial], wanted: list[str]) -> set[str]:
+    """The slots of ``wanted`` queued for a worker to claim."""
+    decided = deciding(trials)
+    return {slot for slot in wanted if slot in decided and decided[slot].state == State.WAITING}
 
 
 def _done(trials: list[FrozenTrial], wanted: list[str]) -> list[str]:
@@ -208,7 +217,8 @@ def _supervise(
     looked = time.monotonic()
     while alive:
         try:
-            kind, payload = events.get(timeout=1)
+            with uninterrupted():
+                kind, payload = events.get(timeout=1)
             if kind != "exit":
                 record((kind, payload))
         except queue.Empty:
@@ -238,7 +248,8 @@ def _take_over(
 def _drain(events, record: Callable[[Event], None]) -> None:
     while True:
         try:
-            kind, payload = events.get(timeout=0.1)
+            with uninterrupted():
+                kind, payload = events.get(timeout=0.1)
         except queue.Empty:
             return
         if kind in ("end", "fatal"):

@@ -28,6 +28,7 @@ from gansweep.diagnostics import Diagnosis
 from gansweep.errors import GansweepError
 from gansweep.pictures import generator_pictures, trial_pictures
 from gansweep.sweep._record import TrialRecord
+from gansweep.sweep._signals import uninterrupted
 from gansweep.tracking import Tracker
 from gansweep.trainer import History, Trainer
 
@@ -112,7 +113,8 @@ class TrialRuns:
             config |= {"device": str(trainer.device), "amp": trainer.amp}
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
             checkpoint.save_state(trainer, folder)  # write_history wrote its history files above
-            self.tracker.log_artifacts(run_id, folder)
+            with uninterrupted():
+                self.tracker.log_artifacts(run_id, folder)
 
     def finish(self, run_id: str, history: History, diagnosis: Diagnosis, resumed_from: int) -> None:
         tags = {

@@ -37,6 +37,7 @@ from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
 from gansweep.sweep._runs import TrialRuns
 from gansweep.sweep._settings import SweepSettings
+from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
 from gansweep.tracking import MlflowEpochLogger, Tracker
 from gansweep.trainer import History, Trainer, TrainerCallback
@@ -186,7 +187,7 @@ def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None
 def _diagnosis(history: History, plan: TrialPlan) -> Diagnosis:
     """The trial's diagnosis; a verdict that says when early stopping ended it."""
     diagnosis = diagnose(history.epochs)
-    if (history.stopped or "").startswith("early stop"):
+    if (history.stopped or "").startswith(EARLY_STOP):
         diagnosis.verdict = f"{STOPPED} {len(history.epochs)} of {plan.hp.epochs}: {diagnosis.verdict}"
     return diagnosis
 
@@ -251,8 +252,9 @@ class _SweepCallback(TrainerCallback):
         if self.heartbeat.lost.is_set():
             raise TrialTakenOver()
         if trainer.epoch % self.every == 0 and trainer.epoch < trainer.hp.epochs:  # the last comes with the rest
-            self.runs.checkpoint(self.run_id, trainer)
-            store(self.trial, checkpoint_run=self.run_id)
+            with uninterrupted():
+                self.runs.checkpoint(self.run_id, trainer)
+                store(self.trial, checkpoint_run=self.run_id)
         store(self.trial, epoch=trainer.epoch)
         self.emit(("epoch", {"key": self.plan.key, "record": record}))
 
@@ -285,7 +287,7 @@ def _tell(
         outcome=diagnosis.outcome,
         resumed_from_epoch=resumed_from,
     )
-    if (history.stopped or "").startswith("early stop") and record.search:
+    if (history.stopped or "").startswith(EARLY_STOP) and record.search:
         worker.study.tell(trial, state=TrialState.PRUNED)
     else:
         worker.study.tell(trial, objective_value(history, diagnosis, worker.settings.config.objective))
