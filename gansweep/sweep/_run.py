@@ -71,7 +71,8 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed, sampled)
         result = SweepResult(plans, {}, parent_run=parent_run)
         wanted = slots(plans, settings.config.n_search)
-        done = len(_done(study.get_trials(deepcopy=False), wanted))
+        queued = study.get_trials(deepcopy=False)  # read once: what is done, and what waits for a worker
+        done = len(_done(queued, wanted))
         on_event(("sweep", {"total": len(wanted), "done": done}))
 
         def record(event: Event) -> None:
@@ -84,7 +85,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
 
         try:
             if settings.auto_workers:
-                settings = _laid_out(settings, plans, _waiting(study.get_trials(deepcopy=False), wanted), on_event)
+                settings = _laid_out(settings, plans, _waiting(queued, wanted), on_event)
             _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
         except KeyboardInterrupt:
             result.interrupted = True
