@@ -38,7 +38,7 @@ from gansweep.options import STORE, RunOptions
 from gansweep.pictures import loss_figure
 from gansweep.progress import STDERR, SweepProgress
 from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
-from gansweep.tables import collect_rows
+from gansweep.tables import study_rows
 from gansweep.tracking import Tracker
 
 
@@ -131,7 +131,7 @@ def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.D
         raise GansweepError(
             f"no sweep named {settings.study_name!r} in {settings.store}: run it first, or check store="
         )
-    rows = collect_rows(study.get_trials(deepcopy=False), plans)
+    rows = study_rows(study, plans)
     return pd.DataFrame([{**asdict(r), "outcome": r.outcome} for r in rows])
 
 

@@ -61,7 +61,7 @@ from gansweep.diagnostics.evaluate import STOPPED
 from gansweep.diagnostics.flags import BAD_FLAGS
 from gansweep.diagnostics.metrics import unreadable
 from gansweep.options import HYPERPARAMETERS
-from gansweep.sweep import TrialRecord, records_by_key
+from gansweep.sweep import TrialRecord, recorded_judge, records_by_key
 
 COLLAPSE_FLAGS = ("d_collapse", "mode_collapse", "diverged")
 BAD_WORDS = ("bad", "collapse", "unstable", "too low", "fail", "diverge")
@@ -95,10 +95,17 @@ class ReportRow:
     """The diagnosis's outcome: good, bad, or unclear (under-trained, too early to tell)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     """All of them (``Hyperparameters.as_params()``); the fields above name the four every table had."""
+    judge: str = ""
+    """``Judge.name`` of the judge that scored it ("" if not recorded)."""
+    other_judge: bool = False
+    """Complete, but scored by another judge than the sweep's: its metrics are not comparable, and it is
+    never ranked with the rest."""
 
     @property
     def outcome(self) -> str:
-        return self.verdict if self.state == "complete" else self.state
+        if self.state != "complete":
+            return self.state
+        return f"{self.verdict} [scored by {self.judge or 'an unrecorded judge'}]" if self.other_judge else self.verdict
 
     @property
     def flagged(self) -> bool:
@@ -153,6 +160,7 @@ def _row(record: TrialRecord) -> ReportRow:
         recovered=record.recovered,
         judged=record.outcome if record.outcome is not None else _judged_before_outcomes(record.verdict),
         hyperparameters=hp,
+        judge=record.judge,
     )
 
 
@@ -177,8 +185,10 @@ def _waiting(plan: TrialPlan) -> ReportRow:
     )
 
 
-def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[ReportRow]:
-    """One row per grid key: in ``plans`` order (waiting where no trial exists), or trial order without."""
+def collect_rows(trials: list[Any], plans: list[TrialPlan] | None, judge: str | None = None) -> list[ReportRow]:
+    """One row per grid key: in ``plans`` order (waiting where no trial exists), or trial order without.
+    ``judge`` is the name of the sweep's judge (``sweep.recorded_judge``): complete rows scored by
+    another are marked ``other_judge``."""
     chosen = records_by_key(trials)  # the trial that decides each point, as `gansweep status` picks it
     if plans is None:
         rows = [_row(r) for r in sorted(chosen.values(), key=lambda r: r.number)]
@@ -186,9 +196,17 @@ def collect_rows(trials: list[Any], plans: list[TrialPlan] | None) -> list[Repor
         rows = [_row(chosen[p.key]) if p.key in chosen else _waiting(p) for p in plans]
         for row, plan in zip(rows, plans):
             row.reported = plan.reported or row.reported
+    for row in rows:
+        row.other_judge = judge is not None and row.state == "complete" and row.judge != judge
     if all(len(group) == 1 for group in _by_setting(rows).values()):  # with seeds a setting is best
         _mark_best([r for r in _scored(rows) if not r.flagged], _fid)
     return rows
+
+
+def study_rows(study: Any, plans: list[TrialPlan] | None) -> list[ReportRow]:
+    """``collect_rows`` of a sweep's study, against the judge it records."""
+    judge = recorded_judge(study)
+    return collect_rows(study.get_trials(deepcopy=False), plans, judge["name"] if judge else None)
 
 
 def _mark_best(candidates: list[Any], score: Callable[[Any], float]) -> None:
@@ -199,8 +217,12 @@ def _mark_best(candidates: list[Any], score: Callable[[Any], float]) -> None:
 
 
 def _scored(rows: list[ReportRow]) -> list[ReportRow]:
-    """The complete rows with a finite fid_mnist: the only ones a best or a median counts."""
-    return [r for r in rows if r.state == "complete" and r.fid_mnist is not None and math.isfinite(r.fid_mnist)]
+    """The complete rows with a finite fid_mnist from the sweep's judge: the only ones a best or a median counts."""
+    return [
+        r
+        for r in rows
+        if r.state == "complete" and not r.other_judge and r.fid_mnist is not None and math.isfinite(r.fid_mnist)
+    ]
 
 
 def _fid(row: ReportRow) -> float:
@@ -227,7 +249,7 @@ def summarize(rows: list[ReportRow]) -> list[SettingSummary]:
 
 
 def _summary(key: str, group: list[ReportRow]) -> SettingSummary:
-    done = [r for r in group if r.state == "complete"]
+    done = [r for r in group if r.state == "complete" and not r.other_judge]
     flagged = Counter(name for r in done for name in r.flags if name not in r.recovered)
     # A complete seed without a finite fid_mnist (diverged) counts as the worst, not as absent: otherwise
     # a setting that diverged in 2 of 3 seeds would be judged by its one good seed.
@@ -374,7 +396,21 @@ def to_markdown(rows: list[ReportRow]) -> str:
         lines.append("")
         if own := [s for s in summaries if s.model == model]:
             lines += _summary_table(own)
-    return "\n".join(lines + _saved_line(rows))
+    return "\n".join(lines + _saved_line(rows) + _judge_lines(rows))
+
+
+def _judge_lines(rows: list[ReportRow]) -> list[str]:
+    """Which judge scored the table, and the rows another judge scored (not ranked with the rest)."""
+    own = sorted({r.judge for r in rows if r.state == "complete" and r.judge and not r.other_judge})
+    others = [r for r in rows if r.other_judge]
+    lines = [f"Scored by judge {', '.join(own)}.", ""] if own else []
+    if others:
+        lines += [
+            f"{len(others)} row(s) were scored by another judge than the sweep's (marked [scored by ...]): "
+            "their metrics do not compare with the rest, and they are never ranked.",
+            "",
+        ]
+    return lines
 
 
 def saved_epochs(rows: list[ReportRow]) -> tuple[int, int, int]:
@@ -466,7 +502,7 @@ def heatmap_figure(rows: list[ReportRow], axes: tuple[str, str] | None = None):
     fig = Figure(figsize=(1.6 + 1.3 * len(xs), 1.2 + 0.8 * len(ys)))
     ax = fig.subplots()
     for (i, j), group in groups.items():
-        scored, done = _scored(group), [r for r in group if r.state == "complete"]
+        scored, done = _scored(group), [r for r in group if r.state == "complete" and not r.other_judge]
         if scored:
             fid[i, j] = statistics.median(_fid(r) for r in scored)
         collapsed = [r for r in done if any(f in r.flags and f not in r.recovered for f in COLLAPSE_FLAGS)]

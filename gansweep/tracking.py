@@ -142,16 +142,26 @@ class Tracker:
                 f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
             ) from None
 
+    @staticmethod
+    def run_tags(tracking_uri: str, run_id: str) -> dict[str, str]:
+        """The tags of any run in the store."""
+        try:
+            return _mlflow().MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.tags
+        except Exception as error:
+            raise GansweepError(
+                f"run {run_id} in {redact(tracking_uri)}: cannot read it ({type(error).__name__})"
+            ) from None
+
     def _runs(self, filter_string: str) -> list[Any]:
         active = _mlflow().entities.ViewType.ACTIVE_ONLY
         return self.client.search_runs([self.experiment_id], filter_string, active, max_results=50000)
 
-    def finished_trial(self, key: str) -> str | None:
-        """The newest FINISHED run of point ``key`` in the sweep, if there is one."""
+    def finished_trial(self, key: str) -> tuple[str, dict[str, str]] | None:
+        """The newest FINISHED run of point ``key`` in the sweep, with its tags, if there is one."""
         found = self._runs(
             f"tags.`gansweep.role` = '{TRIAL_ROLE}' and tags.`gansweep.key` = '{key}' and attributes.status = 'FINISHED'"
         )
-        return found[0].info.run_id if found else None
+        return (found[0].info.run_id, found[0].data.tags) if found else None
 
     def sweep_run(self, name: str, config_text: str) -> str:
         """The sweep's parent run, created on first use and reused by every later `gansweep run`."""
@@ -165,6 +175,10 @@ class Tracker:
             ).info.run_id
         self.client.log_text(run_id, config_text, "grid.yaml")  # the file as this run read it, edits included
         return run_id
+
+    def tag(self, run_id: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
 
     def describe(self, run_id: str, text: str) -> None:
         """``text`` (markdown) as the run's description, shown on its page in the UI."""
@@ -200,8 +214,7 @@ class Tracker:
     ) -> None:
         if only_if_running and self.client.get_run(run_id).info.status != "RUNNING":
             return
-        for key, value in (tags or {}).items():
-            self.client.set_tag(run_id, key, value)
+        self.tag(run_id, tags or {})
         self.client.set_terminated(run_id, status=status)
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+import struct
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # The judge classifier is trained once and cached; keep the tests' copy inside the checkout.
@@ -50,3 +52,19 @@ def wait_for():
             time.sleep(every)
 
     return wait
+
+
+@pytest.fixture
+def write_idx():
+    """Writes small stand-ins for MNIST's four IDX files (random pixels, labels 0-9 in turn) into a folder."""
+
+    def write(raw: Path, n_train: int, n_test: int) -> None:
+        raw.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(0)
+        for prefix, n in (("train", n_train), ("t10k", n_test)):
+            images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+            labels = np.arange(n, dtype=np.uint8) % 10
+            (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+            (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+
+    return write

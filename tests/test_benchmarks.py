@@ -85,3 +85,12 @@ def test_bench_process_times_both_whole_processes() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result["seconds"]) == {"notebook", "gansweep"} and result["ratio"] > 0
+
+
+def test_bench_startup_times_the_first_trial_of_a_fresh_sweep(tmp_path: Path, write_idx) -> None:
+    write_idx(tmp_path / "MNIST" / "raw", n_train=1000, n_test=200)  # small stand-ins for full MNIST
+    command = [sys.executable, str(BENCHMARKS / "bench_startup.py"), "--data-dir", str(tmp_path), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert 0 < result["first_trial_run_s"] <= result["first_epoch_logged_s"] < 120

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torchvision.datasets
@@ -26,23 +24,25 @@ def test_model_range_and_resize(digits) -> None:
     assert torch.equal(sigmoid, digits.train_images[:8].float() / 255)
 
 
-def _write_idx(raw: Path, n_train: int, n_test: int) -> None:
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = np.arange(n, dtype=np.uint8) % 10
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
-
-
 @pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
-def test_torchvision_sets_read_idx_files(tmp_path: Path, name: str, folder: str) -> None:
-    raw = tmp_path / folder / "raw"
-    raw.mkdir(parents=True)
-    _write_idx(raw, n_train=30, n_test=20)
+def test_torchvision_sets_read_idx_files(tmp_path: Path, name: str, folder: str, write_idx) -> None:
+    write_idx(tmp_path / folder / "raw", n_train=30, n_test=20)
     loaded = load_dataset(name, tmp_path)
     assert loaded.train_images.shape == (30, 1, 28, 28) and loaded.heldout_images.shape == (20, 1, 28, 28)
     assert loaded.train_labels[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    # read directly, without torchvision's import: the same tensors its reader gives
+    through = getattr(torchvision.datasets, folder)(str(tmp_path), train=True)
+    assert torch.equal(loaded.train_images, through.data.unsqueeze(1)) and torch.equal(
+        loaded.train_labels, through.targets
+    )
+
+
+def test_an_idx_file_that_is_not_one_is_named(tmp_path: Path, write_idx) -> None:
+    write_idx(tmp_path / "MNIST" / "raw", n_train=30, n_test=20)
+    path = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-5])  # cut short
+    with pytest.raises(DatasetUnavailable, match=f"^{path} is not an IDX file of bytes"):
+        load_dataset("mnist", tmp_path)
 
 
 def test_offline_without_files_names_the_directory_and_files(tmp_path: Path, monkeypatch) -> None:

@@ -444,3 +444,15 @@ def test_the_footer_counts_the_trial_epochs_early_stopping_saved() -> None:
     assert saved_epochs(rows) == (1, 19, 60)
     assert to_markdown(rows).endswith("Early stopping ended 1 hopeless trial(s), saving 19 of 60 trial-epochs.\n")
     assert "Early stopping" not in to_markdown(rows[1:])
+
+
+def test_rows_scored_by_another_judge_are_marked_and_never_ranked() -> None:
+    trials = [_trial(0, 1e-3, 0, 50.0), _trial(1, 2e-3, 0, 80.0), _trial(2, 5e-3, 0, 90.0)]
+    for trial, judge in zip(trials, ["old/v3/aaaaaaaaaaaa", "new/v4/bbbbbbbbbbbb", "new/v4/bbbbbbbbbbbb"]):
+        trial.user_attrs["judge"] = judge
+    rows = collect_rows(trials, None, judge="new/v4/bbbbbbbbbbbb")
+    assert [r.other_judge for r in rows] == [True, False, False] and [r.best for r in rows] == [False, True, False]
+    assert rows[0].outcome == "good [scored by old/v3/aaaaaaaaaaaa]"
+    text = to_markdown(rows)
+    assert "Scored by judge new/v4/bbbbbbbbbbbb." in text and "1 row(s) were scored by another judge" in text
+    assert [r.best for r in collect_rows(trials, None)] == [True, False, False]  # a store without a judge record

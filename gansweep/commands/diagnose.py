@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
 from gansweep.data import load_dataset
 from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
+from gansweep.diagnostics.judge import read_judge, shipped
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError
 from gansweep.tracking import Tracker, default_tracking_uri
@@ -18,12 +20,14 @@ def main(args: argparse.Namespace) -> int:
 
     if (args.run_id is None) == (args.history is None):
         raise GansweepError("give either a RUN_ID or --history H.csv")
-    epochs = _run_history(args) if args.run_id else _file_history(args)
+    epochs, judge = _run_history(args) if args.run_id else _file_history(args)
     diagnosis = diagnose(epochs)
     if args.json:
-        print(json.dumps(diagnosis.to_dict()))
+        print(json.dumps(diagnosis.to_dict() | {"judge": judge}))
         return 0
     print(f"verdict: {diagnosis.verdict}")
+    if judge:
+        print(f"  scored by judge {judge}")
     for flag in diagnosis.flags:
         until = f", recovered by epoch {flag.end}" if flag.end is not None else ""
         print(f"  {flag.name} (epoch {flag.epoch}{until}): {flag.evidence}")
@@ -37,24 +41,46 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_history(args: argparse.Namespace) -> list[dict]:
-
+def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
+    """The history file's records, with the metrics of the samples file when there is one, and the
+    name of the judge that scored them (None: the metrics are the file's own)."""
     epochs = files.read_history(args.history)
-    if args.samples:
-        samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs])
-        digits = load_dataset(args.dataset, args.data_dir)
-        judge = load_judge(digits)
-        reference = Reference.of(judge, digits.heldout_images)
-        by_epoch = {int(r["epoch"]): r for r in epochs}
-        for epoch, images in samples.items():
-            by_epoch[epoch].update(sample_metrics(judge, images, reference))
-    return epochs
+    if not args.samples:
+        return epochs, None
+    samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs])
+    digits = load_dataset(args.dataset, args.data_dir)
+    judge = load_judge(digits, say=lambda line: print(line, file=sys.stderr))
+    reference = Reference.of(judge, digits.heldout_images)
+    by_epoch = {int(r["epoch"]): r for r in epochs}
+    for epoch, images in samples.items():
+        by_epoch[epoch].update(sample_metrics(judge, images, reference))
+    return epochs, judge.name
 
 
-def _run_history(args: argparse.Namespace) -> list[dict]:
+def _run_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
     if not args.tracking_uri and not (args.store / "mlflow.db").is_file():  # MLflow would create an empty one
         raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: check --store (or pass --tracking-uri)")
     uri = args.tracking_uri or default_tracking_uri(args.store)
+    tags = Tracker.run_tags(uri, args.run_id)
+    _check_judge(args.run_id, tags)
     with tempfile.TemporaryDirectory() as tmp:
         path = Tracker.download(uri, args.run_id, "history.json", Path(tmp))
-        return json.loads(path.read_text())["epochs"]
+        return json.loads(path.read_text())["epochs"], tags.get("gansweep.judge")
+
+
+def _check_judge(run_id: str, tags: dict[str, str]) -> None:
+    """The run's metrics are the scores of the judge it was trained with; the flags' thresholds are
+    calibrated on the judges that ship. A run scored by another judge of a data set that has one cannot
+    be judged by them; a run that records no judge (older stores) is judged, with a warning."""
+    name, dataset = tags.get("gansweep.judge"), tags.get("gansweep.dataset", "")
+    path = shipped(dataset)
+    if name is None:
+        print(
+            f"warning: run {run_id} records no judge (trained before runs recorded their judge): judged by its recorded metrics",
+            file=sys.stderr,
+        )
+    elif path is not None and (ours := read_judge(path, "shipped")).name != name:
+        raise GansweepError(
+            f"run {run_id} was scored by judge {name}, and this gansweep's judge for {dataset} is {ours.name}: "
+            "the flags are calibrated on the latter. Diagnose it with the gansweep version that trained it"
+        )

@@ -1,4 +1,4 @@
-"""`gansweep list`: the model zoo, the data sets or the losses."""
+"""`gansweep list`: the model zoo, the data sets (with the judge that scores each) or the losses."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gansweep.data import DATASETS
+from gansweep.diagnostics.judge import cached, read_judge, shipped
 from gansweep.losses import LOSSES
 from gansweep.models import MODELS
 
@@ -29,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     elif args.what == "losses":
         rows = [{"name": loss.name, "summary": loss.description} for loss in LOSSES.values()]
     else:
-        rows = [{"name": name} for name in DATASETS]
+        rows = [{"name": name, "judge": _judge(name)} for name in DATASETS]
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -43,3 +44,12 @@ def main(args: argparse.Namespace) -> int:
         table.add_row(*cells)
     Console().print(table)
     return 0
+
+
+def _judge(dataset: str) -> str:
+    """Which judge scores a data set's samples: the shipped one, this machine's, or none yet."""
+    for path, source in ((shipped(dataset), "shipped"), (cached(dataset), "cached")):
+        if path is not None and path.is_file():
+            judge = read_judge(path, source)
+            return f"{judge.name} ({source}, held-out accuracy {judge.accuracy:.1%})"
+    return "trained on first use, on the worker's device, then cached"

@@ -11,7 +11,7 @@ from gansweep.config import load_config, plan_trials
 from gansweep.data import TRAIN_SIZES
 from gansweep.errors import GansweepError, redact
 from gansweep.sweep import SweepSettings, open_study
-from gansweep.tables import FORMATS, collect_rows, heatmaps
+from gansweep.tables import FORMATS, heatmaps, study_rows
 
 
 def main(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
         if args.out.is_dir():
             raise GansweepError(f"--out {args.out} is a folder; give a file name, e.g. {args.out / 'report.md'}")
         writable_folder(args.out.parent, "--out")
-    rows = collect_rows(study.get_trials(deepcopy=False), plans)
+    rows = study_rows(study, plans)
     text = FORMATS[args.format](rows)
     if args.out:
         args.out.write_text(text)

@@ -30,7 +30,7 @@ from gansweep.sweep import (
     run_sweep,
     states_by_key,
 )
-from gansweep.tables import collect_rows, heatmaps, to_markdown
+from gansweep.tables import heatmaps, study_rows, to_markdown
 from gansweep.tracking import Tracker, check_tracking
 from gansweep.trainer import device_problem, resolve_device
 
@@ -138,7 +138,7 @@ def sweep_report(settings: SweepSettings, plans: list[TrialPlan], parent_run: st
     """The markdown report of the store, also written (with heatmaps) to the sweep's parent run."""
 
     tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)
-    rows = collect_rows(open_study(settings, create=False).get_trials(deepcopy=False), plans)
+    rows = study_rows(open_study(settings, create=False), plans)
     text = to_markdown(rows)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gansweep.config import load_config, plan_trials
 from gansweep.data import TRAIN_SIZES
-from gansweep.sweep import State, SweepSettings, open_study, point_status
+from gansweep.sweep import State, SweepSettings, open_study, point_status, recorded_judge
 
 
 def main(args: argparse.Namespace) -> int:
@@ -39,4 +39,6 @@ def main(args: argparse.Namespace) -> int:
     always = (State.COMPLETE, State.RUNNING, State.FAILED, State.WAITING)
     counts = {state: sum(r["state"] == state for r in rows) for state in (*always, State.PRUNED, State.INTERRUPTED)}
     print(", ".join(f"{n} {state.value}" for state, n in counts.items() if n or state in always))
+    if study is not None and (judge := recorded_judge(study)):
+        print(f"scored by judge {judge['name']} (held-out accuracy {judge['accuracy']:.1%}; sha256 {judge['sha256']})")
     return 0

@@ -31,6 +31,7 @@ Example:
     >>> folder.cleanup()
 """
 
+from gansweep.sweep._judge import recorded_judge
 from gansweep.sweep._layout import cores
 from gansweep.sweep._queue import point_status, records_by_key, states_by_key
 from gansweep.sweep._record import State, TrialRecord
@@ -48,6 +49,7 @@ __all__ = [
     "cores",
     "open_study",
     "point_status",
+    "recorded_judge",
     "records_by_key",
     "run_sweep",
     "states_by_key",

@@ -88,6 +88,8 @@ class TrialRecord:
     recovered: dict[str, int] = field(default_factory=dict)
     """Flag name -> the epoch its episode ended."""
     resumed_from_epoch: int = 0
+    judge: str = ""
+    """``Judge.name`` of the judge that scored it ("" in stores from before judges were recorded)."""
 
     @classmethod
     def of(cls, trial: FrozenTrial | Trial) -> TrialRecord:

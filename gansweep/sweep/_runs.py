@@ -41,8 +41,12 @@ def params_of(plan: TrialPlan) -> dict[str, Any]:
 class TrialRuns:
     """Starts, checkpoints, resumes, publishes and ends the MLflow runs of one worker's trials."""
 
-    def __init__(self, tracker: Tracker, parent_run: str, snapshot_every: int, names: dict[str, str]) -> None:
+    def __init__(
+        self, tracker: Tracker, parent_run: str, snapshot_every: int, names: dict[str, str], judge: str
+    ) -> None:
         self.tracker = tracker
+        self.judge = judge
+        """``Judge.name`` of the judge that scores the trials (tag ``gansweep.judge``)."""
         self.parent_run = parent_run
         self.snapshot_every = snapshot_every
         self.names = names
@@ -59,6 +63,7 @@ class TrialRuns:
             "gansweep.optuna_trial": str(record.number),
             "gansweep.index": str(plan.index),
             "gansweep.worker": record.worker,
+            "gansweep.judge": self.judge,
             **({"gansweep.reported": plan.reported} if plan.reported else {}),
         }
         return self.tracker.start_trial(self.parent_run, self.names.get(plan.key, plan.label), params_of(plan), tags)
@@ -87,17 +92,18 @@ class TrialRuns:
         checkpoint.load(trainer, path)
         return trainer.epoch
 
-    def finished(self, key: str) -> tuple[str, History] | None:
-        """A FINISHED run of point ``key`` already in the tracking store, with its history (no samples):
-        the study may have lost its trial (a deleted journal, another ``--storage``). None when there is
-        none, or its history cannot be read."""
+    def finished(self, key: str) -> tuple[str, History, str] | None:
+        """A FINISHED run of point ``key`` already in the tracking store, with its history (no samples)
+        and the name of the judge that scored it ("" if not recorded): the study may have lost its trial
+        (a deleted journal, another ``--storage``). None when there is none, or its history cannot be read."""
         try:
-            run_id = self.tracker.finished_trial(key)
-            if run_id is None:
+            found = self.tracker.finished_trial(key)
+            if found is None:
                 return None
+            run_id, tags = found
             path = self.tracker.download(self.tracker.uri, run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
             saved = json.loads(path.read_text())
-            return run_id, History(epochs=saved["epochs"], stopped=saved["stopped"])
+            return run_id, History(epochs=saved["epochs"], stopped=saved["stopped"]), tags.get("gansweep.judge", "")
         except Exception:  # a store that fails here fails the training's bookkeeping too, recorded there
             return None
 

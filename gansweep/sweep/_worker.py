@@ -28,10 +28,11 @@ from optuna.trial import Trial, TrialState
 
 from gansweep.config import Objective, TrialPlan, plan_trials, run_names, suggest_plan
 from gansweep.data import TRAIN_SIZES, Digits, load_dataset
-from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, load_judge, unreadable
+from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, unreadable
 from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
+from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
 from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
@@ -46,6 +47,10 @@ Event = tuple[str, dict[str, Any]]
 """(kind, payload) sent from a worker to the sweep: ``start``, ``step``, ``epoch``, ``end``,
 ``warning``, ``fatal``."""
 TAKEN_OVER = "taken over"
+SLOW_SETUP = 5.0
+"""A worker's set-up (stores, data set, judge, held-out features) that takes 5 s or more is printed with
+its parts: a fresh worker on full MNIST is ready in ~4 s on 2 CPU cores (``benchmarks/bench_startup.py``),
+so more than that means something to look at (a judge being trained, a slow store)."""
 
 
 class TrialTakenOver(Exception):
@@ -73,6 +78,26 @@ def objective_value(history: History, diagnosis: Diagnosis, objective: Objective
     return value
 
 
+class _Timer:
+    """Wall time of a set-up, part by part."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[str, float]] = []
+        self.last = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.parts.append((part, now - self.last))
+        self.last = now
+
+    @property
+    def total(self) -> float:
+        return sum(seconds for _, seconds in self.parts)
+
+    def __str__(self) -> str:
+        return f"{self.total:.1f} s (" + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in self.parts) + ")"
+
+
 @dataclass(frozen=True)
 class Worker:
     """Trains queued trials one after another on one device; the stores, the data set and the judge
@@ -93,14 +118,25 @@ class Worker:
         cls, settings: SweepSettings, device: str, emit: Callable[[Event], None], number: int = 0, parent_run: str = ""
     ) -> Worker:
         cfg = settings.config
+        timer = _Timer()
         storage = open_storage(settings)
         study = open_study(settings, worker=number, storage=storage)
         tracker = Tracker(settings.mlflow_uri, settings.study_name, settings.artifact_root)
+        timer.lap("stores")
         digits = load_dataset(cfg.dataset, cfg.data_dir)
-        judge = load_judge(digits)
+        timer.lap("data")
+
+        def say(line: str) -> None:
+            emit(("note", {"message": f"worker {number}: {line}"}))
+
+        judge = sweep_judge(settings, study, storage, tracker, parent_run, digits, device, say)
+        timer.lap(f"judge {judge.name}, {judge.source}")
         reference = Reference.of(judge, digits.heldout_images)
+        timer.lap("held-out features")
+        if timer.total >= SLOW_SETUP:
+            emit(("note", {"message": f"worker {number} on {device} set up in {timer}"}))
         names = run_names(plan_trials(cfg, TRAIN_SIZES[cfg.dataset]))
-        runs = TrialRuns(tracker, parent_run, cfg.snapshot_every, names)
+        runs = TrialRuns(tracker, parent_run, cfg.snapshot_every, names, judge.name)
         return cls(settings, device, emit, storage, study, runs, digits, judge, reference)
 
     def run_queue(self) -> None:
@@ -199,9 +235,11 @@ def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan)
     found = worker.runs.finished(plan.key)
     if found is None:
         return False
-    run_id, history = found
+    run_id, history, judge = found
     if (history.stopped or "").startswith(EARLY_STOP) and not worker.settings.config.early_stop:
         return False  # stopped early, where this sweep now trains every epoch
+    if judge != worker.judge.name:
+        return False  # scored by another judge (or by one not recorded): its metrics would not compare
     diagnosis = _diagnosis(history, plan)
     store(trial, run_id=run_id)
     _tell(worker, trial, record, history, diagnosis, resumed_from=0)
@@ -286,6 +324,7 @@ def _tell(
         recovered={f.name: f.end for f in flags if f.end is not None},
         outcome=diagnosis.outcome,
         resumed_from_epoch=resumed_from,
+        judge=worker.judge.name,
     )
     if (history.stopped or "").startswith(EARLY_STOP) and record.search:
         worker.study.tell(trial, state=TrialState.PRUNED)
@@ -352,7 +391,7 @@ def worker_process(settings: SweepSettings, number: int, threads: int, parent_ru
     torch.set_num_threads(threads)
     try:
         Worker.open(settings, settings.devices[number], events.put, number, parent_run).run_queue()
-    except DiskFull as error:
+    except GansweepError as error:  # a full disk, a judge that is not the sweep's: said in its own words
         events.put(("fatal", {"message": str(error)}))
     except KeyboardInterrupt:
         pass

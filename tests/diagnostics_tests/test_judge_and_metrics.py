@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from gansweep.data import Digits, load_dataset
+from gansweep.diagnostics import judge as judge_module
 from gansweep.diagnostics import load_judge, sample_metrics
-from gansweep.diagnostics.judge import JUDGE_VERSION, cache_dir
-from gansweep.diagnostics.metrics import frechet_distance
+from gansweep.diagnostics.judge import JUDGE_VERSION, fingerprint, read_judge, shipped
+from gansweep.diagnostics.metrics import Reference, frechet_distance
+from gansweep.errors import GansweepError
 
 
 def test_judge_accuracy_on_heldout_mnist_5k(judge, digits) -> None:
@@ -17,15 +25,74 @@ def test_judge_accuracy_on_heldout_mnist_5k(judge, digits) -> None:
     assert accuracy >= 0.97 and accuracy == pytest.approx(judge.accuracy)
 
 
-def test_judge_is_cached_on_disk(judge, digits, tmp_path: Path, monkeypatch) -> None:  # judge: the cache is filled
-    # Training is deterministic, so a retrained judge would equal the cached one: plant a mark in the
-    # cached file instead, and find it in the judge that is loaded.
-    cached = torch.load(cache_dir() / f"judge-{digits.name}-v{JUDGE_VERSION}.pt", weights_only=True)
-    cached["accuracy"], cached["net"]["head.1.bias"] = 0.5, torch.arange(10.0)
-    torch.save(cached, tmp_path / f"judge-{digits.name}-v{JUDGE_VERSION}.pt")
+def test_the_shipped_judge_is_small_and_is_the_one_its_file_names(judge) -> None:
+    path = shipped("mnist-5k")
+    saved = torch.load(path, weights_only=True)
+    assert judge.source == "shipped" and path.stat().st_size <= 1_000_000
+    assert judge.sha256 == saved["sha256"] == fingerprint(saved["net"]) and saved["version"] == JUDGE_VERSION
+    assert judge.name == f"mnist-5k/v{JUDGE_VERSION}/{judge.sha256[:12]}"
+    assert saved["made"]["script"] == "scripts/make_judges.py" and judge.accuracy == saved["accuracy"]
+
+
+def test_a_judge_file_whose_weights_changed_is_refused(tmp_path: Path) -> None:
+    saved = torch.load(shipped("mnist-5k"), weights_only=True)
+    saved["net"]["head.1.bias"] += 1
+    torch.save(saved, tmp_path / "judge.pt")
+    with pytest.raises(GansweepError, match="not a version 4 judge with the weights it names"):
+        read_judge(tmp_path / "judge.pt", "cached")
+
+
+def _tiny(name: str = "tiny") -> Digits:
+    """200 real digits under a name no judge ships for: its judge is trained on first use."""
+    digits = load_dataset("mnist-5k")
+    return Digits(name, digits.train_images[::20][:200], digits.train_labels[::20][:200], *_heldout(digits))
+
+
+def _heldout(digits: Digits) -> tuple[torch.Tensor, torch.Tensor]:
+    return digits.heldout_images[:100], digits.heldout_labels[:100]
+
+
+def _load_tiny(cache: str, results) -> None:
+    """In a worker process: a judge for ``_tiny``, trained on 640 digits (not ``IMAGES``) to be quick."""
+    os.environ["GANSWEEP_CACHE"] = cache
+    judge_module.IMAGES = 640
+    judge = load_judge(_tiny())
+    results.put((judge.source, judge.sha256))
+
+
+def test_a_judge_without_a_shipped_one_is_trained_once_by_two_processes_that_start_together(tmp_path: Path) -> None:
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    procs = [context.Process(target=_load_tiny, args=(str(tmp_path), results)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    got = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    assert sorted(source for source, _ in got) == ["cached", "trained"]  # the second waited, then read it
+    assert len({sha for _, sha in got}) == 1 and (tmp_path / f"judge-tiny-v{JUDGE_VERSION}.pt").is_file()
+
+
+def test_training_a_judge_says_what_it_does_and_about_how_long(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GANSWEEP_CACHE", str(tmp_path))
-    loaded = load_judge(digits)
-    assert loaded.accuracy == 0.5 and torch.equal(loaded.net.head[1].bias, torch.arange(10.0))
+    monkeypatch.setattr(judge_module, "IMAGES", 1600)  # 8 epochs of 200 digits: 32 steps, past SAY_AFTER
+    heard: list[str] = []
+    judge = load_judge(_tiny(), say=heard.append)
+    (line,) = heard
+    assert judge.source == "trained" and load_judge(_tiny()).source == "cached"
+    assert re.fullmatch(
+        rf"training the tiny judge on cpu: 8 epoch\(s\) of 200 digits, about \d+ s more "
+        rf"\(once per machine; cached in {re.escape(str(tmp_path))}\)",
+        line,
+    )
+
+
+@pytest.mark.slow
+def test_make_judges_reproduces_the_shipped_accuracy_within_a_tenth_of_a_point() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_judges.py"
+    done = subprocess.run([sys.executable, str(script), "mnist-5k", "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "accuracy within 0.1 point" in done.stdout
 
 
 def test_judge_is_unsure_of_noise_and_sure_of_digits(judge, sample_sets) -> None:
@@ -50,3 +117,15 @@ def test_frechet_distance_of_identical_gaussians_is_zero_and_grows_with_the_shif
     a = rng.normal(size=(2000, 4))
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
     assert frechet_distance(a, a + 3) == pytest.approx(4 * 9, rel=1e-6)
+
+
+def test_the_reference_a_shipped_judge_carries_is_the_one_its_held_out_digits_give(judge, digits) -> None:
+    carried = Reference.of(judge, digits.heldout_images)
+    fresh = read_judge(shipped("mnist-5k"), "shipped")
+    fresh.references.clear()
+    computed = Reference.of(fresh, digits.heldout_images)
+    assert torch.allclose(carried.cov_sqrt, computed.cov_sqrt, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(carried.mean, computed.mean, rtol=1e-4, atol=1e-6)
+    assert torch.equal(carried.histogram, computed.histogram)
+    assert carried.spread == pytest.approx(computed.spread)
+    assert carried.pixel_spread == pytest.approx(computed.pixel_spread)

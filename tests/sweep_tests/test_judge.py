@@ -1,0 +1,112 @@
+"""One judge per sweep (``sweep/_judge.py``): every trial of a sweep is scored by the judge its parent
+run records, a worker with another judge refuses before it trains, and the report keeps rows of
+another judge apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from gansweep.cli import main
+from gansweep.diagnostics import load_judge
+from gansweep.sweep import TrialRecord
+from gansweep.sweep._judge import JUDGE_ATTR
+
+GRID = """
+name: judged
+epochs: 1
+device: cpu
+models:
+  - model: cs231n-mlp
+    batch_size: 500
+    points: [{points}]
+"""
+
+
+def _study(store: Path) -> optuna.Study:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(store / "optuna.journal")))
+    return optuna.load_study(study_name="judged", storage=storage)
+
+
+def _runs(store: Path) -> tuple[object, list]:
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("judged").experiment_id
+    parent = client.search_runs([experiment], "tags.`gansweep.role` = 'sweep'")[0]
+    return parent, client.search_runs([experiment], "tags.`gansweep.role` = 'trial'")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """A sweep of two points trained by two worker processes."""
+    folder = tmp_path_factory.mktemp("judged")
+    (folder / "grid.yaml").write_text(GRID.format(points="{lr: 1.0e-3}, {lr: 2.0e-3}"))
+    assert main(["run", str(folder / "grid.yaml"), "--store", str(folder / "mlruns"), "--workers", "2"]) == 0
+    return folder
+
+
+def test_every_trial_of_a_sweep_carries_the_judge_its_parent_run_records(store: Path, digits) -> None:
+    judge = load_judge(digits)
+    record = _study(store / "mlruns").user_attrs[JUDGE_ATTR]
+    assert record == {"name": judge.name, "sha256": judge.sha256, "accuracy": round(judge.accuracy, 5)}
+    parent, trials = _runs(store / "mlruns")
+    assert (
+        parent.data.tags["gansweep.judge"] == judge.name and parent.data.tags["gansweep.judge.sha256"] == judge.sha256
+    )
+    assert len(trials) == 2 and {run.data.tags["gansweep.judge"] for run in trials} == {judge.name}
+    records = [TrialRecord.of(t) for t in _study(store / "mlruns").trials]
+    assert [r.judge for r in records] == [judge.name, judge.name]
+    artifacts = MlflowClient(f"sqlite:///{store / 'mlruns' / 'mlflow.db'}").list_artifacts(parent.info.run_id, "judge")
+    assert [a.path for a in artifacts] == ["judge/judge-mnist-5k-v4.pt"]  # the sweep's judge, kept with it
+
+
+def test_a_worker_whose_judge_is_not_the_sweeps_refuses_before_it_trains(store: Path, capsys) -> None:
+    study = _study(store / "mlruns")
+    kept = study.user_attrs[JUDGE_ATTR]
+    study.set_user_attr(JUDGE_ATTR, kept | {"name": "mnist-5k/v4/000000000000", "sha256": "0" * 64})
+    try:
+        (store / "grid.yaml").write_text(GRID.format(points="{lr: 1.0e-3}, {lr: 2.0e-3}, {lr: 5.0e-3}"))
+        capsys.readouterr()
+        assert main(["run", str(store / "grid.yaml"), "--store", str(store / "mlruns")]) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("error: sweep 'judged' is scored by judge mnist-5k/v4/000000000000, and this ")
+        assert "metrics of two judges cannot be compared" in error and "--name" in error
+        assert len(_runs(store / "mlruns")[1]) == 2  # no run started for the new point
+    finally:
+        study.set_user_attr(JUDGE_ATTR, kept)
+        (store / "grid.yaml").write_text(GRID.format(points="{lr: 1.0e-3}, {lr: 2.0e-3}"))
+
+
+def test_the_report_marks_rows_of_another_judge_and_never_ranks_them(store: Path, capsys) -> None:
+    study = _study(store / "mlruns")
+    kept = study.user_attrs[JUDGE_ATTR]
+    study.set_user_attr(JUDGE_ATTR, kept | {"name": "mnist-5k/v4/000000000000"})  # as if a newer judge took over
+    try:
+        capsys.readouterr()
+        assert main(["report", str(store / "grid.yaml"), "--store", str(store / "mlruns")]) == 0
+        report = capsys.readouterr().out
+    finally:
+        study.set_user_attr(JUDGE_ATTR, kept)
+    assert report.count(f"[scored by {kept['name']}]") == 2  # ranking: tests/test_tables.py
+    assert "2 row(s) were scored by another judge than the sweep's" in report
+    capsys.readouterr()
+    assert main(["report", str(store / "grid.yaml"), "--store", str(store / "mlruns")]) == 0
+    report = capsys.readouterr().out
+    assert "[scored by" not in report and f"Scored by judge {kept['name']}." in report
+
+
+def test_diagnose_refuses_a_run_scored_by_another_judge_of_a_shipped_data_set(store: Path, capsys) -> None:
+    uri = f"sqlite:///{store / 'mlruns' / 'mlflow.db'}"
+    run = _runs(store / "mlruns")[1][0]
+    assert main(["diagnose", run.info.run_id, "--tracking-uri", uri]) == 0
+    assert f"  scored by judge {run.data.tags['gansweep.judge']}" in capsys.readouterr().out.splitlines()
+    client = MlflowClient(uri)
+    client.set_tag(run.info.run_id, "gansweep.judge", "mnist-5k/v3/0123456789ab")
+    try:
+        assert main(["diagnose", run.info.run_id, "--tracking-uri", uri]) == 2
+        error = capsys.readouterr().err
+        assert "was scored by judge mnist-5k/v3/0123456789ab, and this gansweep's judge for mnist-5k is" in error
+    finally:
+        client.set_tag(run.info.run_id, "gansweep.judge", run.data.tags["gansweep.judge"])
