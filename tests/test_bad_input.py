@@ -294,7 +294,7 @@ def malformed_history_or_samples(case: Case) -> None:
     for text, says in [
         (
             "epoch,d_loss,g_loss\n1,0.5,1\nnan,0.4,1\n",
-            "h.csv:3: epoch must be a whole number from 1 to 1,000,000,000, got nan",
+            "h.csv:3: epoch must be a whole number from 0 to 1,000,000,000, got nan",
         ),
         ("epoch,d_loss,g_loss\n1,0.5,1\n2,,1\n", "h.csv:3: empty d_loss; every row needs epoch, d_loss, g_loss"),
         ("epoch,d_loss,g_loss\n1,0.5," + "1" * 200_000 + "\n", "not a CSV history (field larger than field limit"),

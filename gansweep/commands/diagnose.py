@@ -45,9 +45,15 @@ def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
     """The history file's records, with the metrics of the samples file when there is one, and the
     name of the judge that scored them (None: the metrics are the file's own)."""
     epochs = files.read_history(args.history)
-    if not args.samples:
+    samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs]) if args.samples else {}
+    if files.from_one(epochs, samples):
+        last = int(epochs[-1]["epoch"])
+        print(
+            f"{args.history} counts epochs from 0: read its epochs 0-{last - 1} as 1-{last} (epochs trained)",
+            file=sys.stderr,
+        )
+    if not samples:
         return epochs, None
-    samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs])
     digits = load_dataset(args.dataset, args.data_dir)
     judge = load_judge(digits, say=lambda line: print(line, file=sys.stderr))
     reference = Reference.of(judge, digits.heldout_images)

@@ -56,8 +56,9 @@ class SampleEvaluator(TrainerCallback):
         if judged:
             samples = trainer.generate(self.n_samples, seed=trainer.seed + EVAL_SEED_OFFSET)
             record.update(sample_metrics(self.judge, samples, self.reference))
-        # auto reads the samples, and a trial's last record must carry them (the objective is read there)
-        if self.early_stop and (judged or self.early_stop != AUTO):
+        # auto reads the samples, and a trial's last record must carry them (the objective is read there);
+        # at the last planned epoch there is nothing left to stop, and "stopped at epoch 15 of 15" would mislead
+        if self.early_stop and (judged or self.early_stop != AUTO) and trainer.epoch < trainer.hp.epochs:
             if flag := self._stop_on(diagnose(trainer.history.epochs)):
                 trainer.request_stop(f"{EARLY_STOP} {flag.phrase}")
 

@@ -29,7 +29,8 @@ def read_history(path: Path) -> list[dict[str, float]]:
     most ``csv.field_size_limit()`` characters, blank lines skipped) with a header row naming at least
     ``REQUIRED``. In every row:
 
-    - ``epoch`` is a whole number from 1 to ``MAX_EPOCH``, greater than the row before's;
+    - ``epoch`` is a whole number from 0 to ``MAX_EPOCH``, greater than the row before's (a file that
+      counts from 0, as ``for epoch in range(n)`` does, is read as counting from 1: see ``from_one``);
     - ``d_loss`` and ``g_loss`` are numbers, NaN and ``inf``/``-inf`` included (a diverged run), as long
       as some row has a finite one;
     - any other cell is a number, or empty (then left out of the row);
@@ -43,6 +44,19 @@ def read_history(path: Path) -> list[dict[str, float]]:
     if not any(math.isfinite(r["d_loss"]) or math.isfinite(r["g_loss"]) for r in rows):
         raise GansweepError(f"{path}: every d_loss and g_loss is NaN or infinite; nothing to diagnose")
     return rows
+
+
+def from_one(rows: list[dict[str, float]], samples: dict[int, torch.Tensor]) -> bool:
+    """Renumbers a history whose first epoch is 0, and its samples by epoch, to count epochs trained
+    (0 -> 1), in place: the verdict's epochs are epochs trained, and so are its rules' thresholds.
+    True when it did."""
+    if not rows or rows[0]["epoch"] != 0:
+        return False
+    for row in rows:
+        row["epoch"] += 1
+    for epoch in sorted(samples, reverse=True):
+        samples[epoch + 1] = samples.pop(epoch)
+    return True
 
 
 def _text(path: Path) -> str:
@@ -97,7 +111,7 @@ def _row(cells: dict[str, str], where: str) -> dict[str, float]:
             f"{where}: empty {', '.join(empty)}; every row needs {', '.join(REQUIRED)} (nan for a loss not measured)"
         )
     row = {column: _number(text, column, where) for column, text in cells.items() if column and text}
-    row["epoch"] = _whole(row["epoch"], "epoch", 1, MAX_EPOCH, where)
+    row["epoch"] = _whole(row["epoch"], "epoch", 0, MAX_EPOCH, where)
     modes = row.pop("modes_covered", math.nan)
     if not math.isnan(modes):
         row["modes_covered"] = _whole(modes, "modes_covered", 0, N_CLASSES, where)

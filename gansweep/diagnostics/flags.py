@@ -4,13 +4,14 @@ under-training and "too early to tell" are decided.
 Inputs are a trial's per-epoch records (``epoch``, ``d_loss``, ``g_loss``, optional ``d_real``,
 ``d_fake``) where evaluated epochs also carry the sample metrics of ``metrics.py``. A wrong "mode
 collapse" is worse than none, so every rule below names its thresholds and why they sit where they do;
-the numbers quoted were measured with the mnist-5k judge (``tests/diagnostics_tests``,
-``benchmarks/metric_noise.py``).
+the numbers quoted were measured with the shipped mnist-5k judge (``tests/diagnostics_tests``,
+``benchmarks/metric_noise.py``) unless they say otherwise.
 
 Each evaluation gets a state: its samples' ``quality`` (healthy, poor, collapsed) and a ``trend``
 (improving, flat, degrading) over the last evaluations, decided against the metrics' own noise. Poor
-or collapsed samples that are still improving are ``under_trained``, not collapsed; a collapse is one
-that is stuck, that follows healthy samples, or that comes with a D-loss collapse. A flag whose episode
+samples still improving, and collapsed ones still getting more varied (``VARIETY``: severity before
+trend), are ``under_trained``; a collapse is one that is stuck in its variety, that follows healthy
+samples, that comes with a D-loss collapse, or, judged once, that is severe after ``ONE_LOOK_EPOCHS``. A flag whose episode
 ended before the last epoch keeps its ``end`` and no longer makes the trial bad.
 
 Example:
@@ -84,13 +85,22 @@ TREND_METRICS = {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_div
 """The metrics a trend is read from, with the sign of "better". Pixel diversity is among them because
 samples the judge cannot read pin the judge's own metrics (fid_mnist ~1314, diversity 0, 1 digit) while
 their pixels still show a generator moving away from one blob."""
+VARIETY = ("modes_covered", "diversity", "pixel_diversity")
+"""The collapse measures: how many digits, how varied in the judge's features and in pixels. Collapsed
+samples are stuck until one of these sets a new best (``Evaluation.variety``): a generator that draws one
+digit better each epoch (fid_mnist falling) still draws one digit. Severity before trend."""
+NEAR_COPIES = 0.1
+"""Judge diversity below 0.1 (of real digits'): near-copies. Measured: one image repeated with noise 0.02;
+one blob in every cell 0.02-0.06 (mlp lr 2e-4 batch 512, cs231n-mlp lr 1e-3 batch 128 at epochs 5-13);
+one class of real digits 0.55."""
 FID_NOISE = (5.0, 0.015)
 """Spread (standard deviation) of fid_mnist between draws of 256 samples: ~5 + 1.5 % of its value.
 Measured with ``benchmarks/metric_noise.py`` (30 draws of resampled real training digits against the
-held-out ones): all digits 36 +- 5.3, blurred digits 149 +- 7.8, three classes 681 +- 10.6 (16.6 in a
-second set of draws), one class 1244 +- 16.0."""
+held-out ones), shipped judge: all digits 38.6 +- 5.7, blurred digits 162 +- 8.8, three classes 747 +- 11.3,
+one class 1336 +- 19.2 (the judge trained per machine before it gave 36 +- 5.3, 149 +- 7.8, 681 +- 10.6-16.6
+and 1244 +- 16.0)."""
 NOISE = {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01}
-"""Spread of the other trend metrics at 256 samples, same draws: diversity 0.005-0.010, pixel diversity
+"""Spread of the other trend metrics at 256 samples, same draws: diversity 0.005-0.011, pixel diversity
 0.004-0.009; modes_covered did not move at all (10/10, 3/3 and 1/1 in every draw), so half a digit
 stands for its rounding."""
 TREND_Z = 2.0
@@ -101,8 +111,8 @@ TREND_T = 2.0
 Generators wobble between epochs far more than draws do (fid_mnist +-80 from one epoch to the next in
 real cs231n-mlp runs at ~900), so a trend has to stand out from the trial's own scatter too."""
 STUCK_EPOCHS, STUCK_SHARE = 8, 1 / 3
-"""Poor or collapsed samples are stuck (a collapse, or low quality) once they have set no new best for 8
-epochs and for a third of the epochs trained (learning slows as a run goes on, and so do its new bests).
+"""Poor samples are stuck (low quality) once they have set no new best for 8 epochs and for a third of
+the epochs trained (collapsed ones: ``COLLAPSE_EPOCHS``, in their variety) (learning slows as a run goes on, and so do its new bests).
 Measured on real mnist-5k runs: ones that went on to learn went up to 5 epochs without a new best in
 their first 20 and up to 7 later (cs231n-mlp lr 1e-3 at epochs 23-30, lr 2e-3 at 27-33, both improving
 to 9-10 digits or still by epoch 40); ones that stayed collapsed went 10 to 29 (report 000's collapses
@@ -112,6 +122,29 @@ TREND_MIN, TREND_MAX = 3, 8
 exist) and at most the last 8: the 15-epoch cs231n-mlp run improves by ~20 fid_mnist an epoch under
 +-80 wobble, which 3 evaluations cannot show and 8 can; a longer window lags: an mlp (lr 2e-3, batch 64)
 fell back into identical samples at epochs 27-29 while 15 evaluations still read "improving"."""
+
+
+COLLAPSE_EPOCHS = 11
+"""Collapsed samples are stuck (a mode collapse) once their variety (``VARIETY``) has set no new best for
+11 epochs and for a third of the epochs trained. Measured on real mnist-5k runs evaluated every epoch
+(``tests/diagnostics_tests/real_runs``): runs that went on to learn went up to 10 epochs without one
+(cs231n-mlp lr 1e-3 batch 128: one speckled blob in every cell at epochs 3-13, digits of several kinds
+from 15; 11 from epoch 27 or 29 on, under the third); runs whose grids stayed collapsed went 12 to 14
+(mlp lr 2e-4 batch 512, report 000's default: one blob in every cell for 14 epochs; mlp lr 2e-3 batch 128:
+one speckled stroke from epoch 6 to 18). Near-copies or <= 2 digits are no quicker to call: learning
+runs drew them for as long (the blob above). Counted in epochs, whatever ``eval_every`` is."""
+SEVERE_MODES = 2
+"""At most 2 of 10 digits covered: one or two shapes in every cell (``_severe``)."""
+SURE = 0.9
+"""The judge's mean confidence at which few digits are few digits: real digits score 0.98-0.99, blurred
+or noised ones 0.96-0.97, generated speckled digits 0.5-0.8 — and for those the judge's class count runs
+low: a cs231n-mlp at epoch 38 drawing all ten digits, speckled, covered 6/10 at confidence 0.66."""
+ONE_LOOK_EPOCHS = 20
+"""Severe samples (``_severe``) at a run's only evaluation (a sweep whose ``eval_every`` is its epochs,
+or ``diagnose`` with one .npy) are a mode collapse from epoch 20 on, of unknown onset; before, too early
+to tell. Every generator starts from near-copies, and the slowest real run measured drew them until
+epoch 14 (cs231n-mlp lr 1e-3 batch 128, mnist-5k); after that, severe samples are what the grid shows:
+one or two shapes, or one class drawn clearly, in every cell."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +175,8 @@ class Evaluation:
     """The trend of each of ``TREND_METRICS``."""
     record: bool = False
     """A new best: better than every earlier evaluation, beyond noise, on one of ``TREND_METRICS``."""
+    variety: bool = False
+    """A new best on one of ``VARIETY``'s measures: the samples themselves got more varied."""
 
 
 @dataclass
@@ -239,8 +274,16 @@ def _noise(metric: str, values: list[float]) -> float:
     return NOISE[metric]
 
 
+def _measured(metric: str, r: Record) -> bool:
+    """The judge's diversity of unreadable samples is no measurement: all their features are zero."""
+    return metric != "diversity" or not unreadable(r)
+
+
 def _direction(metric: str, window: list[Record]) -> int:
     """+1 better, -1 worse, 0 within noise: the least-squares change of ``metric`` over ``window``."""
+    window = [r for r in window if _measured(metric, r)]
+    if len(window) < 2:
+        return 0
     x = [float(r["epoch"]) for r in window]
     y = [float(r[metric]) for r in window]
     mx, my = statistics.fmean(x), statistics.fmean(y)
@@ -256,41 +299,55 @@ def _direction(metric: str, window: list[Record]) -> int:
     return int(math.copysign(1, change * TREND_METRICS[metric]))
 
 
-def _records(evals: list[Record]) -> list[bool]:
-    """Which evaluations set a new best: on some metric, at least as good as every earlier one and better
-    beyond noise than its value at that metric's last new best (or the first evaluation). A generator
-    that improves by less than the noise each epoch still sets one every few epochs."""
-    anchor = {m: better * float(evals[0][m]) for m, better in TREND_METRICS.items()} if evals else {}
-    best = dict(anchor)
+def _records(evals: list[Record], metrics: dict[str, int], variety: bool = False) -> list[bool]:
+    """Which evaluations set a new best: on one of ``metrics``, at least as good as every earlier one and
+    better beyond noise than its value at that metric's last new best (or the first evaluation). A
+    generator that improves by less than the noise each epoch still sets one every few epochs.
+
+    Unreadable samples' diversity is skipped (``_measured``). With ``variety`` (the collapse measures) a
+    new best must also hold at the next evaluation, where there is one. Three measures compared at every evaluation set chance records (~5 % each) that would
+    end every stall: an mlp (lr 2e-4, batch 512) drew one blob in every cell for 14 epochs while its
+    diversity went 0.032 -> 0.062 at epoch 8 and back to 0.047 at 9."""
     out = [False] * len(evals)
-    for i, r in enumerate(evals[1:], start=1):
-        for metric, better in TREND_METRICS.items():
-            value = better * float(r[metric])
-            if value >= best[metric] and value - anchor[metric] > TREND_Z * math.sqrt(2) * _noise(metric, [r[metric]]):
-                anchor[metric], out[i] = value, True
-            best[metric] = max(best[metric], value)
+    for metric, better in metrics.items():
+        values = [better * float(r[metric]) if _measured(metric, r) else None for r in evals]
+        anchor = best = None
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            if anchor is None or best is None:
+                anchor = best = value
+                continue
+            margin = TREND_Z * math.sqrt(2) * _noise(metric, [evals[i][metric]])
+            after = next((v for v in values[i + 1 :] if v is not None), None) if variety else None
+            if value >= best and value - anchor > margin and (after is None or after - anchor > margin):
+                anchor, out[i] = value, True
+            best = max(best, value)
     return out
 
 
-def _evaluation(evals: list[Record], i: int, record: bool) -> Evaluation:
+def _evaluation(evals: list[Record], i: int, record: bool, variety: bool) -> Evaluation:
     """The state of ``evals[i]``, its trend read over the evaluations up to it."""
     r = evals[i]
     size = min(TREND_MAX, max(TREND_MIN, math.ceil((i + 1) / 2)))
     window = evals[max(0, i + 1 - size) : i + 1]
     if len(window) < 2:
-        return Evaluation(int(r["epoch"]), _quality(r), None)
+        return Evaluation(int(r["epoch"]), _quality(r), None, record=record, variety=variety)
     directions = {m: _direction(m, window) for m in TREND_METRICS}
     words = {1: "improving", 0: "flat", -1: "degrading"}
     seen = set(directions.values())
     trend = "improving" if 1 in seen and -1 not in seen else "degrading" if -1 in seen and 1 not in seen else "flat"
-    return Evaluation(int(r["epoch"]), _quality(r), trend, {m: words[d] for m, d in directions.items()}, record)
+    trends = {m: words[d] for m, d in directions.items()}
+    return Evaluation(int(r["epoch"]), _quality(r), trend, trends, record, variety)
 
 
 def evaluations(epochs: list[Record]) -> tuple[list[Record], list[Evaluation]]:
     """The evaluated records (one per epoch, every metric the states read finite) and the state of each."""
     by_epoch = {int(r["epoch"]): r for r in epochs if all(_finite(r.get(m)) for m in (*TREND_METRICS, "confidence"))}
     evals = [by_epoch[e] for e in sorted(by_epoch)]
-    return evals, [_evaluation(evals, i, record) for i, record in enumerate(_records(evals))]
+    records = _records(evals, TREND_METRICS)
+    varieties = _records(evals, {m: TREND_METRICS[m] for m in VARIETY}, variety=True)
+    return evals, [_evaluation(evals, i, *new) for i, new in enumerate(zip(records, varieties))]
 
 
 def _spike(epochs: list[Record], after: int, until: int) -> int | None:
@@ -324,17 +381,36 @@ def _episodes(states: list[Evaluation]) -> list[tuple[int, int]]:
     return runs
 
 
-def _stall(states: list[Evaluation]) -> int | None:
-    """The epoch since which unhealthy samples have set no new best (``Evaluation.record``); None while
-    the last evaluation is healthy."""
+def _stall(states: list[Evaluation], variety: bool = False) -> int | None:
+    """The epoch since which unhealthy samples have set no new best (``Evaluation.record``; with
+    ``variety``, none in how varied they are, ``Evaluation.variety``); None while the last evaluation is
+    healthy."""
     if not states or states[-1].quality == "healthy":
         return None
-    return next((s.epoch for s in reversed(states) if s.record or s.quality == "healthy"), states[0].epoch)
+    moved = (lambda s: s.variety) if variety else (lambda s: s.record)
+    # An untrained generator draws near-copies (one noise texture in every cell: pixel diversity 0.03 after
+    # one epoch): samples judged twice or more that never got more varied have been stuck since the start.
+    start = 0 if variety and len(states) >= 2 else states[0].epoch
+    return next((s.epoch for s in reversed(states) if moved(s) or s.quality == "healthy"), start)
 
 
-def _stuck(states: list[Evaluation]) -> bool:
-    since = _stall(states)
-    return since is not None and states[-1].epoch - since >= max(STUCK_EPOCHS, STUCK_SHARE * states[-1].epoch)
+def _stuck(states: list[Evaluation], variety: bool = False) -> bool:
+    """Unhealthy samples without a new best (with ``variety``: none in how varied they are) for
+    ``STUCK_EPOCHS`` (``COLLAPSE_EPOCHS``) and for ``STUCK_SHARE`` of the epochs trained."""
+    since = _stall(states, variety)
+    least = COLLAPSE_EPOCHS if variety else STUCK_EPOCHS
+    return since is not None and states[-1].epoch - since >= max(least, STUCK_SHARE * states[-1].epoch)
+
+
+def _severe(r: Record) -> bool:
+    """Samples a person calls collapsed at a glance: near-copies (``NEAR_COPIES``, or pixels
+    near-identical), at most ``SEVERE_MODES`` digits, or at most ``MODES_COLLAPSED`` drawn as surely as
+    real ones (``SURE``). The judge's digits of unreadable samples are not counted (all alike)."""
+    near_copies = r["pixel_diversity"] < PIXEL_DIVERSITY_COLLAPSED or (
+        not unreadable(r) and r["diversity"] < NEAR_COPIES
+    )
+    few = r["modes_covered"] <= SEVERE_MODES or (r["modes_covered"] <= MODES_COLLAPSED and r["confidence"] >= SURE)
+    return near_copies or (few and not unreadable(r))
 
 
 def mode_collapse(
@@ -347,8 +423,10 @@ def mode_collapse(
     chosen = None
     for first, last in _episodes(states):
         ongoing = len(states) - last <= 2 and all(s.quality == "poor" for s in states[last + 1 :])  # see _episodes
-        drop = any(s.quality == "healthy" for s in states[:first]) and (
-            last > first or states[last].trend == "degrading"
+        drop = (
+            any(s.quality == "healthy" for s in states[:first])
+            and (last > first or states[last].trend == "degrading")
+            and any(_severe(r) for r in evals[first : last + 1])  # not the wobble of speckled digits
         )
         with_d = (
             d_flag is not None
@@ -356,29 +434,46 @@ def mode_collapse(
             and d_flag.epoch <= states[last].epoch
             and (d_flag.end is None or states[first].epoch < d_flag.end)
         )
-        if drop or with_d or (ongoing and _stuck(states)):
+        if drop or with_d or (ongoing and _stuck(states, variety=True)):
             chosen = (first, last, drop, ongoing)
     if chosen is None:
-        return None
+        return _one_look(evals, states)
     first, last, drop, ongoing = chosen
     onset = states[first].epoch
     if not drop:  # blobs from the start are an untrained G: the collapse is when it stopped moving
-        stopped = _stall(states[: last + 1])
+        stopped = _stall(states[: last + 1], variety=True)
         assert stopped is not None  # the episode's last evaluation is collapsed, so not healthy
         onset = max(onset, min(stopped, d_flag.epoch) if d_flag and d_flag.epoch else stopped)
     healthy_until = states[first - 1].epoch if first > 0 else 0
     spike = _spike(epochs, healthy_until, onset)
     r = evals[last]
-    evidence = (
-        f"{r['modes_covered']}/10 digits covered, diversity {r['diversity']:.2f} (pixels "
-        f"{r['pixel_diversity']:.2f}), confidence {r['confidence']:.2f} at epoch {r['epoch']}"
-    )
+    evidence = _collapse_evidence(r)
     if spike is not None:
         evidence += f"; G-loss spike at epoch {spike} while D loss was low"
         onset = spike
-    what = "near-identical samples" if r["confidence"] < LOW_CONFIDENCE else f"{r['modes_covered']}/10 digits"
     end = None if ongoing else states[last + 1].epoch
-    return Flag("mode_collapse", onset, evidence, f"mode collapse from epoch {onset} ({what})", end)
+    return Flag("mode_collapse", onset, evidence, f"mode collapse from epoch {onset} ({_what(r)})", end)
+
+
+def _one_look(evals: list[Record], states: list[Evaluation]) -> Flag | None:
+    """Collapsed samples at the only evaluation of a run long enough (``ONE_LOOK_EPOCHS``) that no
+    generator still learning draws such samples: a mode collapse, of unknown onset."""
+    if len(states) != 1 or not _severe(evals[0]) or states[0].epoch < ONE_LOOK_EPOCHS:
+        return None
+    r, epoch = evals[0], states[0].epoch
+    phrase = f"mode collapse at epoch {epoch} ({_what(r)}; one evaluation: onset unknown)"
+    return Flag("mode_collapse", epoch, _collapse_evidence(r) + "; the only evaluation", phrase)
+
+
+def _collapse_evidence(r: Record) -> str:
+    return (
+        f"{r['modes_covered']}/10 digits covered, diversity {r['diversity']:.2f} (pixels "
+        f"{r['pixel_diversity']:.2f}), confidence {r['confidence']:.2f} at epoch {r['epoch']}"
+    )
+
+
+def _what(r: Record) -> str:
+    return "near-identical samples" if r["confidence"] < LOW_CONFIDENCE else f"{r['modes_covered']}/10 digits"
 
 
 def unstable(epochs: list[Record], before: int | None) -> Flag | None:
@@ -415,27 +510,32 @@ def unstable(epochs: list[Record], before: int | None) -> Flag | None:
 
 def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: bool) -> Flag | None:
     """What the last samples say when no collapse was flagged and they are not healthy: low quality
-    (stuck: no new best for ``STUCK_EPOCHS``/``STUCK_SHARE``), under-trained (improving), or too early."""
+    (poor samples stuck: no new best for ``STUCK_EPOCHS``/``STUCK_SHARE``), under-trained (improving; for
+    collapsed samples, in ``VARIETY``: drawing one digit better is not learning more), or too early."""
     if not states or states[-1].quality == "healthy" or collapsed:
         return None
     last, state = evals[-1], states[-1]
-    epoch, since = state.epoch, _stall(states)
-    if _stuck(states):
+    poor = state.quality == "poor"
+    epoch, since = state.epoch, _stall(states, variety=not poor)
+    if poor and _stuck(states):
         return Flag(
             "low_quality",
             since,
             f"{_fid_words(last)}, confidence {last['confidence']:.2f} at epoch {epoch}, no better since epoch {since}",
             f"low quality ({_fid_words(last)})",
         )
-    if state.trend == "improving":
-        trends = ", ".join(m for m, t in state.trends.items() if t == "improving")
+    read = {m: t for m, t in state.trends.items() if poor or m in VARIETY}
+    if "improving" in read.values() and "degrading" not in read.values():
+        trends = ", ".join(m for m, t in read.items() if t == "improving")
         return Flag(
             "under_trained",
             epoch,
             f"{state.quality} samples at epoch {epoch}; improving: {trends}",
             f"still improving at epoch {epoch} — train longer",
         )
-    why = "one evaluation" if state.trend is None else f"{state.trend} since epoch {since}"
+    why = (
+        "one evaluation" if state.trend is None else f"no more {'improving' if poor else 'varied'} since epoch {since}"
+    )
     return Flag(
         "too_early", epoch, f"{state.quality} samples at epoch {epoch}, {why}", f"too early to tell at epoch {epoch}"
     )
@@ -456,7 +556,7 @@ def hopeless(diagnosis: Diagnosis) -> Flag | None:
     under-trained G, an instability, or collapsed samples that still set new bests are never stopped."""
     lasting = next((f for f in diagnosis.flags if f.name == "d_collapse" and f.end is None), None)
     states = diagnosis.evaluations
-    if lasting is None or not states or states[-1].quality != "collapsed" or not _stuck(states):
+    if lasting is None or not states or states[-1].quality != "collapsed" or not _stuck(states, variety=True):
         return None
     return lasting
 
@@ -476,5 +576,8 @@ def diagnose(epochs: list[Record]) -> Diagnosis:
     flags += [f for f in (unstable(epochs, lasting_d.epoch if lasting_d else None),) if f]
     collapsed = any(f.name in ("d_collapse", "mode_collapse") and f.end is None for f in flags)
     flags += [f for f in (sample_verdict(evals, states, collapsed),) if f]
+    if not flags and not evals and len(epochs) == 1:  # no samples to read, and the loss flags need 2+ epochs
+        epoch = int(epochs[0]["epoch"])
+        flags.append(Flag("too_early", epoch, "one epoch, no samples", f"too early to tell at epoch {epoch}"))
     metrics = {k: evals[-1][k] for k in METRICS if k in evals[-1]} if evals else {}
     return Diagnosis(flags, _verdict(flags), metrics, states)

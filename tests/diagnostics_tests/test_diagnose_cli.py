@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +45,16 @@ def test_samples_of_one_epoch_are_too_early_to_tell(tmp_path: Path, digits, caps
 
 
 def test_samples_by_epoch_show_a_stuck_collapse(tmp_path: Path, digits, capsys) -> None:
-    """One repeated digit at every epoch 1-10 of an .npz: no improvement for 9 epochs, a mode collapse."""
-    rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(1, 11)]
-    np.savez(tmp_path / "s.npz", **{f"epoch_{e}": _repeated_digit(digits, e) for e in range(1, 11)})
+    """One repeated digit at every epoch 1-12 of an .npz: no more varied for 11 epochs, a mode collapse."""
+    rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(1, 13)]
+    np.savez(tmp_path / "s.npz", **{f"epoch_{e}": _repeated_digit(digits, e) for e in range(1, 13)})
     code = main(
         ["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--samples", str(tmp_path / "s.npz"), "--json"]
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert [(f["name"], f["end"]) for f in result["flags"]] == [("mode_collapse", None)]
-    assert [e["epoch"] for e in result["evaluations"]] == list(range(1, 11))
+    assert [e["epoch"] for e in result["evaluations"]] == list(range(1, 13))
     assert {e["trend"] for e in result["evaluations"][1:]} == {"flat"} and result["outcome"] == "bad"
     assert main(["diagnose", "--history", str(tmp_path / "h.csv"), "--samples", str(tmp_path / "s.npz")]) == 0
     text = capsys.readouterr().out
@@ -120,12 +121,12 @@ MODES_HEADER = b"epoch,d_loss,g_loss,modes_covered\n"
         (HEADER + b"1,1,1\n2,0.5,caf\xe9\n", "h.csv: not UTF-8 text (byte 0xe9 on line 3); save it as UTF-8 CSV"),
         ("epoch,d_loss,g_loss\n1,1,1\n".encode("utf-16"), "h.csv: not UTF-8 text (byte 0xff on line 1)"),
         (bytes(range(256)), "h.csv: not UTF-8 text (byte 0x80 on line 2)"),
-        (HEADER + b"1,1,1\nnan,1,1\n", "h.csv:3: epoch must be a whole number from 1 to 1,000,000,000, got nan"),
-        (HEADER + b"inf,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got inf"),
-        (HEADER + b"-1,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got -1.0"),
-        (HEADER + b"0,1,1\n", "h.csv:2: epoch must be a whole number from 1"),
-        (HEADER + b"1.5,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got 1.5"),
-        (HEADER + b"1e300,1,1\n", "h.csv:2: epoch must be a whole number from 1 to 1,000,000,000, got 1e+300"),
+        (HEADER + b"1,1,1\nnan,1,1\n", "h.csv:3: epoch must be a whole number from 0 to 1,000,000,000, got nan"),
+        (HEADER + b"inf,1,1\n", "h.csv:2: epoch must be a whole number from 0 to 1,000,000,000, got inf"),
+        (HEADER + b"-1,1,1\n", "h.csv:2: epoch must be a whole number from 0 to 1,000,000,000, got -1.0"),
+        (HEADER + b"0,1,1\n0,1,1\n", "h.csv:3: epoch 0 comes after epoch 0; epochs must increase strictly"),
+        (HEADER + b"1.5,1,1\n", "h.csv:2: epoch must be a whole number from 0 to 1,000,000,000, got 1.5"),
+        (HEADER + b"1e300,1,1\n", "h.csv:2: epoch must be a whole number from 0 to 1,000,000,000, got 1e+300"),
         (HEADER + b"1,1,1\n1,1,1\n", "h.csv:3: epoch 1 comes after epoch 1; epochs must increase strictly"),
         (HEADER + b"2,1,1\n3,1,1\n1,1,1\n", "h.csv:4: epoch 1 comes after epoch 3"),
         (HEADER + b"1,,1\n", "h.csv:2: empty d_loss; every row needs epoch, d_loss, g_loss (nan for a loss not"),
@@ -182,3 +183,84 @@ def test_histories_within_the_rules_are_read(tmp_path: Path, capsys, content: by
     (tmp_path / "h.csv").write_bytes(content)
     assert main(["diagnose", "--history", str(tmp_path / "h.csv"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == verdict
+
+
+def test_a_history_counted_from_epoch_0_is_read_as_epochs_trained(tmp_path: Path, capsys) -> None:
+    """``for epoch in range(n)``, as the seed notebooks count: epochs 0-39 are read as 1-40, and said so."""
+    rows = ["epoch,d_loss,g_loss,d_real,d_fake", "0,1.1,1.5,0.6,0.35", "1,0.6,3.0,0.8,0.12", "2,0.2,6.0,0.9,0.06"]
+    rows += [f"{e},0.0,{45 + e % 5},1.0,0.0" for e in range(3, 40)]
+    assert main(["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows))]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "verdict: D-loss collapse at epoch 4"  # the file's epoch 3, the 4th trained
+    assert err.strip() == f"{tmp_path / 'h.csv'} counts epochs from 0: read its epochs 0-39 as 1-40 (epochs trained)"
+
+
+def test_samples_of_a_history_counted_from_0_are_named_by_the_files_epochs(tmp_path: Path, digits, capsys) -> None:
+    rows = ["epoch,d_loss,g_loss"] + [f"{e},1.1,1.2" for e in range(0, 12)]
+    np.savez(tmp_path / "s.npz", **{f"epoch_{e}": _repeated_digit(digits, e) for e in range(0, 12)})
+    history, samples = str(_csv(tmp_path / "h.csv", rows)), str(tmp_path / "s.npz")
+    assert main(["diagnose", "--history", history, "--samples", samples, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [e["epoch"] for e in result["evaluations"]] == list(range(1, 13)) and result["outcome"] == "bad"
+
+
+def test_one_row_without_samples_is_too_early_to_tell(tmp_path: Path, capsys) -> None:
+    """As a sweep's 1-epoch trial is: one epoch tells nothing (every loss flag needs two or more)."""
+    assert main(["diagnose", "--history", str(_csv(tmp_path / "h.csv", ["epoch,d_loss,g_loss", "1,1.3,0.8"]))]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "verdict: too early to tell at epoch 1"
+
+
+def _classes(digits, *keep: int) -> np.ndarray:
+    """Held-out digits (which the judge never trained on) of the given classes, in [-1, 1]."""
+    chosen = np.isin(digits.heldout_labels.numpy(), keep)
+    return (digits.heldout_images.numpy()[chosen] / 127.5 - 1).astype(np.float32)
+
+
+def _copies(digits, count: int, seed: int) -> np.ndarray:
+    """``count`` held-out digits, each repeated with pixel noise: 200 near-copies."""
+    rng = np.random.default_rng(seed)
+    images = digits.heldout_images.numpy()[rng.choice(500, count, replace=False)] / 127.5 - 1
+    repeated = images[np.arange(200) % count] + rng.normal(0, 0.15, (200, 1, 28, 28))
+    return np.clip(repeated, -1, 1).astype(np.float32)
+
+
+FINAL_ONLY = [
+    *[pytest.param(lambda d, c=c: _classes(d, c), 1, id=f"one class: {c}") for c in (0, 1, 3, 5, 7)],
+    *[pytest.param(lambda d, k=k: _classes(d, *k), 2, id=f"two classes: {k}") for k in ((1, 7), (0, 6), (3, 8))],
+    pytest.param(lambda d: _classes(d, 2, 4, 9), 3, id="three classes"),
+    pytest.param(lambda d: _classes(d, 0, 1, 2, 3), 4, id="four classes"),
+    pytest.param(lambda d: _classes(d, 0, 1, 2, 3, 4, 5), 6, id="six classes"),
+    *[pytest.param(lambda d, n=n: _copies(d, n, n), 3, id=f"{n} image(s) with noise") for n in (1, 2, 3)],
+]
+
+
+@pytest.mark.parametrize(("make", "classes"), FINAL_ONLY)
+def test_a_long_run_judged_on_its_final_samples_alone(tmp_path: Path, digits, capsys, make, classes: int) -> None:
+    """A 40-epoch history and the last epoch's samples only, of a few classes or a few images: a mode
+    collapse of unknown onset (f0e3c61 read all these "too early to tell at epoch 40"). The judge may
+    count one digit more than there are classes: 50 held-out digits of a class, a few read as another."""
+    rows = ["epoch,d_loss,g_loss,d_real,d_fake"] + [f"{e},1.2,1.0,0.6,0.4" for e in range(1, 41)]
+    np.save(tmp_path / "s.npy", make(digits))
+    history, samples = str(_csv(tmp_path / "h.csv", rows)), str(tmp_path / "s.npy")
+    assert main(["diagnose", "--history", history, "--samples", samples, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["outcome"] == "bad" and [f["name"] for f in result["flags"]] == ["mode_collapse"]
+    found = re.fullmatch(
+        r"mode collapse at epoch 40 \((\d+)/10 digits; one evaluation: onset unknown\)", result["verdict"]
+    )
+    assert found and int(found[1]) <= classes + 1, result["verdict"]
+
+
+@pytest.mark.parametrize(
+    ("keep", "epochs", "outcome"),
+    [((tuple(range(10)), 40, "good")), ((0, 1, 2, 3, 4, 5, 6, 8), 40, "good"), ((3,), 10, "unclear")],
+    ids=["all ten at 40", "eight classes at 40", "one class at 10: too early"],
+)
+def test_final_samples_alone_spare_varied_digits_and_short_runs(
+    tmp_path: Path, digits, capsys, keep: tuple, epochs: int, outcome: str
+) -> None:
+    rows = ["epoch,d_loss,g_loss,d_real,d_fake"] + [f"{e},1.2,1.0,0.6,0.4" for e in range(1, epochs + 1)]
+    np.save(tmp_path / "s.npy", _classes(digits, *keep))
+    history, samples = str(_csv(tmp_path / "h.csv", rows)), str(tmp_path / "s.npy")
+    assert main(["diagnose", "--history", history, "--samples", samples, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == outcome

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from gansweep.diagnostics import diagnose, sample_metrics
+from gansweep.diagnostics import diagnose, flags, sample_metrics
 
 
 def _history(d_loss, g_loss, d_fake=None) -> list[dict]:
@@ -106,12 +106,14 @@ def _m(
         ("uniform noise", "low_quality"),
     ],
 )
-def test_sample_sets_from_real_digits_stuck_for_eight_epochs(
+def test_sample_sets_from_real_digits_stuck_for_long_enough(
     judge, digits, sample_sets, name: str, flag: str | None
 ) -> None:
-    """The same samples at every evaluation from epoch 3 to 11: no trend, stuck for STUCK_EPOCHS (8)."""
+    """The same samples at every evaluation from epoch 3 to 14: no trend; collapsed ones stuck for
+    COLLAPSE_EPOCHS (11), poor ones for more than STUCK_EPOCHS (8)."""
     metrics = sample_metrics(judge, sample_sets[name], digits.heldout_images)
-    history = _evaluated(report_000_smooth()[:11], {e: metrics for e in range(3, 12)})
+    end = 3 + flags.COLLAPSE_EPOCHS
+    history = _evaluated(report_000_smooth()[:end], {e: metrics for e in range(3, end + 1)})
     names = _names(history)
     assert names == ([flag] if flag else []), (name, metrics, names)
 
@@ -129,17 +131,39 @@ def test_a_one_epoch_blob_is_too_early_not_a_collapse() -> None:
     assert diagnose(history).verdict == "too early to tell at epoch 1"
 
 
-def test_a_stall_shorter_than_eight_epochs_is_too_early_and_eight_is_stuck() -> None:
-    """Collapsed samples whose last new best is epoch 4: seven epochs without one (to 11) are too early,
-    eight (to 12) a mode collapse, dated from that best."""
+def test_a_stall_shorter_than_collapse_epochs_is_too_early_and_that_long_is_stuck() -> None:
+    """Collapsed samples getting more varied to epoch 4 (diversity 0.05 -> 0.2), then flat: ten epochs
+    without a new best in variety (to 14) are too early, eleven (to 15) a mode collapse, dated from it."""
     improving = {e: _m(1300 - 60 * e, 0.05 * e) for e in (1, 2, 3, 4)}
-    flat = {e: _m(1060, 0.2) for e in range(5, 13)}
-    seven = _evaluated(report_000_smooth()[:11], {**improving, **{e: m for e, m in flat.items() if e <= 11}})
-    assert _names(seven) == ["too_early"] and "flat since epoch 4" in diagnose(seven).flags[0].evidence
-    eight = _evaluated(report_000_smooth()[:12], {**improving, **flat})
-    flag = diagnose(eight).flags[0]
+    flat = {e: _m(1060, 0.2) for e in range(5, 16)}
+    ten = _evaluated(report_000_smooth()[:14], {**improving, **{e: m for e, m in flat.items() if e <= 14}})
+    assert _names(ten) == ["too_early"] and "no more varied since epoch 4" in diagnose(ten).flags[0].evidence
+    eleven = _evaluated(report_000_smooth()[:15], {**improving, **flat})
+    flag = diagnose(eleven).flags[0]
     assert (flag.name, flag.epoch, flag.end) == ("mode_collapse", 4, None)
-    assert diagnose(eight).verdict == "mode collapse from epoch 4 (2/10 digits)"
+    assert diagnose(eleven).verdict == "mode collapse from epoch 4 (2/10 digits)"
+
+
+def test_collapsed_samples_that_only_draw_their_digit_better_are_stuck() -> None:
+    """The issue's cs231n-mlp: one digit at all 15 evaluations (diversity 0.04, pixels 0.15), fid_mnist
+    setting small new bests to the end. A better drawing of one digit is one digit: a mode collapse."""
+    fid = [1300 - 20 * e for e in range(15)]
+    history = _evaluated(report_000_smooth()[:15], {e + 1: _m(f, 0.04, 1, pixels=0.15) for e, f in enumerate(fid)})
+    diagnosis = diagnose(history)
+    assert any(e.record for e in diagnosis.evaluations[-4:]) and not any(e.variety for e in diagnosis.evaluations)
+    assert diagnosis.verdict == "mode collapse from epoch 1 (1/10 digits)" and diagnosis.outcome == "bad"
+
+
+def test_a_new_best_in_variety_must_hold_at_the_next_evaluation() -> None:
+    """Near-copies whose diversity wobbles 0.03 -> 0.06 -> 0.045 (an mlp at lr 2e-4, batch 512): no new
+    best, so no break in the stall; one that holds is one, and so is one at the last evaluation."""
+    wobble = {e: _m(1250, 0.03, 1, pixels=0.1) for e in range(1, 16)} | {8: _m(1250, 0.06, 1, pixels=0.1)}
+    one_blob = diagnose(_evaluated(report_000_smooth()[:15], wobble))
+    assert not any(e.variety for e in one_blob.evaluations) and one_blob.outcome == "bad"
+    held = wobble | {9: _m(1250, 0.065, 1, pixels=0.1)}
+    assert [e.epoch for e in diagnose(_evaluated(report_000_smooth()[:15], held)).evaluations if e.variety] == [8]
+    last = {e: m for e, m in wobble.items() if e < 8}
+    assert diagnose(_evaluated(report_000_smooth()[:8], last | {8: wobble[8]})).evaluations[-1].variety
 
 
 def test_improving_again_without_a_new_best_is_stuck() -> None:
@@ -230,10 +254,12 @@ def test_d_collapse_reads_the_median_d_loss_of_its_window() -> None:
 
 
 def test_a_steady_climb_below_the_noise_each_epoch_is_under_trained_not_stuck() -> None:
-    """fid_mnist falling 25 an epoch (the noise margin at ~900 is 2√2 × 18.5 = 53): a new best every 2-3 epochs."""
-    history = _evaluated(report_000_smooth()[:24], {e: _m(1000 - 25 * e) for e in range(1, 25)})
+    """Poor samples of 8 digits, fid_mnist falling 25 an epoch from 1275 to 700 (the noise margin at ~1200
+    is 2√2 × 23 = 65): a new best every 2-3 epochs. (Collapsed samples are held to their variety instead:
+    see test_collapsed_samples_that_only_draw_their_digit_better_are_stuck.)"""
+    history = _evaluated(report_000_smooth()[:24], {e: _m(1300 - 25 * e, 0.6, 8) for e in range(1, 25)})
     assert _names(history) == ["under_trained"]
-    assert [e.epoch for e in diagnose(history).evaluations if e.record][:3] == [4, 7, 9]
+    assert [e.epoch for e in diagnose(history).evaluations if e.record][:3] == [4, 7, 10]
 
 
 def test_one_unreadable_wobble_does_not_end_a_collapse(judge, digits, sample_sets) -> None:

@@ -76,3 +76,22 @@ def test_early_stop_auto_stops_only_runs_that_end_bad(histories) -> None:
             first[name] = at[0]
             assert diagnose(history[: at[0]]).outcome == diagnose(history).outcome == "bad", name
     assert first == {"d_collapse": 12, "mode_collapse": 21, "recovered": 14}
+
+
+OUTCOMES = ("bad", "unclear", "good")
+
+
+def confusion(histories: dict[str, list[dict]]) -> dict[tuple[str, str], int]:
+    """(truth from the run's own grids, the verdict's outcome) -> checks, over every check of the set."""
+    cells = dict.fromkeys(((t, v) for t in OUTCOMES for v in OUTCOMES), 0)
+    for name, check in CHECKS:
+        cells[check["outcome"], diagnose(histories[name][: check["epochs"]]).outcome] += 1
+    return cells
+
+
+def test_the_confusion_matrix_is_diagonal_and_the_readme_shows_it(histories) -> None:
+    cells = confusion(histories)
+    assert {cell: n for cell, n in cells.items() if cell[0] != cell[1] and n} == {}
+    rows = [f"| {t} | " + " | ".join(str(cells[t, v]) for v in OUTCOMES) + " |" for t in OUTCOMES]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "\n".join(["| grids show \\ verdict | bad | unclear | good |", "|---|---|---|---|", *rows]) in readme

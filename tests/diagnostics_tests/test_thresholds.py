@@ -21,7 +21,7 @@ CALM = {"d_loss": 1.0, "g_loss": 1.0, "d_real": 0.7, "d_fake": 0.3}
 HEALTHY = {"modes_covered": 10, "diversity": 1.0, "pixel_diversity": 1.0, "confidence": 0.98, "fid_mnist": 40.0}
 COLLAPSED = {"modes_covered": 2}
 POOR = {"fid_mnist": 1300.0}
-UNREADABLE = {"confidence": 0.1, "modes_covered": 1, "diversity": 0.0, "fid_mnist": 1314.0}
+UNREADABLE = {"confidence": 0.1, "modes_covered": 1, "diversity": 0.0, "fid_mnist": 1314.0, "readable": 0.0}
 """What the judge makes of garbage: its own metrics pinned, so only the pixels can tell blobs apart."""
 
 
@@ -73,6 +73,12 @@ CONTRACT = [
     ("TREND_T", 2.0, "over 4 or more, a least-squares slope 2 standard errors from zero"),
     ("STUCK_EPOCHS", 8, "no new best for 8 epochs"),
     ("STUCK_SHARE", 1 / 3, "and for a third of the epochs trained"),
+    ("VARIETY", ("modes_covered", "diversity", "pixel_diversity"), "in variety (digits covered, diversity or pixel"),
+    ("NEAR_COPIES", 0.1, "judge diversity < 0.1"),
+    ("COLLAPSE_EPOCHS", 11, "for 11 epochs and for a third of the epochs trained"),
+    ("SEVERE_MODES", 2, "≤ 2/10 digits"),
+    ("SURE", 0.9, "confidence ≥ 0.9"),
+    ("ONE_LOOK_EPOCHS", 20, "from epoch 20 on"),
     ("TREND_MIN", 3, "(3 to 8 of them)"),
     ("TREND_MAX", 8, "(3 to 8 of them)"),
 ]
@@ -208,9 +214,6 @@ SHARE_TRIAL = 30
 
 
 @pytest.mark.parametrize(
-    ("quality", "flag"), [(COLLAPSED, "mode_collapse"), ({}, "low_quality")], ids=["collapsed", "poor"]
-)
-@pytest.mark.parametrize(
     ("epochs", "best", "stuck"),
     [
         pytest.param(1 + flags.STUCK_EPOCHS, 1, True, id="STUCK_EPOCHS without a new best"),
@@ -229,19 +232,82 @@ SHARE_TRIAL = 30
         ),
     ],
 )
-def test_unhealthy_samples_are_stuck_without_a_new_best_for_long_enough(
-    quality: dict, flag: str, epochs: int, best: int, stuck: bool
+def test_poor_samples_are_stuck_without_a_new_best_for_long_enough(epochs: int, best: int, stuck: bool) -> None:
+    """Poor samples judged every epoch: fid_mnist 1300, then 1000 from their last new best on."""
+    samples = {e: {"fid_mnist": 1300.0 if e < best else 1000.0} for e in range(1, epochs + 1)}
+    expected = [("low_quality", best, None) if stuck else ("too_early", epochs, None)]
+    assert flagged(judged(trial(epochs), samples)) == expected
+
+
+COLLAPSE_TRIAL = 36
+"""A trial long enough for a third of it (12 epochs) to be more than COLLAPSE_EPOCHS."""
+
+
+def varied_at(best: int, epochs: int) -> dict[int, dict]:
+    """Collapsed samples judged every epoch: diversity 0.1, then 0.3 from their last new best in variety
+    on, and fid_mnist falling all along (new bests that do not count: the samples are no more varied)."""
+    return {
+        e: COLLAPSED | {"diversity": 0.1 if e < best else 0.3, "fid_mnist": 1300.0 - 40 * e}
+        for e in range(1, epochs + 1)
+    }
+
+
+@pytest.mark.parametrize(
+    ("epochs", "best", "stuck"),
+    [
+        pytest.param(2 + flags.COLLAPSE_EPOCHS, 2, True, id="COLLAPSE_EPOCHS without a new best in variety"),
+        pytest.param(1 + flags.COLLAPSE_EPOCHS, 2, False, id="one epoch fewer"),
+        pytest.param(flags.COLLAPSE_EPOCHS, 1, True, id="never more varied: stuck since the start"),
+        pytest.param(flags.COLLAPSE_EPOCHS - 1, 1, False, id="never more varied, one epoch fewer"),
+        pytest.param(
+            COLLAPSE_TRIAL,
+            COLLAPSE_TRIAL - math.ceil(flags.STUCK_SHARE * COLLAPSE_TRIAL),
+            True,
+            id="STUCK_SHARE of the trial without one",
+        ),
+        pytest.param(
+            COLLAPSE_TRIAL,
+            COLLAPSE_TRIAL - math.ceil(flags.STUCK_SHARE * COLLAPSE_TRIAL) + 1,
+            False,
+            id="one epoch less than STUCK_SHARE",
+        ),
+    ],
+)
+def test_collapsed_samples_are_stuck_without_a_new_best_in_variety_for_long_enough(
+    epochs: int, best: int, stuck: bool
 ) -> None:
-    """Unhealthy samples judged every epoch: fid_mnist 1300, then 1000 from their last new best on."""
-    samples = {e: quality | {"fid_mnist": 1300.0 if e < best else 1000.0} for e in range(1, epochs + 1)}
-    assert flagged(judged(trial(epochs), samples)) == [(flag, best, None) if stuck else ("too_early", epochs, None)]
+    expected = [("mode_collapse", best, None)] if stuck else [("too_early", epochs, None)]  # fid's trend not read
+    assert flagged(judged(trial(epochs), varied_at(best, epochs))) == expected
+
+
+@pytest.mark.parametrize(
+    ("after", "variety"),
+    [(0.1 + 1.01 * MARGIN * flags.NOISE["diversity"], True), (0.1 + 0.99 * MARGIN * flags.NOISE["diversity"], False)],
+    ids=["holds beyond noise", "falls back within noise"],
+)
+def test_a_new_best_in_variety_holds_at_the_next_evaluation(after: float, variety: bool) -> None:
+    samples = {
+        1: COLLAPSED | {"diversity": 0.1},
+        2: COLLAPSED | {"diversity": 0.3},
+        3: COLLAPSED | {"diversity": after},
+    }
+    assert diagnose(judged(trial(3), samples)).evaluations[1].variety is variety
+
+
+def test_the_diversity_of_unreadable_samples_is_not_a_new_best_in_variety() -> None:
+    """Unreadable samples have diversity 0 (all features zero): readable near-copies after them are no
+    more varied for it."""
+    samples = {e: UNREADABLE | {"pixel_diversity": 0.1} for e in (1, 2)} | {
+        e: COLLAPSED | {"diversity": 0.05, "pixel_diversity": 0.1} for e in (3, 4)
+    }
+    assert not any(e.variety for e in diagnose(judged(trial(4), samples)).evaluations)
 
 
 STALL = 6
-"""The last new best of the samples in the onset tests."""
+"""The last new best in variety of the samples in the onset tests."""
 
 
-END = STALL + flags.STUCK_EPOCHS
+END = STALL + flags.COLLAPSE_EPOCHS
 
 
 @pytest.mark.parametrize(
@@ -263,8 +329,8 @@ END = STALL + flags.STUCK_EPOCHS
 def test_a_collapse_without_healthy_samples_or_a_spike_is_dated_by_its_stall_or_d_collapse(
     d_winning: range, expected: list
 ) -> None:
-    """Collapsed samples from epoch 1, improving to a last new best at STALL, then stuck to END; the G loss
-    rises slowly (a D-loss collapse without a spike)."""
+    """Collapsed samples from epoch 1, more varied to a last new best at STALL, then stuck to END; the G
+    loss rises slowly (a D-loss collapse without a spike)."""
     won = [e in d_winning for e in range(1, END + 1)]
     history = trial(
         END,
@@ -272,8 +338,54 @@ def test_a_collapse_without_healthy_samples_or_a_spike_is_dated_by_its_stall_or_
         d_loss=[0.01 if w else 1.0 for w in won],
         g_loss=[1 + 0.1 * e for e in range(1, END + 1)],
     )
-    samples = {e: COLLAPSED | {"fid_mnist": 1300.0 - 100 * (min(e, STALL) - 1)} for e in range(1, END + 1)}
+    samples = {
+        e: COLLAPSED | {"fid_mnist": 1300.0 - 100 * (min(e, STALL) - 1), "diversity": 0.05 * min(e, STALL)}
+        for e in range(1, END + 1)
+    }
     assert flagged(judged(history, samples)) == expected
+
+
+@pytest.mark.parametrize(
+    ("samples", "severe"),
+    [
+        pytest.param({"modes_covered": flags.SEVERE_MODES}, True, id="SEVERE_MODES digits"),
+        pytest.param({"modes_covered": flags.SEVERE_MODES + 1}, False, id="one digit more"),
+        pytest.param({"modes_covered": flags.MODES_COLLAPSED, "confidence": flags.SURE}, True, id="few digits, SURE"),
+        pytest.param({"modes_covered": flags.MODES_COLLAPSED, "confidence": flags.SURE - 0.01}, False, id="less sure"),
+        pytest.param({"diversity": flags.NEAR_COPIES - 0.01}, True, id="diversity under NEAR_COPIES"),
+        pytest.param({"diversity": flags.NEAR_COPIES + 0.01}, False, id="diversity over NEAR_COPIES"),
+        pytest.param(
+            UNREADABLE | {"pixel_diversity": flags.PIXEL_DIVERSITY_COLLAPSED - 0.01}, True, id="unreadable near-copies"
+        ),
+        pytest.param(UNREADABLE | {"pixel_diversity": 0.5}, False, id="unreadable, varied pixels"),
+    ],
+)
+@pytest.mark.parametrize("epoch", [flags.ONE_LOOK_EPOCHS, flags.ONE_LOOK_EPOCHS - 1])
+def test_one_evaluation_of_a_long_enough_run_is_a_mode_collapse_when_severe(
+    samples: dict, severe: bool, epoch: int
+) -> None:
+    """A run judged once, at its last epoch: severe samples from ONE_LOOK_EPOCHS on are a mode collapse
+    of unknown onset; anything else, or earlier, is too early to tell (for these unhealthy samples)."""
+    base = {"modes_covered": flags.MODES_COLLAPSED, "confidence": 0.8, "diversity": 0.3}
+    diagnosis = diagnose(judged(trial(epoch), {epoch: base | samples}))
+    if severe and epoch >= flags.ONE_LOOK_EPOCHS:
+        assert flagged_of(diagnosis) == [("mode_collapse", epoch, None)]
+        assert diagnosis.verdict.endswith("; one evaluation: onset unknown)")
+    else:
+        assert flagged_of(diagnosis) == [("too_early", epoch, None)]
+
+
+def flagged_of(diagnosis) -> list[tuple[str, int | None, int | None]]:
+    return [(f.name, f.epoch, f.end) for f in diagnosis.flags]
+
+
+@pytest.mark.parametrize(("confidence", "collapse"), [(flags.SURE, True), (flags.SURE - 0.01, False)])
+def test_a_drop_from_healthy_samples_is_a_collapse_only_when_severe(confidence: float, collapse: bool) -> None:
+    """Healthy at epoch 5, 6/10 digits at 10 and 11: drawn as surely as real digits, a drop; less surely,
+    the judge's count of speckled digits running low (a cs231n-mlp at epoch 38 drew all ten at 6/10)."""
+    dropped = COLLAPSED | {"modes_covered": flags.MODES_COLLAPSED, "confidence": confidence}
+    names = [f.name for f in diagnose(judged(trial(11), {5: {}, 10: dropped, 11: dropped})).flags]
+    assert names == (["mode_collapse"] if collapse else ["too_early"])
 
 
 @pytest.mark.parametrize(
