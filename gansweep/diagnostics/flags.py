@@ -443,7 +443,9 @@ def mode_collapse(
     if not drop:  # blobs from the start are an untrained G: the collapse is when it stopped moving
         stopped = _stall(states[: last + 1], variety=True)
         assert stopped is not None  # the episode's last evaluation is collapsed, so not healthy
-        onset = max(onset, min(stopped, d_flag.epoch) if d_flag and d_flag.epoch else stopped)
+        if d_flag and d_flag.epoch:  # "stuck since the start" (0) dates nothing: the D-loss collapse does
+            stopped = min(stopped, d_flag.epoch) if stopped else d_flag.epoch
+        onset = max(onset, stopped)
     healthy_until = states[first - 1].epoch if first > 0 else 0
     spike = _spike(epochs, healthy_until, onset)
     r = evals[last]
