@@ -36,13 +36,14 @@ def test_bench_trainer_reports_every_column() -> None:
         "bf16_speedup",
         "gflops",
         "tracking_share",
+        "tracking_tail_s",
         "warm_overhead_s",
         "eval_share",
         "peak_fraction",
     }
     assert all(math.isfinite(value) for value in case.values())
     assert all(case[k] > 0 for k in ("reference_img_s", "naive_mlflow_img_s", "gansweep_img_s", "bf16_img_s", "gflops"))
-    assert 0 < case["tracking_share"] < 1 and 0 < case["eval_share"] < 1
+    assert 0 < case["tracking_share"] < 1 and 0 < case["eval_share"] < 1 and case["tracking_tail_s"] >= 0
 
 
 def test_metric_noise_measures_each_pool(monkeypatch, capsys) -> None:

@@ -85,6 +85,26 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(digits, tmp_path: Path
     assert all(torch.equal(a, b) for a, b in zip(history.samples, uninterrupted.samples))
 
 
+def test_a_snapshot_written_epochs_later_resumes_as_its_own_epoch(digits, tmp_path: Path) -> None:
+    """A sweep writes epoch 1's snapshot from its tracking thread while epochs 2 and 3 train: nothing of
+    it may follow the trainer (fused Adam updates weights and moments in place)."""
+    snapshots: list[checkpoint.Snapshot] = []
+
+    class SnapshotFirst(TrainerCallback):
+        def on_epoch(self, trainer, record):
+            if trainer.epoch == 1:
+                snapshots.append(checkpoint.snapshot(trainer))
+
+    uninterrupted = _trainer(digits, model="cs231n-mlp", callbacks=[SnapshotFirst()], epochs=3).fit()
+    snapshots[0].save(tmp_path)  # after epoch 3
+    resumed = _trainer(digits, model="cs231n-mlp", epochs=3)
+    checkpoint.load(resumed, tmp_path / checkpoint.FILE)
+    assert resumed.epoch == 1
+    history = resumed.fit()
+    assert history.steps == uninterrupted.steps and history.epochs[2]["g_loss"] == uninterrupted.epochs[2]["g_loss"]
+    assert all(torch.equal(a, b) for a, b in zip(history.samples, uninterrupted.samples))
+
+
 def test_checkpoint_of_another_trial_is_refused(digits, tmp_path: Path) -> None:
     trainer = _trainer(digits, epochs=1)
     trainer.fit()
