@@ -6,7 +6,7 @@ For each model, on the same device, data, seed and number of steps:
   losses appended to lists;
 - ``reference+mlflow``: the same plus per-step ``mlflow.log_metric`` calls (SQLite store);
 - ``gansweep``: the real ``Trainer`` with its real tracking (``MlflowEpochLogger``, SQLite store);
-- ``gansweep+bf16``: the same trainer with bf16 autocast (``amp``), no tracking.
+- ``gansweep+bf16``: the same trainer in bf16 autocast (``amp`` without its measurement), no tracking.
 It prints images/s, the ratio to the reference, achieved GFLOP/s (FLOPs counted once per step kind
 with ``torch.utils.flop_counter``), that as a fraction of a matmul peak measured in the same run,
 tracking's share of gansweep's wall time (the time the training loop waited on tracking: its calls are
@@ -165,8 +165,8 @@ def run_case(
     )
     hp = resolve_hyperparameters(model, {**extra, "batch_size": batch, "epochs": 1})
 
-    def fresh(callbacks=None, amp: bool = False) -> Trainer:
-        return Trainer(model, subset, hp, seed=0, device=device, amp=amp, callbacks=callbacks)
+    def fresh(callbacks=None, amp: bool = False) -> Trainer:  # amp_steps=0: bf16 itself, not amp's choice
+        return Trainer(model, subset, hp, seed=0, device=device, amp=amp, callbacks=callbacks, amp_steps=0)
 
     import mlflow
 

@@ -41,7 +41,7 @@ import torch
 
 from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, write_history_json, write_samples
 from gansweep.errors import GansweepError
-from gansweep.trainer import History, Trainer, TrainerCallback
+from gansweep.trainer import PRECISIONS, History, Trainer, TrainerCallback
 
 FORMAT = 2
 """1: the history and samples were inside checkpoint.pt (still read)."""
@@ -58,7 +58,8 @@ FIELDS: dict[str, type] = {
     "opt_d": dict,
     "rng": dict,
 }
-"""What ``save`` writes, each of its type; format 1 had its history inside as well."""
+"""What ``save`` writes, each of its type; format 1 had its history inside as well. A trial with ``amp``
+also writes ``precision``, what its measurement chose: the trial resumes in it, without measuring again."""
 
 
 class CheckpointError(GansweepError):
@@ -145,6 +146,7 @@ def _state(trainer: Trainer) -> dict[str, Any]:
         "opt_g": trainer.opt_g.state_dict(),
         "opt_d": trainer.opt_d.state_dict(),
         "rng": rng,
+        **({"precision": trainer.precision} if trainer.amp and trainer.precision else {}),
     }
 
 
@@ -169,6 +171,8 @@ def load(trainer: Trainer, path: Path) -> None:
         raise
     trainer.epoch = state["epoch"]
     trainer.history = history
+    if trainer.amp and state.get("precision") in PRECISIONS:
+        trainer.precision = state["precision"]
 
 
 def _read(trainer: Trainer, path: Path) -> object:
@@ -204,6 +208,8 @@ def _check_values(state: dict[str, Any], path: Path) -> None:
         raise _not_a_checkpoint(path, "format 1 without its 'history'")
     if state["epoch"] < 0:
         raise _not_a_checkpoint(path, f"its 'epoch' is {state['epoch']}")
+    if state.get("precision", PRECISIONS[0]) not in PRECISIONS:
+        raise _not_a_checkpoint(path, f"its 'precision' is {state['precision']!r}, not one of {', '.join(PRECISIONS)}")
     if not {"trainer", "torch"} <= state["rng"].keys():
         raise _not_a_checkpoint(path, "its 'rng' lacks the 'trainer' or 'torch' generator state")
     if not all(isinstance(s, torch.Tensor) and s.dtype == torch.uint8 for s in state["rng"].values()):

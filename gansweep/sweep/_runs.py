@@ -113,7 +113,8 @@ class TrialRuns:
             trial_pictures(trainer.history, diagnosis.flags, folder, self.snapshot_every)
             generator_pictures(trainer, folder)
             config = {**params_of(plan), "key": plan.key, "reported": plan.reported}
-            config |= {"device": str(trainer.device), "amp": trainer.amp}
+            config |= {"device": str(trainer.device), "amp": trainer.amp, "precision": trainer.precision}
+            config |= {"precision_rates": trainer.precision_rates}  # images/s each way, when amp measured them
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
             checkpoint.save_state(trainer, folder)  # write_history wrote its history files above
             with uninterrupted():

@@ -41,7 +41,7 @@ from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
 from gansweep.tracking import MlflowEpochLogger, Sender, Tracker
-from gansweep.trainer import History, Trainer, TrainerCallback
+from gansweep.trainer import History, Trainer, TrainerCallback, precision_line
 
 Event = tuple[str, dict[str, Any]]
 """(kind, payload) sent from a worker to the sweep: ``start``, ``step``, ``epoch``, ``end``,
@@ -268,6 +268,9 @@ class _SweepCallback(TrainerCallback):
     def on_start(self, trainer: Trainer) -> None:
         steps, done = trainer.hp.epochs * trainer.steps_per_epoch, trainer.epoch * trainer.steps_per_epoch
         self.emit(("start", {"key": self.plan.key, "total": steps, "done": done, "label": self.plan.label}))
+        store(self.trial, precision=trainer.precision)
+        if trainer.precision_rates:
+            self.emit(("note", {"message": f"{self.plan.label}: {precision_line(trainer)}"}))
 
     def on_step(self, trainer: Trainer, epoch: int, step: int) -> None:
         self.emit(("step", {"key": self.plan.key}))
