@@ -86,3 +86,40 @@ def test_bench_process_times_both_whole_processes() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result["seconds"]) == {"notebook", "gansweep"} and result["ratio"] > 0
+
+
+def test_gpu_check_runs_every_step_at_toy_size_into_one_file(tmp_path: Path) -> None:
+    """The GPU check's steps on the CPU at toy size, so that it still runs when a GPU is next at hand. A
+    fresh cache makes its first step train the judge (~40 s); the suite's cache is shared (conftest)."""
+    out = tmp_path / "gpu_check.json"
+    command = [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--toy", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    steps = results["steps"]
+    assert list(steps) == ["judge", "table", "throughput", "profile", "bench", "suite"]
+    assert {name: step["status"] for name, step in steps.items()} == dict.fromkeys(steps, "ok"), steps
+    table = steps["table"]["runs"]["1"]
+    assert (table["exit"], table["trials_complete"], table["trial_epochs"]) == (0, 1, 1)
+    assert table["extrapolated_40_scaled_s"] > table["wall_s"] and table["extrapolated_40_modelled_s"] > 0
+    assert "| outcome | reported | read as | agrees |" in table["report"]
+    rates = steps["throughput"]["models"]
+    assert set(rates) == {"dcgan64", "cs231n-mlp"} and rates["dcgan64"]["fp32_channels_last_img_s"] > 0
+    assert all(r["fp32_nchw_img_s"] > 0 and r["bf16_nchw_img_s"] > 0 for r in rates.values())
+    assert all(r["amp_picks"] in ("fp32", "bf16") for r in rates.values())
+    for model in ("dcgan64", "cs231n-mlp"):
+        profiled = steps["profile"][model]
+        assert profiled["top"] and profiled["wall_ms_per_step"] > 0 and profiled["device_busy_share"] is None
+    assert steps["bench"]["results"]["cs231n-mlp"]["gansweep_img_s"] > 0
+    assert steps["suite"]["exit"] == 0 and not steps["suite"]["failures"]
+    markdown = runpy.run_path(str(BENCHMARKS / "gpu_check.py"), run_name="gpu_check")["to_markdown"](results)
+    assert "## table" in markdown and "| trials per device |" in markdown and "| model | batch | fp32 |" in markdown
+
+
+def test_gpu_check_records_a_step_that_runs_out_of_time_and_goes_on(tmp_path: Path) -> None:
+    out = tmp_path / "gpu_check.md"
+    command = [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--toy", "--budget", "10", "--steps", "suite"]
+    done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "| suite | failed |" in text and "**failed**: ran out of its 1 s" in text
