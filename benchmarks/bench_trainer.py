@@ -6,12 +6,16 @@ For each model, on the same device, data, seed and number of steps:
   losses appended to lists;
 - ``reference+mlflow``: the same plus per-step ``mlflow.log_metric`` calls (SQLite store);
 - ``gansweep``: the real ``Trainer`` with its real tracking (``MlflowEpochLogger``, SQLite store);
-- ``gansweep+bf16``: the same trainer with bf16 autocast (``amp``), no tracking.
+- ``gansweep+bf16``: the same trainer in bf16 autocast (``amp`` without its measurement), no tracking.
 It prints images/s, the ratio to the reference, achieved GFLOP/s (FLOPs counted once per step kind
 with ``torch.utils.flop_counter``), that as a fraction of a matmul peak measured in the same run,
-tracking's share of gansweep's wall time, the warm per-trial overhead (trial start to first step), and
-the evaluation's share of a trial that is evaluated after every epoch (the default): one evaluation
-(``SampleEvaluator``: 256 samples generated and judged) against one full mnist-5k epoch at the measured rate.
+tracking's share of gansweep's wall time (the time the training loop waited on tracking: its calls are
+made by a background thread, so this is the queueing, and the waits for a store that fell behind), the
+tracking tail (the wait, after the last epoch, for the calls still on their way: paid once per trial, and in
+these one-epoch cases it is that epoch's whole ``log_batch``, outside the images/s), the warm per-trial
+overhead (trial start to first step), and the evaluation's share of a trial that is evaluated after every
+epoch (the default): one evaluation (``SampleEvaluator``: 256 samples generated and judged) against one full
+mnist-5k epoch at the measured rate.
 
     .venv/bin/python benchmarks/bench_trainer.py                # all models, medians of 3
     .venv/bin/python benchmarks/bench_trainer.py --models mlp --repeats 1 --json
@@ -151,7 +155,7 @@ def evaluation_seconds(trainer: Trainer, judge, heldout: Reference, repeats: int
 def run_case(
     name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout, steps: int | None = None
 ) -> dict[str, float]:
-    from gansweep.tracking import MlflowEpochLogger
+    from gansweep.tracking import MlflowEpochLogger, Sender
 
     model, extra, batch, case_steps = CASES[name]
     steps = steps or case_steps
@@ -161,8 +165,8 @@ def run_case(
     )
     hp = resolve_hyperparameters(model, {**extra, "batch_size": batch, "epochs": 1})
 
-    def fresh(callbacks=None, amp: bool = False) -> Trainer:
-        return Trainer(model, subset, hp, seed=0, device=device, amp=amp, callbacks=callbacks)
+    def fresh(callbacks=None, amp: bool = False) -> Trainer:  # amp_steps=0: bf16 itself, not amp's choice
+        return Trainer(model, subset, hp, seed=0, device=device, amp=amp, callbacks=callbacks, amp_steps=0)
 
     import mlflow
 
@@ -174,11 +178,15 @@ def run_case(
     started = time.perf_counter()  # a warm worker: data on the device, tracker open
     run_id = tracker.start_trial(parent, name, hp.as_params(), {})
     first = FirstStep()
-    logger = MlflowEpochLogger(tracker, run_id)
-    trainer = fresh([first, logger])
-    fit_started = time.perf_counter()
-    trainer.fit()
-    gansweep = time.perf_counter() - fit_started
+    with Sender() as sender:
+        logger = MlflowEpochLogger(tracker, run_id, sender)
+        trainer = fresh([first, logger])
+        fit_started = time.perf_counter()
+        trainer.fit()
+        gansweep = time.perf_counter() - fit_started
+        flush_started = time.perf_counter()
+        sender.flush()  # what a sweep waits for before it publishes the trial
+        tail = time.perf_counter() - flush_started
     tracker.end_trial(run_id, "FINISHED")
     per_image = gansweep / n
     evaluation = evaluation_seconds(trainer, judge, heldout)
@@ -197,6 +205,7 @@ def run_case(
         "bf16_speedup": reference / bf16_seconds,
         "gflops": flops / gansweep / 1e9,
         "tracking_share": logger.seconds / gansweep,
+        "tracking_tail_s": tail,
         "warm_overhead_s": first.at - started - per_image * batch,  # minus the first step's own compute
         "eval_share": evaluation / (epoch + evaluation),
     }
@@ -245,13 +254,14 @@ def main() -> None:
     )
     print(
         f"{'case':<14}{'reference':>11}{'+mlflow':>10}{'gansweep':>10}{'speedup':>9}{'+bf16':>9}{'speedup':>9}"
-        f"{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'overhead':>10}{'eval':>8}"
+        f"{'GFLOP/s':>9}{'of peak':>9}{'tracking':>10}{'tail':>8}{'overhead':>10}{'eval':>8}"
     )
     for name, r in results.items():
         print(
             f"{name:<14}{r['reference_img_s']:>9.0f}/s{r['naive_mlflow_img_s']:>8.0f}/s{r['gansweep_img_s']:>8.0f}/s"
             f"{r['speedup']:>8.2f}x{r['bf16_img_s']:>7.0f}/s{r['bf16_speedup']:>8.2f}x"
-            f"{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['warm_overhead_s']:>9.3f}s"
+            f"{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}{r['tracking_share']:>10.2%}{r['tracking_tail_s']:>7.3f}s"
+            f"{r['warm_overhead_s']:>9.3f}s"
             f"{r['eval_share']:>8.1%}"
         )
 

@@ -3,7 +3,9 @@
 ``checkpoint.pt`` holds the weights, both optimisers' states, the RNG states and the epoch (and which
 trial it belongs to: model, hyperparameters, seed). The history so far sits beside it as the trial's own
 ``history.json`` and ``samples.npy``, so a checkpoint does not carry every sample grid again. ``save``
-writes all three, each through a temporary file, so a crash mid-write never leaves a torn one.
+writes all three, each through a temporary file, so a crash mid-write never leaves a torn one. A sweep
+takes a ``snapshot`` at the epoch's end (a copy on the CPU) and writes it from its tracking thread while
+the next epoch trains.
 
 Example:
     >>> import tempfile
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,7 @@ import torch
 
 from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, write_history_json, write_samples
 from gansweep.errors import GansweepError
-from gansweep.trainer import History, Trainer, TrainerCallback
+from gansweep.trainer import PRECISIONS, History, Trainer, TrainerCallback
 
 FORMAT = 2
 """1: the history and samples were inside checkpoint.pt (still read)."""
@@ -55,7 +58,8 @@ FIELDS: dict[str, type] = {
     "opt_d": dict,
     "rng": dict,
 }
-"""What ``save`` writes, each of its type; format 1 had its history inside as well."""
+"""What ``save`` writes, each of its type; format 1 had its history inside as well. A trial with ``amp``
+also writes ``precision``, what its measurement chose: the trial resumes in it, without measuring again."""
 
 
 class CheckpointError(GansweepError):
@@ -66,22 +70,63 @@ def _identity(trainer: Trainer) -> tuple[str, dict[str, Any], int]:
     return trainer.spec.name, trainer.hp.as_params(), trainer.seed
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A trial's checkpoint as of one epoch, copied off the trainer: nothing in it moves when training
+    goes on, so it can be written later, from another thread."""
+
+    state: dict[str, Any]
+    """What checkpoint.pt holds, every tensor a copy on the CPU."""
+    history: History
+
+    def save(self, folder: Path) -> list[Path]:
+        """Writes checkpoint.pt, history.json and samples.npy into ``folder``; returns their paths."""
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = _save_state(self.state, folder)
+        paths = [write_history_json(self.history, folder), write_samples(self.history, folder)]
+        return [partial.replace(folder / FILE), *paths]  # checkpoint.pt last: never newer than its history
+
+
+def snapshot(trainer: Trainer) -> Snapshot:
+    """The trainer's checkpoint now. On CUDA the copy waits for the epoch's queued work, as the epoch's
+    own read of its losses already did."""
+    history = trainer.history
+    copied = History(
+        steps={key: list(values) for key, values in history.steps.items()},
+        epochs=[dict(record) for record in history.epochs],
+        samples=list(history.samples),  # uint8 CPU tensors, never changed once appended
+        stopped=history.stopped,
+    )
+    return Snapshot(_on_host(_state(trainer)), copied)
+
+
+def _on_host(value: Any) -> Any:
+    """``value`` with every tensor copied to the CPU (the optimisers' and networks' own are updated in place)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        copied = copy.copy(value)  # a state_dict's OrderedDict keeps its _metadata (layer versions)
+        for key, item in value.items():
+            copied[key] = _on_host(item)
+        return copied
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_host(item) for item in value)
+    return value  # numbers, strings, None: immutable
+
+
 def save(trainer: Trainer, folder: Path) -> list[Path]:
     """Writes checkpoint.pt, history.json and samples.npy into ``folder``; returns their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = _save_state(trainer, folder)
-    paths = [write_history_json(trainer.history, folder), write_samples(trainer.history, folder)]
-    return [partial.replace(folder / FILE), *paths]  # checkpoint.pt last: never newer than its history
+    return snapshot(trainer).save(folder)
 
 
 def save_state(trainer: Trainer, folder: Path) -> Path:
     """checkpoint.pt alone, for a folder that already holds the trial's history files."""
-    return _save_state(trainer, folder).replace(folder / FILE)
+    return _save_state(_state(trainer), folder).replace(folder / FILE)
 
 
-def _save_state(trainer: Trainer, folder: Path) -> Path:
+def _save_state(state: dict[str, Any], folder: Path) -> Path:
     partial = folder / (FILE + ".partial")
-    torch.save(_state(trainer), partial)
+    torch.save(state, partial)
     return partial
 
 
@@ -101,6 +146,7 @@ def _state(trainer: Trainer) -> dict[str, Any]:
         "opt_g": trainer.opt_g.state_dict(),
         "opt_d": trainer.opt_d.state_dict(),
         "rng": rng,
+        **({"precision": trainer.precision} if trainer.amp and trainer.precision else {}),
     }
 
 
@@ -125,6 +171,8 @@ def load(trainer: Trainer, path: Path) -> None:
         raise
     trainer.epoch = state["epoch"]
     trainer.history = history
+    if trainer.amp and state.get("precision") in PRECISIONS:
+        trainer.precision = state["precision"]
 
 
 def _read(trainer: Trainer, path: Path) -> object:
@@ -160,6 +208,8 @@ def _check_values(state: dict[str, Any], path: Path) -> None:
         raise _not_a_checkpoint(path, "format 1 without its 'history'")
     if state["epoch"] < 0:
         raise _not_a_checkpoint(path, f"its 'epoch' is {state['epoch']}")
+    if state.get("precision", PRECISIONS[0]) not in PRECISIONS:
+        raise _not_a_checkpoint(path, f"its 'precision' is {state['precision']!r}, not one of {', '.join(PRECISIONS)}")
     if not {"trainer", "torch"} <= state["rng"].keys():
         raise _not_a_checkpoint(path, "its 'rng' lacks the 'trainer' or 'torch' generator state")
     if not all(isinstance(s, torch.Tensor) and s.dtype == torch.uint8 for s in state["rng"].values()):

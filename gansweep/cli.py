@@ -46,7 +46,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ... (default %(default)s)"
     )
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast (fast on CUDA; runs on the CPU too)")
+    parser.add_argument(
+        "--amp", action="store_true", help="bf16 autocast where it is faster: a few steps are timed each way first"
+    )
     parser.add_argument(
         "--out", type=Path, help="write history, samples and checkpoint.pt (after every epoch) into this folder"
     )

@@ -222,6 +222,9 @@ class SweepConfig(_FixedHyperparameters):
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = None
     device: str = "auto"
     amp: bool = False
+    """bf16 autocast where it trains faster: each trial first times a few steps each way on its device
+    (``trainer.AMP_STEPS``) and keeps the faster, so ``amp`` never makes a trial slower than fp32; its
+    trial.json and its record in the study say which (``precision``)."""
     eval_every: int = Field(default=EVAL_EVERY, ge=1)
     """Compute sample metrics every N epochs (and always at the last epoch)."""
     eval_samples: int = Field(default=EVAL_SAMPLES, ge=100, le=MAX_EVAL_SAMPLES)

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from gansweep.diagnostics.metrics import unreadable
-from gansweep.trainer import Trainer, TrainerCallback
+from gansweep.trainer import Trainer, TrainerCallback, precision_line
 
 STDERR = Console(stderr=True)
 
@@ -37,6 +37,8 @@ class EpochProgress(TrainerCallback):
         self.task = TaskID(-1)  # set by on_start
 
     def on_start(self, trainer: Trainer) -> None:
+        if trainer.precision_rates:
+            self.console.print(precision_line(trainer))
         total = trainer.hp.epochs * trainer.steps_per_epoch
         self.task = self.progress.add_task(
             "", total=total, completed=trainer.epoch * trainer.steps_per_epoch, epoch=trainer.epoch + 1

@@ -4,8 +4,9 @@ Rows come from the sweep's Optuna trials (one per grid key, the one `gansweep st
 else running, waiting, failed), which carry each trial's final metrics, verdict, flags and MLflow run id:
 reading them needs no MLflow, so a report takes a couple of seconds. They are listed in the grid file's
 order; points not trained yet are shown as waiting, not dropped. Where a row carries the
-report's own words (``reported``), a column sets them beside the measured outcome and a line under the
-table counts how often the two agree. A setting trained under several seeds (``seeds: [0, 1, 2]``) also
+report's own words (``reported``), columns set them beside the measurement: the words, what they read as
+in the verdict's vocabulary (``read_reported``: good or bad, and the flags they name), and which of those
+the measurement agrees with; a line under the table counts the agreement per item. A setting trained under several seeds (``seeds: [0, 1, 2]``) also
 gets a summary over its complete seeds: median fid_mnist and range, and in how many seeds each flag
 stood; the sweep's best is then the setting with the lowest median, so one lucky seed cannot win.
 A trial judged bad (or a setting with such a seed) is never the best, whatever its score; equal
@@ -20,18 +21,19 @@ Example:
     ...                 fid_mnist=612.0, modes_covered=3, flags={"d_collapse": 4}, run_id="0123456789ab",
     ...                 reported="Default, bad result", key="mnist-5k:mlp:lr=0.0002:seed=0", judged="bad")
     >>> good = ReportRow("mlp", 5e-3, 5e-3, 512, 100, 0, "complete", verdict="good", fid_mnist=120.0,
-    ...                  modes_covered=10, run_id="89abcdef0123", key="mnist-5k:mlp:lr=0.005:seed=0", judged="good")
+    ...                  modes_covered=10, run_id="89abcdef0123", key="mnist-5k:mlp:lr=0.005:seed=0", judged="good",
+    ...                  reported="Mode collapse, bad after 9 epochs")
     >>> print(to_markdown([bad, good]))
     ### mlp
     <BLANKLINE>
     All rows: batch_size 512, latent_dim 100, seed 0.
     <BLANKLINE>
-    | lr | outcome | reported | fid_mnist | modes | flag onsets | run |
-    |---|---|---|---|---|---|---|
-    | 0.0002 | D-loss collapse at epoch 4 | Default, bad result | 612 | 3/10 | d_collapse @ 4 | 01234567 |
-    | 0.005 | good |  | 120 | 10/10 |  | 89abcdef |
+    | lr | outcome | reported | read as | agrees | fid_mnist | modes | flag onsets | run |
+    |---|---|---|---|---|---|---|---|---|
+    | 0.0002 | D-loss collapse at epoch 4 | Default, bad result | bad | outcome ✓ | 612 | 3/10 | d_collapse @ 4 | 01234567 |
+    | 0.005 | good | Mode collapse, bad after 9 epochs | bad; mode_collapse @ 9 | outcome ✗, mode_collapse ✗ | 120 | 10/10 |  | 89abcdef |
     <BLANKLINE>
-    Measured outcome agrees with the report on 1 of 1 comparable rows (good vs bad; report wording read by keyword).
+    Agreement with the report, where both it and the measurement say (trials too early to tell are not compared): outcome 1 of 2, mode_collapse 0 of 1, d_collapse 0 of 0, unstable 0 of 0.
     <BLANKLINE>
 
 From the command line::
@@ -47,6 +49,7 @@ import csv
 import io
 import json
 import math
+import re
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -64,8 +67,30 @@ from gansweep.options import HYPERPARAMETERS
 from gansweep.sweep import TrialRecord, recorded_judge, records_by_key
 
 COLLAPSE_FLAGS = ("d_collapse", "mode_collapse", "diverged")
-BAD_WORDS = ("bad", "collapse", "unstable", "too low", "fail", "diverge")
-GOOD_WORDS = ("good", "best", "stable")
+READ_FLAGS = ("mode_collapse", "d_collapse", "unstable")
+"""The flags a report's words name: the seed reports' tables speak of mode collapse and instability, and
+report 000's prose of the default run's D loss at 0 (``d_collapse``), which "similar loss curve to
+default" rows share."""
+SAID = (
+    (r"mode collapse", "mode_collapse", True),
+    (r"\bd loss (?:0|too low)\b", "d_collapse", True),
+    (r"(?<!more )\bstable\b", "unstable", False),  # "more stable than default" says how it compares, not how it ran
+    (r"\bunstable\b", "unstable", True),  # after "stable": a row that says both was unstable at some point
+)
+"""(pattern in the lowered words, flag, whether the words say it happened), in order; a later match wins."""
+WHEN = {
+    "mode_collapse": r"bad after (\d+) epochs",
+    "d_collapse": r"d loss 0 from epoch (\d+)",
+    "unstable": r"unstable at (\d+) ?~ ?(\d+) epochs",
+}
+"""Where the words place a flag ("Mode collapse, bad after 9 epochs", "unstable at 17 ~ 27 epochs")."""
+BAD_WORDS = r"\bbad\b|\btoo low\b"
+GOOD_WORDS = r"\bgood\b|\bbest\b|^stable\b"
+"""A row that opens with "Stable" is the report's pick of its table (report 000 §3: "Stable, converge to
+low loss", chosen as the most stable)."""
+AS_DEFAULT = r"similar (?:loss curve )?to default"
+"""Words that refer to the table's default row (the row whose words start with "Default"): what that row's
+words say, the referring row says too, where its own words are silent."""
 
 
 @dataclass
@@ -275,25 +300,101 @@ def _summary(key: str, group: list[ReportRow]) -> SettingSummary:
     )
 
 
-def reported_category(text: str | None) -> str | None:
-    """'bad' or 'good' from a report's free text by keyword (bad words win); None when it says neither.
-    Crude on purpose: "Quite good, but suddenly unstable" counts as bad, "Similar to default" as neither."""
-    if not text:
-        return None
-    lowered = text.lower()
-    if any(word in lowered for word in BAD_WORDS):
-        return "bad"
-    if any(word in lowered for word in GOOD_WORDS):
-        return "good"
-    return None
+@dataclass(frozen=True)
+class Reading:
+    """A report's words for one row, read into the verdict's vocabulary (``read_reported``)."""
+
+    outcome: str | None = None
+    """good or bad; None where the words say neither."""
+    flags: dict[str, bool] = field(default_factory=dict)
+    """Flag name (``READ_FLAGS``) -> whether the words say it happened; a flag they leave open is absent."""
+    when: dict[str, str] = field(default_factory=dict)
+    """Flag name -> the epochs the words give it ("9", "17-27")."""
+
+    @property
+    def wording(self) -> str:
+        """As the ``flag onsets`` column writes the measured flags: "bad; mode_collapse @ 9; no d_collapse"."""
+        said = [
+            name + (f" @ {self.when[name]}" if name in self.when else "") for name, yes in self.flags.items() if yes
+        ]
+        denied = [f"no {name}" for name, yes in self.flags.items() if not yes]
+        return "; ".join([self.outcome or "neither good nor bad", *said, *denied])
 
 
-def agreement(rows: list[ReportRow]) -> tuple[int, int]:
-    """(rows where measured and reported outcome agree, rows where both are known: a report that says
-    neither good nor bad, or a trial too early to tell or still improving, is not compared)."""
-    pairs = [(reported_category(r.reported), r.judged) for r in rows if r.state == "complete"]
-    known = [(a, b) for a, b in pairs if a is not None and b in ("good", "bad")]
-    return sum(a == b for a, b in known), len(known)
+def read_reported(text: str, default: Reading | None = None) -> Reading:
+    """What ``text`` says, by the phrases of ``SAID``, ``WHEN``, ``BAD_WORDS`` and ``GOOD_WORDS``; ``default``
+    is the reading of the table's default row, for words that refer to it (``AS_DEFAULT``). A bad result
+    is one the words call bad or too low, or a collapse; a good one has no collapse at its end.
+
+    "Quite good, but suddenly unstable at 17 ~ 27 epochs" reads as good with an unstable episode at epochs
+    17-27 (report 000 says it recovered); "Similar to default but faster" as whatever the default row says."""
+    lowered = " ".join(text.lower().split())
+    flags: dict[str, bool] = {}
+    for pattern, name, happened in SAID:
+        if re.search(pattern, lowered):
+            flags[name] = happened
+    when = {
+        name: "-".join(m.groups())
+        for name, pattern in WHEN.items()
+        if flags.get(name) and (m := re.search(pattern, lowered))
+    }
+    collapsed = flags.get("mode_collapse") or flags.get("d_collapse")
+    outcome = (
+        "bad" if collapsed or re.search(BAD_WORDS, lowered) else "good" if re.search(GOOD_WORDS, lowered) else None
+    )
+    if default is not None and re.search(AS_DEFAULT, lowered):
+        flags = {**default.flags, **flags}
+        outcome = outcome or default.outcome
+    if outcome == "good":
+        for name in ("mode_collapse", "d_collapse"):
+            flags.setdefault(name, False)
+    return Reading(outcome, flags, when)
+
+
+def readings(rows: list[ReportRow]) -> list[Reading | None]:
+    """Each row's ``read_reported`` (None without words), the default row of its model read first."""
+    defaults = {}
+    for row in rows:
+        if row.reported and row.reported.lower().startswith("default") and row.model not in defaults:
+            defaults[row.model] = read_reported(row.reported)
+    return [read_reported(r.reported, defaults.get(r.model)) if r.reported else None for r in rows]
+
+
+def _happened(row: ReportRow, flag: str) -> bool:
+    """Whether the trial raised ``flag`` as the report's words mean it: an instability is an episode
+    (recovered or not); a collapse is one that lasted to the end, as "bad after 9 epochs" says."""
+    return flag in row.flags and (flag == "unstable" or flag not in row.recovered)
+
+
+def comparisons(row: ReportRow, reading: Reading | None) -> dict[str, bool]:
+    """``outcome`` and each flag the words speak of -> whether the measurement agrees. Only for a
+    complete trial judged good or bad: one too early to tell or still improving is not compared."""
+    if reading is None or row.state != "complete" or row.judged not in ("good", "bad"):
+        return {}
+    agree = {"outcome": reading.outcome == row.judged} if reading.outcome else {}
+    return agree | {name: said == _happened(row, name) for name, said in reading.flags.items()}
+
+
+def agreement(rows: list[ReportRow]) -> dict[str, tuple[int, int]]:
+    """``outcome`` and each of ``READ_FLAGS`` -> (rows where measurement and report agree, rows where
+    both say: ``comparisons``)."""
+    compared = [comparisons(r, reading) for r, reading in zip(rows, readings(rows))]
+    return {
+        item: (sum(c[item] for c in compared if item in c), sum(item in c for c in compared))
+        for item in ("outcome", *READ_FLAGS)
+    }
+
+
+def _agreement_line(rows: list[ReportRow]) -> str:
+    counts = ", ".join(f"{item} {agree} of {known}" for item, (agree, known) in agreement(rows).items())
+    return (
+        f"Agreement with the report, where both it and the measurement say (trials too early to tell are not "
+        f"compared): {counts}."
+    )
+
+
+def _agrees(compared: dict[str, bool]) -> str:
+    return ", ".join(f"{item} {'✓' if same else '✗'}" for item, same in compared.items())
 
 
 def _number(value: float | None) -> str:
@@ -368,17 +469,19 @@ def to_markdown(rows: list[ReportRow]) -> str:
         header = [
             *columns,
             "outcome",
-            *(["reported"] if with_reported else []),
+            *(["reported", "read as", "agrees"] if with_reported else []),
             "fid_mnist",
             "modes",
             "flag onsets",
             "run",
         ]
         lines += [f"### {model}", "", *_fixed_line(fixed), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for r, cells in zip(part, _cells(part)):
+        for r, cells, reading in zip(part, _cells(part), readings(part)):
             outcome = f"{best}: {r.outcome}" if r.best else r.outcome
             onsets = ", ".join(f"{name} @ {epoch}" for name, epoch in r.flags.items())
-            row = [*(cells.get(c, "") for c in columns), outcome, *([r.reported or ""] if with_reported else [])]
+            row = [*(cells.get(c, "") for c in columns), outcome]
+            if with_reported:
+                row += [r.reported or "", reading.wording if reading else "", _agrees(comparisons(r, reading))]
             row += [
                 "unreadable" if r.unreadable else _number(r.fid_mnist),
                 "" if r.modes_covered is None else f"{r.modes_covered}/10",
@@ -387,12 +490,7 @@ def to_markdown(rows: list[ReportRow]) -> str:
             ]
             lines.append("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
         if with_reported:
-            agree, known = agreement(part)
-            lines += [
-                "",
-                f"Measured outcome agrees with the report on {agree} of {known} comparable rows "
-                f"(good vs bad; report wording read by keyword).",
-            ]
+            lines += ["", _agreement_line(part)]
         lines.append("")
         if own := [s for s in summaries if s.model == model]:
             lines += _summary_table(own)
@@ -432,13 +530,14 @@ def to_csv(rows: list[ReportRow]) -> str:
     across the report are columns, as in the markdown."""
     columns = [c for c in varying(rows)[0] if c != "seed"]
     out = io.StringIO()
-    fields = ["model", *columns, "seed", "state", "outcome", "reported", "fid_mnist", "unreadable", "modes_covered"]
-    fields += ["flags"]
+    fields = ["model", *columns, "seed", "state", "outcome", "reported", "read_as", "agrees", "fid_mnist"]
+    fields += ["unreadable", "modes_covered", "flags"]
     fields += ["best", "run_id", "key", "kind", "seeds_complete", "fid_min", "fid_max"]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    for r, cells in zip(rows, _cells(rows)):
-        writer.writerow(asdict(r) | cells | {"outcome": r.outcome, "flags": json.dumps(r.flags), "kind": "seed"})
+    for r, cells, reading in zip(rows, _cells(rows), readings(rows)):
+        extra = {"outcome": r.outcome, "flags": json.dumps(r.flags), "kind": "seed"} | _read_fields(r, reading)
+        writer.writerow(asdict(r) | cells | extra | {"agrees": json.dumps(extra["agrees"])})
     summaries = summarize(rows)
     for s, cells in zip(summaries, _cells(summaries)):  # fid_mnist holds the median; flags, the seeds that raised each
         flagged = json.dumps(_flagged(s))
@@ -459,7 +558,16 @@ def to_json(rows: list[ReportRow]) -> str:
         {**{k: None if isinstance(v, float) and math.isinf(v) else v for k, v in asdict(s).items()}, "kind": "setting"}
         for s in summarize(rows)
     ]
-    return json.dumps([{**asdict(r), "outcome": r.outcome, "kind": "seed"} for r in rows] + settings)
+    seeds = [
+        {**asdict(r), "outcome": r.outcome, "kind": "seed", **_read_fields(r, reading)}
+        for r, reading in zip(rows, readings(rows))
+    ]
+    return json.dumps(seeds + settings)
+
+
+def _read_fields(row: ReportRow, reading: Reading | None) -> dict[str, Any]:
+    """``read_as`` (the report's words in the verdict's vocabulary) and ``agrees`` (item -> agreement)."""
+    return {"read_as": reading.wording if reading else None, "agrees": comparisons(row, reading)}
 
 
 FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json}

@@ -10,6 +10,10 @@ per-step losses as ``d_loss_per_step``, ``g_loss_per_step`` at step = global ste
 costs ~5 ms on SQLite, a ``log_batch`` entry ~0.1 ms. Not ``step/d_loss``: MLflow's UI titles a chart by
 the name's last part, and two charts called "d_loss" cannot be told apart. ``info_loss`` goes only to runs
 of a model with a Q head (InfoGAN); elsewhere it is a flat 0.
+
+A sweep's per-epoch calls (these metrics, the epoch checkpoint) go through a ``Sender``: one background
+thread per trial that makes them in order while the next epoch trains, so training waits on the store
+only when it falls more than ``SEND_DEPTH`` calls behind.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import contextlib
 import http.client
 import logging
 import os
+import queue
 import re
 import sqlite3
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -292,14 +299,94 @@ def _check_database(uri: str, timeout: int) -> None:
         raise database_error("--tracking-uri", uri, error) from None
 
 
-class MlflowEpochLogger(TrainerCallback):
-    """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``."""
+SEND_DEPTH = 4
+"""Tracking calls that may wait behind the one being made (an epoch makes two: its metrics and its
+checkpoint). A store more than two epochs behind makes training wait, rather than hold an unbounded
+number of checkpoint copies in memory (dcgan64's is ~100 MB)."""
 
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
+
+class Sender:
+    """Makes tracking calls in order on one background thread, so that the training loop does not wait
+    on the store. A call that raises is raised again, in the caller's thread, by the next ``send`` or
+    ``flush``; the calls queued after it are not made (they would land out of order). Signals reach the
+    main thread only: a call in progress is never cut by Ctrl-C, and ``flush`` waits for it.
+
+    Example:
+        >>> sent = []
+        >>> with Sender() as sender:
+        ...     for epoch in (1, 2, 3):
+        ...         sender.send(lambda epoch=epoch: sent.append(epoch))
+        ...     sender.flush()
+        >>> sent
+        [1, 2, 3]
+    """
+
+    def __init__(self, depth: int = SEND_DEPTH) -> None:
+        self._calls: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        """The first call that raised (then no later call is made)."""
+        self.waited = 0.0
+        """Seconds callers spent waiting on the store: a full queue in ``send``, and ``flush``."""
+        # A daemon: a process that dies without closing it must not hang on it at exit.
+        self._thread = threading.Thread(target=self._work, name="gansweep-tracking", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, call: Callable[[], None]) -> None:
+        """Queues ``call``; raises the error of an earlier call, if one failed."""
+        self._raise()
+        started = time.perf_counter()
+        self._calls.put(call)
+        self.waited += time.perf_counter() - started
+
+    def flush(self) -> None:
+        """Waits until every call sent so far is made; raises the error of one that failed."""
+        started = time.perf_counter()
+        self._calls.join()
+        self.waited += time.perf_counter() - started
+        self._raise()
+
+    def close(self) -> None:
+        """Waits for the calls sent so far, then ends the thread (again: nothing). Raises nothing: a
+        failed call stays in ``error``."""
+        if self._thread.is_alive():
+            self._calls.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _work(self) -> None:
+        while True:
+            call = self._calls.get()
+            try:
+                if call is None:
+                    return
+                if self.error is None:
+                    call()
+            except BaseException as error:  # handed to the caller's thread, which decides
+                self.error = error
+            finally:
+                self._calls.task_done()
+
+
+class MlflowEpochLogger(TrainerCallback):
+    """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, made by
+    ``sender`` while the next epoch trains."""
+
+    def __init__(self, tracker: Tracker, run_id: str, sender: Sender) -> None:
         self.tracker = tracker
         self.run_id = run_id
+        self.sender = sender
         self.seconds = 0.0
-        """Wall time spent in tracking calls (the benchmark reports it as a share of the trial)."""
+        """Wall time the training loop spent here: gathering the values, and waiting when the sender's
+        queue was full (the benchmark reports it as a share of the trial)."""
 
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         started = time.perf_counter()
@@ -311,5 +398,5 @@ class MlflowEpochLogger(TrainerCallback):
         for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
             series = trainer.history.steps[key][first:]
             values += [(f"{key}_per_step", value, first + i + 1) for i, value in enumerate(series)]
-        self.tracker.log_metrics(self.run_id, values)
+        self.sender.send(lambda: self.tracker.log_metrics(self.run_id, values))
         self.seconds += time.perf_counter() - started

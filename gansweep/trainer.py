@@ -15,11 +15,13 @@ Example:
 
 Edge cases: the last partial batch of an epoch is dropped (every step sees ``batch_size`` images); a
 non-finite loss ends the trial after that epoch with ``history.stopped`` saying so; a callback may end
-it early with ``trainer.request_stop(reason)``.
+it early with ``trainer.request_stop(reason)``. ``amp`` asks for bf16 autocast, which the trainer takes only
+where it measures faster than fp32 (``AMP_STEPS``): ``trainer.precision`` says which it trains in.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -44,6 +46,15 @@ FUSED_ADAM = ("cpu", "cuda")
 """Devices with a fused Adam kernel in every torch this package allows (>= 2.4: the CPU one came then).
 One kernel for all of a network's parameters instead of a loop over them: 18 % less training time for
 cs231n-mlp on 2 CPU cores, each step equal to the loop's within 1.2e-7 (``benchmarks/RESULTS.md``)."""
+
+
+PRECISIONS = ("fp32", "bf16")
+"""What a trial trains in: fp32, or bf16 autocast (weights, optimiser states and losses stay fp32)."""
+AMP_STEPS = 3
+"""With ``amp``: training steps timed in each precision, twice over, after one untimed step each (cuDNN's
+algorithm search, autocast's first casts); the trial trains in the faster. bf16 is no sure win: on an H200
+it ran dcgan28 width 128 at 0.43x fp32 and cs231n-mlp at 0.87x (issue 25), on 2 CPU cores 1.3-2.3x faster.
+Three steps each: 14 steps on copies of the networks, against the hundreds an epoch of full MNIST makes."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -100,6 +111,20 @@ class TrainerCallback:
     def on_end(self, trainer: Trainer, history: History) -> None: ...
 
 
+def precision_line(trainer: Trainer) -> str:
+    """What ``amp``'s measurement found and chose, for a progress line."""
+    rates = ", ".join(f"{name} {rate:.0f} img/s" for name, rate in trainer.precision_rates.items())
+    return f"amp measured {rates}: trains in {trainer.precision}"
+
+
+def _synchronize(device: torch.device) -> None:
+    """Waits for the work queued on ``device`` (a clock around queued kernels measures only their launch)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
     grads = [p.grad for p in params if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
@@ -123,9 +148,10 @@ def _split_parameters(generator: torch.nn.Module, discriminator: torch.nn.Module
 class Trainer:
     """Trains ``model`` on ``digits`` with hyperparameters ``hp`` from ``seed``.
 
-    ``amp`` turns on bf16 autocast (on CUDA that is the fast path; on the CPU it runs the same code).
-    Same seed, same device, same everything -> the same history, and ``gansweep.checkpoint.load``
-    continues a run bit for bit on the CPU.
+    ``amp`` asks for bf16 autocast: ``fit`` first times ``amp_steps`` steps each way and trains in the
+    faster (``precision``; the rates in ``precision_rates``); ``amp_steps=0`` takes bf16 unmeasured (for
+    comparing the two). Same seed, same device, same precision -> the same history, and
+    ``gansweep.checkpoint.load`` continues a run bit for bit on the CPU.
     """
 
     def __init__(
@@ -137,22 +163,31 @@ class Trainer:
         device: str | torch.device = "auto",
         amp: bool = False,
         callbacks: list[TrainerCallback] | None = None,
+        amp_steps: int = AMP_STEPS,
     ) -> None:
         self.spec = MODELS[model]
         self.hp = hp
         self.seed = seed
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.amp = amp
+        self.amp_steps = amp_steps
+        self.precision: str | None = "fp32" if not amp else None if amp_steps else "bf16"
+        """fp32 or bf16 (``PRECISIONS``); None until ``fit`` has measured which ``amp`` trains in."""
+        self.precision_rates: dict[str, float] = {}
+        """Images/s measured in each precision at the start (with ``amp``; a resumed trial keeps its choice)."""
         self.callbacks = callbacks or []
+        if self.device.type == "cuda":
+            # Every training step has one shape (the last partial batch is dropped): cuDNN times its
+            # algorithms for each convolution once per shape and keeps the fastest, where its heuristic
+            # may pick a slow one, for bf16 especially.
+            torch.backends.cudnn.benchmark = True
         self.loss = LOSSES[hp.loss]
         torch.manual_seed(seed)  # dropout draws from the global generator
         self.rng = torch.Generator(self.device).manual_seed(seed)
         self.images, self.labels = device_images(digits, self.spec.image_size, self.spec.output, self.device)
         self.generator, self.discriminator = (net.to(self.device) for net in self.spec.build(hp.latent_dim, hp.width))
         self.g_params, self.d_params = _split_parameters(self.generator, self.discriminator)
-        fused = self.device.type in FUSED_ADAM
-        self.opt_g = torch.optim.Adam(self.g_params, lr=hp.lr_g, betas=hp.betas, fused=fused)
-        self.opt_d = torch.optim.Adam(self.d_params, lr=hp.lr_d, betas=hp.betas, fused=fused)
+        self.opt_g, self.opt_d = self._optimizers()
         rows = torch.arange(10, device=self.device).repeat_interleave(N_FIXED // 10)  # one row per class
         fixed_rng = torch.Generator(self.device).manual_seed(seed + 1)
         self.fixed = self.spec.sample_latent(N_FIXED, hp.latent_dim, fixed_rng, self.device, labels=rows)
@@ -161,6 +196,13 @@ class Trainer:
         self._stop: str | None = None
         self._measure = False
         self._norms: dict[str, torch.Tensor] = {}
+
+    def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+        hp, fused = self.hp, self.device.type in FUSED_ADAM
+        return (
+            torch.optim.Adam(self.g_params, lr=hp.lr_g, betas=hp.betas, fused=fused),
+            torch.optim.Adam(self.d_params, lr=hp.lr_d, betas=hp.betas, fused=fused),
+        )
 
     @property
     def steps_per_epoch(self) -> int:
@@ -190,7 +232,7 @@ class Trainer:
         return torch.cat([self.render(self.spec.sample_latent(k, self.hp.latent_dim, rng, self.device)) for k in sizes])
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def _discriminator_step(self, real: torch.Tensor, real_labels: torch.Tensor | None):
         latent = self.spec.sample_latent(len(real), self.hp.latent_dim, self.rng, self.device)
@@ -226,6 +268,18 @@ class Trainer:
         self.opt_g.step()
         return g_loss.detach(), info.detach()
 
+    def _step(self, order: torch.Tensor, step: int) -> torch.Tensor:
+        """Training step ``step`` of an epoch that draws its batches in ``order``: ``d_steps`` discriminator
+        updates, then one generator update; returns its ``STEP_METRICS`` on the device."""
+        bs = self.hp.batch_size
+        for k in range(self.hp.d_steps):
+            idx = order[(step * self.hp.d_steps + k) * bs :][:bs]
+            real_labels = self.labels[idx] if self.spec.conditioning == "label" else None
+            latent, fake, d_loss, real_s, fake_s = self._discriminator_step(self.images[idx], real_labels)
+        g_loss, info = self._generator_step(latent, fake)
+        prob = self.loss.probability
+        return torch.stack([d_loss, g_loss, prob(real_s).mean(), prob(fake_s).mean(), info])
+
     def _run_epoch(self) -> dict[str, float]:
         started = time.perf_counter()
         bs, n_steps = self.hp.batch_size, self.steps_per_epoch
@@ -233,13 +287,7 @@ class Trainer:
         record = torch.zeros(n_steps, len(STEP_METRICS), device=self.device)
         for step in range(n_steps):
             self._measure = step == n_steps - 1
-            for k in range(self.hp.d_steps):
-                idx = order[(step * self.hp.d_steps + k) * bs :][:bs]
-                real_labels = self.labels[idx] if self.spec.conditioning == "label" else None
-                latent, fake, d_loss, real_s, fake_s = self._discriminator_step(self.images[idx], real_labels)
-            g_loss, info = self._generator_step(latent, fake)
-            prob = self.loss.probability
-            record[step] = torch.stack([d_loss, g_loss, prob(real_s).mean(), prob(fake_s).mean(), info])
+            record[step] = self._step(order, step)
             for callback in self.callbacks:
                 callback.on_step(self, self.epoch + 1, step)
         per_step = record.cpu()  # the epoch's one host sync
@@ -251,8 +299,41 @@ class Trainer:
         rate = n_steps * bs * self.hp.d_steps / seconds
         return {"epoch": self.epoch + 1, **means, **norms, "seconds": seconds, "images_per_s": rate}
 
+    def _choose_precision(self) -> str:
+        """bf16 if it trains faster than fp32 on this device: ``amp_steps`` steps timed each way, twice
+        over, the better of each kept. They train copies of the networks and optimisers from an RNG of
+        their own, and the global generators (dropout's) are put back: the trial trains as it would have."""
+        probe = copy.copy(self)
+        probe.generator, probe.discriminator = copy.deepcopy(self.generator), copy.deepcopy(self.discriminator)
+        probe.g_params, probe.d_params = _split_parameters(probe.generator, probe.discriminator)
+        probe.opt_g, probe.opt_d = probe._optimizers()
+        probe.rng = torch.Generator(self.device).manual_seed(self.seed)
+        probe._measure, probe._norms = False, {}
+        rates = dict.fromkeys(PRECISIONS, 0.0)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            for precision in PRECISIONS:
+                probe._rate(precision, 1)
+            for _ in range(2):
+                for precision in PRECISIONS:
+                    rates[precision] = max(rates[precision], probe._rate(precision, self.amp_steps))
+        self.precision_rates = rates
+        return "bf16" if rates["bf16"] > rates["fp32"] else "fp32"
+
+    def _rate(self, precision: str, steps: int) -> float:
+        """Images/s of ``steps`` training steps in ``precision``."""
+        self.precision = precision
+        order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
+        _synchronize(self.device)
+        started = time.perf_counter()
+        for step in range(steps):
+            self._step(order, step % self.steps_per_epoch)
+        _synchronize(self.device)
+        return steps * self.hp.batch_size * self.hp.d_steps / (time.perf_counter() - started)
+
     def fit(self) -> History:
         """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""
+        if self.precision is None:
+            self.precision = self._choose_precision()
         for callback in self.callbacks:
             callback.on_start(self)
         if not self.history.samples:

@@ -36,13 +36,14 @@ def test_bench_trainer_reports_every_column() -> None:
         "bf16_speedup",
         "gflops",
         "tracking_share",
+        "tracking_tail_s",
         "warm_overhead_s",
         "eval_share",
         "peak_fraction",
     }
     assert all(math.isfinite(value) for value in case.values())
     assert all(case[k] > 0 for k in ("reference_img_s", "naive_mlflow_img_s", "gansweep_img_s", "bf16_img_s", "gflops"))
-    assert 0 < case["tracking_share"] < 1 and 0 < case["eval_share"] < 1
+    assert 0 < case["tracking_share"] < 1 and 0 < case["eval_share"] < 1 and case["tracking_tail_s"] >= 0
 
 
 def test_metric_noise_measures_each_pool(monkeypatch, capsys) -> None:
@@ -94,3 +95,39 @@ def test_bench_startup_times_the_first_trial_of_a_fresh_sweep(tmp_path: Path, wr
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert 0 < result["first_trial_run_s"] <= result["first_epoch_logged_s"] < 120
+
+
+def test_gpu_check_runs_every_step_at_toy_size_into_one_file(tmp_path: Path) -> None:
+    """The GPU check's steps on the CPU at toy size, so that it still runs when a GPU is next at hand."""
+    out = tmp_path / "gpu_check.json"
+    command = [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--toy", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    steps = results["steps"]
+    assert list(steps) == ["judge", "table", "throughput", "profile", "bench", "suite"]
+    assert {name: step["status"] for name, step in steps.items()} == dict.fromkeys(steps, "ok"), steps
+    table = steps["table"]["runs"]["1"]
+    assert (table["exit"], table["trials_complete"], table["trial_epochs"]) == (0, 1, 1)
+    assert table["extrapolated_40_scaled_s"] > table["wall_s"] and table["extrapolated_40_modelled_s"] > 0
+    assert "| outcome | reported | read as | agrees |" in table["report"]
+    rates = steps["throughput"]["models"]
+    assert set(rates) == {"dcgan64", "cs231n-mlp"} and rates["dcgan64"]["fp32_channels_last_img_s"] > 0
+    assert all(r["fp32_nchw_img_s"] > 0 and r["bf16_nchw_img_s"] > 0 for r in rates.values())
+    assert all(r["amp_picks"] in ("fp32", "bf16") for r in rates.values())
+    for model in ("dcgan64", "cs231n-mlp"):
+        profiled = steps["profile"][model]
+        assert profiled["top"] and profiled["wall_ms_per_step"] > 0 and profiled["device_busy_share"] is None
+    assert steps["bench"]["results"]["cs231n-mlp"]["gansweep_img_s"] > 0
+    assert steps["suite"]["exit"] == 0 and not steps["suite"]["failures"]
+    markdown = runpy.run_path(str(BENCHMARKS / "gpu_check.py"), run_name="gpu_check")["to_markdown"](results)
+    assert "## table" in markdown and "| trials per device |" in markdown and "| model | batch | fp32 |" in markdown
+
+
+def test_gpu_check_records_a_step_that_runs_out_of_time_and_goes_on(tmp_path: Path) -> None:
+    out = tmp_path / "gpu_check.md"
+    command = [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--toy", "--budget", "10", "--steps", "suite"]
+    done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "| suite | failed |" in text and "**failed**: ran out of its 1 s" in text

@@ -21,7 +21,7 @@ from gansweep.tables import (
     heatmap_axes,
     heatmap_figure,
     heatmaps,
-    reported_category,
+    read_reported,
     saved_epochs,
     summarize,
     to_csv,
@@ -95,20 +95,24 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     lines = text.splitlines()
     assert lines[0] == "### cs231n-mlp"
     assert lines[2].startswith("All rows: batch_size 500, latent_dim 96, betas 0.5, 0.999, epochs 1, loss bce,")
-    assert lines[4].startswith("| lr | outcome | reported | fid_mnist | modes |")  # only lr varies
+    assert lines[4].startswith("| lr | outcome | reported | read as | agrees | fid_mnist | modes |")  # only lr varies
     assert lines[6].startswith("| 0.001 |") and lines[8].startswith("| 0.0005 | waiting | Similar to default |")
-    scores = [line.split(" | ")[3] for line in lines[6:8]]  # after 1 epoch the judge may read nothing yet
+    assert lines[7].split(" | ")[2:4] == ["Bad, mode collapse", "bad; mode_collapse"]
+    scores = [line.split(" | ")[5] for line in lines[6:8]]  # after 1 epoch the judge may read nothing yet
     assert all(cell == "unreadable" or float(cell) > 0 for cell in scores)
     assert ("**best**" in text) == any(cell != "unreadable" for cell in scores)
     capsys.readouterr()
     assert main(["report", str(grid), "--store", str(folder), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     # one-epoch trials are "too early to tell", which is never compared: none of these rows counts
-    # (the counting itself: test_agreement_counts_the_rows_where_both_sides_say_good_or_bad)
-    assert [r["judged"] for r in rows] == ["unclear", "unclear", None] and [
-        reported_category(r["reported"]) for r in rows
-    ] == ["good", "bad", None]
-    assert "agrees with the report on 0 of 0 comparable rows" in text
+    # (the counting itself: test_agreement_is_counted_per_flag_where_both_sides_say)
+    assert [r["judged"] for r in rows] == ["unclear", "unclear", None] and [r["read_as"] for r in rows] == [
+        "good; no mode_collapse; no d_collapse",
+        "bad; mode_collapse",
+        "neither good nor bad",  # "Similar to default": this table has no default row
+    ]
+    assert all(r["agrees"] == {} for r in rows)
+    assert "outcome 0 of 0, mode_collapse 0 of 0, d_collapse 0 of 0, unstable 0 of 0." in text
 
 
 def test_by_experiment_name_csv_and_heatmap_file(store, tmp_path: Path, capsys) -> None:
@@ -155,36 +159,74 @@ def test_the_parent_run_holds_the_report(store) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "category"),
+    ("text", "wording"),
     [
-        ("Best", "good"),
-        ("Good; loss drops, then nearly converges", "good"),
+        ("Best", "good; no mode_collapse; no d_collapse"),
         ("Default, bad result", "bad"),
-        ("Quite good, but suddenly unstable at 17 ~ 27 epochs", "bad"),
-        ("Mode collapse, bad after 9 epochs", "bad"),
-        ("Similar to default but faster", None),
-        (None, None),
+        ("Mode collapse, bad after 9 epochs", "bad; mode_collapse @ 9"),
+        (
+            "Quite good, but suddenly unstable at 17 ~ 27 epochs",
+            "good; unstable @ 17-27; no mode_collapse; no d_collapse",
+        ),
+        ("Good; slightly unstable early, converges more slowly", "good; unstable; no mode_collapse; no d_collapse"),
+        ("Stable, converge to low loss", "good; no unstable; no mode_collapse; no d_collapse"),
+        ("Similar but more stable than default", "neither good nor bad"),  # compared with the default, not said
+        ("D loss too low (paper's setting, per the author)", "bad; d_collapse"),
+        ("Unstable, increasing generator loss", "neither good nor bad; unstable"),
     ],
 )
-def test_reported_text_is_read_by_keyword(text, category) -> None:
-    assert reported_category(text) == category
+def test_a_reported_phrase_reads_into_the_verdicts_vocabulary(text: str, wording: str) -> None:
+    assert read_reported(text).wording == wording
+
+
+def test_a_row_similar_to_default_says_what_the_default_row_says() -> None:
+    """Report 000 §1: the default run's D loss was 0 from epoch 4; five rows have "similar loss curve to default"."""
+    default = read_reported("Default, bad result [prose: D loss 0 from epoch 4, G loss 50]")
+    assert default.wording == "bad; d_collapse @ 4"
+    assert read_reported("Bad, similar loss curve to default", default).wording == "bad; d_collapse"
+    mixed = read_reported("Bad, mode collapse, similar loss curve to default", default)
+    assert mixed.flags == {"d_collapse": True, "mode_collapse": True}
+    assert read_reported("Similar to default but faster", read_reported("Good")).outcome == "good"
+    assert read_reported("Bad, similar loss curve to default").flags == {}  # no default row: nothing to share
 
 
 def _row(lr: float, batch_size: int = 500, state: str = "complete", seed: int = 0, **given) -> ReportRow:
     return ReportRow("cs231n-mlp", lr, lr, batch_size, 96, seed, state, key=f"{lr}:{batch_size}", **given)
 
 
-def test_agreement_counts_the_rows_where_both_sides_say_good_or_bad() -> None:
+def test_agreement_is_counted_per_flag_where_both_sides_say() -> None:
+    default = "Default, bad result [prose: D loss 0 from epoch 4, G loss 50]"
     rows = [
-        _row(1e-3, reported="Good", judged="good"),
-        _row(2e-3, reported="Bad, mode collapse", judged="bad"),
-        _row(3e-3, reported="Best", judged="bad"),
-        _row(4e-3, reported="Similar to default", judged="bad"),  # the report says neither
-        _row(5e-3, reported="Good", judged="unclear"),  # too early to tell
-        _row(6e-3, reported="Bad", state="waiting"),
+        _row(1e-3, reported=default, judged="bad", flags={"d_collapse": 4}),  # outcome, d_collapse agree
+        _row(2e-3, reported="Bad, similar loss curve to default", judged="bad", flags={"mode_collapse": 9}),
+        _row(3e-3, reported="Best", judged="bad", flags={"mode_collapse": 7}),  # disagrees on outcome and mode_collapse
+        _row(
+            4e-3,
+            reported="Quite good, but suddenly unstable at 17 ~ 27 epochs",
+            judged="good",
+            flags={"unstable": 18},
+            recovered={"unstable": 25},
+        ),  # a recovered episode still happened
+        _row(
+            5e-3,
+            reported="Mode collapse, bad after 30 epochs",
+            judged="good",
+            flags={"mode_collapse": 12},
+            recovered={"mode_collapse": 20},
+        ),  # recovered: no collapse at the end
+        _row(6e-3, reported="Good", judged="unclear"),  # too early to tell: not compared
+        _row(7e-3, reported="Bad", state="waiting"),
+        _row(8e-3, reported="Unstable, increasing generator loss", judged="bad", flags={"d_collapse": 3}),
     ]
-    assert agreement(rows) == (2, 3)
-    assert "agrees with the report on 2 of 3 comparable rows" in to_markdown(rows)
+    assert agreement(rows) == {
+        "outcome": (3, 5),  # 1e-3, 2e-3, 4e-3 agree; 3e-3 and 5e-3 do not; 8e-3 says neither good nor bad
+        "mode_collapse": (1, 3),  # 3e-3 and 5e-3 disagree, 4e-3 (good: none) agrees
+        "d_collapse": (3, 4),  # 1e-3, and 3e-3 and 4e-3 (good: none), agree; 2e-3 (as the default) does not
+        "unstable": (1, 2),  # 4e-3 agrees; 8e-3 said unstable, measured none
+    }
+    text = to_markdown(rows)
+    assert "outcome 3 of 5, mode_collapse 1 of 3, d_collapse 3 of 4, unstable 1 of 2." in text
+    assert "| bad; mode_collapse @ 30 | outcome ✗, mode_collapse ✗ |" in text  # it recovered: no collapse at the end
 
 
 def test_heatmap_colours_by_fid_and_hatches_the_collapsed_cells() -> None:

@@ -1,12 +1,15 @@
-"""What a trial's run receives each epoch: names the MLflow UI can tell apart, info_loss only with a Q head."""
+"""What a trial's run receives each epoch: names the MLflow UI can tell apart, info_loss only with a Q head;
+sent from a background thread that the training loop does not wait for."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 
 from gansweep.hparams import resolve_hyperparameters
-from gansweep.tracking import MlflowEpochLogger, check_tracking
-from gansweep.trainer import STEP_METRICS, Trainer
+from gansweep.tracking import MlflowEpochLogger, Sender, check_tracking
+from gansweep.trainer import STEP_METRICS, Trainer, TrainerCallback
 
 
 class _Sent:
@@ -23,7 +26,9 @@ def test_an_epoch_sends_its_means_and_per_step_losses(digits, model: str, with_i
     trainer.history.steps = {key: [0.5] * trainer.steps_per_epoch for key in STEP_METRICS}
     sent = _Sent()
     record = {"epoch": 1, **{key: 0.5 for key in STEP_METRICS}, "seconds": 1.0}
-    MlflowEpochLogger(sent, "run").on_epoch(trainer, record)  # a stand-in for Tracker: only log_metrics is called
+    with Sender() as sender:  # a stand-in for Tracker: only log_metrics is called
+        MlflowEpochLogger(sent, "run", sender).on_epoch(trainer, record)  # type: ignore[arg-type]
+        sender.flush()
     names = {name for name, _, _ in sent.values}
     assert names == {"d_loss", "g_loss", "d_real", "d_fake", "seconds", "d_loss_per_step", "g_loss_per_step"} | (
         {"info_loss"} if with_info else set()
@@ -35,3 +40,64 @@ def test_an_epoch_sends_its_means_and_per_step_losses(digits, model: str, with_i
 def test_check_tracking_leaves_schemes_it_does_not_know_to_mlflow() -> None:
     for uri in ("databricks://profile", "sqlite:////nowhere/mlflow.db", "file:///nowhere", "mlruns"):
         check_tracking(uri)  # no connection tried, nothing raised
+
+
+class _GatedStore:
+    """A tracking store whose calls wait until ``gate`` opens (a store far slower than training); notes
+    what arrives, in order, and the epoch the trainer had finished when it did."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.trainer: Trainer | None = None
+        self.arrived: list[tuple[list[tuple[str, float, int]], int]] = []
+
+    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
+        assert self.gate.wait(timeout=120), "the gate never opened: training waited on the store"
+        assert self.trainer is not None
+        self.arrived.append((values, self.trainer.epoch))
+
+
+class _OpenAt(TrainerCallback):
+    """Opens the store's gate once the trainer has finished epoch ``epoch``."""
+
+    def __init__(self, gate: threading.Event, epoch: int) -> None:
+        self.gate, self.epoch = gate, epoch
+
+    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if trainer.epoch == self.epoch:
+            self.gate.set()
+
+
+def test_epochs_train_while_the_store_is_busy_and_every_epoch_arrives_in_order(digits) -> None:
+    """The store answers nothing until epoch 3 has ended: with tracking on the training path the first
+    epoch's call would never return (the test would time out); off it, epochs 2 and 3 train meanwhile."""
+    hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 4, "batch_size": 500})
+    store = _GatedStore()
+    with Sender() as sender:
+        logger = MlflowEpochLogger(store, "run", sender)  # type: ignore[arg-type]
+        trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[logger, _OpenAt(store.gate, 3)])
+        store.trainer = trainer
+        history = trainer.fit()
+        sender.flush()
+    assert [values[0][2] for values, _ in store.arrived] == [1, 2, 3, 4]  # the means come first, at step = epoch
+    assert store.arrived[0][1] >= 3  # epoch 1's metrics reached the store after epoch 3 had trained
+    per_step = [(v, step) for values, _ in store.arrived for k, v, step in values if k == "d_loss_per_step"]
+    assert [step for _, step in per_step] == list(range(1, 4 * trainer.steps_per_epoch + 1))
+    assert [v for v, _ in per_step] == history.steps["d_loss"]
+
+
+def test_a_failed_call_is_raised_in_the_callers_thread_and_later_ones_are_not_made() -> None:
+    made: list[int] = []
+
+    def fail() -> None:
+        raise ConnectionError("the store went away")
+
+    with Sender() as sender:
+        sender.send(lambda: made.append(1))
+        sender.send(fail)
+        sender.send(lambda: made.append(3))  # after a failure: it would land out of order
+        with pytest.raises(ConnectionError, match="went away"):
+            sender.flush()
+        with pytest.raises(ConnectionError):
+            sender.send(lambda: made.append(4))
+    assert made == [1] and isinstance(sender.error, ConnectionError)

@@ -74,6 +74,8 @@ class TrialRecord:
     """The newest run with an epoch checkpoint of this point: the trial resumes from it."""
     epoch: int | None = None
     """Epochs trained so far."""
+    precision: str | None = None
+    """fp32 or bf16: what the trial trains in (with ``amp``, what its measurement chose)."""
     # How it ended.
     error: str | None = None
     """``Type: message`` of the error it raised (then it stays failed until ``--retry-failed``)."""

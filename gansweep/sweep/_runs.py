@@ -10,7 +10,9 @@ publishes. ``checkpoint_every`` (default 1) sets the cadence. Measured here at e
 upload into the default local store, 2 CPU cores): cs231n-mlp 8.9 MB + 3.2 MB of samples in 34 ms,
 dcgan28 24 MB + 3.2 MB in 84 ms, dcgan64 95 MB + 17 MB in 0.39 s, against epochs of seconds
 (mnist-5k) to minutes (mnist): at most a few per cent, so every epoch is the default. The samples grow
-by 78 KB (28x28) or 410 KB (64x64) an epoch and are sent whole each time; the weights dominate.
+by 78 KB (28x28) or 410 KB (64x64) an epoch and are sent whole each time; the weights dominate. The save
+and upload are made by the trial's tracking thread (``tracking.Sender``) while the next epoch trains: the
+loop itself pays only for the snapshot, a copy of the state on the CPU.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ class TrialRuns:
         """The run of the trial this one replaces ends KILLED, if a dead worker left it RUNNING."""
         self.end(previous_run, "KILLED", {"gansweep.outcome": f"continued in run {run_id}"}, only_if_running=True)
 
-    def checkpoint(self, run_id: str, trainer: Trainer) -> None:
-        """Uploads the history first and checkpoint.pt last: cut in between, the run keeps an older
-        checkpoint beside a newer history, which ``checkpoint.load`` trims to it."""
-        weights, *history = checkpoint.save(trainer, self.scratch / run_id)
+    def checkpoint(self, run_id: str, saved: checkpoint.Snapshot) -> None:
+        """Writes and uploads an epoch's snapshot (from the trial's tracking thread): the history first
+        and checkpoint.pt last, so that cut in between, the run keeps an older checkpoint beside a newer
+        history, which ``checkpoint.load`` trims to it."""
+        weights, *history = saved.save(self.scratch / run_id)
         for path in [*history, weights]:
             self.tracker.log_artifact(run_id, path)
 
@@ -116,7 +119,8 @@ class TrialRuns:
             trial_pictures(trainer.history, diagnosis.flags, folder, self.snapshot_every)
             generator_pictures(trainer, folder)
             config = {**params_of(plan), "key": plan.key, "reported": plan.reported}
-            config |= {"device": str(trainer.device), "amp": trainer.amp}
+            config |= {"device": str(trainer.device), "amp": trainer.amp, "precision": trainer.precision}
+            config |= {"precision_rates": trainer.precision_rates}  # images/s each way, when amp measured them
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
             checkpoint.save_state(trainer, folder)  # write_history wrote its history files above
             with uninterrupted():

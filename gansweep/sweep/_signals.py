@@ -17,7 +17,8 @@ def uninterrupted() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait for the block; each that came meanwhile is raised again after it, under
     the handler it would have met. For the steps that a cut leaves broken: a checkpoint's upload and the
     record of it (a local store copies in place: cut mid-copy, a torn checkpoint.pt; cut before the
-    record, none recorded; either way the trial started over from epoch 0 in a CI run), and a read from
+    record, none recorded; either way the trial started over from epoch 0 in a CI run; the tracking
+    thread makes them, and an interrupted trial waits for it under this), and a read from
     the workers' event queue (a cut mid-message left the rest unreadable: EOFError in a suite run)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread sees signals
         yield

@@ -26,6 +26,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import Trial, TrialState
 
+from gansweep import checkpoint
 from gansweep.config import Objective, TrialPlan, plan_trials, run_names, suggest_plan
 from gansweep.data import TRAIN_SIZES, Digits, load_dataset
 from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, unreadable
@@ -40,8 +41,8 @@ from gansweep.sweep._runs import TrialRuns
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
-from gansweep.tracking import MlflowEpochLogger, Tracker
-from gansweep.trainer import History, Trainer, TrainerCallback
+from gansweep.tracking import MlflowEpochLogger, Sender, Tracker
+from gansweep.trainer import History, Trainer, TrainerCallback, precision_line
 
 Event = tuple[str, dict[str, Any]]
 """(kind, payload) sent from a worker to the sweep: ``start``, ``step``, ``epoch``, ``end``,
@@ -168,12 +169,14 @@ def run_trial(worker: Worker, trial: Trial) -> None:
         return
     run_id = worker.runs.start(plan, record)
     store(trial, run_id=run_id)
+    sender = Sender()  # this trial's per-epoch tracking calls, made while the next epoch trains
     try:
         with Heartbeat(worker.storage, trial_id(trial), worker.settings.heartbeat) as heartbeat:
-            trainer = _trainer(worker, trial, plan, run_id, heartbeat)
+            trainer = _trainer(worker, trial, plan, run_id, heartbeat, sender)
             resumed_from = _resume(worker, trainer, record, plan, run_id)
             history = trainer.fit()
-            diagnosis = _diagnosis(history, plan)
+            diagnosis = _diagnosis(history, plan)  # while the last epoch's metrics are on their way
+            sender.flush()  # every epoch's metrics and checkpoint are in the store before the run is published
             worker.runs.publish(run_id, plan, trainer, diagnosis)
             if heartbeat.lost.is_set() or worker.storage.get_trial(trial_id(trial)).state != TrialState.RUNNING:
                 raise TrialTakenOver()
@@ -181,19 +184,35 @@ def run_trial(worker: Worker, trial: Trial) -> None:
             _tell(worker, trial, record, history, diagnosis, resumed_from)
         final = {"final": history.epochs[-1], "verdict": diagnosis.verdict}
         worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        _settle(worker, plan, sender, stop)
         if _give_up(worker, trial, interrupted=True):
             with bookkeeping_lock(worker.settings, worker.storage):
                 requeue(worker.study, worker.study.trials[trial.number])  # another worker may go on with it
         worker.runs.kill(run_id, State.INTERRUPTED.value)
         worker.emit(("end", {"key": plan.key, "state": State.INTERRUPTED.value}))
         raise
-    except TrialTakenOver:
+    except TrialTakenOver as void:
+        _settle(worker, plan, sender, void)
         _taken_over(worker, plan, run_id)
     except Exception as error:  # a failed trial is recorded; the worker goes on with the next point
+        _settle(worker, plan, sender, error)
         _fail(worker, trial, plan, run_id, error)
     finally:
+        sender.close()
         worker.runs.forget(run_id)
+
+
+def _settle(worker: Worker, plan: TrialPlan, sender: Sender, ending: BaseException) -> None:
+    """Before a trial that ends otherwise than complete is recorded: waits, uninterrupted, for the
+    tracking calls already sent, so a checkpoint on its way is whole and recorded when the trial is
+    queued again (the next run resumes from it) and no upload outlives its run's end. A call that
+    failed meanwhile is reported; the trial's own ending is what gets recorded."""
+    with uninterrupted():
+        sender.close()
+    if sender.error is not None and sender.error is not ending:
+        message = redact(f"{plan.label}: tracking failed: {type(sender.error).__name__}: {sender.error}")
+        worker.emit(("warning", {"message": message}))
 
 
 def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None:
@@ -253,13 +272,17 @@ def _early_stop(setting: str | list[str]) -> str | tuple[str, ...]:
     return setting if isinstance(setting, str) else tuple(setting)
 
 
-def _trainer(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, heartbeat: Heartbeat) -> Trainer:
+def _trainer(
+    worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, heartbeat: Heartbeat, sender: Sender
+) -> Trainer:
     cfg = worker.settings.config
     evaluator = SampleEvaluator(
         worker.judge, worker.reference, cfg.eval_every, cfg.eval_samples, _early_stop(cfg.early_stop)
     )
-    callbacks = [evaluator, MlflowEpochLogger(worker.runs.tracker, run_id)]
-    callbacks.append(_SweepCallback(worker.runs, worker.emit, trial, plan, run_id, heartbeat, cfg.checkpoint_every))
+    callbacks = [evaluator, MlflowEpochLogger(worker.runs.tracker, run_id, sender)]
+    callbacks.append(
+        _SweepCallback(worker.runs, worker.emit, trial, plan, run_id, heartbeat, sender, cfg.checkpoint_every)
+    )
     return Trainer(plan.model, worker.digits, plan.hp, plan.seed, worker.device, cfg.amp, callbacks)
 
 
@@ -274,14 +297,18 @@ class _SweepCallback(TrainerCallback):
         plan: TrialPlan,
         run_id: str,
         heartbeat: Heartbeat,
+        sender: Sender,
         every: int,
     ) -> None:
         self.runs, self.emit, self.trial, self.plan = runs, emit, trial, plan
-        self.run_id, self.heartbeat, self.every = run_id, heartbeat, every
+        self.run_id, self.heartbeat, self.sender, self.every = run_id, heartbeat, sender, every
 
     def on_start(self, trainer: Trainer) -> None:
         steps, done = trainer.hp.epochs * trainer.steps_per_epoch, trainer.epoch * trainer.steps_per_epoch
         self.emit(("start", {"key": self.plan.key, "total": steps, "done": done, "label": self.plan.label}))
+        store(self.trial, precision=trainer.precision)
+        if trainer.precision_rates:
+            self.emit(("note", {"message": f"{self.plan.label}: {precision_line(trainer)}"}))
 
     def on_step(self, trainer: Trainer, epoch: int, step: int) -> None:
         self.emit(("step", {"key": self.plan.key}))
@@ -290,11 +317,15 @@ class _SweepCallback(TrainerCallback):
         if self.heartbeat.lost.is_set():
             raise TrialTakenOver()
         if trainer.epoch % self.every == 0 and trainer.epoch < trainer.hp.epochs:  # the last comes with the rest
-            with uninterrupted():
-                self.runs.checkpoint(self.run_id, trainer)
-                store(self.trial, checkpoint_run=self.run_id)
+            saved = checkpoint.snapshot(trainer)  # this epoch's state, before the next epoch changes it
+            self.sender.send(lambda: self._upload(saved))
         store(self.trial, epoch=trainer.epoch)
         self.emit(("epoch", {"key": self.plan.key, "record": record}))
+
+    def _upload(self, saved: checkpoint.Snapshot) -> None:
+        """On the tracking thread: the trial's record names the run only once its checkpoint is there."""
+        self.runs.checkpoint(self.run_id, saved)
+        store(self.trial, checkpoint_run=self.run_id)
 
 
 def _resume(worker: Worker, trainer: Trainer, record: TrialRecord, plan: TrialPlan, run_id: str) -> int:

@@ -456,7 +456,12 @@ def test_amp_in_the_grid_reaches_the_trainer(tmp_path: Path) -> None:
     assert main(["run", str(grid), "--store", str(store)]) == 0
     client, _ = _client(store)
     (run,) = _trial_runs(store)
-    assert _artifact(client, run.info.run_id, "trial.json", tmp_path)["amp"] is True
+    config = _artifact(client, run.info.run_id, "trial.json", tmp_path)
+    assert config["amp"] is True and set(config["precision_rates"]) == {"fp32", "bf16"}
+    rates = config["precision_rates"]
+    assert config["precision"] == ("bf16" if rates["bf16"] > rates["fp32"] else "fp32")  # the faster, measured
+    (trial,) = _trials(store, grid)
+    assert trial.user_attrs["precision"] == config["precision"]
 
 
 def _fingerprint(folder: Path) -> dict[str, bytes]:

@@ -1,17 +1,28 @@
 """What a finished trial tells Optuna (``_worker.objective_value``): Optuna's best is never a trial
-judged bad, nor one whose samples the judge could not read."""
+judged bad, nor one whose samples the judge could not read. And a trial's epoch checkpoints: uploaded
+while the next epochs train, and recorded only once uploaded."""
 
 from __future__ import annotations
 
 import math
+import threading
+from pathlib import Path
 
+import optuna
 import pytest
+import torch
 
-from gansweep.config import Objective
+from gansweep.config import Objective, TrialPlan
 from gansweep.diagnostics import Diagnosis
 from gansweep.diagnostics.flags import Flag
-from gansweep.sweep._worker import objective_value
-from gansweep.trainer import History
+from gansweep.hparams import resolve_hyperparameters
+from gansweep.sweep._optuna import storage_of, trial_id
+from gansweep.sweep._record import TrialRecord
+from gansweep.sweep._runs import TrialRuns
+from gansweep.sweep._storage import Heartbeat
+from gansweep.sweep._worker import _SweepCallback, objective_value
+from gansweep.tracking import Sender
+from gansweep.trainer import History, Trainer, TrainerCallback
 
 DIVERGED = Diagnosis([Flag("diverged", 1, "non-finite loss")], "diverged at epoch 1", {})
 GOOD = Diagnosis([], "good", {})
@@ -40,3 +51,51 @@ def _history(**last: float) -> History:
 )
 def test_a_flagged_or_unreadable_trial_gets_the_worst_value(history, diagnosis, objective, value) -> None:
     assert objective_value(history, diagnosis, objective) == value
+
+
+class _GatedTracker:
+    """A tracking store whose uploads wait until ``gate`` opens; notes each file as it arrives, with the
+    epoch inside a checkpoint, the epoch the trainer had finished, and the trial's recorded checkpoint run."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.gate = threading.Event()
+        self.trial = trial
+        self.trainer: Trainer | None = None
+        self.arrived: list[tuple[str, int | None, int, str]] = []
+
+    def log_artifact(self, run_id: str, file: Path) -> None:
+        assert self.gate.wait(timeout=120), "the gate never opened: training waited on the upload"
+        assert self.trainer is not None
+        inside = torch.load(file, weights_only=True)["epoch"] if file.name == "checkpoint.pt" else None
+        self.arrived.append((file.name, inside, self.trainer.epoch, TrialRecord.of(self.trial).checkpoint_run))
+
+
+class _OpenAt(TrainerCallback):
+    def __init__(self, gate: threading.Event, epoch: int) -> None:
+        self.gate, self.epoch = gate, epoch
+
+    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if trainer.epoch == self.epoch:
+            self.gate.set()
+
+
+def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_after(digits) -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 4, "batch_size": 500})
+    plan = TrialPlan("cs231n-mlp", hp, 0, "mnist-5k", None, 0)
+    tracker = _GatedTracker(trial)
+    runs = TrialRuns(tracker, "", 10, {})  # type: ignore[arg-type]
+    with Heartbeat(storage_of(study), trial_id(trial), 15) as heartbeat, Sender() as sender:  # in memory: no beats
+        callback = _SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=1)
+        trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[callback, _OpenAt(tracker.gate, 3)])
+        tracker.trainer = trainer
+        trainer.fit()
+        sender.flush()
+    runs.close()
+    checkpoints = [(inside, trained, recorded) for name, inside, trained, recorded in tracker.arrived if inside]
+    assert [inside for inside, _, _ in checkpoints] == [1, 2, 3]  # the last epoch's comes with the finished trial
+    assert checkpoints[0][1] == 3  # epoch 1's checkpoint arrived once epoch 3 had trained
+    assert checkpoints[0][2] == ""  # ... and the trial named no checkpoint run before it had
+    assert [name for name, *_ in tracker.arrived[:3]] == ["history.json", "samples.npy", "checkpoint.pt"]
+    assert TrialRecord.of(trial).checkpoint_run == "run" and TrialRecord.of(trial).epoch == 4
