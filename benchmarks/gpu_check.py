@@ -12,9 +12,10 @@ keeps what it measured:
 - ``judge``: the judges of the table's data set and of mnist-5k (the benchmark's): both ship with the
   package, so this only checks that they load, and names them (a sweep's judge must be the shipped one).
 - ``table``: report 000's DCGAN64 table (``sweeps/report-dcgan64.yaml``, 11 rows, full MNIST,
-  ``early_stop: auto`` as it ships) as a sweep with ``--trials-per-device`` 1, 2 and 4, each from an empty
-  store, at ``--table-epochs`` epochs a trial (40 do not fit three times in the budget): wall time, trials
-  and trial-epochs done, and the wall time extrapolated to 40 epochs two ways; the report of the first.
+  ``early_stop: auto`` as it ships, ``amp: true``) as a sweep with ``--trials-per-device`` 1, 2 and 4, each
+  from an empty store, at one epoch a trial (40 do not fit three times in the budget): wall time, trials and
+  trial-epochs done, the precision each trial chose, and the wall time extrapolated to 40 epochs two ways;
+  the report of the first.
 - ``throughput``: each seed model at its report batch on the table's data set: images/s in fp32 and bf16,
   and for the convolutional ones in channels_last too, and what ``amp``'s own measurement picks.
 - ``profile``: ``torch.profiler`` over training steps of dcgan64 and cs231n-mlp: the top kernels, device
@@ -29,6 +30,7 @@ runs it. ``--out`` ending in ``.json`` writes
 JSON, else markdown.
 
     python3 benchmarks/gpu_check.py --toy --out /tmp/gpu_check.md     # the same steps on the CPU, ~1 minute
+    python3 benchmarks/gpu_check.py --steps judge table --table-epochs 40 --trials-per-device 4   # the table itself
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=BUDGET, help="seconds for the whole check")
     parser.add_argument("--device", help="default: cuda, or cpu with --toy")
     parser.add_argument("--steps", nargs="+", choices=list(SHARES), default=list(SHARES), help="run only these")
+    parser.add_argument("--table-epochs", type=int, help="epochs a table trial (default 1; 40: the table itself)")
+    parser.add_argument("--trials-per-device", type=int, nargs="+", help="the table's layouts (default 1 2 4)")
     parser.add_argument("--step", choices=list(CHILD_STEPS), help=argparse.SUPPRESS)  # a child's: one step,
     parser.add_argument("--size", type=json.loads, help=argparse.SUPPRESS)  # at this size,
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)  # its result as JSON into this file
@@ -125,14 +129,17 @@ def main() -> None:
         size = Size(**args.size | {k: tuple(args.size[k] or ()) or None for k in ("trials_per_device", "models")})
         args.result.write_text(json.dumps(CHILD_STEPS[args.step](size, args.budget)))
         return
-    size = replace(TOY if args.toy else GPU, **({"device": args.device} if args.device else {}))
+    given = {"device": args.device, "table_epochs": args.table_epochs, "trials_per_device": args.trials_per_device}
+    size = replace(TOY if args.toy else GPU, **{k: v for k, v in given.items() if v})
+    size = replace(size, trials_per_device=tuple(size.trials_per_device))
     started = time.monotonic()
     results: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     results |= {"mode": "toy" if args.toy else "gpu", "budget_s": args.budget, "size": asdict(size)}
     results |= {"machine": _machine(), "steps": {}}
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
+        chosen = sum(SHARES[name] for name in args.steps) / sum(SHARES.values())
         for name in args.steps:
-            budget = args.budget * SHARES[name]
+            budget = args.budget * SHARES[name] / chosen  # the steps left out leave their shares to the others
             step_started = time.monotonic()
             try:
                 outcome = {"status": "ok", **STEPS[name](size, budget, Path(tmp))}
@@ -237,6 +244,7 @@ def _table_grid(size: Size, tmp: Path) -> tuple[Path, int]:
     points = grid["models"][0]["points"][: size.table_rows]
     grid["models"][0]["points"] = points
     grid |= {"name": "gpu-check-table", "dataset": size.dataset, "epochs": size.table_epochs, "device": size.device}
+    grid["amp"] = True  # each trial measures fp32 against bf16 and trains in the faster: the table's fastest way
     grid |= {"width": size.hyperparameters["width"]} if "width" in size.hyperparameters else {}
     path = tmp / "table.yaml"
     path.write_text(json.dumps(grid))  # JSON is YAML
@@ -394,6 +402,8 @@ def _profiled(model: str, size: Size) -> dict[str, Any]:
         sorted(kernels, key=device_us, reverse=True) if cuda else sorted(events, key=lambda e: -e.self_cpu_time_total)
     )
     busy = sum(map(device_us, kernels)) if cuda else None
+    # CPU time in ops on every thread: over 100 % of the wall when autograd's device thread runs backward
+    # beside the main thread. The profiler's own cost per op inflates it for the smallest models.
     host = sum(e.self_cpu_time_total for e in events if e.device_type == DeviceType.CPU)
     count = {e.key: e.count for e in events}
     top = [
