@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
 from gansweep.data import Digits
 from gansweep.diagnostics.judge import Judge, cached, load_judge, read_judge, save_judge, shipped
@@ -26,6 +25,7 @@ from gansweep.errors import GansweepError
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import bookkeeping_lock
 from gansweep.tracking import Tracker
+from gansweep.trainer import resolve_device
 
 JUDGE_ATTR = "gansweep_judge"
 """The study's user attribute holding the sweep's ``Judge.record``."""
@@ -53,7 +53,7 @@ def sweep_judge(
     record = recorded_judge(study)
     if record is not None and shipped(digits.name) is None and not cached(digits.name).exists():
         _fetch(tracker, parent_run, digits.name)
-    judge = load_judge(digits, torch.device(device), say)
+    judge = load_judge(digits, resolve_device(device), say)
     if record is None:
         with bookkeeping_lock(settings, storage):
             record = recorded_judge(study)  # another worker may have recorded it meanwhile

@@ -110,3 +110,26 @@ def test_diagnose_refuses_a_run_scored_by_another_judge_of_a_shipped_data_set(st
         assert "was scored by judge mnist-5k/v3/0123456789ab, and this gansweep's judge for mnist-5k is" in error
     finally:
         client.set_tag(run.info.run_id, "gansweep.judge", run.data.tags["gansweep.judge"])
+
+
+def test_a_data_set_without_a_shipped_judge_is_trained_on_the_workers_device_and_recorded(
+    tmp_path: Path, monkeypatch, write_idx, capsys
+) -> None:
+    """fashion-mnist's judge, trained on first use by a worker whose device is `auto` (small IDX stand-ins;
+    1,600 digits shown, not IMAGES): the worker says what it trains, and the sweep records that judge."""
+    monkeypatch.setenv("GANSWEEP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("gansweep.diagnostics.judge.IMAGES", 1600)
+    write_idx(tmp_path / "data" / "FashionMNIST" / "raw", n_train=200, n_test=100)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        f"name: judged\ndataset: fashion-mnist\ndata_dir: {tmp_path / 'data'}\nepochs: 1\ndevice: auto\n"
+        "models: [{model: cs231n-mlp, batch_size: 100, points: [{lr: 1.0e-3}]}]\n"
+    )
+    assert main(["run", str(grid), "--store", str(tmp_path / "mlruns")]) == 0
+    err = capsys.readouterr().err
+    assert "worker 0: training the fashion-mnist judge on cpu: 8 epoch(s) of 200 digits, about " in err
+    assert f"(once per machine; cached in {tmp_path / 'cache'})" in err
+    record = _study(tmp_path / "mlruns").user_attrs[JUDGE_ATTR]
+    assert (
+        record["name"].startswith("fashion-mnist/v4/") and (tmp_path / "cache" / "judge-fashion-mnist-v4.pt").is_file()
+    )
