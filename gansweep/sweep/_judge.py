@@ -71,6 +71,8 @@ def sweep_judge(
 
 def _record(study: optuna.Study, tracker: Tracker, parent_run: str, judge: Judge) -> None:
     study.set_user_attr(JUDGE_ATTR, judge.record)
+    if not parent_run:  # a worker opened outside `gansweep run` (tests, tools): no sweep run to tag
+        return
     tags = {"gansweep.judge": judge.name, "gansweep.judge.sha256": judge.sha256}
     tracker.tag(parent_run, tags | {"gansweep.judge.accuracy": f"{judge.accuracy:.4f}"})
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,10 +44,12 @@ def _start(grid: Path, *args: str) -> subprocess.Popen:
 
 
 def _victim(study) -> tuple[int, str]:
-    """(pid, key) of a worker holding a trial past its first epoch checkpoint but not near its end;
-    (0, "") while there is none."""
+    """(pid, key) of a worker holding a trial past its first epoch checkpoint (recorded once its upload is
+    done, in the background: the epoch count runs ahead of it) but not near its end; (0, "") while there
+    is none."""
     for trial in study.get_trials(deepcopy=False):
-        if trial.state.name == "RUNNING" and 1 <= trial.user_attrs.get("epoch", 0) <= 2:
+        attrs = trial.user_attrs
+        if trial.state.name == "RUNNING" and attrs.get("checkpoint_run") and 1 <= attrs.get("epoch", 0) <= 2:
             return int(trial.user_attrs["worker"].split(" ")[0].split(":")[1]), trial.user_attrs["gansweep_key"]
     return 0, ""
 
