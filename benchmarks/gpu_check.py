@@ -63,7 +63,7 @@ from gansweep.diagnostics import load_judge  # noqa: E402
 from gansweep.hparams import resolve_hyperparameters  # noqa: E402
 from gansweep.models import MODELS  # noqa: E402
 from gansweep.sweep import SweepSettings, TrialRecord, open_study  # noqa: E402
-from gansweep.trainer import Trainer  # noqa: E402
+from gansweep.trainer import Trainer, choose_precision, images_per_second  # noqa: E402
 
 SHARES = {"judge": 0.02, "table": 0.53, "throughput": 0.12, "profile": 0.08, "bench": 0.12, "suite": 0.10}
 """Each step's share of ``--budget``; the 3 % left over is for starting this script and writing the file.
@@ -357,7 +357,7 @@ def child_throughput(size: Size, budget: float) -> dict[str, Any]:
 
 def _rates(model: str, size: Size) -> dict[str, Any]:
     trainer = _trainer(model, size, amp=True)
-    trainer.precision = trainer._choose_precision()
+    trainer.precision, _ = choose_precision(trainer)
     rates: dict[str, Any] = {"batch_size": trainer.hp.batch_size, "amp_picks": trainer.precision}
     rates["amp_measured"] = {k: round(v) for k, v in trainer.precision_rates.items()}
     convolutional = any(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in trainer.generator.modules())
@@ -366,8 +366,8 @@ def _rates(model: str, size: Size) -> dict[str, Any]:
             trainer.generator.to(memory_format=torch.channels_last)
             trainer.discriminator.to(memory_format=torch.channels_last)
         for precision in ("fp32", "bf16"):
-            trainer._rate(precision, WARMUP)
-            rates[f"{precision}_{layout}_img_s"] = round(trainer._rate(precision, size.steps))
+            images_per_second(trainer, precision, WARMUP)
+            rates[f"{precision}_{layout}_img_s"] = round(images_per_second(trainer, precision, size.steps))
     rates["bf16_vs_fp32"] = round(rates["bf16_nchw_img_s"] / rates["fp32_nchw_img_s"], 2)
     return rates
 

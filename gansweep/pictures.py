@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from gansweep.artifacts import sample_grid
 from gansweep.diagnostics import Flag
 from gansweep.models import N_CLASSES, N_CONTINUOUS, Latent
-from gansweep.trainer import History, Trainer
+from gansweep.trainer import History, Trainer, render
 
 FLAG_COLOURS = {
     "diverged": "black",
@@ -157,7 +157,7 @@ def _interpolate(trainer: Trainer, pairs: int, steps: int, seed: int) -> torch.T
     a, b = ends.z[:pairs, None], ends.z[pairs:, None]
     z = ((1 - lam) * a + lam * b).reshape(pairs * steps, -1)
     labels = None if ends.labels is None else ends.labels[:pairs].repeat_interleave(steps)
-    return trainer.render(Latent(z, labels))
+    return render(trainer, Latent(z, labels))
 
 
 def generator_pictures(trainer: Trainer, folder: Path, seed: int = 7) -> list[Path]:
@@ -173,7 +173,7 @@ def generator_pictures(trainer: Trainer, folder: Path, seed: int = 7) -> list[Pa
         )
         paths.append(
             _save_png(
-                folder / "class_rows.png", _labelled(sample_grid(trainer.render(latent)), "one row per label 0 … 9")
+                folder / "class_rows.png", _labelled(sample_grid(render(trainer, latent)), "one row per label 0 … 9")
             )
         )
     if trainer.spec.conditioning == "info":
@@ -196,7 +196,7 @@ def _infogan_panels(trainer: Trainer, folder: Path, seed: int) -> list[Path]:
     c1 = z(noise, one_hot.repeat(10, 1), torch.zeros(100, N_CONTINUOUS, device=dev))
     paths = [
         _save_png(
-            folder / "infogan_c1.png", _labelled(sample_grid(trainer.render(Latent(c1))), "c1 varies along each row")
+            folder / "infogan_c1.png", _labelled(sample_grid(render(trainer, Latent(c1))), "c1 varies along each row")
         )
     ]
     sweep = torch.linspace(-2, 2, 10, device=dev)
@@ -205,7 +205,7 @@ def _infogan_panels(trainer: Trainer, folder: Path, seed: int) -> list[Path]:
         continuous = torch.zeros(100, N_CONTINUOUS, device=dev)
         continuous[:, i] = sweep.repeat(10)
         latent = Latent(z(shared, one_hot.repeat_interleave(10, dim=0), continuous))
-        image = _labelled(sample_grid(trainer.render(latent)), f"{name} from -2 to 2 along each row; c1 per row")
+        image = _labelled(sample_grid(render(trainer, latent)), f"{name} from -2 to 2 along each row; c1 per row")
         paths.append(_save_png(folder / f"infogan_{name}.png", image))
     return paths
 

@@ -176,18 +176,16 @@ class Trainer:
         self.precision_rates: dict[str, float] = {}
         """Images/s measured in each precision at the start (with ``amp``; a resumed trial keeps its choice)."""
         self.callbacks = callbacks or []
-        if self.device.type == "cuda":
-            # Every training step has one shape (the last partial batch is dropped): cuDNN times its
-            # algorithms for each convolution once per shape and keeps the fastest, where its heuristic
-            # may pick a slow one, for bf16 especially.
-            torch.backends.cudnn.benchmark = True
+        # Every step has one shape (the last partial batch is dropped): cuDNN times its algorithms once per
+        # shape and keeps the fastest, where its heuristic may pick a slow one, for bf16 especially.
+        torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or self.device.type == "cuda"
         self.loss = LOSSES[hp.loss]
         torch.manual_seed(seed)  # dropout draws from the global generator
         self.rng = torch.Generator(self.device).manual_seed(seed)
         self.images, self.labels = device_images(digits, self.spec.image_size, self.spec.output, self.device)
         self.generator, self.discriminator = (net.to(self.device) for net in self.spec.build(hp.latent_dim, hp.width))
         self.g_params, self.d_params = _split_parameters(self.generator, self.discriminator)
-        self.opt_g, self.opt_d = self._optimizers()
+        self.opt_g, self.opt_d = _adams(self)
         rows = torch.arange(10, device=self.device).repeat_interleave(N_FIXED // 10)  # one row per class
         fixed_rng = torch.Generator(self.device).manual_seed(seed + 1)
         self.fixed = self.spec.sample_latent(N_FIXED, hp.latent_dim, fixed_rng, self.device, labels=rows)
@@ -197,13 +195,6 @@ class Trainer:
         self._measure = False
         self._norms: dict[str, torch.Tensor] = {}
 
-    def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-        hp, fused = self.hp, self.device.type in FUSED_ADAM
-        return (
-            torch.optim.Adam(self.g_params, lr=hp.lr_g, betas=hp.betas, fused=fused),
-            torch.optim.Adam(self.d_params, lr=hp.lr_d, betas=hp.betas, fused=fused),
-        )
-
     @property
     def steps_per_epoch(self) -> int:
         return len(self.images) // (self.hp.batch_size * self.hp.d_steps)
@@ -211,25 +202,6 @@ class Trainer:
     def request_stop(self, reason: str) -> None:
         """Ends training after the current epoch; ``history.stopped`` records ``reason``."""
         self._stop = reason
-
-    @torch.no_grad()
-    def render(self, latent: Latent) -> torch.Tensor:
-        """uint8 images of ``latent``, generated in eval mode (pictures draw panels with it)."""
-        self.generator.eval()
-        with self._autocast():
-            images = self.generator(latent.z, latent.labels)
-        self.generator.train()
-        return _to_uint8(images, self.spec.output)
-
-    def sample_fixed(self) -> torch.Tensor:
-        """uint8 images of the fixed latent vectors."""
-        return self.render(self.fixed)
-
-    def generate(self, n: int, seed: int, batch: int = 500) -> torch.Tensor:
-        """``n`` uint8 samples from latents drawn with their own ``seed`` (the training RNG is untouched)."""
-        rng = torch.Generator(self.device).manual_seed(seed)
-        sizes = [min(batch, n - i) for i in range(0, n, batch)]
-        return torch.cat([self.render(self.spec.sample_latent(k, self.hp.latent_dim, rng, self.device)) for k in sizes])
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -299,50 +271,19 @@ class Trainer:
         rate = n_steps * bs * self.hp.d_steps / seconds
         return {"epoch": self.epoch + 1, **means, **norms, "seconds": seconds, "images_per_s": rate}
 
-    def _choose_precision(self) -> str:
-        """bf16 if it trains faster than fp32 on this device: ``amp_steps`` steps timed each way, twice
-        over, the better of each kept. They train copies of the networks and optimisers from an RNG of
-        their own, and the global generators (dropout's) are put back: the trial trains as it would have."""
-        probe = copy.copy(self)
-        probe.generator, probe.discriminator = copy.deepcopy(self.generator), copy.deepcopy(self.discriminator)
-        probe.g_params, probe.d_params = _split_parameters(probe.generator, probe.discriminator)
-        probe.opt_g, probe.opt_d = probe._optimizers()
-        probe.rng = torch.Generator(self.device).manual_seed(self.seed)
-        probe._measure, probe._norms = False, {}
-        rates = dict.fromkeys(PRECISIONS, 0.0)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            for precision in PRECISIONS:
-                probe._rate(precision, 1)
-            for _ in range(2):
-                for precision in PRECISIONS:
-                    rates[precision] = max(rates[precision], probe._rate(precision, self.amp_steps))
-        self.precision_rates = rates
-        return "bf16" if rates["bf16"] > rates["fp32"] else "fp32"
-
-    def _rate(self, precision: str, steps: int) -> float:
-        """Images/s of ``steps`` training steps in ``precision``."""
-        self.precision = precision
-        order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
-        _synchronize(self.device)
-        started = time.perf_counter()
-        for step in range(steps):
-            self._step(order, step % self.steps_per_epoch)
-        _synchronize(self.device)
-        return steps * self.hp.batch_size * self.hp.d_steps / (time.perf_counter() - started)
-
     def fit(self) -> History:
         """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""
         if self.precision is None:
-            self.precision = self._choose_precision()
+            self.precision, self.precision_rates = choose_precision(self)
         for callback in self.callbacks:
             callback.on_start(self)
         if not self.history.samples:
-            self.history.samples.append(self.sample_fixed())
+            self.history.samples.append(render(self, self.fixed))
         while self.epoch < self.hp.epochs and self._stop is None:
             record = self._run_epoch()
             self.epoch += 1
             self.history.epochs.append(record)
-            self.history.samples.append(self.sample_fixed())
+            self.history.samples.append(render(self, self.fixed))
             if not (math.isfinite(record["d_loss"]) and math.isfinite(record["g_loss"])):
                 self.request_stop(f"non-finite loss in epoch {self.epoch}")
             for callback in self.callbacks:
@@ -351,3 +292,62 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_end(self, self.history)
         return self.history
+
+
+def choose_precision(trainer: Trainer) -> tuple[str, dict[str, float]]:
+    """bf16 if it trains faster than fp32 on this device, with the rates measured: ``amp_steps`` steps timed
+    each way, twice over, the better of each kept. They train copies of the networks and optimisers from an
+    RNG of their own, and the global generators (dropout's) are put back: the trial trains as it would have."""
+    probe = copy.copy(trainer)
+    probe.generator, probe.discriminator = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    probe.g_params, probe.d_params = _split_parameters(probe.generator, probe.discriminator)
+    probe.opt_g, probe.opt_d = _adams(probe)
+    probe.rng = torch.Generator(trainer.device).manual_seed(trainer.seed)
+    probe._measure, probe._norms = False, {}
+    rates = dict.fromkeys(PRECISIONS, 0.0)
+    with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
+        for precision in PRECISIONS:
+            images_per_second(probe, precision, 1)
+        for _ in range(2):
+            for precision in PRECISIONS:
+                rates[precision] = max(rates[precision], images_per_second(probe, precision, trainer.amp_steps))
+    return ("bf16" if rates["bf16"] > rates["fp32"] else "fp32"), rates
+
+
+def images_per_second(trainer: Trainer, precision: str, steps: int) -> float:
+    """Images/s of ``steps`` training steps of ``trainer`` in ``precision`` (which it keeps)."""
+    trainer.precision = precision
+    order = torch.randperm(len(trainer.images), generator=trainer.rng, device=trainer.device)
+    _synchronize(trainer.device)
+    started = time.perf_counter()
+    for step in range(steps):
+        trainer._step(order, step % trainer.steps_per_epoch)
+    _synchronize(trainer.device)
+    return steps * trainer.hp.batch_size * trainer.hp.d_steps / (time.perf_counter() - started)
+
+
+def _adams(trainer: Trainer) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    hp, fused = trainer.hp, trainer.device.type in FUSED_ADAM
+    return (
+        torch.optim.Adam(trainer.g_params, lr=hp.lr_g, betas=hp.betas, fused=fused),
+        torch.optim.Adam(trainer.d_params, lr=hp.lr_d, betas=hp.betas, fused=fused),
+    )
+
+
+@torch.no_grad()
+def render(trainer: Trainer, latent: Latent) -> torch.Tensor:
+    """uint8 images of ``latent``, generated in eval mode (pictures draw panels with it)."""
+    trainer.generator.eval()
+    with trainer._autocast():
+        images = trainer.generator(latent.z, latent.labels)
+    trainer.generator.train()
+    return _to_uint8(images, trainer.spec.output)
+
+
+def generate(trainer: Trainer, n: int, seed: int, batch: int = 500) -> torch.Tensor:
+    """``n`` uint8 samples of ``trainer``'s generator from latents drawn with their own ``seed`` (the
+    training RNG is untouched)."""
+    rng = torch.Generator(trainer.device).manual_seed(seed)
+    sizes = [min(batch, n - i) for i in range(0, n, batch)]
+    latents = (trainer.spec.sample_latent(k, trainer.hp.latent_dim, rng, trainer.device) for k in sizes)
+    return torch.cat([render(trainer, latent) for latent in latents])

@@ -23,7 +23,7 @@ import torch
 from gansweep.data import load_dataset
 from gansweep.diagnostics.evaluate import EVAL_SAMPLES, EVAL_SEED_OFFSET, evaluated
 from gansweep.hparams import resolve_hyperparameters
-from gansweep.trainer import Trainer, TrainerCallback
+from gansweep.trainer import Trainer, TrainerCallback, generate
 
 FOLDER = Path(__file__).resolve().parent.parent / "tests" / "diagnostics_tests" / "real_runs"
 
@@ -39,7 +39,7 @@ class _Keep(TrainerCallback):
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         if evaluated(trainer.epoch, self.every, trainer.hp.epochs):
             self.epochs.append(trainer.epoch)
-            self.samples.append(trainer.generate(EVAL_SAMPLES, seed=trainer.seed + EVAL_SEED_OFFSET).numpy())
+            self.samples.append(generate(trainer, EVAL_SAMPLES, seed=trainer.seed + EVAL_SEED_OFFSET).numpy())
 
 
 def train(name: str, run: dict, folder: Path = FOLDER) -> Path:

@@ -202,7 +202,8 @@ def test_amp_measures_both_precisions_then_trains_as_the_faster_would_alone(digi
 def test_amp_trains_in_fp32_where_bf16_measures_slower(digits, monkeypatch) -> None:
     """As on an H200 for dcgan28 width 128 (bf16 at 0.43x fp32); this CPU runs bf16 faster, so its rates
     are set here."""
-    monkeypatch.setattr(Trainer, "_rate", lambda self, precision, steps: {"fp32": 5600.0, "bf16": 2400.0}[precision])
+    rates = {"fp32": 5600.0, "bf16": 2400.0}
+    monkeypatch.setattr("gansweep.trainer.images_per_second", lambda trainer, precision, steps: rates[precision])
     measured = _trainer(digits, model="cs231n-mlp", epochs=1, amp=True)
     history = measured.fit()
     assert measured.precision == "fp32"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gansweep.diagnostics.flags import Diagnosis, Flag, diagnose, hopeless
 from gansweep.diagnostics.judge import Judge
 from gansweep.diagnostics.metrics import Reference, sample_metrics
-from gansweep.trainer import Trainer, TrainerCallback
+from gansweep.trainer import Trainer, TrainerCallback, generate
 
 EVAL_EVERY = 1
 """Evaluate after every epoch: a trend (improving, flat, degrading) needs several evaluations, and a
@@ -54,7 +54,7 @@ class SampleEvaluator(TrainerCallback):
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         judged = evaluated(trainer.epoch, self.every, trainer.hp.epochs)
         if judged:
-            samples = trainer.generate(self.n_samples, seed=trainer.seed + EVAL_SEED_OFFSET)
+            samples = generate(trainer, self.n_samples, seed=trainer.seed + EVAL_SEED_OFFSET)
             record.update(sample_metrics(self.judge, samples, self.reference))
         # auto reads the samples, and a trial's last record must carry them (the objective is read there);
         # at the last planned epoch there is nothing left to stop, and "stopped at epoch 15 of 15" would mislead

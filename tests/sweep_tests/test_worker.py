@@ -85,7 +85,7 @@ def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_aft
     hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 4, "batch_size": 500})
     plan = TrialPlan("cs231n-mlp", hp, 0, "mnist-5k", None, 0)
     tracker = _GatedTracker(trial)
-    runs = TrialRuns(tracker, "", 10, {})  # type: ignore[arg-type]
+    runs = TrialRuns(tracker, "", 10, {}, "mnist-5k/v4/test")  # type: ignore[arg-type]
     with Heartbeat(storage_of(study), trial_id(trial), 15) as heartbeat, Sender() as sender:  # in memory: no beats
         callback = _SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=1)
         trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[callback, _OpenAt(tracker.gate, 3)])
