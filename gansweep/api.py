@@ -67,6 +67,8 @@ class Sweep:
 
     def show(self, run: str) -> list[Figure]:
         """A trial's last sample grid and its loss curves (flag onsets marked), from its MLflow run."""
+        if not isinstance(run, str):
+            raise GansweepError(f"Sweep.show: give a trial's run id (report().run_id), got {run!r}")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name in (HISTORY_FILE, SAMPLES_FILE):

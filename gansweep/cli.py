@@ -121,14 +121,14 @@ def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) 
     )
     parser.add_argument(
         "--storage",
-        default=os.environ.get("GANSWEEP_STORAGE"),
+        default=os.environ.get("GANSWEEP_STORAGE") or None,  # exported empty: not set
         help="Optuna RDB URL shared by every process and machine of the sweep, e.g. postgresql://user:pass@host/db "
         "(default: $GANSWEEP_STORAGE, else the journal file in --store, for one `gansweep run` at a time)",
     )
     if tracking:
         parser.add_argument(
             "--tracking-uri",
-            default=os.environ.get("MLFLOW_TRACKING_URI"),
+            default=os.environ.get("MLFLOW_TRACKING_URI") or None,
             help="MLflow tracking URI, e.g. http://host:5000 (default: $MLFLOW_TRACKING_URI, else sqlite in --store)",
         )
 

@@ -911,6 +911,9 @@ def messages_that_misled(case: Case) -> None:
     )
     case.check(case.run(GRID, "--trials-per-device", "2"), "--trials-per-device needs --devices")
     case.check(case.run(GRID, "--devices", ""), "--devices '' names no device")
+    case.check(case.run(GRID, "--storage", ""), "--storage '' names no store: give its URL, or leave --storage out")
+    case.check(case.run(GRID, "--tracking-uri", " "), "--tracking-uri ' ' names no store")  # '' was ignored
+    case.check(["status", "", "--store", str(case.store)], "'' names no sweep: give a grid.yaml or a sweep's name")
     case.check_api(
         lambda: gansweep.run(case.grid(), store=str(case.store), devices=0), "--devices must be text, got 0 (int)"
     )

@@ -18,6 +18,8 @@ def grid_or_name(target: str) -> SweepConfig | None:
     """What `gansweep report` and `gansweep status` (and ``gansweep.report``) take: a grid.yaml, read, or
     a sweep's name (None). A target that looks like a file (a path, or a name ending in .yaml or .yml)
     is read as one, so a mistyped grid says it cannot be read rather than that no sweep has its name."""
+    if not target.strip():
+        raise GansweepError(f"{target!r} names no sweep: give a grid.yaml or a sweep's name")
     if Path(target).is_file() or target.lower().endswith((".yaml", ".yml")) or name_problem(target):
         return load_config(target)
     return None

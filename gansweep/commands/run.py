@@ -152,13 +152,13 @@ def preflight(settings: SweepSettings, source: str) -> None:
     if settings.tracking_uri:
         check_tracking(settings.tracking_uri)
     study = open_study(settings, create=False)  # a damaged journal is refused here
-    if not settings.tracking_uri:
+    if not settings.tracking_uri and not settings.shared:  # a shared study's runs may be on other machines
         _check_runs_kept(settings, study)
     writable_store(settings)
 
 
 def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> None:
-    """The default store's mlflow.db is whole and holds the runs of the trials the study says are done:
+    """The default store's mlflow.db is whole and holds the runs of the trials its journal says are done:
     one deleted or replaced would leave a sweep "complete" whose runs exist nowhere, and new runs written
     into a fresh mlflow.db would be lost to its restore. Read only: a refused store is left as it was."""
     done = [
@@ -174,12 +174,12 @@ def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> Non
             if not (settings.store / "mlflow.db").exists()
             else f"mlflow.db lacks the runs of {len(lost)} of them"
         )
-        kept = redact(settings.storage) if settings.storage else settings.journal.name
+        journal = settings.journal.name
         raise GansweepError(
-            f"store {settings.store}: {kept} records {len(done)} finished trial(s), but {where} (run {runs}); "
-            f"nothing was changed: their results stay in {kept} (gansweep report and status read them) and their "
-            f"files in {settings.store / 'artifacts'}. Restore mlflow.db from a backup, or train the sweep "
-            f"afresh under another --name (or, for the default store, with {settings.journal.name} moved aside)"
+            f"store {settings.store}: {journal} records {len(done)} finished trial(s), but {where} (run {runs}); "
+            f"nothing was changed: their results stay in {journal} (gansweep report and status read them) and "
+            f"their files in {settings.store / 'artifacts'}. Restore mlflow.db from a backup, or move {journal} "
+            "aside to train the sweep afresh"
         )
 
 
