@@ -15,23 +15,28 @@ Example (the README runs a longer one)::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
-import json
+import os
+import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
 from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, sample_grid
-from gansweep.commands.run import check_devices, sweep_report, sweep_settings, writable_store
-from gansweep.config import TrialPlan, load_config, plan_trials
-from gansweep.data import TRAIN_SIZES, load_dataset
+from gansweep.commands._shared import grid_or_name
+from gansweep.commands.run import preflight, sweep_report, sweep_settings
+from gansweep.config import SweepConfig, TrialPlan, load_config, plan_trials
+from gansweep.data import TRAIN_SIZES
 from gansweep.diagnostics import diagnose
 from gansweep.errors import GansweepError
 from gansweep.options import STORE, RunOptions
@@ -52,7 +57,7 @@ class Sweep:
     result: SweepResult
 
     def report(self) -> pd.DataFrame:
-        """One row per trial, in the grid's order: what ``gansweep report --format json`` prints."""
+        """One row per trial, in the grid's order (``report_frame``)."""
         return report_frame(self.settings, self.result.plans)
 
     def trials(self) -> pd.DataFrame:
@@ -62,6 +67,8 @@ class Sweep:
 
     def show(self, run: str) -> list[Figure]:
         """A trial's last sample grid and its loss curves (flag onsets marked), from its MLflow run."""
+        if not isinstance(run, str):
+            raise GansweepError(f"Sweep.show: give a trial's run id (report().run_id), got {run!r}")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name in (HISTORY_FILE, SAMPLES_FILE):
@@ -79,23 +86,24 @@ class Sweep:
 def run(grid: str | Path | dict[str, Any], *, progress: bool = True, **options: Any) -> Sweep:
     """``gansweep run GRID`` from Python: ``options`` are the command's, as ``options.RunOptions`` names
     them (store, name, storage, tracking_uri, workers, devices, trials_per_device, heartbeat,
-    retry_failed); a dict ``grid`` is a grid.yaml's content (its ``name`` defaults to "sweep").
+    retry_failed); a dict ``grid`` is a grid.yaml's content (its ``name`` defaults to "sweep"), numpy
+    numbers and arrays included.
 
     One worker in this process unless ``workers`` says otherwise (the command's default, "auto", may
     start worker processes, and a script that calls this without ``if __name__ == "__main__":`` would
-    start its own copy in each of them)."""
+    start its own copy in each of them). Every check the command makes comes before anything is written."""
     unknown = set(options) - {f.name for f in fields(RunOptions)}
     if unknown:
         allowed = ", ".join(f.name for f in fields(RunOptions))
         raise GansweepError(f"gansweep.run: unknown option {', '.join(sorted(unknown))}; it takes: {allowed}")
-    chosen = RunOptions(**{"workers": 1, **options, "store": Path(options.get("store", RunOptions.store))})
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = sweep_settings(_grid_file(grid, Path(tmp)), chosen)
+    if not isinstance(progress, bool):
+        raise GansweepError(f"gansweep.run: progress must be True or False, got {progress!r}")
+    chosen = RunOptions(**{"workers": 1, **options})
+    with _grid_file(grid, "gansweep.run") as (path, source):
+        settings = sweep_settings(path, chosen)
     config = settings.config
-    plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(grid if not isinstance(grid, dict) else "grid"))
-    check_devices(settings, "devices=" if chosen.devices else "device:")
-    writable_store(settings)
-    load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
+    plans = plan_trials(config, TRAIN_SIZES[config.dataset], source)
+    preflight(settings, "devices=" if chosen.devices is not None else "device:")
     if progress:
         # In a notebook rich draws live bars through ipywidgets (Colab has it); without it, a warning per
         # refresh: then the line per finished trial only.
@@ -115,24 +123,46 @@ def report(
 ) -> pd.DataFrame:
     """A sweep's report as a DataFrame: by its name (the trials in the store), or by its grid (the grid's
     order, points not trained yet as waiting)."""
-    if isinstance(name_or_grid, dict) or Path(name_or_grid).is_file():
-        with tempfile.TemporaryDirectory() as tmp:
-            config = load_config(_grid_file(name_or_grid, Path(tmp)))
-        settings = SweepSettings(config, "", config.name, Path(store), storage=storage)
-        return report_frame(settings, plan_trials(config, TRAIN_SIZES[config.dataset]))
-    # By name, no grid: open_study(create=False) never looks at the config.
-    settings = SweepSettings(None, "", str(name_or_grid), Path(store), storage=storage)  # type: ignore[arg-type]
-    return report_frame(settings, None)
+    if not isinstance(store, (str, os.PathLike)) or not str(store):
+        raise GansweepError(f"gansweep.report: store must be a folder's path, got {store!r}")
+    if storage is not None and not isinstance(storage, str):
+        raise GansweepError(f"gansweep.report: storage must be a database URL, got {storage!r}")
+    if isinstance(name_or_grid, dict):
+        with _grid_file(name_or_grid, "gansweep.report") as (path, source):
+            config: SweepConfig | None = load_config(path)
+    elif isinstance(name_or_grid, (str, os.PathLike)):
+        config = grid_or_name(str(name_or_grid))
+    else:
+        raise GansweepError(
+            f"gansweep.report: give a sweep's name, a grid.yaml path or a grid dict, got {type(name_or_grid).__name__}"
+        )
+    if config is None:  # by name, no grid: open_study(create=False) never looks at the config
+        settings = SweepSettings(None, "", str(name_or_grid), Path(store), storage=storage)  # type: ignore[arg-type]
+        return report_frame(settings, None)
+    settings = SweepSettings(config, "", config.name, Path(store), storage=storage)
+    return report_frame(settings, plan_trials(config, TRAIN_SIZES[config.dataset]))
 
 
 def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.DataFrame:
+    """The rows of `gansweep report --format json`, in the words the tables use: ``outcome`` good, bad or
+    unclear (the verdict's full text in ``verdict``; a trial not complete, its state), and ``fid_mnist``
+    "unreadable" where the judge could not read the samples (a number there would be a constant)."""
     study = open_study(settings, create=False)
     if study is None:
         raise GansweepError(
             f"no sweep named {settings.study_name!r} in {settings.store}: run it first, or check store="
         )
     rows = study_rows(study, plans)
-    return pd.DataFrame([{**asdict(r), "outcome": r.outcome} for r in rows])
+    return pd.DataFrame(
+        [
+            {
+                **asdict(r),
+                "outcome": (r.judged or r.state) if r.state == "complete" else r.state,
+                "fid_mnist": "unreadable" if r.unreadable else r.fid_mnist,
+            }
+            for r in rows
+        ]
+    )
 
 
 def _display_figures_as_images() -> None:
@@ -149,10 +179,49 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _grid_file(grid: str | Path | dict[str, Any], folder: Path) -> Path:
-    """The grid as a file: a path as it is, a dict written out as YAML (so errors name its fields)."""
+@contextlib.contextmanager
+def _grid_file(grid: Any, caller: str) -> Iterator[tuple[Path, str]]:
+    """The grid as a file, and how messages name it: a path as it is; a dict written out as YAML into a
+    temporary folder (so that every check of a grid.yaml applies), its errors naming ``grid`` and the
+    field instead of that file, which is gone by the time they are read, and its lines, which the dict
+    does not have."""
+    if isinstance(grid, (str, os.PathLike)):
+        yield Path(grid), str(grid)
+        return
     if not isinstance(grid, dict):
-        return Path(grid)
-    path = folder / "sweep.yaml"  # its stem is the name when the dict gives none
-    path.write_text(yaml.safe_dump(json.loads(json.dumps(grid)), sort_keys=False))
-    return path
+        raise GansweepError(
+            f"{caller}: the grid must be a grid.yaml path or a dict shaped like one, got {type(grid).__name__}"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sweep.yaml"  # its stem is the name when the dict gives none
+        path.write_text(yaml.safe_dump(_plain(grid, "grid"), sort_keys=False))
+        try:
+            yield path, "grid"
+        except GansweepError as error:
+            raise type(error)(re.sub(rf"{re.escape(str(path))}(:\d+)?", "grid", str(error))) from None
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` in YAML's plain types: numpy numbers and arrays (what ``np.arange`` and ``np.logspace``
+    give; pandas' and torch's through them) as Python's, a float32 by its shortest text (``float32(2e-4)`` is 2e-4, not 0.00019999999494757503),
+    tuples as lists, paths as text. Anything else is refused, named by where it is in the grid."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if hasattr(value, "__array__") and not isinstance(value, (np.ndarray, np.generic)):
+        value = np.asarray(value)  # a pandas Series or Index, a torch tensor
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return _plain(value[()], where)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.floating):
+        return float(np.format_float_positional(value, unique=True, trim="-"))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, PurePath):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+    raise GansweepError(
+        f"{where}: {shown} ({type(value).__name__}) is not a grid value; give numbers, text, lists and dicts"
+    )

@@ -17,7 +17,7 @@ from gansweep.commands import handler
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
 from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE, RunOptions
 
-STORE_MODULES = ("sqlalchemy", "psycopg", "mlflow", "optuna.storages")
+STORE_MODULES = ("sqlalchemy", "psycopg", "mlflow", "optuna.storages", "sqlite3")
 """Errors raised by the stores' clients (a database or tracking server gone mid-run): one line, not a
 traceback; gansweep's own bugs still show theirs."""
 
@@ -83,7 +83,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         "--trials-per-device",
         type=int,
         default=RunOptions.trials_per_device,
-        help="with --devices: workers per device, for small models that leave a GPU idle (default %(default)s)",
+        help="with --devices: workers per device, for small models that leave a GPU idle (default 1)",
     )
     parser.add_argument(
         "--retry-failed",
@@ -123,14 +123,14 @@ def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) 
     )
     parser.add_argument(
         "--storage",
-        default=os.environ.get("GANSWEEP_STORAGE"),
+        default=os.environ.get("GANSWEEP_STORAGE") or None,  # exported empty: not set
         help="Optuna RDB URL shared by every process and machine of the sweep, e.g. postgresql://user:pass@host/db "
         "(default: $GANSWEEP_STORAGE, else the journal file in --store, for one `gansweep run` at a time)",
     )
     if tracking:
         parser.add_argument(
             "--tracking-uri",
-            default=os.environ.get("MLFLOW_TRACKING_URI"),
+            default=os.environ.get("MLFLOW_TRACKING_URI") or None,
             help="MLflow tracking URI, e.g. http://host:5000 (default: $MLFLOW_TRACKING_URI, else sqlite in --store)",
         )
 
@@ -147,7 +147,9 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_status(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("grid", type=Path, help="the sweep file (grid.yaml)")
+    parser.add_argument(
+        "target", help="a grid.yaml (every point, missing ones as waiting) or a sweep name (the points it has queued)"
+    )
     _add_storage_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per point, as a list")
 
@@ -170,9 +172,15 @@ def _add_diagnose(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samples",
         type=Path,
-        help="generated images, float32 (N,1,28,28) or (N,28,28) in [-1,1]: a .npy "
+        help="generated images, (N,1,28,28) or (N,28,28): floats in [-1,1] or [0,1], or 0-255 pixels; a .npy "
         "of the last epoch's, or a .npz with one array per epoch named by it ('5' or 'epoch_5'), "
         "which lets the verdict see a trend",
+    )
+    parser.add_argument(
+        "--loss",
+        default="bce",
+        help="with --history: the adversarial loss the run trained with (bce, minimax or lsgan), which says what "
+        "its losses and d_real/d_fake can be (lsgan logs D's raw scores, not probabilities; default %(default)s)",
     )
     parser.add_argument(
         "--dataset",
@@ -236,17 +244,19 @@ def main(argv: list[str] | None = None) -> int:
         # What is imported by now lives until exit; frozen, the interpreter's collections at exit skip
         # it (0.7 s of a 6.8 s `gansweep train`, measured with benchmarks/bench_process.py).
         gc.freeze()
+    urls = (getattr(args, "storage", None), getattr(args, "tracking_uri", None))  # what a driver's words may quote
     try:
         return run(args)
     except GansweepError as error:
         if args.debug:
             raise
-        print(f"error: {redact(_one_line(str(error)))}", file=sys.stderr)
+        print(f"error: {redact(_one_line(str(error)), *urls)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:
         if args.debug or not type(error).__module__.startswith(STORE_MODULES):
             raise
-        print(f"error: a store failed: {redact(f'{type(error).__name__}: {error}'.splitlines()[0])}", file=sys.stderr)
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        print(f"error: a store failed: {redact(reason, *urls)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

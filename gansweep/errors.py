@@ -2,6 +2,7 @@
 the redaction every printed message goes through."""
 
 import re
+from urllib.parse import unquote
 
 EXIT_USAGE = 2
 """The exit status of a command that stopped on a ``GansweepError`` (argparse uses 2 for bad usage too)."""
@@ -18,23 +19,48 @@ _SECRET_PARAMETER = re.compile(
 )
 
 
+# The parts a URL parser may split a password into when it holds an unencoded `@`, `:`, `/`, `?` or `#`
+# (SQLAlchemy reads `bob:p@ss:HUNTER2@h:1` as port 'HUNTER2@h:1' and says so).
+_PASSWORD_SEPARATORS = re.compile(r"[@:/?#]+")
+
+
 class GansweepError(Exception):
     """Bad input or missing resources; the message says what, where, and what is allowed."""
 
 
-def redact(text: str) -> str:
+def redact(text: str, *urls: str | None) -> str:
     """Replaces by ``***`` the password of every ``scheme://user:password@host`` in ``text``, and the
     value of every credential-like query parameter (``password``, ``token``, ``api_key``, ``sig``...):
     for URLs, and for error messages that quote them.
 
     Within a URL the password ends at its last ``@``: that hides a password holding an unencoded ``@``,
     at the cost of hiding more than the password where the path or query holds an ``@`` too. What it
-    cannot hide is driver text that quotes part of such a password outside a URL: with the password
-    ``SE@CRET``, SQLAlchemy takes ``CRET@127.0.0.1`` for the host, and an error may name that host.
+    cannot hide alone is driver text that quotes part of such a password outside a URL: with the password
+    ``SE@CRET``, SQLAlchemy takes ``CRET@127.0.0.1`` for the host, and an error may name that host. Given
+    the ``urls`` the text is about, it also hides, wherever they stand as a word of their own, their
+    passwords (plain and percent-decoded), every piece of them between ``@ : / ? #``, and the values
+    of their credential-like query parameters: what a driver says about a URL never shows its password.
 
     >>> redact("cannot open postgresql://bob:s3cret@db:5432/optuna")
     'cannot open postgresql://bob:***@db:5432/optuna'
     >>> redact("postgresql://u:SE@CRET@127.0.0.1:1/db?sslmode=require&password=SECRET&x=1")
     'postgresql://u:***@127.0.0.1:1/db?sslmode=require&password=***&x=1'
+    >>> redact("cannot open (invalid port 'HUNTER2@127.0.0.1:1')", "postgresql://bob:p@ss:HUNTER2@127.0.0.1:1/db")
+    "cannot open (invalid port '***@127.0.0.1:1')"
     """
-    return _SECRET_PARAMETER.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+    text = _SECRET_PARAMETER.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+    for secret in sorted(_secrets(urls), key=len, reverse=True):  # the whole password before its pieces
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
+    return text
+
+
+def _secrets(urls: tuple[str | None, ...]) -> set[str]:
+    """The passwords of ``urls`` (plain and percent-decoded), their pieces, and their query credentials."""
+    found: set[str] = set()
+    for url in filter(None, urls):
+        passwords = [m.group(1) for m in re.finditer(r"://[^\s:/]*:((?:(?!://)\S)+)@", url)]
+        passwords += [m.group(0).split("=", 1)[1] for m in _SECRET_PARAMETER.finditer(url)]
+        for password in passwords:
+            for form in (password, unquote(password)):
+                found |= {form, *_PASSWORD_SEPARATORS.split(form)}
+    return found - {"", "***"}

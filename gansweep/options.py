@@ -63,6 +63,14 @@ STORE = "mlruns"
 HEARTBEAT = 15
 """Seconds between a worker's heartbeats in a shared (RDB) storage: a trial whose worker misses
 ``GRACE_HEARTBEATS`` in a row is taken over."""
+MAX_HEARTBEAT = 3600
+"""The longest heartbeat: a dead worker's trial then waits 4 hours for another worker. Far longer ones
+overflow the timers that wait for them (10^20 s raised OverflowError in the heartbeat thread)."""
+MAX_WORKERS = 64
+"""The most worker processes one `gansweep run` starts (``--workers``, or ``--devices`` times
+``--trials-per-device``): a worker peaked at 1.1 GB resident (one cs231n-mlp trial on mnist-5k, measured
+on the 2-core machine), so 64 take some 70 GB of host memory. More trials at once need more machines
+sharing ``--storage``. Counted before any list of workers is built: 10^20 of them once filled the memory."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class RunOptions:
     train are small and many enough to pay for the processes' start (``gansweep.sweep._layout``)."""
     devices: str | None = None
     """Comma-separated devices, one worker each; overrides ``workers``."""
-    trials_per_device: int = 1
+    trials_per_device: int | None = None
+    """With ``devices``: workers per device (None: one)."""
     heartbeat: int = HEARTBEAT
     retry_failed: bool = False

@@ -82,19 +82,16 @@ def loss_figure(history: History, flags: list[Flag]) -> Figure:
         ax.plot(
             epochs, [r[key] for r in history.epochs], color=colour, linewidth=2.2, marker="o", markersize=3, label=name
         )
+    onsets: dict[int, list[str]] = {}
     for flag in flags:
         if flag.epoch is not None:
-            colour = FLAG_COLOURS.get(flag.name, "gray")
-            ax.axvline(flag.epoch, color=colour, linestyle="--", linewidth=1.4)
-            ax.text(
-                flag.epoch,
-                ax.get_ylim()[1],
-                f" {flag.name} @ {flag.epoch}",
-                color=colour,
-                va="top",
-                fontsize=9,
-                rotation=90,
-            )
+            onsets.setdefault(flag.epoch, []).append(flag.name)
+    for epoch, names in onsets.items():  # one line and one label per onset: two labels there would overlap
+        colour = FLAG_COLOURS.get(names[0], "gray")
+        ax.axvline(epoch, color=colour, linestyle="--", linewidth=1.4)
+        ax.text(
+            epoch, ax.get_ylim()[1], f" {', '.join(names)} @ {epoch}", color=colour, va="top", fontsize=9, rotation=90
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Loss (per step light, per epoch bold)")

@@ -53,10 +53,66 @@ DESCRIPTION = "mlflow.note.content"
 
 
 def default_tracking_uri(store: Path) -> str:
-    """The MLflow URI of the default store in ``store``. A store copied or moved from elsewhere is first
-    told where its artifacts are now (``relocate``): MLflow records absolute artifact locations."""
+    """The MLflow URI of the default store in ``store``. Its mlflow.db, if there is one, is checked
+    (``check_database``); a store copied or moved from elsewhere is then told where its artifacts are
+    now (``relocate``): MLflow records absolute artifact locations."""
+    check_database(store / "mlflow.db")
     relocate(store)
     return f"sqlite:///{(store / 'mlflow.db').resolve()}"
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_database(path: Path) -> None:
+    """A present mlflow.db is an SQLite file as long as its header says (read from its first 100 bytes,
+    not the whole file): random bytes or a cut copy fail here, in one line, instead of in MLflow's
+    first query, or in a trial's. Damage deeper inside shows when SQLite reads it (``relocate``)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_file():
+        raise damaged_database(path, "not a file")
+    with path.open("rb") as f:
+        header = f.read(100)
+    size = path.stat().st_size
+    if not header:
+        return  # an empty file is an empty database to SQLite (MLflow creates its tables in it)
+    if not header.startswith(SQLITE_HEADER) or len(header) < 100:
+        raise damaged_database(path, "not an SQLite database")
+    page = int.from_bytes(header[16:18], "big")
+    pages = int.from_bytes(header[28:32], "big")
+    if header[24:28] == header[92:96] and size < (65536 if page == 1 else page) * pages:  # the count is valid
+        raise damaged_database(path, f"cut short: {size:,} of {(65536 if page == 1 else page) * pages:,} bytes")
+
+
+def damaged_database(path: Path, reason: str) -> GansweepError:
+    """The one line for a damaged mlflow.db: what, what was kept, the way out."""
+    return GansweepError(
+        f"store {path.parent}: {path.name} is damaged ({reason}); nothing was changed: the sweep's results "
+        f"are also in {path.parent / 'optuna.journal'} (gansweep report and status read them) and the runs' "
+        f"files in {path.parent / 'artifacts'}. Restore {path.name} from a backup, or move it and "
+        "optuna.journal aside to train the sweep afresh"
+    )
+
+
+def missing_runs(store: Path, run_ids: list[str]) -> list[str]:
+    """Those of ``run_ids`` that the default store's mlflow.db does not hold (all when there is none)."""
+    database = store / "mlflow.db"
+    check_database(database)
+    if not run_ids:
+        return []
+    if not database.is_file():
+        return run_ids
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "runs" not in tables:
+                return run_ids
+            marks = ",".join("?" * len(run_ids))
+            held = {r for (r,) in db.execute(f"SELECT run_uuid FROM runs WHERE run_uuid IN ({marks})", run_ids)}
+    except sqlite3.DatabaseError as error:
+        raise damaged_database(database, str(error)) from None
+    return [r for r in run_ids if r not in held]
 
 
 def relocate(store: Path) -> int:
@@ -67,19 +123,28 @@ def relocate(store: Path) -> int:
     if not database.is_file():
         return 0
     here = (store / "artifacts").resolve().as_uri()
-    with contextlib.closing(sqlite3.connect(database, timeout=60)) as db, db:
-        moved = [
-            (experiment, location)
-            for experiment, location in db.execute("SELECT experiment_id, artifact_location FROM experiments")
-            if location.startswith("file://") and location.endswith("/artifacts") and location != here
-        ]
-        for experiment, location in moved:
-            db.execute(
-                "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?)"
-                " WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
-                (here, len(location) + 1, experiment, len(location) + 1, location + "/"),
-            )
-            db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (here, experiment))
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=60)) as db, db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiments'").fetchall():
+                return 0  # empty: MLflow has not made its tables yet
+            moved = [
+                (experiment, location)
+                for experiment, location in db.execute("SELECT experiment_id, artifact_location FROM experiments")
+                if location.startswith("file://") and location.endswith("/artifacts") and location != here
+            ]
+            for experiment, location in moved:
+                db.execute(
+                    "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?)"
+                    " WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+                    (here, len(location) + 1, experiment, len(location) + 1, location + "/"),
+                )
+                db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (here, experiment))
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error):
+            raise
+        raise damaged_database(database, str(error)) from None
+    except sqlite3.DatabaseError as error:  # not a database, a malformed page
+        raise damaged_database(database, str(error)) from None
     # MLflow keeps each run's artifact location per process, by run id, and a copy has the same ids. The
     # cache is private: should it move, test_a_copied_store_is_its_own_and_outlives_the_original fails.
     if moved:
@@ -103,6 +168,10 @@ def _mlflow() -> ModuleType:
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow
+
+
+class MissingArtifact(GansweepError):
+    """The run exists but holds no such file (a sweep's own run, or a trial that has not got that far)."""
 
 
 class Tracker:
@@ -131,19 +200,36 @@ class Tracker:
                     experiment, artifact_location=location, tags=EXPERIMENT_KIND
                 )
         except mlflow.exceptions.MlflowException as error:
-            raise GansweepError(f"tracking store {redact(tracking_uri)}: {error.message}") from None
-        except Exception as error:  # connection errors from servers and databases
             raise GansweepError(
-                f"tracking store {redact(tracking_uri)} is unreachable: {type(error).__name__}: {error}"
+                f"tracking store {redact(tracking_uri)}: {redact(error.message, tracking_uri)}"
             ) from None
+        except Exception as error:  # connection errors from servers and databases
+            reason = redact(f"{type(error).__name__}: {error}", tracking_uri)
+            raise GansweepError(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
 
     @staticmethod
     def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
-        """One artifact of any run in the store (no experiment needed)."""
-        client = _mlflow().MlflowClient(tracking_uri=tracking_uri)
+        """One artifact of any run in the store (no experiment needed). A store that does not answer,
+        or holds no such run, is said so at once: MLflow would retry for minutes, then name neither."""
+        mlflow = _mlflow()
+        check_tracking(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
         folder.mkdir(parents=True, exist_ok=True)
         try:
+            client.get_run(run_id)
+        except mlflow.exceptions.MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise GansweepError(
+                    f"no run {run_id!r} in {redact(tracking_uri)}: check the run id (gansweep report lists them)"
+                ) from None
+        try:
             return Path(client.download_artifacts(run_id, artifact, str(folder)))
+        except mlflow.exceptions.MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise MissingArtifact(f"run {run_id} in {redact(tracking_uri)} holds no {artifact}") from None
+            raise GansweepError(
+                f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
+            ) from None
         except Exception as error:
             raise GansweepError(
                 f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
@@ -243,9 +329,23 @@ DATABASES = ("postgresql", "mysql", "mssql", "oracle")
 """Tracking URIs checked as databases; other schemes (databricks, a plugin's) are MLflow's to open."""
 
 
-def check_tracking(uri: str, timeout: int = 10) -> None:
+def check_tracking(uri: str, timeout: int = 10, read_only: bool = False) -> None:
     """Fails fast, in one line, on a tracking server or database that does not answer: MLflow itself
-    retries for minutes, logging each attempt. SQLite files and local folders need no check."""
+    retries for minutes, logging each attempt. A folder (MLflow's file store) is refused unless
+    MLFLOW_ALLOW_FILE_STORE allows it, as MLflow 3 refuses it in a paragraph. For a command that only
+    reads (``read_only``), an SQLite file must exist: MLflow would create an empty one, then find nothing."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    folder = scheme == "file" or (not scheme and not uri.startswith("databricks"))  # "databricks" is a URI alone
+    if folder and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() != "true":
+        raise GansweepError(
+            f"--tracking-uri {redact(uri)} is a folder (MLflow's file store), which MLflow 3 opens only with "
+            "MLFLOW_ALLOW_FILE_STORE=true; give sqlite:///PATH/mlflow.db or http://HOST:PORT"
+        )
+    if scheme == "sqlite" and read_only and uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+        if not database.exists():
+            raise GansweepError(f"no MLflow store at {database}: check --tracking-uri (nothing was created there)")
+        check_database(database)
     if uri.startswith(("http://", "https://")):
         _check_server(uri, timeout)
     elif uri.split("://", 1)[0].split("+", 1)[0] in DATABASES:
@@ -254,14 +354,14 @@ def check_tracking(uri: str, timeout: int = 10) -> None:
 
 def _check_server(uri: str, timeout: int) -> None:
     try:
-        health = re.sub(r"//[^/@]*@", "//", uri.rstrip("/")) + "/health"  # urllib takes no user:password@
+        health = re.sub(r"//[^/]*@", "//", uri.rstrip("/"), count=1) + "/health"  # urllib takes no user:password@
         urllib.request.urlopen(health, timeout=timeout).close()
     except urllib.error.HTTPError:
         pass  # it answered; MLflow reports what is wrong with the request
     except (http.client.InvalidURL, ValueError):  # its text may quote a piece of a password
         raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
     except OSError as error:
-        reason = getattr(error, "reason", error)
+        reason = redact(str(getattr(error, "reason", error)), uri)
         raise GansweepError(
             f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?"
         ) from None
@@ -285,7 +385,7 @@ def database_error(flag: str, url: str, error: Exception) -> GansweepError:
             f"{flag} {redact(url)}: its database driver is not installed "
             "(PostgreSQL: pip install 'gansweep[postgres]'; MySQL: pip install pymysql)"
         )
-    reason = redact(str(getattr(error, "orig", None) or error).strip().splitlines()[0])
+    reason = redact(str(getattr(error, "orig", None) or error).strip().splitlines()[0], url)
     return GansweepError(f"{flag} {redact(url)}: cannot open ({reason})")
 
 

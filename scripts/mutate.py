@@ -61,8 +61,15 @@ MUTATIONS = (
     Mutation(
         "a redaction that returns its input",
         "gansweep/errors.py",
-        'return _SECRET_PARAMETER.sub(r"\\1***", _USERINFO.sub(r"\\1:***@", text))',
-        "return text",
+        'text = _SECRET_PARAMETER.sub(r"\\1***", _USERINFO.sub(r"\\1:***@", text))',
+        "text = text",
+        ("tests/test_errors.py",),
+    ),
+    Mutation(
+        "a password's pieces left to what a driver says",
+        "gansweep/errors.py",
+        "found |= {form, *_PASSWORD_SEPARATORS.split(form)}",
+        "found |= {form}",
         ("tests/test_errors.py",),
     ),
     Mutation(

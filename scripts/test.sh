@@ -13,4 +13,10 @@ elif [ -n "${GANSWEEP_REQUIRE_SERVICES:-}" ]; then
 else
   echo "warning: the test servers did not start; the tests that need them will be skipped" >&2
 fi
-exec .venv/bin/python -m pytest -q "$@"
+status=0
+.venv/bin/python -m pytest -q "$@" || status=$?
+# The servers stay up for the next run (starting them takes a while); the last line says so.
+if [ -n "${GANSWEEP_TEST_POSTGRES:-}" ]; then
+  echo "left running for the next run: PostgreSQL at ${GANSWEEP_TEST_POSTGRES##*@} and the MLflow server at ${GANSWEEP_TEST_MLFLOW:-?}; stop them with: bash scripts/services.sh stop"
+fi
+exit "$status"

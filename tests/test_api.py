@@ -9,6 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import gansweep
+from gansweep.cli import main
+from tests.test_bad_input import recorded  # noqa: F401  (the store fixture, by name)
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -50,3 +52,13 @@ def test_workers_must_be_a_whole_number_or_auto(workers) -> None:
 def test_an_unknown_option_names_the_ones_run_takes() -> None:
     with pytest.raises(gansweep.api.GansweepError, match="unknown option worker; it takes: name, store, storage"):
         gansweep.run({"epochs": 1, "models": [{"model": "mlp", "grid": {"lr": [1e-3]}}]}, worker=2)
+
+
+def test_the_report_frame_speaks_the_tables_words(recorded: Path, capsys) -> None:  # noqa: F811
+    """outcome is good, bad or unclear (the verdict's text is in verdict), and samples the judge could not
+    read have fid_mnist "unreadable", as the command's table says, not None."""
+    frame = gansweep.report("e", store=recorded)
+    assert list(frame.outcome) == ["unclear"] and list(frame.verdict) == ["too early to tell at epoch 2"]
+    assert list(frame.fid_mnist) == ["unreadable"] and list(frame.unreadable) == [True]
+    assert main(["report", "e", "--store", str(recorded)]) == 0
+    assert "| too early to tell at epoch 2 | unreadable |" in capsys.readouterr().out

@@ -14,6 +14,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,18 +29,21 @@ import torch
 from mlflow import MlflowClient
 from optuna.storages.journal import JournalFileBackend
 
+import gansweep
 from gansweep.cli import main
+from gansweep.errors import GansweepError
 from gansweep.progress import SweepProgress
 from gansweep.sweep import _worker
 from gansweep.sweep._storage import SweepLock
+from gansweep.tracking import default_tracking_uri
 from gansweep.trainer import Trainer
 
 README = Path(__file__).parent.parent / "README.md"
 GRID = (
     "name: e\nepochs: 2\ndevice: cpu\nmodels:\n  - model: cs231n-mlp\n    batch_size: 500\n    grid: {lr: [1.0e-3]}\n"
 )
-PASSWORDS = ("secret", "not-the-password")
-"""The passwords the cases put in URLs: never printed."""
+PASSWORDS = ("secret", "not-the-password", "HUNTER2")
+"""The passwords the cases put in URLs (or pieces of them): never printed."""
 TRAIN = ["train", "--model", "cs231n-mlp", "--batch-size", "500", "--device", "cpu"]
 
 
@@ -104,6 +109,30 @@ class Case:
             assert _fingerprint(self.store) == before
         return out, err
 
+    def check_within(self, seconds: float, argv: list[str], *says: str) -> None:
+        """``check`` for a refusal that must come within ``seconds``: run as its own process, which a hang
+        (or memory filling up) cannot outlast."""
+        before = _fingerprint(self.store)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "gansweep.cli", *argv], capture_output=True, text=True, timeout=seconds
+        )
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and time.monotonic() - started < seconds, done.stderr[-2000:]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and all(s in lines[0] for s in says), done.stderr
+        assert not any(word in done.stdout + done.stderr for word in PASSWORDS)
+        assert _fingerprint(self.store) == before
+
+    def check_api(self, call: Callable[[], object], *says: str) -> str:
+        """A ``gansweep`` function refused with one line holding ``says``; the store as it was."""
+        before = _fingerprint(self.store)
+        with pytest.raises(GansweepError) as refused:
+            call()
+        message = str(refused.value)
+        assert "\n" not in message and all(s in message for s in says), message
+        assert _fingerprint(self.store) == before
+        return message
+
 
 def _fingerprint(store: Path) -> dict[str, str]:
     return {
@@ -153,8 +182,12 @@ def _interrupted_after_one_epoch(case: Case, text: str) -> Path:
 
 
 def _trial_runs(store: Path) -> list:
+    return _runs(store, "trial")
+
+
+def _runs(store: Path, role: str) -> list:
     client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
-    return client.search_runs([client.get_experiment_by_name("e").experiment_id], "tags.`gansweep.role` = 'trial'")
+    return client.search_runs([client.get_experiment_by_name("e").experiment_id], f"tags.`gansweep.role` = '{role}'")
 
 
 def _states(case: Case) -> list[str]:
@@ -638,6 +671,254 @@ def trial_raises(case: Case) -> None:
     assert _states(case) == ["complete", "failed", "complete"]
 
 
+def password_a_driver_quotes(case: Case) -> None:
+    """SQLAlchemy reads the password of `bob:p@ss:HUNTER2@host:1` as `p` and the port as `HUNTER2@host:1`,
+    and says so: every piece of the password is hidden in whatever a driver says."""
+    url = "postgresql://bob:p@ss:HUNTER2@127.0.0.1:1/db"
+    case.check(case.run(GRID, "--storage", url), "--storage postgresql://bob:***@127.0.0.1:1/db: cannot open (")
+    case.check(
+        case.run(GRID, "--tracking-uri", url), "--tracking-uri postgresql://bob:***@127.0.0.1:1/db: cannot open ("
+    )
+    case.check(["ui", "--tracking-uri", url], "cannot open (")
+    case.check(["diagnose", "0123456789abcdef", "--tracking-uri", url], "cannot open (")
+    case.check(["report", "e", "--storage", url], "cannot open (")
+
+
+def sizes_checked_before_they_are_built(case: Case) -> None:
+    """Counted, not built: a list of 10^20 workers once filled the memory, or overflowed."""
+    case.check_within(
+        60,
+        case.run(GRID, "--devices", "cpu", "--trials-per-device", "1" + "0" * 20),
+        "100000000000000000000 CPU workers with",
+    )
+    case.check_within(
+        60,
+        case.run(GRID, "--devices", "cuda:0,cuda:1", "--trials-per-device", "1" + "0" * 20),
+        "200000000000000000000 workers (2 device(s) x 100000000000000000000): at most 64",
+    )
+    case.check(case.run(GRID, "--workers", "1" + "0" * 20), "100000000000000000000 CPU workers with")
+    case.check(case.run(GRID, "--heartbeat", "1" + "0" * 20), "--heartbeat must be a number from 1 to 3600")
+    search = "name: e\nepochs: 1\nmax_trials: 100000000000000000000\nsearch: {model: mlp, n_trials: 10000000000000000000, space: {lr: {low: 1.0e-4, high: 1.0}}}\n"
+    case.check(case.run(search), "grid.yaml:3: max_trials: Input should be less than or equal to 100000")
+    history, samples = case.tmp / "h.csv", case.tmp / "s.npy"
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    np.lib.format.open_memmap(samples, mode="w+", dtype=np.float32, shape=(10_001, 1, 28, 28)).flush()
+    case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)], "10,001 samples, more than the 10,000"
+    )
+    case.check(["ui", "--store", str(case.store), "--port", "1" + "0" * 20], "--port must be 1 to 65535")
+
+
+def a_store_that_never_answers(case: Case) -> None:
+    """A server that takes the connection and never replies, and one that refuses it: `diagnose` says so
+    within seconds (it was silent for 249 s), as `run` did; a store without the run says that."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://bob:secret@127.0.0.1:{silent.getsockname()[1]}"
+        case.check_within(40, ["diagnose", "0123456789abcdef", "--tracking-uri", uri], "is unreachable (timed out)")
+    case.check_within(40, ["diagnose", "0123456789abcdef", "--tracking-uri", "http://127.0.0.1:1"], "is unreachable (")
+    default_tracking_uri(case.store)  # the copy pointed at its own artifacts, as any first use of it does
+    case.check(
+        ["diagnose", "0123456789abcdef", "--store", str(case.store)],
+        "no run '0123456789abcdef' in sqlite:///",
+        "check the run id",
+    )
+    nowhere = case.tmp / "nowhere.db"
+    case.check(
+        ["diagnose", "0123456789abcdef", "--tracking-uri", f"sqlite:///{nowhere}"], f"no MLflow store at {nowhere}"
+    )
+    assert not nowhere.exists()  # MLflow would have made an empty one
+    case.check(
+        ["diagnose", "0123456789abcdef", "--tracking-uri", "mlrun"],
+        "--tracking-uri mlrun is a folder (MLflow's file store)",
+    )
+    [parent] = [r.info.run_id for r in _runs(case.store, "sweep")]
+    case.check(["diagnose", parent, "--store", str(case.store)], f"run {parent} in", "holds no history.json")
+
+
+def _journal_lines(case: Case) -> list[bytes]:
+    return (case.store / "optuna.journal").read_bytes().split(b"\n")
+
+
+def damaged_journal(case: Case) -> None:
+    """A line that is not JSON, or not an operation Optuna knows, inside the journal (not its torn last line),
+    a journal of random bytes, and one that is a folder: refused by every command that reads it, naming
+    the line; and the way out the message gives works: nothing is trained again."""
+    journal = case.store / "optuna.journal"
+    lines = _journal_lines(case)
+    for bad, says in [(b"garbage", "(not JSON)"), (b'{"hello": 1}', "(KeyError: 'op_code')")]:
+        journal.write_bytes(b"\n".join([*lines[:3], bad, *lines[3:]]))
+        for argv in (
+            case.run(),
+            ["status", case.grid(), "--store", str(case.store)],
+            ["report", "e", "--store", str(case.store)],
+        ):
+            case.check(
+                argv, "optuna.journal line 4", f"is damaged {says}; nothing was changed. Its first 3 line(s) are intact"
+            )
+    journal.write_bytes(np.random.default_rng(0).bytes(3000))
+    case.check(case.run(), "optuna.journal line 1 of", "Nothing before it to keep: move it aside (mv ")
+    journal.unlink()
+    journal.mkdir()
+    case.check(["status", case.grid(), "--store", str(case.store)], "optuna.journal is not a file (a folder?)")
+    case.check(case.run(), "optuna.journal is not a file (a folder?)")
+    journal.rmdir()
+    journal.write_bytes(b"".join(line + b"\n" for line in lines[:-1]))
+    lock = case.store / "e.lock"
+    lock.unlink()
+    lock.mkdir()
+    case.check(case.run(), "e.lock is not a file (a folder?); nothing was changed. Move it aside")  # not "not writable"
+    lock.rmdir()
+    lock.touch()
+    journal.write_bytes(b"\n".join([*lines[:3], b"garbage", *lines[3:]]))
+    damaged = journal.with_name("optuna.journal.damaged")
+    journal.rename(damaged)  # the way out, as the message writes it: mv, then head -n 3
+    journal.write_bytes(b"".join(line + b"\n" for line in damaged.read_bytes().split(b"\n")[:3]))
+    [run] = [r.info.run_id for r in _trial_runs(case.store)]
+    assert main(case.run()) == 0
+    assert "1/1 trials complete, 0 trained in this run" in case.capsys.readouterr().out
+    assert [r.info.run_id for r in _trial_runs(case.store)] == [run]  # its finished run, taken as the trial's
+
+
+def damaged_mlflow_db(case: Case) -> None:
+    """mlflow.db of random bytes, cut short, or deleted while the journal records its runs: refused by
+    `run` and `diagnose` in one line that says what was kept, before anything is written."""
+    database = case.store / "mlflow.db"
+    whole = database.read_bytes()
+    [run] = [r.info.run_id for r in _trial_runs(case.store)]
+    for damage, says in [
+        (np.random.default_rng(0).bytes(4096), "mlflow.db is damaged (not an SQLite database)"),
+        (whole[:20_000], f"mlflow.db is damaged (cut short: 20,000 of {len(whole):,} bytes)"),
+    ]:
+        database.write_bytes(damage)
+        for argv in (case.run(), ["diagnose", run, "--store", str(case.store)], ["ui", "--store", str(case.store)]):
+            case.check(argv, says, "nothing was changed", "Restore mlflow.db from a backup")
+    database.unlink()
+    case.check(
+        case.run(),
+        "optuna.journal records 1 finished trial(s), but mlflow.db is missing (run ",
+        "nothing was changed",
+        "Restore mlflow.db from a backup",
+    )
+    database.write_bytes(whole)
+
+
+def samples_or_history_diagnose_would_misread(case: Case) -> None:
+    """Samples in [0, 1] (torchvision's ToTensor) or uint8 are read as such, with a note, and judged as the
+    same digits in [-1, 1] are; logits, negative losses and a column named twice are refused with the fix."""
+    digits = case.request.getfixturevalue("digits")
+    history = case.tmp / "h.csv"
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    real = np.concatenate([digits.heldout_images[digits.heldout_labels == c][:30].numpy() for c in range(10)])
+    judged = {}
+    for name, array, note in [
+        ("m1.npy", real / 127.5 - 1, None),
+        ("01.npy", real / 255, "the samples are in [0, 1], not [-1, 1]: read as such"),
+        ("u8.npy", real.astype(np.uint8), "the samples are in 0-255, not [-1, 1]: read as such"),
+    ]:
+        np.save(case.tmp / name, array.astype(np.uint8) if array.dtype == np.uint8 else array.astype(np.float32))
+        out, err = case.check(
+            ["diagnose", "--history", str(history), "--samples", str(case.tmp / name), "--json"],
+            *([f"note: {case.tmp / name}: {note}"] if note else []),
+            code=0,
+            records=True,
+        )
+        judged[name] = json.loads(out)["metrics"]
+    assert judged["01.npy"] == judged["m1.npy"] == judged["u8.npy"] and judged["m1.npy"]["modes_covered"] == 10
+    for text, says in [
+        ("epoch,d_loss,g_loss,d_real,d_fake\n1,0.1,5,99,-50\n", "h.csv:2: d_real 99 is not a probability"),
+        ("epoch,d_loss,g_loss\n1,0.7,1\n2,-0.2,3\n", "h.csv:3: d_loss -0.2 is negative, which bce's d_loss never is"),
+        ("epoch,d_loss,g_loss\n1,0.7,-1\n", "pass --loss minimax"),
+        ("epoch,d_loss,g_loss,d_loss\n1,0.7,1,0.1\n", "h.csv:1: column 'd_loss' is named twice (columns 2 and 4)"),
+    ]:
+        history.write_text(text)
+        case.check(["diagnose", "--history", str(history)], says)
+    history.write_text("epoch,d_loss,g_loss,d_real,d_fake\n1,0.5,1,8.9,0.8\n")  # LSGAN's raw scores
+    case.check(["diagnose", "--history", str(history), "--loss", "lsgan"], code=0, records=True)
+
+
+def notebook_values(case: Case) -> None:
+    """What a notebook hands `gansweep.run` and `gansweep.report`: numpy numbers and arrays are read as
+    numbers; other types get one line naming the argument; a dict grid's errors name its field, not a
+    temporary file; and nothing is written before an unreachable tracking store is refused."""
+
+    def grid(**settings):
+        model = {"model": "cs231n-mlp", "batch_size": 500, "grid": {"lr": [1.0e-3]}}
+        return {"name": "e", "epochs": 2, "device": "cpu", "models": [{**model, **settings}]}
+
+    store = str(case.store)
+    for bad, kind in [(None, "NoneType"), (5, "int"), (b"e.yaml", "bytes"), ([grid()], "list")]:
+        case.check_api(
+            lambda bad=bad: gansweep.run(bad, store=store),
+            f"gansweep.run: the grid must be a grid.yaml path or a dict shaped like one, got {kind}",
+        )
+        case.check_api(
+            lambda bad=bad: gansweep.report(bad, store=store),
+            f"gansweep.report: give a sweep's name, a grid.yaml path or a grid dict, got {kind}",
+        )
+    case.check_api(lambda: gansweep.run(grid(), store=None), "--store must be a folder's path, got None")
+    case.check_api(lambda: gansweep.run(grid(), store=store, name=123), "--name must be text, got 123 (int)")
+    case.check_api(lambda: gansweep.report("e", store=None), "store must be a folder's path")
+    case.check_api(
+        lambda: gansweep.run(grid(seeds={0, 1}), store=store),
+        "grid['models'][0]['seeds']: {0, 1} (set) is not a grid value",
+    )
+    message = case.check_api(
+        lambda: gansweep.run(grid(model="gan9"), store=store), "grid: models[0].model: unknown model 'gan9'"
+    )
+    assert tempfile.gettempdir() not in message
+    fresh = case.tmp / "fresh"
+    case.check_api(
+        lambda: gansweep.run(grid(), store=str(fresh), tracking_uri="http://127.0.0.1:1"), "is unreachable ("
+    )
+    assert not fresh.exists()  # the study is not written before the refusal
+    before = _records(case.store)
+    numbers = grid(batch_size=np.int64(500), grid={"lr": np.array([1.0e-3]), "latent_dim": list(np.arange(96, 97))})
+    assert gansweep.run(numbers, store=store, progress=False).result.trained == 0  # the same point, already trained
+    after = _records(case.store)
+    assert {part: {k: v for k, v in after[part].items() if k in before[part]} for part in after} == before
+
+
+def messages_that_misled(case: Case) -> None:
+    """Each names what is allowed: early_stop's two forms and its flags; a random-bytes .npy is not "pickled
+    data" (nor loaded unsafely); NaN samples are NaN, not a dtype; --trials-per-device without --devices,
+    an empty --devices and devices=0 are refused, not ignored while the sweep trains anyway."""
+    for value, says in [
+        ("[banana]", "early_stop: 'banana' in the list: not a flag; the list takes diverged, d_collapse,"),
+        ("[too_early]", "early_stop: 'too_early' in the list: only a bad flag can stop a trial"),
+        ("5", "early_stop: 5 is neither auto nor a list: give auto, [] (never stop early), or a list of the flags"),
+        ("null", "early_stop: an empty value is neither auto nor a list"),
+        (
+            "d_collapse",
+            "early_stop: 'd_collapse' is neither auto nor a list: give auto, [] (never stop early), or a list of the flags that stop a trial (diverged, d_collapse, mode_collapse, unstable, low_quality), e.g. [d_collapse]",
+        ),
+    ]:
+        case.check(case.run(GRID + f"early_stop: {value}\n"), f"grid.yaml:8: {says}")
+    history = case.tmp / "h.csv"
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    samples = case.tmp / "s.npy"
+    samples.write_bytes(np.random.default_rng(0).bytes(5000))
+    _, err = case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)],
+        f"{samples}: not a .npy or .npz file; save the samples with np.save or np.savez",
+    )
+    assert "pickle" not in err
+    np.save(samples, np.full((20, 28, 28), np.nan, np.float32))
+    case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)],
+        "15,680 of 15,680 values are NaN or infinite",
+    )
+    case.check(case.run(GRID, "--trials-per-device", "2"), "--trials-per-device needs --devices")
+    case.check(case.run(GRID, "--devices", ""), "--devices '' names no device")
+    case.check(case.run(GRID, "--storage", ""), "--storage '' names no store: give its URL, or leave --storage out")
+    case.check(case.run(GRID, "--tracking-uri", " "), "--tracking-uri ' ' names no store")  # '' was ignored
+    case.check(["status", "", "--store", str(case.store)], "'' names no sweep: give a grid.yaml or a sweep's name")
+    case.check_api(
+        lambda: gansweep.run(case.grid(), store=str(case.store), devices=0), "--devices must be text, got 0 (int)"
+    )
+
+
 ROWS: dict[str, list[Callable[[Case], None]]] = {
     "malformed YAML": [malformed_yaml],
     "unknown key": [unknown_key],
@@ -646,12 +927,16 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a device that does not exist": [device_that_does_not_exist],
     "`diagnose RUN_ID` on a mistyped store": [diagnose_a_mistyped_store],
     "a journal whose last line was cut mid-write": [torn_journal],
+    "a damaged journal: a line that is not a record, random bytes, a folder": [damaged_journal],
+    "a damaged or missing `mlflow.db`": [damaged_mlflow_db],
     "a grid file that is not UTF-8 text, over 1 MB, nested too deep, or holds a NUL": [not_utf8_too_large_or_too_deep],
     "a key given twice, or yes/no where a number belongs": [key_twice_or_yes_no_as_a_number],
     "a size past its limit": [size_past_its_limit],
+    "a size too large to build": [sizes_checked_before_they_are_built],
     "control characters in `reported:`": [control_characters_in_reported],
     "`--out` that cannot take the result": [out_that_cannot_take_the_result],
     "a malformed history CSV or samples file": [malformed_history_or_samples],
+    "samples or a history that `diagnose` would misread": [samples_or_history_diagnose_would_misread],
     "out-of-range value": [out_of_range_value, batch_larger_than_the_data],
     "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
     "a hyperparameter the model does not take": [hyperparameter_not_taken],
@@ -664,10 +949,14 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a password in a URL's query, or holding `@`; `ui` on a database that does not answer": [
         credentials_in_a_query_or_holding_at
     ],
+    "a password that a database driver quotes": [password_a_driver_quotes],
     "tracking server unreachable": [tracking_server_unreachable],
+    "a tracking store that never answers, or has no such run": [a_store_that_never_answers],
     "store folder not writable": [store_not_writable, store_read_only],
     "data set missing offline": [data_set_missing_offline],
     "a second `gansweep run` on the default store": [second_run],
+    "values from a notebook": [notebook_values],
+    "a message that misled": [messages_that_misled],
     "corrupted checkpoint, or one of another trial": [
         checkpoint_corrupted,
         checkpoint_not_one_save_wrote,

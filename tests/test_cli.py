@@ -10,6 +10,7 @@ from gansweep.cli import main
 from gansweep.models import MODELS
 from gansweep.progress import EpochProgress
 from gansweep.trainer import STEP_METRICS
+from tests.test_bad_input import GRID, recorded  # noqa: F401  (the store fixture, by name)
 
 HEAVY = {"dcgan64", "infogan64", "infogan28"}
 """More than ~10 s for one mnist-5k epoch on a 2-core CPU (infogan64: ~95 s)."""
@@ -83,9 +84,12 @@ def test_train_prints_epoch_losses_and_resumes_an_interrupted_trial(tmp_path: Pa
         (["train", "--model", "mlp", "--batch-size", "100000"], "batch_size must be at most 4500"),
         (["train", "--model", "mlp", "--loss", "hinge"], "loss must be one of: bce, minimax, lsgan"),
         (["run", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
-        (["run", "sweeps/quickstart.yaml", "--heartbeat", "0"], "--heartbeat must be >= 1, got 0"),
+        (["run", "sweeps/quickstart.yaml", "--heartbeat", "0"], "--heartbeat must be a number from 1 to 3600, got 0"),
         (["run", "sweeps/quickstart.yaml", "--workers", "0"], "--workers must be a number >= 1 or auto, got 0"),
         (["status", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
+        (["status", "sweeps/nope"], "sweeps/nope: cannot read"),  # a path, not a name
+        (["status", "no-such-sweep", "--store", "/nonexistent"], "no sweep named 'no-such-sweep' in /nonexistent"),
+        (["report", "no-such-sweep", "--store", "/nonexistent"], "no sweep named 'no-such-sweep' in /nonexistent"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(argv: list[str], message: str, capsys) -> None:
@@ -106,3 +110,13 @@ def test_list_models_json(capsys) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == list(MODELS)
     assert rows[0]["image_size"] == 28 and rows[2]["defaults"]["batch_size"] == 512
+
+
+def test_status_takes_a_sweep_name_as_report_does(recorded: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    (tmp_path / "grid.yaml").write_text(GRID)
+    assert main(["status", str(tmp_path / "grid.yaml"), "--store", str(recorded), "--json"]) == 0
+    by_grid = json.loads(capsys.readouterr().out)
+    assert main(["status", "e", "--store", str(recorded), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == by_grid and [r["state"] for r in by_grid] == ["complete"]
+    assert main(["status", "e", "--store", str(recorded)]) == 0
+    assert "1 complete, 0 running, 0 failed, 0 waiting" in capsys.readouterr().out

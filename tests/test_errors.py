@@ -94,5 +94,25 @@ def test_redact_leaves_the_rest(text: str) -> None:
     assert redact(text) == text
 
 
+ABOUT = [
+    # (driver text, the URL it is about, as shown): the pieces a parser split the password into are hidden
+    (
+        "invalid literal for int() with base 10: 'HUNTER2@127.0.0.1:1'",
+        "postgresql://bob:p@ss:HUNTER2@127.0.0.1:1/db",
+        "invalid literal for int() with base 10: '***@127.0.0.1:1'",
+    ),
+    ("failed to resolve host 'CRET@db'", "postgresql://u:SE@CRET@db/x", "failed to resolve host '***@db'"),
+    ("password 'p@ss' rejected", "postgresql://u:p%40ss@db/x", "password '***' rejected"),  # percent-decoded
+    ("bad token SECRET", "http://h/?token=SECRET", "bad token ***"),
+    ("a bypass of class", "postgresql://u:pass@db/x", "a bypass of class"),  # inside words: not the password
+    ("nothing to hide", None, "nothing to hide"),
+]
+
+
+@pytest.mark.parametrize(("text", "url", "expected"), ABOUT)
+def test_redact_hides_what_a_driver_quotes_of_the_urls_password(text: str, url, expected: str) -> None:
+    assert redact(text, url) == expected
+
+
 def test_redact_docstring_examples() -> None:
     assert doctest.testmod(gansweep.errors).failed == 0

@@ -1,7 +1,8 @@
 """Hostile input, generated: a few hundred mutations of a grid file and of a history CSV, thrown at
-`gansweep run --dry-run` and `gansweep diagnose --history`. Whatever a mutation makes of the file,
-the command exits 0 (it still reads) or 2 with one ``error:`` line, never with a traceback, and the
-store beside it is byte for byte as it was.
+`gansweep run --dry-run` and `gansweep diagnose --history`; values of every type for every argument of
+``gansweep.run`` and ``gansweep.report``; and damaged stores (journal lines and mlflow.db bytes). Whatever a
+mutation makes of the input, the command exits 0 (it still reads) or 2 with one ``error:`` line, never
+with a traceback, and the store beside it is byte for byte as it was.
 
 The mutations are seeded (``random.Random(SEED)``), so a failure names the same input every run: the
 test id is the case number and the failing text is in the assertion message.
@@ -9,10 +10,19 @@ test id is the case number and the failing text is in the assertion message.
 
 from __future__ import annotations
 
+import copy
 import random
+import shutil
+from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
+import yaml
+
+import gansweep
 from gansweep.cli import main
+from gansweep.errors import GansweepError
+from gansweep.options import RunOptions
 from tests.test_bad_input import GRID, _fingerprint, recorded  # noqa: F401  (the store fixture, by name)
 
 SEED = 15
@@ -158,3 +168,118 @@ def test_mutated_histories_get_a_verdict_or_one_error_line(tmp_path: Path, capsy
         path.write_bytes(data)
         _check(["diagnose", "--history", str(path)], data, capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
+
+
+API_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    10**20,
+    1.5,
+    float("nan"),
+    b"e",
+    [],
+    [1, "a"],
+    {},
+    {"a": 1},
+    {0, 1},
+    object(),
+    np.int64(2),
+    np.float32(1.5),
+    np.bool_(True),
+    np.array([1, 2]),
+    Path("e.yaml"),
+]
+"""Values a notebook may pass where gansweep expects another type (no text: a text name or store is valid,
+and would start a sweep of its own)."""
+
+
+def _refused_or_done(call, store: Path, shown: str) -> None:
+    """``call`` returns, or raises a GansweepError of one line, leaving ``store`` as it was; nothing else."""
+    before = _fingerprint(store)
+    try:
+        call()
+    except GansweepError as error:
+        assert "\n" not in str(error) and str(error), f"{shown}: {error!r}"
+        assert _fingerprint(store) == before, shown
+    except Exception as error:  # anything but a GansweepError is a traceback in a notebook
+        raise AssertionError(f"{shown}: {type(error).__name__}: {error}") from error
+
+
+def test_the_api_takes_any_argument_type_or_names_it(recorded: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+    """Every argument of gansweep.run and gansweep.report, given each value of ``API_VALUES``: a result
+    (the grid's one point is already trained, so nothing trains) or one line naming the argument."""
+    monkeypatch.chdir(tmp_path)  # a relative store, if one were made, lands here
+    store = tmp_path / "mlruns"
+    shutil.copytree(recorded, store)
+    grid = yaml.safe_load(GRID)
+    options = {"store": str(store), "workers": 1, "progress": False}
+    for value in API_VALUES:
+        _refused_or_done(lambda: gansweep.run(value, **options), store, f"run({value!r})")  # noqa: B023
+        _refused_or_done(lambda: gansweep.report(value, store=str(store)), store, f"report({value!r})")  # noqa: B023
+        _refused_or_done(lambda: gansweep.report("e", store=value), store, f"report(store={value!r})")  # noqa: B023
+        _refused_or_done(lambda: gansweep.report("e", storage=value), store, f"report(storage={value!r})")  # noqa: B023
+        for name in [f.name for f in fields(RunOptions) if f.name != "store"] + ["progress"]:
+            given = {**options, name: value}
+            _refused_or_done(lambda: gansweep.run(grid, **given), store, f"run({name}={value!r})")  # noqa: B023
+        for where in (("epochs",), ("models", 0, "batch_size"), ("models", 0, "grid", "lr"), ("seeds",)):
+            damaged = copy.deepcopy(grid)
+            part = damaged
+            for key in where[:-1]:
+                part = part[key]
+            part[where[-1]] = value
+            _refused_or_done(lambda: gansweep.run(damaged, **options), store, f"grid{list(where)} = {value!r}")  # noqa: B023
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlruns"]
+
+
+JOURNALS = 40
+DATABASES = 12
+
+
+def _damage(data: bytes, rng: random.Random, lines: bool) -> bytes:
+    """One kind of damage: for a journal, a line inserted, dropped, doubled, cut or with a byte flipped
+    (never the torn last line, which is repaired); for any file, a block overwritten, or a cut."""
+    if lines:
+        parts = data.split(b"\n")[:-1]
+        i = rng.randrange(len(parts))
+        kind = rng.randrange(5)
+        if kind == 0:
+            parts.insert(i, bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40))).replace(b"\n", b" "))
+        elif kind == 1:
+            del parts[i]
+        elif kind == 2:
+            parts.insert(i, parts[i])
+        elif kind == 3:
+            parts[i] = parts[i][: rng.randrange(len(parts[i]))]
+        else:
+            j = rng.randrange(len(parts[i]))
+            parts[i] = parts[i][:j] + bytes([rng.randrange(256)]).replace(b"\n", b" ") + parts[i][j + 1 :]
+        return b"".join(p + b"\n" for p in parts)
+    at = rng.randrange(len(data))
+    if rng.random() < 0.5:
+        return data[:at]
+    return data[:at] + bytes(rng.randrange(256) for _ in range(4096)) + data[at + 4096 :]
+
+
+def test_damaged_stores_get_a_result_or_one_error_line(recorded: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    """Seeded damage to the journal (read by status, report and run --dry-run) and to mlflow.db (read by
+    diagnose RUN_ID): each command still reads the store, or says in one line what is damaged."""
+    rng = random.Random(SEED * 1000 + 3)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID)
+    [run] = [p.name for p in (recorded / "artifacts").iterdir() if (p / "artifacts" / "history.json").exists()]
+    for i in range(JOURNALS + DATABASES):
+        store = tmp_path / f"s{i}"
+        shutil.copytree(recorded, store)
+        name = "optuna.journal" if i < JOURNALS else "mlflow.db"
+        damaged = _damage((store / name).read_bytes(), rng, lines=i < JOURNALS)
+        (store / name).write_bytes(damaged)
+        commands = (
+            [["status", str(grid)], ["report", "e"], ["run", str(grid), "--dry-run"]]
+            if i < JOURNALS
+            else [["diagnose", run]]
+        )
+        for argv in commands:
+            _check([*argv, "--store", str(store)], damaged, capsys)
+        shutil.rmtree(store)

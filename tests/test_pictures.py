@@ -104,3 +104,15 @@ def test_loss_curves_mark_and_name_each_flag_onset() -> None:
     names = sorted((text.get_position()[0], text.get_text().strip()) for text in ax.texts)
     plt.close(figure)
     assert onsets == [4, 7] and names == [(4, "d_collapse @ 4"), (7, "unstable @ 7")]
+
+
+def test_flags_with_one_onset_share_a_label_that_names_both() -> None:
+    epochs = [{"epoch": e, "d_loss": 1.0, "g_loss": 1.0} for e in range(1, 5)]
+    history = History(steps={key: [1.0] * 8 for key in ("d_loss", "g_loss")}, epochs=epochs)
+    flags = [Flag("d_collapse", 2, "D wins"), Flag("mode_collapse", 2, "3/10 digits"), Flag("unstable", 3, "std")]
+    figure = loss_figure(history, flags)
+    ax = figure.axes[0]
+    onsets = sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--")
+    names = sorted((text.get_position()[0], text.get_text().strip()) for text in ax.texts)
+    plt.close(figure)
+    assert onsets == [2, 3] and names == [(2, "d_collapse, mode_collapse @ 2"), (3, "unstable @ 3")]

@@ -4,9 +4,11 @@ sent from a background thread that the training loop does not wait for."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
+from gansweep.errors import GansweepError
 from gansweep.hparams import resolve_hyperparameters
 from gansweep.tracking import MlflowEpochLogger, Sender, check_tracking
 from gansweep.trainer import STEP_METRICS, Trainer, TrainerCallback
@@ -38,7 +40,7 @@ def test_an_epoch_sends_its_means_and_per_step_losses(digits, model: str, with_i
 
 
 def test_check_tracking_leaves_schemes_it_does_not_know_to_mlflow() -> None:
-    for uri in ("databricks://profile", "sqlite:////nowhere/mlflow.db", "file:///nowhere", "mlruns"):
+    for uri in ("databricks://profile", "databricks", "sqlite:////nowhere/mlflow.db"):
         check_tracking(uri)  # no connection tried, nothing raised
 
 
@@ -101,3 +103,21 @@ def test_a_failed_call_is_raised_in_the_callers_thread_and_later_ones_are_not_ma
         with pytest.raises(ConnectionError):
             sender.send(lambda: made.append(4))
     assert made == [1] and isinstance(sender.error, ConnectionError)
+
+
+@pytest.mark.parametrize("uri", ["file:///nowhere", "mlruns", "banana"])
+def test_a_folder_is_refused_in_one_line_unless_mlflow_allows_it(uri: str, monkeypatch) -> None:
+    """MLflow 3 refuses its file store with a paragraph (and gansweep's stores are SQLite)."""
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(GansweepError, match=r"is a folder \(MLflow's file store\), which MLflow 3 opens only with"):
+        check_tracking(uri)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    check_tracking(uri)
+
+
+def test_a_command_that_only_reads_creates_no_database(tmp_path: Path) -> None:
+    missing = tmp_path / "mlflow.db"
+    with pytest.raises(GansweepError, match="no MLflow store at .*: check --tracking-uri"):
+        check_tracking(f"sqlite:///{missing}", read_only=True)
+    assert not missing.exists()
+    check_tracking(f"sqlite:///{missing}")  # `run` makes it

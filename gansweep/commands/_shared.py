@@ -1,4 +1,5 @@
-"""What several commands share: a writable-folder check and SIGTERM handled as Ctrl-C."""
+"""What several commands share: a sweep named by its grid or its name, a writable-folder check and
+SIGTERM handled as Ctrl-C."""
 
 from __future__ import annotations
 
@@ -8,7 +9,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from gansweep.config import SweepConfig, load_config
 from gansweep.errors import GansweepError
+from gansweep.options import name_problem
+
+
+def grid_or_name(target: str) -> SweepConfig | None:
+    """What `gansweep report` and `gansweep status` (and ``gansweep.report``) take: a grid.yaml, read, or
+    a sweep's name (None). A target that looks like a file (a path, or a name ending in .yaml or .yml)
+    is read as one, so a mistyped grid says it cannot be read rather than that no sweep has its name."""
+    if not target.strip():
+        raise GansweepError(f"{target!r} names no sweep: give a grid.yaml or a sweep's name")
+    if Path(target).is_file() or target.lower().endswith((".yaml", ".yml")) or name_problem(target):
+        return load_config(target)
+    return None
 
 
 def writable_folder(folder: Path, flag: str, fix: str = "give a folder") -> None:

@@ -13,13 +13,15 @@ from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
 from gansweep.diagnostics.judge import read_judge, shipped
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError
-from gansweep.tracking import Tracker, default_tracking_uri
+from gansweep.tracking import MissingArtifact, Tracker, check_tracking, default_tracking_uri
 
 
 def main(args: argparse.Namespace) -> int:
 
     if (args.run_id is None) == (args.history is None):
         raise GansweepError("give either a RUN_ID or --history H.csv")
+    if args.run_id and (args.samples or args.loss != "bce"):  # the run's own samples and loss are known
+        raise GansweepError("--samples and --loss go with --history; a RUN_ID's samples and loss are its own")
     epochs, judge = _run_history(args) if args.run_id else _file_history(args)
     diagnosis = diagnose(epochs)
     if args.json:
@@ -44,8 +46,9 @@ def main(args: argparse.Namespace) -> int:
 def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
     """The history file's records, with the metrics of the samples file when there is one, and the
     name of the judge that scored them (None: the metrics are the file's own)."""
-    epochs = files.read_history(args.history)
-    samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs]) if args.samples else {}
+    epochs = files.read_history(args.history, args.loss)
+    note = lambda text: print(f"note: {text}", file=sys.stderr)  # noqa: E731
+    samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs], note) if args.samples else {}
     if files.from_one(epochs, samples):
         last = int(epochs[-1]["epoch"])
         print(
@@ -64,14 +67,19 @@ def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
 
 
 def _run_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
-    if not args.tracking_uri and not (args.store / "mlflow.db").is_file():  # MLflow would create an empty one
+    if not args.tracking_uri and not (args.store / "mlflow.db").exists():  # MLflow would create an empty one
         raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: check --store (or pass --tracking-uri)")
-    uri = args.tracking_uri or default_tracking_uri(args.store)
+    uri = args.tracking_uri or default_tracking_uri(args.store)  # checks the store's mlflow.db
+    check_tracking(uri, read_only=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:  # first: it says "no such run" or "no history" in one line
+            path = Tracker.download(uri, args.run_id, "history.json", Path(tmp))
+        except MissingArtifact as error:
+            raise GansweepError(f"{error}: give a trial's run, not a sweep's (gansweep report lists them)") from None
+        epochs = json.loads(path.read_text())["epochs"]
     tags = Tracker.run_tags(uri, args.run_id)
     _check_judge(args.run_id, tags)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Tracker.download(uri, args.run_id, "history.json", Path(tmp))
-        return json.loads(path.read_text())["epochs"], tags.get("gansweep.judge")
+    return epochs, tags.get("gansweep.judge")
 
 
 def _check_judge(run_id: str, tags: dict[str, str]) -> None:

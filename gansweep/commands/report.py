@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from gansweep.commands._shared import writable_folder
-from gansweep.config import load_config, plan_trials
+from gansweep.commands._shared import grid_or_name, writable_folder
+from gansweep.config import plan_trials
 from gansweep.data import TRAIN_SIZES
 from gansweep.errors import GansweepError, redact
 from gansweep.sweep import SweepSettings, open_study
@@ -16,9 +15,9 @@ from gansweep.tables import FORMATS, heatmaps, study_rows
 
 def main(args: argparse.Namespace) -> int:
 
-    plans, config, name = None, None, args.name or args.target
-    if Path(args.target).is_file():
-        config = load_config(args.target)
+    plans, name = None, args.name or args.target
+    config = grid_or_name(args.target)
+    if config is not None:
         plans = plan_trials(config, TRAIN_SIZES[config.dataset], args.target)
         name = args.name or config.name
     # Reading a sweep by name needs no grid: open_study(create=False) never looks at the config.

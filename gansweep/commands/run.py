@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
+import optuna
 from rich.console import Console
 from rich.table import Table
 
@@ -18,7 +19,7 @@ from gansweep.commands._shared import on_sigterm, writable_folder
 from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
-from gansweep.options import RunOptions, name_problem
+from gansweep.options import MAX_HEARTBEAT, MAX_WORKERS, RunOptions, name_problem
 from gansweep.progress import SweepProgress
 from gansweep.sweep import (
     State,
@@ -27,11 +28,12 @@ from gansweep.sweep import (
     complete_search_trials,
     cores,
     open_study,
+    records_by_key,
     run_sweep,
     states_by_key,
 )
 from gansweep.tables import heatmaps, study_rows, to_markdown
-from gansweep.tracking import Tracker, check_tracking
+from gansweep.tracking import Tracker, check_tracking, missing_runs
 from gansweep.trainer import device_problem, resolve_device
 
 
@@ -43,11 +45,7 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(settings, plans, args.json)
 
-    check_devices(settings, "--devices" if args.devices else f"{args.grid}: device")
-    load_dataset(config.dataset, config.data_dir)  # fail on missing data before any store is touched
-    if settings.tracking_uri:
-        check_tracking(settings.tracking_uri)
-    writable_store(settings)
+    preflight(settings, "--devices" if args.devices is not None else f"{args.grid}: device")
     with SweepProgress() as progress, on_sigterm(Terminated):
         result = run_sweep(settings, plans, progress)
     plans = result.plans
@@ -80,40 +78,109 @@ def _sweep_settings(args: argparse.Namespace) -> SweepSettings:
 def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
     """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same)."""
     config = load_config(grid)
-    if options.name is not None and (problem := name_problem(options.name)):
-        raise GansweepError(f"--name {problem}")
-    auto = options.workers == "auto" and not options.devices
-    for flag in ("workers", "trials_per_device", "heartbeat"):
-        value = getattr(options, flag)
-        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if not (flag == "workers" and value == "auto") and (not whole or value < 1):
-            allowed = "a number >= 1 or auto" if flag == "workers" else ">= 1"
-            raise GansweepError(f"--{flag.replace('_', '-')} must be {allowed}, got {value!r}")
-    if options.devices:
+    _check_options(options)
+    auto = options.workers == "auto" and options.devices is None
+    if options.devices is not None:
         listed = [d.strip() for d in options.devices.split(",") if d.strip()]
-        chosen = tuple(d for d in listed for _ in range(options.trials_per_device))
-        if not chosen:
+        if not listed:
             raise GansweepError(f"--devices {options.devices!r} names no device: give e.g. cuda:0,cuda:1 or cpu")
+        per_device = options.trials_per_device or 1
     else:
-        chosen = (config.device,) * (1 if auto else int(options.workers))
-    on_cpu = [d for d in chosen if d == "cpu" or (d == "auto" and resolve_device().type == "cpu")]
-    if len(on_cpu) > (available := cores()):
+        listed, per_device = [config.device], 1 if auto else int(options.workers)
+    # Counted, not built: the list of workers is made only once its size has passed both limits.
+    on_cpu = per_device * sum(d == "cpu" or (d == "auto" and resolve_device().type == "cpu") for d in listed)
+    if on_cpu > (available := cores()):
         raise GansweepError(
-            f"{len(on_cpu)} CPU workers with {available} CPU cores: at most {available} "
+            f"{on_cpu} CPU workers with {available} CPU cores: at most {available} "
             f"(each worker is a process, more only share the cores); lower --workers or --trials-per-device"
+        )
+    if len(listed) * per_device > MAX_WORKERS:
+        raise GansweepError(
+            f"{len(listed) * per_device} workers ({len(listed)} device(s) x {per_device}): at most {MAX_WORKERS} "
+            "processes on one machine (a worker takes ~1 GB of memory); lower --trials-per-device or --workers, "
+            "or share the sweep between machines with --storage"
         )
     return SweepSettings(
         config=config,
         config_text=grid.read_bytes().decode("utf-8-sig"),  # load_config read it as that
         study_name=options.name or config.name,
-        store=options.store,
+        store=Path(options.store),
         storage=options.storage,
         tracking_uri=options.tracking_uri,
-        devices=chosen,
+        devices=tuple(d for d in listed for _ in range(per_device)),
         auto_workers=auto,
         heartbeat=options.heartbeat,
         retry_failed=options.retry_failed,
     )
+
+
+def _check_options(options: RunOptions) -> None:
+    """Each option of the right type and size, whether it came from the command line or from Python."""
+    for flag in ("name", "storage", "tracking_uri", "devices"):
+        value = getattr(options, flag)
+        if value is not None and not isinstance(value, str):
+            raise GansweepError(f"--{flag.replace('_', '-')} must be text, got {value!r} ({type(value).__name__})")
+    if not isinstance(options.store, (str, os.PathLike)) or not str(options.store):
+        raise GansweepError(f"--store must be a folder's path, got {options.store!r}")
+    if options.name is not None and (problem := name_problem(options.name)):
+        raise GansweepError(f"--name {problem}")
+    for flag, high in (("workers", None), ("trials_per_device", None), ("heartbeat", MAX_HEARTBEAT)):
+        value = getattr(options, flag)
+        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if (flag == "workers" and isinstance(value, str) and value == "auto") or (
+            flag == "trials_per_device" and value is None
+        ):
+            continue
+        if not whole or value < 1 or (high is not None and value > high):
+            allowed = "a number >= 1 or auto" if flag == "workers" else f"a number from 1 to {high}" if high else ">= 1"
+            raise GansweepError(f"--{flag.replace('_', '-')} must be {allowed}, got {value!r}")
+    if not isinstance(options.retry_failed, bool):
+        raise GansweepError(f"--retry-failed must be True or False, got {options.retry_failed!r}")
+    if options.trials_per_device is not None and options.devices is None:
+        raise GansweepError(
+            "--trials-per-device needs --devices (it is workers per listed device, e.g. --devices cuda:0 "
+            "--trials-per-device 4); without --devices, give --workers N"
+        )
+
+
+def preflight(settings: SweepSettings, source: str) -> None:
+    """All that must hold before a sweep writes anything, for `gansweep run` and ``gansweep.run`` alike:
+    its devices exist, its data set is there, both stores answer and are whole, and the default store
+    takes writes. ``source`` names where the devices came from, for the message."""
+    check_devices(settings, source)
+    load_dataset(settings.config.dataset, settings.config.data_dir)
+    if settings.tracking_uri:
+        check_tracking(settings.tracking_uri)
+    study = open_study(settings, create=False)  # a damaged journal is refused here
+    if not settings.tracking_uri and not settings.shared:  # a shared study's runs may be on other machines
+        _check_runs_kept(settings, study)
+    writable_store(settings)
+
+
+def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> None:
+    """The default store's mlflow.db is whole and holds the runs of the trials its journal says are done:
+    one deleted or replaced would leave a sweep "complete" whose runs exist nowhere, and new runs written
+    into a fresh mlflow.db would be lost to its restore. Read only: a refused store is left as it was."""
+    done = [
+        r.run_id
+        for r in records_by_key(study.get_trials(deepcopy=False) if study else []).values()
+        if r.run_id and r.state.done
+    ]
+    lost = missing_runs(settings.store, done)
+    if lost:
+        runs = ", ".join(r[:8] for r in lost[:3]) + (", ..." if len(lost) > 3 else "")
+        where = (
+            "mlflow.db is missing"
+            if not (settings.store / "mlflow.db").exists()
+            else f"mlflow.db lacks the runs of {len(lost)} of them"
+        )
+        journal = settings.journal.name
+        raise GansweepError(
+            f"store {settings.store}: {journal} records {len(done)} finished trial(s), but {where} (run {runs}); "
+            f"nothing was changed: their results stay in {journal} (gansweep report and status read them) and "
+            f"their files in {settings.store / 'artifacts'}. Restore mlflow.db from a backup, or move {journal} "
+            "aside to train the sweep afresh"
+        )
 
 
 def check_devices(settings: SweepSettings, source: str) -> None:

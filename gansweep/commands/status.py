@@ -9,24 +9,36 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from gansweep.config import load_config, plan_trials
+from gansweep.commands._shared import grid_or_name
+from gansweep.config import plan_trials
 from gansweep.data import TRAIN_SIZES
-from gansweep.sweep import State, SweepSettings, open_study, point_status, recorded_judge
+from gansweep.errors import GansweepError, redact
+from gansweep.sweep import State, SweepSettings, open_study, point_status, recorded_judge, stored_plans
 
 
 def main(args: argparse.Namespace) -> int:
 
-    config = load_config(args.grid)
-    plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
-    settings = SweepSettings(config, "", args.name or config.name, args.store, storage=args.storage)
+    config = grid_or_name(args.target)
+    name = args.name or (config.name if config is not None else args.target)
+    # Reading a sweep by name needs no grid: open_study(create=False) never looks at the config.
+    settings = SweepSettings(config, "", name, args.store, storage=args.storage)  # type: ignore[arg-type]
     study = open_study(settings, create=False)
-    if study is None and not settings.shared and not settings.journal.exists():
-        print(
-            f"warning: no sweep store at {args.store} (no {settings.journal.name}): nothing has run there yet; "
-            "check --store if it has",
-            file=sys.stderr,
+    trials = study.get_trials(deepcopy=False) if study else []
+    if config is not None:
+        if study is None and not settings.shared and not settings.journal.exists():
+            print(
+                f"warning: no sweep store at {args.store} (no {settings.journal.name}): nothing has run there yet; "
+                "check --store if it has",
+                file=sys.stderr,
+            )
+        rows = point_status(trials, plan_trials(config, TRAIN_SIZES[config.dataset], args.target), config.n_search)
+    elif study is None:
+        raise GansweepError(
+            f"no sweep named {name!r} in {redact(args.storage or str(args.store))}: run it first, "
+            "or check --store/--storage (or give its grid.yaml)"
         )
-    rows = point_status(study.get_trials(deepcopy=False) if study else [], plans, config.n_search)
+    else:
+        rows = point_status(trials, *stored_plans(trials))
     if args.json:
         print(json.dumps(rows))
         return 0

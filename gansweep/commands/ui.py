@@ -14,12 +14,14 @@ from gansweep.tracking import check_tracking, default_tracking_uri, experiment_i
 
 
 def main(args: argparse.Namespace) -> int:
-    uri = args.tracking_uri or default_tracking_uri(args.store)
+    if not 1 <= args.port <= 65535:
+        raise GansweepError(f"--port must be 1 to 65535, got {args.port}")
     if not args.tracking_uri and not (args.store / "mlflow.db").exists():
         raise GansweepError(
             f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store"
         )
-    check_tracking(uri)
+    uri = args.tracking_uri or default_tracking_uri(args.store)
+    check_tracking(uri, read_only=True)
     experiment = experiment_id(uri, args.name)
     page = f"#/experiments/{experiment}/runs?workflowType=machine_learning" if experiment else ""
     print(f"MLflow UI for {redact(uri)} at http://{args.host}:{args.port}/{page} (Ctrl-C to stop)", flush=True)

@@ -6,6 +6,10 @@ import codecs
 import csv
 import io
 import math
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +22,17 @@ REQUIRED = ("epoch", "d_loss", "g_loss")
 OPTIONAL = ("d_real", "d_fake")
 MAX_BYTES = 10_000_000
 """The largest history file read: 100,000 epochs of ``epoch,d_loss,g_loss,d_real,d_fake`` take about 5 MB."""
+MAX_SAMPLES = 10_000
+"""Samples judged per epoch, as a sweep's ``eval_samples`` allows: the judge reads them at once (10,000 are
+~31 MB), and the flags' noise thresholds were measured at 256. Checked on the file's shape, before its
+values are read (a .npy is mapped, not loaded)."""
 MAX_EPOCH = 10**9
 """Far above any run's epochs, far below 2**53, past which a float stops holding every whole number."""
 
 
-def read_history(path: Path) -> list[dict[str, float]]:
-    """One row per epoch: ``epoch,d_loss,g_loss`` and optionally ``d_real,d_fake`` (other columns kept).
+def read_history(path: Path, loss: str = "bce") -> list[dict[str, float]]:
+    """One row per epoch: ``epoch,d_loss,g_loss`` and optionally ``d_real,d_fake`` (other columns kept),
+    as the adversarial ``loss`` the run trained with wrote them (``MEANINGS``).
 
     The file must be UTF-8 text (a byte-order mark is fine) of at most ``MAX_BYTES``, in CSV (a cell at
     most ``csv.field_size_limit()`` characters, blank lines skipped) with a header row naming at least
@@ -34,11 +43,15 @@ def read_history(path: Path) -> list[dict[str, float]]:
     - ``d_loss`` and ``g_loss`` are numbers, NaN and ``inf``/``-inf`` included (a diverged run), as long
       as some row has a finite one;
     - any other cell is a number, or empty (then left out of the row);
-    - ``modes_covered``, where given, is a whole number from 0 to 10, or ``nan`` (not measured: left out).
+    - ``modes_covered``, where given, is a whole number from 0 to 10, or ``nan`` (not measured: left out);
+    - a finite loss or probability has the sign and range the ``loss`` gives it (``MEANINGS``);
+    - no column is named twice (a reader would keep one of them silently).
 
     Anything else raises a ``GansweepError`` naming the file, the line where there is one, and the rule.
     """
-    rows = _rows(path, _text(path))
+    if loss not in MEANINGS:
+        raise GansweepError(f"--loss must be one of: {', '.join(MEANINGS)}; got {loss!r}")
+    rows = _rows(path, _text(path), MEANINGS[loss])
     if not rows:
         raise GansweepError(f"{path}: no rows after the header")
     if not any(math.isfinite(r["d_loss"]) or math.isfinite(r["g_loss"]) for r in rows):
@@ -79,11 +92,17 @@ def _text(path: Path) -> str:
         ) from None
 
 
-def _rows(path: Path, text: str) -> list[dict[str, float]]:
+def _rows(path: Path, text: str, meaning: dict[str, tuple[float, float, str]]) -> list[dict[str, float]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[dict[str, float]] = []
     try:
         columns = next(reader, [])
+        if twice := [c for c in dict.fromkeys(columns) if c and columns.count(c) > 1]:
+            at = [i + 1 for i, c in enumerate(columns) if c == twice[0]]
+            raise GansweepError(
+                f"{path}:{reader.line_num}: column {twice[0]!r} is named twice (columns {at[0]} and {at[1]}); "
+                "name each column once"
+            )
         missing = [c for c in REQUIRED if c not in columns]
         if missing:
             raise GansweepError(
@@ -93,6 +112,7 @@ def _rows(path: Path, text: str) -> list[dict[str, float]]:
         for cells in filter(None, reader):  # a blank line reads as []
             where = f"{path}:{reader.line_num}"
             row = _row(dict(zip(columns, cells)), where)
+            _check_meaning(row, meaning, where)
             if rows and row["epoch"] <= rows[-1]["epoch"]:
                 raise GansweepError(
                     f"{where}: epoch {row['epoch']} comes after epoch {rows[-1]['epoch']}; "
@@ -118,6 +138,43 @@ def _row(cells: dict[str, str], where: str) -> dict[str, float]:
     return row
 
 
+PROBABILITY = (
+    0.0,
+    1.0,
+    "is not a probability: d_real and d_fake are D's mean output on real and generated images, in [0, 1]; "
+    "logits must pass the sigmoid per image before the mean; for LSGAN's raw scores pass --loss lsgan",
+)
+NEVER_NEGATIVE = (
+    0.0,
+    math.inf,
+    "is negative, which {loss}'s {column} never is; a Wasserstein or hinge loss is not diagnosed here",
+)
+MEANINGS: dict[str, dict[str, tuple[float, float, str]]] = {
+    # column -> (low, high, why a value outside them cannot be what the column says)
+    "bce": {
+        "d_loss": NEVER_NEGATIVE,
+        "g_loss": (0.0, math.inf, NEVER_NEGATIVE[2] + " (for the saturating log(1 - D(G(z))) pass --loss minimax)"),
+        "d_real": PROBABILITY,
+        "d_fake": PROBABILITY,
+    },
+    "minimax": {"d_loss": NEVER_NEGATIVE, "d_real": PROBABILITY, "d_fake": PROBABILITY},
+    "lsgan": {"d_loss": NEVER_NEGATIVE, "g_loss": NEVER_NEGATIVE},
+}
+"""Per adversarial loss (``gansweep.losses``): D's losses are sums of -log terms or squares, so never
+negative; the non-saturating G loss, -log D(G(z)), neither, while the saturating one, log(1 - D(G(z))), is
+never positive; d_real and d_fake are probabilities except under LSGAN, which logs D's raw score (1.04,
+then 8.9 in a first epoch at lr 1e-2). A value outside is another quantity (a logit, a critic's score)
+that the flags would misread: a logit d_fake of -1 reads as D(G(z)) < 0.05, a D-loss collapse."""
+
+
+def _check_meaning(row: dict[str, float], meaning: dict[str, tuple[float, float, str]], where: str) -> None:
+    for column, (low, high, why) in meaning.items():
+        value = row.get(column, math.nan)
+        if math.isfinite(value) and not low <= value <= high:
+            loss = next(name for name, m in MEANINGS.items() if m is meaning)
+            raise GansweepError(f"{where}: {column} {value:g} {why.format(loss=loss, column=column)}")
+
+
 def _number(text: str, column: str, where: str) -> float:
     try:
         return float(text)
@@ -134,19 +191,43 @@ def _whole(value: float, column: str, low: int, high: int, where: str) -> int:
     return int(value)
 
 
-def _images(array: np.ndarray, where: str) -> torch.Tensor:
-    """float32 (N, 1, 28, 28) or (N, 28, 28) in [-1, 1] -> uint8 (N, 1, 28, 28)."""
+def _images(array: np.ndarray, where: str) -> tuple[torch.Tensor, str]:
+    """(N, 1, 28, 28) or (N, 28, 28) samples -> (uint8 (N, 1, 28, 28), the range they were read in): floats
+    in [-1, 1] (a tanh generator's), floats in [0, 1] (torchvision's ``ToTensor``; an image in [-1, 1] has
+    its dark background below 0, so one whose least value is 0 or more is in [0, 1]), or 0-255 integers.
+    Read as [-1, 1], real digits in [0, 1] were judged poor, 1/10 digits, fid_mnist 1376 (issue 26)."""
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[1:] != (1, 28, 28) or len(array) < 10:
         raise GansweepError(f"{where}: expected shape (N, 1, 28, 28) or (N, 28, 28) with N >= 10, got {array.shape}")
-    if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
-        raise GansweepError(f"{where}: expected finite float values in [-1, 1], got dtype {array.dtype}")
-    if array.min() < -1.01 or array.max() > 1.01:
+    if len(array) > MAX_SAMPLES:
         raise GansweepError(
-            f"{where}: values must lie in [-1, 1] (tanh output), found [{array.min():.3g}, {array.max():.3g}]"
+            f"{where}: {len(array):,} samples, more than the {MAX_SAMPLES:,} the judge reads at once; give some of them"
         )
-    return torch.from_numpy(((np.clip(array, -1, 1) + 1) * 127.5).round().astype(np.uint8))
+    if np.issubdtype(array.dtype, np.integer):
+        if array.min() < 0 or array.max() > 255:
+            raise GansweepError(
+                f"{where}: integer samples must be 0-255 pixels, found [{array.min()}, {array.max()}]; "
+                "or give floats in [-1, 1]"
+            )
+        return torch.from_numpy(array.astype(np.uint8)), "0-255"
+    if not np.issubdtype(array.dtype, np.floating):
+        raise GansweepError(f"{where}: expected numbers (floats in [-1, 1], or 0-255 pixels), got dtype {array.dtype}")
+    if not (finite := np.isfinite(array)).all():
+        raise GansweepError(
+            f"{where}: {array.size - finite.sum():,} of {array.size:,} values are NaN or infinite: samples of a "
+            "generator that diverged; give an epoch's samples from before it did, or leave out --samples"
+        )
+    low, high = float(array.min()), float(array.max())
+    if low >= 0 and high <= 1.01:
+        return torch.from_numpy((np.clip(array, 0, 1) * 255).round().astype(np.uint8)), "[0, 1]"
+    if low < -1.01 or high > 1.01:
+        fix = "as uint8 pixels (a.astype(np.uint8))" if low >= 0 and high <= 255 else "in [-1, 1]"
+        raise GansweepError(
+            f"{where}: values must lie in [-1, 1] (tanh output) or [0, 1] (ToTensor's), found [{low:.3g}, {high:.3g}]; "
+            f"save them {fix}"
+        )
+    return torch.from_numpy(((np.clip(array, -1, 1) + 1) * 127.5).round().astype(np.uint8)), "[-1, 1]"
 
 
 def _epoch_of(key: str, path: Path, epochs: list[int]) -> int:
@@ -159,16 +240,50 @@ def _epoch_of(key: str, path: Path, epochs: list[int]) -> int:
     return int(digits)
 
 
-def read_samples(path: Path, epochs: list[int]) -> dict[int, torch.Tensor]:
+def read_samples(
+    path: Path, epochs: list[int], say: Callable[[str], None] = lambda note: None
+) -> dict[int, torch.Tensor]:
     """Generated images by epoch: a .npy holds the last epoch's, a .npz one array per epoch, named by it
-    ('5' or 'epoch_5'), so that the verdict can read a trend. Each array as ``_images`` takes it."""
+    ('5' or 'epoch_5'), so that the verdict can read a trend. Each array as ``_images`` takes it; samples
+    read in another range than [-1, 1] are told to ``say``, once per file. Only arrays are read (no
+    pickled objects, whatever the file claims to be)."""
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise GansweepError(f"{path}: not a readable .npy or .npz array ({error})") from None
-    if isinstance(loaded, np.ndarray):
-        return {epochs[-1]: _images(loaded, str(path))}
-    with loaded:
-        if not loaded.files:
-            raise GansweepError(f"{path}: the .npz holds no arrays; give one per epoch, named by it ('5' or 'epoch_5')")
-        return {_epoch_of(key, path, epochs): _images(loaded[key], f"{path}[{key}]") for key in loaded.files}
+        with path.open("rb") as f:
+            start = f.read(6)
+    except OSError as error:
+        raise GansweepError(f"{path}: cannot read ({error.strerror})") from None
+    if not start.startswith((b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")):  # np.save's; a zip (np.savez)
+        raise GansweepError(f"{path}: not a .npy or .npz file; save the samples with np.save or np.savez")
+    try:
+        loaded = np.load(path, mmap_mode="r", allow_pickle=False)  # a .npy mapped: its shape before its bytes
+        if isinstance(loaded, np.ndarray) and loaded.ndim == 5:  # a gansweep samples.npy: epoch 0, 1, 2, ...
+            if len(loaded) <= epochs[-1]:
+                raise GansweepError(
+                    f"{path}: holds the samples of epochs 0-{len(loaded) - 1} (a gansweep samples.npy), but the "
+                    f"history goes to epoch {epochs[-1]}; give the history of the same run"
+                )
+            arrays = [(e, f"{path}[{e}]", loaded[e]) for e in epochs]
+            say(f"{path}: a gansweep samples.npy (0-255 pixels from epoch 0 on): read as one array per epoch")
+        elif isinstance(loaded, np.ndarray):
+            arrays = [(epochs[-1], str(path), loaded)]
+        else:
+            with loaded:
+                if not loaded.files:
+                    raise GansweepError(
+                        f"{path}: the .npz holds no arrays; give one per epoch, named by it ('5' or 'epoch_5')"
+                    )
+                arrays = [(_epoch_of(key, path, epochs), f"{path}[{key}]", loaded[key]) for key in loaded.files]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        objects = "pickle" in str(error) or "Python objects" in str(error)
+        reason = "it holds Python objects, which are not read" if objects else str(error)
+        raise GansweepError(f"{path}: not a readable .npy or .npz array ({reason})") from None
+    read = {epoch: _images(array, where) for epoch, where, array in arrays}
+    own = isinstance(loaded, np.ndarray) and loaded.ndim == 5  # its note said how it is read
+    for scale, count in Counter(scale for _, scale in read.values() if scale != "[-1, 1]" and not own).items():
+        which = f"{count} of its {len(read)} arrays are" if len(read) > 1 else "the samples are"
+        say(f"{path}: {which} in {scale}, not [-1, 1]: read as such ({SCALES[scale]})")
+    return {epoch: images for epoch, (images, _) in read.items()}
+
+
+SCALES = {"[0, 1]": "0 black, 1 white: torchvision's ToTensor range", "0-255": "pixels, 0 black, 255 white"}
+"""How ``_images`` read samples in a range other than [-1, 1], as the note says it."""

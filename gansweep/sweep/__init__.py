@@ -33,7 +33,7 @@ Example:
 
 from gansweep.sweep._judge import recorded_judge
 from gansweep.sweep._layout import cores
-from gansweep.sweep._queue import point_status, records_by_key, states_by_key
+from gansweep.sweep._queue import point_status, records_by_key, states_by_key, stored_plans
 from gansweep.sweep._record import State, TrialRecord
 from gansweep.sweep._run import SweepResult, Terminated, complete_search_trials, run_sweep
 from gansweep.sweep._settings import SweepSettings
@@ -53,4 +53,5 @@ __all__ = [
     "records_by_key",
     "run_sweep",
     "states_by_key",
+    "stored_plans",
 ]

@@ -165,6 +165,15 @@ def running_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
+def stored_plans(trials: list[FrozenTrial]) -> tuple[list[TrialPlan], int]:
+    """(the grid points, in the grid's order, and the number of search slots) that a study's trials were
+    queued for: a sweep read by its name, without its grid."""
+    records = deciding(trials).values()
+    grid = sorted((r for r in records if r.search_slot is None and r.plan is not None), key=lambda r: r.index)
+    slots = [r.search_slot for r in records if r.search_slot is not None]
+    return [r.plan for r in grid if r.plan is not None], max(slots, default=-1) + 1
+
+
 def point_status(trials: list[FrozenTrial], plans: list[TrialPlan], n_search: int) -> list[dict[str, Any]]:
     """One row per grid point and search slot: its ``label``, ``state`` (a ``State``), the ``worker``
     (host:pid device) that holds or held it, its ``epoch``, and ``detail`` (the verdict, or the error)."""

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gansweep.config import SweepConfig
+from gansweep.errors import GansweepError
 from gansweep.options import HEARTBEAT
 from gansweep.tracking import default_tracking_uri
 
@@ -34,6 +35,11 @@ class SweepSettings:
     """Seconds between a worker's heartbeats (RDB storage only)."""
     retry_failed: bool = False
     """Queue points whose trial raised an error again (``--retry-failed``)."""
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--storage", self.storage), ("--tracking-uri", self.tracking_uri)):
+            if value is not None and not value.strip():  # else one check would read it as given, another not
+                raise GansweepError(f"{flag} {value!r} names no store: give its URL, or leave {flag} out")
 
     @property
     def shared(self) -> bool:

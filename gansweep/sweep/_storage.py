@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,74 @@ def repair_journal(path: Path) -> int:
 
 def open_storage(settings: SweepSettings, create: bool = True):
     """The Optuna storage: the RDB URL given (with heartbeats), or the journal file under the store
-    folder (None when ``create`` is false and there is none)."""
+    folder (None when ``create`` is false and there is none). A journal that Optuna cannot replay is
+    refused, in one line that says which line is damaged and how to keep the good ones."""
     _quiet_optuna()
     if settings.storage:
         return _open_rdb(settings)
     path = settings.journal
     if not create and not path.exists():
         return None
+    check_journal(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    backend = _CountingBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    try:
+        return optuna.storages.JournalStorage(backend)
+    except Exception as error:  # a line that reads as JSON but is no operation Optuna knows how to replay
+        raise _damaged(path, backend.replayed - 1, f"{type(error).__name__}: {error}") from None
+
+
+class _CountingBackend(JournalFileBackend):
+    """The journal file, counting the lines Optuna has read: when replaying one fails, ``replayed`` says which."""
+
+    replayed = 0
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        self.replayed = log_number_from
+        for log in super().read_logs(log_number_from):
+            self.replayed += 1
+            yield log
+
+
+def check_journal(path: Path) -> None:
+    """Every whole line of the journal is a JSON object (a torn last line, without its newline, is the
+    one exception: ``repair_journal`` cuts it). Optuna would stop at a bad line with a traceback, or, at
+    a bad last line, skip it and append after it, making it a bad line in the middle."""
+    if path.exists() and not path.is_file():
+        raise GansweepError(
+            f"store {path.parent}: {path.name} is not a file (a folder?); nothing was changed. Move it aside "
+            f"(mv {path} {path}.old) and run again: {_REBUILT}"
+        )
+    try:
+        lines = path.read_bytes().split(b"\n")[:-1] if path.exists() else []  # [-1]: after the last newline
+    except OSError as error:
+        raise GansweepError(f"store {path.parent}: cannot read {path.name} ({error.strerror})") from None
+    for number, line in enumerate(lines):
+        try:
+            reason = None if isinstance(json.loads(line), dict) else "not a JSON object"
+        except UnicodeDecodeError:
+            reason = "not UTF-8 text"
+        except ValueError:
+            reason = "not JSON"
+        if reason:
+            raise _damaged(path, number, reason, len(lines))
+
+
+_REBUILT = "each grid point whose run finished is taken from the runs in mlflow.db, not trained again"
+
+
+def _damaged(path: Path, intact: int, reason: str, total: int | None = None) -> GansweepError:
+    """The one line for a journal whose line ``intact + 1`` cannot be read: what, what was kept, the way out."""
+    where = f"line {intact + 1}" + (f" of {total}" if total else "")
+    head = f"store {path.parent}: {path.name} {where} is damaged ({reason}); nothing was changed."
+    if intact == 0:
+        return GansweepError(
+            f"{head} Nothing before it to keep: move it aside (mv {path} {path}.damaged) and run again: {_REBUILT}"
+        )
+    return GansweepError(
+        f"{head} Its first {intact} line(s) are intact: keep them (mv {path} {path}.damaged && head -n {intact} "
+        f"{path}.damaged > {path}) and run again: for what the later lines held, {_REBUILT}"
+    )
 
 
 def _open_rdb(settings: SweepSettings):
@@ -127,6 +187,11 @@ class SweepLock:
 
     def __init__(self, store: Path, study_name: str) -> None:
         self.path = store / f"{study_name}.lock"
+        if self.path.exists() and not self.path.is_file():
+            raise GansweepError(
+                f"store {store}: {self.path.name} is not a file (a folder?); nothing was changed. Move it aside "
+                f"(mv {self.path} {self.path}.old) and run again"
+            )
         try:
             store.mkdir(parents=True, exist_ok=True)
             self.file = self.path.open("a+")

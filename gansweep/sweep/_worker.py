@@ -381,7 +381,7 @@ def _taken_over(worker: Worker, plan: TrialPlan, run_id: str) -> None:
 
 
 def _fail(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, error: Exception) -> None:
-    message = redact(f"{type(error).__name__}: {error}")
+    message = redact(f"{type(error).__name__}: {error}", worker.settings.storage, worker.settings.tracking_uri)
     try:
         if not _give_up(worker, trial, error=message[:2000]):
             _taken_over(worker, plan, run_id)
@@ -427,6 +427,7 @@ def worker_process(settings: SweepSettings, number: int, threads: int, parent_ru
     except KeyboardInterrupt:
         pass
     except Exception as error:  # the store failed under this worker: its trial is queued again by the run
-        events.put(("fatal", {"message": redact(f"worker {worker_id(os.getpid())}: {type(error).__name__}: {error}")}))
+        message = f"worker {worker_id(os.getpid())}: {type(error).__name__}: {error}"
+        events.put(("fatal", {"message": redact(message, settings.storage, settings.tracking_uri)}))
     finally:
         events.put(("exit", {"pid": os.getpid()}))

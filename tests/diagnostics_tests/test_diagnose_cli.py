@@ -73,7 +73,12 @@ def test_samples_by_epoch_show_a_stuck_collapse(tmp_path: Path, digits, capsys) 
         (["epoch,d_loss,g_loss"], None, "no rows after the header"),
         (["epoch,d_loss,g_loss", "1,1,1"], np.zeros((20, 3, 28, 28), np.float32), "expected shape (N, 1, 28, 28)"),
         (["epoch,d_loss,g_loss", "1,1,1"], np.full((20, 28, 28), 5, np.float32), "values must lie in [-1, 1]"),
-        (["epoch,d_loss,g_loss", "1,1,1"], np.zeros((20, 28, 28), np.int64), "expected finite float values"),
+        (
+            ["epoch,d_loss,g_loss", "1,1,1"],
+            np.full((20, 28, 28), 300, np.int64),
+            "integer samples must be 0-255 pixels",
+        ),
+        (["epoch,d_loss,g_loss", "1,1,1"], np.zeros((20, 28, 28), bool), "expected numbers (floats in [-1, 1]"),
         (
             ["epoch,d_loss,g_loss", "1,1,1"],
             {"7": np.zeros((20, 28, 28), np.float32)},
