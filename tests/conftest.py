@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("GANSWEEP_CACHE", str(Path(__file__).resolve().parent.parent / ".cache"))
 
 from gansweep.data import Digits, load_dataset
+from gansweep.trainer import TrainerCallback
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +69,18 @@ def write_idx():
             (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
 
     return write
+
+
+@pytest.fixture
+def open_at():
+    """A callback that opens ``gate`` once the trainer has finished epoch ``epoch`` (a slow store's tests)."""
+
+    class OpenAt(TrainerCallback):
+        def __init__(self, gate, epoch: int) -> None:
+            self.gate, self.epoch = gate, epoch
+
+        def on_epoch(self, trainer, record) -> None:
+            if trainer.epoch == self.epoch:
+                self.gate.set()
+
+    return OpenAt

@@ -11,7 +11,7 @@ import pytest
 from gansweep.errors import GansweepError
 from gansweep.hparams import resolve_hyperparameters
 from gansweep.tracking import MlflowEpochLogger, Sender, check_tracking
-from gansweep.trainer import STEP_METRICS, Trainer, TrainerCallback
+from gansweep.trainer import STEP_METRICS, Trainer
 
 
 class _Sent:
@@ -59,25 +59,14 @@ class _GatedStore:
         self.arrived.append((values, self.trainer.epoch))
 
 
-class _OpenAt(TrainerCallback):
-    """Opens the store's gate once the trainer has finished epoch ``epoch``."""
-
-    def __init__(self, gate: threading.Event, epoch: int) -> None:
-        self.gate, self.epoch = gate, epoch
-
-    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if trainer.epoch == self.epoch:
-            self.gate.set()
-
-
-def test_epochs_train_while_the_store_is_busy_and_every_epoch_arrives_in_order(digits) -> None:
+def test_epochs_train_while_the_store_is_busy_and_every_epoch_arrives_in_order(digits, open_at) -> None:
     """The store answers nothing until epoch 3 has ended: with tracking on the training path the first
     epoch's call would never return (the test would time out); off it, epochs 2 and 3 train meanwhile."""
     hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 4, "batch_size": 500})
     store = _GatedStore()
     with Sender() as sender:
         logger = MlflowEpochLogger(store, "run", sender)  # type: ignore[arg-type]
-        trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[logger, _OpenAt(store.gate, 3)])
+        trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[logger, open_at(store.gate, 3)])
         store.trainer = trainer
         history = trainer.fit()
         sender.flush()

@@ -22,7 +22,7 @@ from gansweep.sweep._runs import TrialRuns
 from gansweep.sweep._storage import Heartbeat
 from gansweep.sweep._worker import _SweepCallback, objective_value
 from gansweep.tracking import Sender
-from gansweep.trainer import History, Trainer, TrainerCallback
+from gansweep.trainer import History, Trainer
 
 DIVERGED = Diagnosis([Flag("diverged", 1, "non-finite loss")], "diverged at epoch 1", {})
 GOOD = Diagnosis([], "good", {})
@@ -70,16 +70,7 @@ class _GatedTracker:
         self.arrived.append((file.name, inside, self.trainer.epoch, TrialRecord.of(self.trial).checkpoint_run))
 
 
-class _OpenAt(TrainerCallback):
-    def __init__(self, gate: threading.Event, epoch: int) -> None:
-        self.gate, self.epoch = gate, epoch
-
-    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if trainer.epoch == self.epoch:
-            self.gate.set()
-
-
-def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_after(digits) -> None:
+def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_after(digits, open_at) -> None:
     study = optuna.create_study()
     trial = study.ask()
     hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 4, "batch_size": 500})
@@ -88,7 +79,7 @@ def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_aft
     runs = TrialRuns(tracker, "", 10, {}, "mnist-5k/v4/test")  # type: ignore[arg-type]
     with Heartbeat(storage_of(study), trial_id(trial), 15) as heartbeat, Sender() as sender:  # in memory: no beats
         callback = _SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=1)
-        trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[callback, _OpenAt(tracker.gate, 3)])
+        trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[callback, open_at(tracker.gate, 3)])
         tracker.trainer = trainer
         trainer.fit()
         sender.flush()
