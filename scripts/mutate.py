@@ -52,6 +52,20 @@ MUTATIONS = (
         ("tests/diagnostics_tests/test_thresholds.py",),
     ),
     Mutation(
+        "collapsed samples that draw their digit better read as more varied",
+        "gansweep/diagnostics/flags.py",
+        "moved = (lambda s: s.variety) if variety else (lambda s: s.record)",
+        "moved = lambda s: s.record  # noqa: E731",
+        ("tests/diagnostics_tests/test_flags.py", "-k", "draw_their_digit_better"),
+    ),
+    Mutation(
+        "a worker that scores with its own judge whatever the sweep's",
+        "gansweep/sweep/_judge.py",
+        'if record["sha256"] != judge.sha256:',
+        "if False:",
+        ("tests/sweep_tests/test_judge.py", "-k", "refuses_before"),
+    ),
+    Mutation(
         "a heartbeat default of 10 s",
         "gansweep/options.py",
         "HEARTBEAT = 15",
