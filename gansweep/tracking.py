@@ -161,6 +161,9 @@ def _mlflow() -> ModuleType:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Set, not defaulted: MLflow prints a server's run and experiment URLs to stdout as they are, with
+    # any password in them; gansweep's own lines name the runs, redacted.
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     import mlflow
     import mlflow.entities
     import mlflow.exceptions

@@ -116,7 +116,10 @@ def test_two_machines_on_postgres_and_mlflow_server_one_killed(
 
     grid = tmp_path / "grid.yaml"
     grid.write_text(GRID)
-    shared = ["--storage", postgres_url, "--tracking-uri", mlflow_server, "--name", sweep_name, "--heartbeat", "1"]
+    # The server takes no login: the credentials ride along, and must never be printed (MLflow's own
+    # "View run" lines showed them).
+    tracking = mlflow_server.replace("://", "://bob:HUNTER7@", 1)
+    shared = ["--storage", postgres_url, "--tracking-uri", tracking, "--name", sweep_name, "--heartbeat", "1"]
     machines = [_start(grid, "--store", str(tmp_path / f"machine{i}"), *shared) for i in range(2)]
     settings = SweepSettings(load_config(grid), "", sweep_name, tmp_path, storage=postgres_url)
     killed_key = _kill_one_mid_trial(settings, wait_for)
@@ -124,6 +127,7 @@ def test_two_machines_on_postgres_and_mlflow_server_one_killed(
     assert sorted(rc for _, rc, _ in results) == [-9, 0], results
     survivor_err = next(err for _, rc, (_, err) in results if rc == 0)
     assert "Traceback" not in survivor_err
+    assert not [out for _, _, pair in results for out in pair if "HUNTER7" in out]
 
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name(sweep_name).experiment_id
