@@ -85,6 +85,13 @@ def check_database(path: Path) -> None:
         raise damaged_database(path, f"cut short: {size:,} of {(65536 if page == 1 else page) * pages:,} bytes")
 
 
+def holds_database(path: Path) -> bool:
+    """Whether a read-only command has a store at ``path``: MLflow would make its tables in a missing or
+    empty file (a zero-byte mlflow.db grew to 954 KB under ``diagnose``); a folder there is for
+    ``check_database`` to name."""
+    return path.exists() and not (path.is_file() and path.stat().st_size == 0)
+
+
 def damaged_database(path: Path, reason: str) -> GansweepError:
     """The one line for a damaged mlflow.db: what, what was kept, the way out."""
     return GansweepError(
@@ -346,7 +353,7 @@ def check_tracking(uri: str, timeout: int = 10, read_only: bool = False) -> None
         )
     if scheme == "sqlite" and read_only and uri.startswith("sqlite:///"):
         database = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
-        if not database.exists():
+        if not holds_database(database):
             raise GansweepError(f"no MLflow store at {database}: check --tracking-uri (nothing was created there)")
         check_database(database)
     if uri.startswith(("http://", "https://")):

@@ -244,6 +244,11 @@ def diagnose_a_mistyped_store(case: Case) -> None:
     typo.mkdir()
     case.check(["diagnose", "0123456789abcdef", "--store", str(typo)], f"no MLflow store at {typo}/mlflow.db")
     assert not any(typo.iterdir())  # nothing created there
+    (typo / "mlflow.db").touch()  # an empty file: MLflow made its tables in it
+    case.check(["diagnose", "0123456789abcdef", "--store", str(typo)], f"no MLflow store at {typo}/mlflow.db")
+    case.check(["ui", "--store", str(typo)], f"no MLflow store at {typo}/mlflow.db")
+    case.check(["diagnose", "0", "--tracking-uri", f"sqlite:///{typo}/mlflow.db"], f"no MLflow store at {typo}")
+    assert (typo / "mlflow.db").stat().st_size == 0
 
 
 def not_utf8_too_large_or_too_deep(case: Case) -> None:

@@ -13,7 +13,7 @@ from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
 from gansweep.diagnostics.judge import read_judge, shipped
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError
-from gansweep.tracking import MissingArtifact, Tracker, check_tracking, default_tracking_uri
+from gansweep.tracking import MissingArtifact, Tracker, check_tracking, default_tracking_uri, holds_database
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,7 +67,7 @@ def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
 
 
 def _run_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
-    if not args.tracking_uri and not (args.store / "mlflow.db").exists():  # MLflow would create an empty one
+    if not args.tracking_uri and not holds_database(args.store / "mlflow.db"):
         raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: check --store (or pass --tracking-uri)")
     uri = args.tracking_uri or default_tracking_uri(args.store)  # checks the store's mlflow.db
     check_tracking(uri, read_only=True)

@@ -10,13 +10,13 @@ import sys
 
 from gansweep.commands._shared import on_sigterm
 from gansweep.errors import GansweepError, redact
-from gansweep.tracking import check_tracking, default_tracking_uri, experiment_id
+from gansweep.tracking import check_tracking, default_tracking_uri, experiment_id, holds_database
 
 
 def main(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise GansweepError(f"--port must be 1 to 65535, got {args.port}")
-    if not args.tracking_uri and not (args.store / "mlflow.db").exists():
+    if not args.tracking_uri and not holds_database(args.store / "mlflow.db"):
         raise GansweepError(
             f"no MLflow store at {args.store}/mlflow.db: run `gansweep run grid.yaml` first, or pass --store"
         )
