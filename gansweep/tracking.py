@@ -362,19 +362,30 @@ def check_tracking(uri: str, timeout: int = 10, read_only: bool = False) -> None
         _check_database(uri, timeout)
 
 
+API_PROBE = "/api/2.0/mlflow/experiments/search?max_results=1"
+"""Asked after ``/health``: a server whose database is locked or gone answers the one and stalls on the
+other, and MLflow's client waits on it for minutes (120 s a request, with retries)."""
+
+
 def _check_server(uri: str, timeout: int) -> None:
-    try:
-        health = re.sub(r"//[^/]*@", "//", uri.rstrip("/"), count=1) + "/health"  # urllib takes no user:password@
-        urllib.request.urlopen(health, timeout=timeout).close()
-    except urllib.error.HTTPError:
-        pass  # it answered; MLflow reports what is wrong with the request
-    except (http.client.InvalidURL, ValueError):  # its text may quote a piece of a password
-        raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
-    except OSError as error:
-        reason = redact(str(getattr(error, "reason", error)), uri)
-        raise GansweepError(
-            f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?"
-        ) from None
+    base = re.sub(r"//[^/]*@", "//", uri.rstrip("/"), count=1)  # urllib takes no user:password@
+    for path in ("/health", API_PROBE):
+        try:
+            urllib.request.urlopen(base + path, timeout=timeout).close()
+        except urllib.error.HTTPError:
+            pass  # it answered; MLflow reports what is wrong with the request (a login, say)
+        except (http.client.InvalidURL, ValueError):  # its text may quote a piece of a password
+            raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
+        except OSError as error:
+            reason = redact(str(getattr(error, "reason", error)), uri)
+            if path == API_PROBE:
+                raise GansweepError(
+                    f"--tracking-uri {redact(uri)} answers /health but not its API ({reason}); "
+                    "is the MLflow server's database locked or down?"
+                ) from None
+            raise GansweepError(
+                f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?"
+            ) from None
 
 
 def connect_args(url: str, timeout: int = 10) -> dict[str, Any]:

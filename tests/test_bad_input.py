@@ -8,8 +8,10 @@ every record of the finished trial as it was.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import http.server
 import json
 import os
 import re
@@ -18,8 +20,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -723,6 +726,9 @@ def a_store_that_never_answers(case: Case) -> None:
         uri = f"http://bob:secret@127.0.0.1:{silent.getsockname()[1]}"
         case.check_within(40, ["diagnose", "0123456789abcdef", "--tracking-uri", uri], "is unreachable (timed out)")
     case.check_within(40, ["diagnose", "0123456789abcdef", "--tracking-uri", "http://127.0.0.1:1"], "is unreachable (")
+    with _healthy_but_stalled() as port:  # what a server with a locked database does: silent for 120 s+
+        uri = f"http://bob:secret@127.0.0.1:{port}"
+        case.check_within(40, ["diagnose", "0123456789abcdef", "--tracking-uri", uri], "answers /health but not")
     default_tracking_uri(case.store)  # the copy pointed at its own artifacts, as any first use of it does
     case.check(
         ["diagnose", "0123456789abcdef", "--store", str(case.store)],
@@ -740,6 +746,31 @@ def a_store_that_never_answers(case: Case) -> None:
     )
     [parent] = [r.info.run_id for r in _runs(case.store, "sweep")]
     case.check(["diagnose", parent, "--store", str(case.store)], f"run {parent} in", "holds no history.json")
+
+
+@contextlib.contextmanager
+def _healthy_but_stalled() -> Iterator[int]:
+    """An HTTP server that answers /health and holds every other request until it is shut down."""
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/health":
+                release.wait(120)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
 
 
 def _journal_lines(case: Case) -> list[bytes]:
