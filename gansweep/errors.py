@@ -13,15 +13,18 @@ _USERINFO = re.compile(r"(\b[a-z][\w+.-]*://[^\s:/]*):(?:(?!://)\S)+@", re.IGNOR
 # `?password=...`, `&token=...`, `&X-Amz-Signature=...`: a credential-like query parameter (its name, or
 # the last `_`/`.`/`-` part of it), up to the next parameter, a quote, or the punctuation that ends a
 # message's URL (`...?password=***: cannot open`). Other parameters (`sslmode=`) stay visible.
+# Any name ending in password/passwd/pwd counts (libpq's `sslpassword`), `pw` too, and so does one
+# percent-encoded inside another parameter (ODBC's `odbc_connect=...%3BPWD%3D...`).
 _SECRET_PARAMETER = re.compile(
-    r"([?&#](?:[\w.-]*[_.-])?(?:password|passwd|pass|pwd|token|apikey|key|secret|sig|signature|auth)=)[^\s&'\"]*[^\s&'\":,;.)]",
+    r"((?:[?&#](?:[\w.-]*[_.-])?(?:pass|token|apikey|key|secret|sig|signature|auth)|[?&#][\w.-]*(?:password|passwd|pwd)"
+    r"|[?&#]pw|(?:%3B|%26|%3F)[\w.-]*(?:password|passwd|pwd))(?:=|%3D))[^\s&'\"]*[^\s&'\":,;.)]",
     re.IGNORECASE,
 )
 
 
 # The parts a URL parser may split a password into when it holds an unencoded `@`, `:`, `/`, `?` or `#`
 # (SQLAlchemy reads `bob:p@ss:HUNTER2@h:1` as port 'HUNTER2@h:1' and says so).
-_PASSWORD_SEPARATORS = re.compile(r"[@:/?#]+")
+_PASSWORD_SEPARATORS = re.compile(r"[@:/?#\s]+")
 
 
 class GansweepError(Exception):
@@ -47,6 +50,10 @@ def redact(text: str, *urls: str | None) -> str:
     'postgresql://u:***@127.0.0.1:1/db?sslmode=require&password=***&x=1'
     >>> redact("cannot open (invalid port 'HUNTER2@127.0.0.1:1')", "postgresql://bob:p@ss:HUNTER2@127.0.0.1:1/db")
     "cannot open (invalid port '***@127.0.0.1:1')"
+    >>> redact("x postgresql://u@h/db?sslpassword=S1&pw=S2 and mssql+pyodbc:///?odbc_connect=UID%3Du%3BPWD%3DS3")
+    'x postgresql://u@h/db?sslpassword=***&pw=*** and mssql+pyodbc:///?odbc_connect=UID%3Du%3BPWD%3D***'
+    >>> redact("--storage postgresql://bob:pw SECRET@127.0.0.1:1/db: no", "postgresql://bob:pw SECRET@127.0.0.1:1/db")
+    '--storage postgresql://bob:***@127.0.0.1:1/db: no'
     """
     text = _SECRET_PARAMETER.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
     for secret in sorted(_secrets(urls), key=len, reverse=True):  # the whole password before its pieces
@@ -58,8 +65,9 @@ def _secrets(urls: tuple[str | None, ...]) -> set[str]:
     """The passwords of ``urls`` (plain and percent-decoded), their pieces, and their query credentials."""
     found: set[str] = set()
     for url in filter(None, urls):
-        passwords = [m.group(1) for m in re.finditer(r"://[^\s:/]*:((?:(?!://)\S)+)@", url)]
-        passwords += [m.group(0).split("=", 1)[1] for m in _SECRET_PARAMETER.finditer(url)]
+        # One URL: its password may hold a space or a tab, which a URL in running text cannot.
+        passwords = [m.group(1) for m in re.finditer(r"://[^\s:/]*:((?:(?!://)[^\n])+)@", url)]
+        passwords += [m.group(0)[len(m.group(1)) :] for m in _SECRET_PARAMETER.finditer(url)]
         for password in passwords:
             for form in (password, unquote(password)):
                 found |= {form, *_PASSWORD_SEPARATORS.split(form)}

@@ -76,6 +76,9 @@ def device_problem(name: str) -> str | None:
         device = torch.device(name)
     except RuntimeError:
         return f"{name!r} is not a device: auto, cpu, cuda, cuda:N or mps"
+    if device.type not in ("cpu", "cuda", "mps") or (device.type == "cpu" and device.index):
+        # torch names more (meta, xla, cpu:1) than a trial trains on: each failed every trial
+        return f"{name!r} is not a device gansweep trains on: auto, cpu, cuda, cuda:N or mps"
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         return f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
     if device.type == "mps" and not torch.backends.mps.is_available():

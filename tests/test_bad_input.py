@@ -238,6 +238,8 @@ def device_that_does_not_exist(case: Case) -> None:
     )
     case.check(case.run(GRID, "--devices", "cuda:7"), "--devices 'cuda:7': this machine has")
     case.check(case.run(GRID, "--devices", " , "), "--devices ' , ' names no device")
+    for name in ("meta", "xla", "cpu:1"):  # torch's names, not a trial's: each failed every trial
+        case.check(case.run(GRID, "--devices", name), f"--devices {name!r} is not a device gansweep trains on")
     case.check(case.run(GRID.replace("device: cpu", "device: tpu9")), "grid.yaml: device 'tpu9' is not a device")
     case.check(["train", "--model", "mlp", "--device", "banana"], "--device 'banana' is not a device")
 
@@ -690,6 +692,13 @@ def password_a_driver_quotes(case: Case) -> None:
     case.check(["ui", "--tracking-uri", url], "cannot open (")
     case.check(["diagnose", "0123456789abcdef", "--tracking-uri", url], "cannot open (")
     case.check(["report", "e", "--storage", url], "cannot open (")
+    # Passwords a URL pattern alone missed: one holding a space, libpq's sslpassword, ODBC's PWD inside
+    # odbc_connect, a `pw` parameter (each was printed whole).
+    case.check(case.run(GRID, "--storage", "postgresql://bob:pw secret@127.0.0.1:1/db"), "bob:***@127.0.0.1:1/db")
+    case.check(case.run(GRID, "--storage", "postgresql://bob@127.0.0.1:1/db?sslpassword=secret"), "sslpassword=***")
+    odbc = "mssql+pyodbc:///?odbc_connect=DRIVER%3Dx%3BUID%3Dbob%3BPWD%3Dsecret"
+    case.check(case.run(GRID, "--storage", odbc), "PWD%3D***")
+    case.check(["diagnose", "0123456789abcdef", "--tracking-uri", "http://127.0.0.1:1/?pw=secret"], "?pw=***")
 
 
 def sizes_checked_before_they_are_built(case: Case) -> None:
