@@ -59,6 +59,20 @@ def read_history(path: Path, loss: str = "bce") -> list[dict[str, float]]:
     return rows
 
 
+def bound_d_fake(rows: list[dict[str, float]], loss: str) -> bool:
+    """Gives rows without ``d_fake`` its bound from their D loss, in place, under a loss whose D loss is
+    BCE (``bce``, ``minimax``); True when it did. That loss is -log D(x) - log(1 - D(G(z))), both terms
+    at least 0, so by Jensen mean D(G(z)) <= 1 - exp(-d_loss): a bound under the D-loss collapse's 0.05
+    is a D(G(z)) under it, and a bound above it flags nothing. Without it a history of D loss 0 and G
+    loss 50 (report 000's own words) read "good": its D-loss collapse could not be seen."""
+    if loss not in ("bce", "minimax"):
+        return False
+    missing = [r for r in rows if "d_fake" not in r and math.isfinite(r["d_loss"])]
+    for row in missing:
+        row["d_fake"] = 1 - math.exp(-row["d_loss"])
+    return bool(missing)
+
+
 def from_one(rows: list[dict[str, float]], samples: dict[int, torch.Tensor]) -> bool:
     """Renumbers a history whose first epoch is 0, and its samples by epoch, to count epochs trained
     (0 -> 1), in place: the verdict's epochs are epochs trained, and so are its rules' thresholds.

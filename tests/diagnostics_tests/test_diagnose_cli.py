@@ -26,6 +26,19 @@ def test_history_only_json(tmp_path: Path, capsys) -> None:
     assert result["metrics"] == {}
 
 
+def test_a_history_without_d_fake_reads_its_d_loss_collapse_from_the_bound(tmp_path: Path, capsys) -> None:
+    """Report 000's own words, "D loss 0 from epoch 4, G loss 50", as a notebook logs them (no D(G(z))):
+    it read "good". BCE's D loss bounds D(G(z)) by 1 - exp(-d_loss), which the rule reads."""
+    rows = ["epoch,d_loss,g_loss", "1,1.1,1.5", "2,0.6,3.0", "3,0.2,6.0"] + [f"{e},0.0,50" for e in range(4, 21)]
+    assert main(["diagnose", "--history", str(_csv(tmp_path / "h.csv", rows)), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["verdict"] == "D-loss collapse at epoch 4" and "gives no d_fake" in err
+    healthy = ["epoch,d_loss,g_loss"] + [f"{e},{1.2 + e % 3 / 20},{0.9 + e % 2 / 10}" for e in range(1, 21)]
+    assert main(["diagnose", "--history", str(_csv(tmp_path / "g.csv", healthy)), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "good"
+    assert not files.bound_d_fake(files.read_history(tmp_path / "h.csv", "lsgan"), "lsgan")  # no such bound
+
+
 def _repeated_digit(digits, seed: int) -> np.ndarray:
     one = digits.heldout_images[0].numpy().astype(np.float32) / 127.5 - 1
     noise = np.random.default_rng(seed).normal(0, 0.06, (300, 1, 28, 28))
