@@ -369,7 +369,11 @@ other, and MLflow's client waits on it for minutes (120 s a request, with retrie
 
 def _check_server(uri: str, timeout: int) -> None:
     base = re.sub(r"//[^/]*@", "//", uri.rstrip("/"), count=1)  # urllib takes no user:password@
-    for path in ("/health", API_PROBE):
+    probes = {
+        "/health": "is unreachable ({}); is the MLflow server running?",
+        API_PROBE: "answers /health but not its API ({}); is the MLflow server's database locked or down?",
+    }
+    for path, trouble in probes.items():
         try:
             urllib.request.urlopen(base + path, timeout=timeout).close()
         except urllib.error.HTTPError:
@@ -378,14 +382,7 @@ def _check_server(uri: str, timeout: int) -> None:
             raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
         except OSError as error:
             reason = redact(str(getattr(error, "reason", error)), uri)
-            if path == API_PROBE:
-                raise GansweepError(
-                    f"--tracking-uri {redact(uri)} answers /health but not its API ({reason}); "
-                    "is the MLflow server's database locked or down?"
-                ) from None
-            raise GansweepError(
-                f"--tracking-uri {redact(uri)} is unreachable ({reason}); is the MLflow server running?"
-            ) from None
+            raise GansweepError(f"--tracking-uri {redact(uri)} {trouble.format(reason)}") from None
 
 
 def connect_args(url: str, timeout: int = 10) -> dict[str, Any]:
