@@ -11,7 +11,7 @@ from pathlib import Path
 from gansweep.data import load_dataset
 from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
 from gansweep.diagnostics.judge import read_judge, shipped
-from gansweep.diagnostics.metrics import Reference
+from gansweep.diagnostics.metrics import Reference, distinct_words
 from gansweep.errors import GansweepError
 from gansweep.tracking import MissingArtifact, Tracker, check_tracking, default_tracking_uri, holds_database
 
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
             + ", ".join(f"{e.epoch} {e.quality} {e.trend or ''}".strip() for e in diagnosis.evaluations)
         )
     for key, value in diagnosis.metrics.items():
-        print(f"  {key}: {value:.4g}")
+        print(f"  {key}: {distinct_words(value) if key == 'distinct' else f'{value:.4g}'}")
     return 0
 
 

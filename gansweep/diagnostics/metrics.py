@@ -119,6 +119,16 @@ def distinct_images(features: torch.Tensor, radius: float, block: int = 1024) ->
     return low
 
 
+DISTINCT_SHOWN = 1000
+"""``distinct`` is shown as a number up to 1,000 and as "> 1000" above: no real digits or healthy run
+measured under 2,254, and a count that high says only that few samples were near-copies."""
+
+
+def distinct_words(value: float) -> str:
+    """How ``distinct`` reads in lines and tables: "~12", or "> 1000" (no copies a person would see)."""
+    return f"~{value:.0f}" if value <= DISTINCT_SHOWN else f"> {DISTINCT_SHOWN}"
+
+
 def _class_spreads(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The mean pairwise feature distance within each judged class (0 for a class with < 2 samples)."""
     return torch.tensor([_mean_pairwise_distance(features[labels == c]) for c in range(N_CLASSES)])
