@@ -307,6 +307,7 @@ CRAFTED = [
     Crafted("regime", "all ten classes after a change at 11", "digits", (), "good", make=stepped(11, tuple(range(10)))),
 ]
 REAL = [
+    Case("few distinct", "cgan_repeats@30", "real", ("under_trained",), "unclear"),  # 'good' before
     Case("few distinct", "healthy@8", "real", (), "good"),
     Case("few distinct", "final_healthy@40", "real", (), "good"),
     Case("few distinct", "final_speckled@40", "real", ("too_early",), "unclear"),

@@ -62,10 +62,11 @@ CONTRACT = [
     ("UNSTABLE_MIN_EPOCHS", 8, "(≥ 8 epochs needed)"),
     (
         "TREND_METRICS",
-        {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1},
-        "in `fid_mnist`, `diversity`, `modes_covered` and `pixel_diversity`",
+        {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1, "distinct": 1},
+        "in `fid_mnist`, `diversity`, `modes_covered`, `pixel_diversity` and `distinct`",
     ),
     ("FID_NOISE", (5.0, 0.015), "`fid_mnist` ±(5 + 1.5 % of its value)"),
+    ("DISTINCT_NOISE", 0.15, "`distinct` ±15 % of its value"),
     (
         "NOISE",
         {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01},
@@ -75,7 +76,11 @@ CONTRACT = [
     ("TREND_T", 2.0, "over 4 or more, a least-squares slope 2 standard errors from zero"),
     ("STUCK_EPOCHS", 8, "no new best for 8 epochs"),
     ("STUCK_SHARE", 1 / 3, "and for a third of the epochs trained"),
-    ("VARIETY", ("modes_covered", "diversity", "pixel_diversity"), "in variety (digits covered, diversity or pixel"),
+    (
+        "VARIETY",
+        ("modes_covered", "diversity", "pixel_diversity", "distinct"),
+        "in variety (digits covered, diversity, pixel diversity or distinct images",
+    ),
     ("NEAR_COPIES", 0.1, "judge diversity < 0.1"),
     ("COLLAPSE_EPOCHS", 11, "for 11 epochs and for a third of the epochs trained"),
     ("SEVERE_MODES", 2, "≤ 2/10 digits"),
@@ -136,13 +141,15 @@ def test_the_quality_of_one_evaluation(samples: dict, quality: str) -> None:
     assert diagnosis.outcome == ("good" if quality == "healthy" else "unclear")  # one evaluation: too early
 
 
-LEVEL = {"fid_mnist": 1000.0, "diversity": 0.5, "modes_covered": 5, "pixel_diversity": 0.5}
+LEVEL = {"fid_mnist": 1000.0, "diversity": 0.5, "modes_covered": 5, "pixel_diversity": 0.5, "distinct": 100.0}
 """Where the trend tests sit; at fid_mnist 1000 both terms of its spread count."""
 MARGIN = flags.TREND_Z * math.sqrt(2)
 """A change beyond noise, in spreads: the difference of two evaluations has √2 spreads."""
 
 
 def spread(metric: str, value: float) -> float:
+    if metric == "distinct":
+        return flags.DISTINCT_NOISE * value
     return flags.FID_NOISE[0] + flags.FID_NOISE[1] * value if metric == "fid_mnist" else flags.NOISE[metric]
 
 
