@@ -105,7 +105,9 @@ def distinct_images(features: torch.Tensor, radius: float, block: int = 1024) ->
     f = features.float()
     n = len(f)
     near = torch.cat([torch.cdist(f[i : i + block], f) < radius for i in range(0, n, block)])
-    left, groups = torch.ones(n, dtype=torch.bool), 0
+    paired = near.sum(dim=1) > 1  # near another sample than itself; the rest are a group each, in any order
+    near = near[paired][:, paired]
+    left, groups = torch.ones(len(near), dtype=torch.bool), int((~paired).sum())
     while bool(left.any()):
         first = int(left.nonzero()[0])
         left &= ~near[first]
