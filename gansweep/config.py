@@ -29,7 +29,9 @@ import hashlib
 import itertools
 import json
 import math
+import sys
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -58,7 +60,7 @@ from gansweep.hparams import (
     resolve_hyperparameters,
 )
 from gansweep.models import MODELS
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem
+from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem, overflows
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
@@ -79,6 +81,9 @@ MAX_EVAL_SAMPLES = 10_000
 thresholds were measured at 256."""
 MAX_SEED = 2**32 - 1
 """NumPy's seed range (torch takes 2^64, but a seed must mean the same to both)."""
+MAX_REPORTED = 1000
+"""The longest ``reported:``: the seed reports' words for a row are under 60 characters, and MLflow keeps a
+tag of at most 8,000 (``gansweep.reported`` on the trial's run), cutting a longer one with only a log line."""
 MAX_VALUES = 100_000
 """Values a grid.yaml may hold once its aliases are expanded (a real one holds under 1,000)."""
 BOOLEANS = {("amp",), ("search", "space", "*", "log")}
@@ -149,16 +154,37 @@ class ModelEntry(_FixedHyperparameters):
                 raise ValueError(f"grid axis {key!r} has no values")
         return grid
 
-    @field_validator("points")
+    @field_validator("points", mode="before")
     @classmethod
-    def _plain_reported(cls, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for i, row in enumerate(points):
-            if "reported" in row:
-                text = " ".join(str(row["reported"]).split())
-                if bad := [c for c in text if not c.isprintable()]:
-                    raise ValueError(f"reported of row {i}: control character {bad[0]!r}; write plain text")
-                row["reported"] = text
+    def _plain_reported(cls, points: Any) -> Any:
+        """Before the rows' types: a ``reported: null`` read as "reported.float: Input should be a valid number"."""
+        for i, row in enumerate(points if isinstance(points, list) else []):
+            if isinstance(row, dict) and "reported" in row:
+                row["reported"] = _reported_text(row["reported"], i)
         return points
+
+
+def _reported_text(value: Any, row: int) -> str:
+    """A row's ``reported:`` as one line of plain text, or the ValueError that says what it takes."""
+    if not isinstance(value, str):
+        what = (
+            "an empty value"
+            if value is None
+            else f"{value!r} is a number"
+            if isinstance(value, (int, float))
+            else f"a {type(value).__name__}"
+        )
+        raise ValueError(
+            f"reported of row {row}: {what}; reported takes the report's words as text in quotes, or leave it out"
+        )
+    text = " ".join(value.split())
+    if bad := [c for c in text if not c.isprintable()]:
+        raise ValueError(f"reported of row {row}: control character {bad[0]!r}; write plain text")
+    if len(text) > MAX_REPORTED:
+        raise ValueError(
+            f"reported of row {row}: {len(text):,} characters, more than {MAX_REPORTED:,}; give the report's words for the row"
+        )
+    return text
 
 
 class Distribution(_Strict):
@@ -176,11 +202,28 @@ class Distribution(_Strict):
         if self.choices is not None:
             if self.low is not None or self.high is not None or not self.choices:
                 raise ValueError("give either a non-empty `choices` list or `low` and `high`")
+            if self.log or self.step is not None:
+                raise ValueError("`choices` take no `log` or `step`: those shape a `low`-`high` range")
         elif self.low is None or self.high is None or self.low > self.high:
             raise ValueError("give `low` <= `high` (or `choices`)")
         elif self.log and self.low <= 0:
             raise ValueError("a log distribution needs low > 0")
+        elif self.step is not None:
+            self._check_step(self.low, self.high, self.step)
         return self
+
+    def _check_step(self, low: float, high: float, step: float) -> None:
+        """What Optuna refuses when a trial samples it (every trial of a sweep then failed, and the sweep
+        exited 0), or changes without a word (a range not a whole number of steps loses its top)."""
+        if not (step > 0 and math.isfinite(step)):
+            raise ValueError(f"step must be a number > 0, got {step!r}")
+        if self.log and not (self.is_int and step == 1):
+            raise ValueError("a log distribution takes no step (Optuna samples it on the log scale); leave step out")
+        if math.isfinite(low) and math.isfinite(high) and (Decimal(str(high)) - Decimal(str(low))) % Decimal(str(step)):
+            raise ValueError(
+                f"{low:g} to {high:g} is not a whole number of steps of {step:g} (Optuna would lower high to the "
+                "last step below it); give a high that low plus whole steps reaches"
+            )
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -463,12 +506,55 @@ def _check_keys_and_booleans(node: yaml.Node | None, path: Path) -> None:
         elif value is not None and value.tag == "tag:yaml.org,2002:bool" and not _boolean_allowed(loc):
             raise ConfigError(
                 f"{path}:{value.start_mark.line + 1}: {_field(loc)}: {value.value!r} is a yes/no value, "
-                f"not a number or a name; quote it if you mean the text"
+                + YES_NO_HINTS[_kind(loc)]
+            )
+        elif isinstance(value, yaml.ScalarNode) and _kind(loc) == "number" and overflows(value.value):
+            raise ConfigError(
+                f"{path}:{value.start_mark.line + 1}: {_field(loc)}: {value.value} is past the largest number a "
+                f"float holds ({sys.float_info.max:.3g}), which reads it as inf"
             )
 
 
 def _boolean_allowed(loc: tuple[Any, ...]) -> bool:
     return any(len(loc) == len(a) and all(x in ("*", y) for x, y in zip(a, loc)) for a in BOOLEANS)
+
+
+NUMBERS = {h.name for h in HYPERPARAMETERS if h.kind is not str} | {
+    "epochs",
+    "seed",
+    "seeds",
+    "eval_every",
+    "eval_samples",
+    "snapshot_every",
+    "checkpoint_every",
+    "max_trials",
+    "n_trials",
+    "low",
+    "high",
+    "step",
+}
+"""Keys whose values are numbers (a ``search.space`` entry's ``choices`` are its hyperparameter's kind)."""
+TEXTS = {"name", "dataset", "data_dir", "device", "model", "reported", "metric", "direction", "sampler", "loss"}
+YES_NO_HINTS = {
+    "number": "not a number; give a number",
+    "text": "not a name; quote it if you mean the text",
+    "early_stop": "not a setting of early_stop: give auto, [] (never stop early), or a list of the flags that "
+    f"stop a trial ({', '.join(BAD_FLAGS)})",
+    "other": "not a number or a name; quote it if you mean the text",
+}
+"""What to write instead of true/false, by what the key takes: "quote it" sent early_stop: false and
+batch_size: true to a second refusal of the quoted text."""
+
+
+def _kind(loc: tuple[Any, ...]) -> str:
+    """number, text or early_stop: what the value at ``loc`` must be; other for a key gansweep does not know."""
+    names = [part for part in loc if isinstance(part, str)]
+    if names[:2] == ["search", "space"] and len(names) > 2 and names[-1] in ("choices", names[2]):
+        names = names[:3]  # a choice is a value of the hyperparameter
+    name = names[-1] if names else ""
+    return (
+        "early_stop" if name == "early_stop" else "number" if name in NUMBERS else "text" if name in TEXTS else "other"
+    )
 
 
 def load_config(path: str | Path) -> SweepConfig:
@@ -498,8 +584,37 @@ def load_config(path: str | Path) -> SweepConfig:
         field = f"{_field(loc)}: " if loc else ""
         raise ConfigError(f"{path}:{_line_of(node, loc)}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
+    _check_reported_once(config, path, node)
     _check_search(config, path, node)
     return config
+
+
+def _check_reported_once(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:
+    """Two rows of one point (equal settings once resolved) whose ``reported:`` words differ: one trial
+    trains it, and the report would show one row's words as if they were both's."""
+    first: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for i, entry in enumerate(config.models):
+        fixed = {**config.fixed(), **entry.fixed(), "epochs": config.epochs}
+        for j, row in enumerate(entry.points):
+            if row.get("reported") is None:
+                continue
+            try:
+                hp = resolve_hyperparameters(entry.model, {**fixed, **_settings(row)}, None, config.dataset)
+            except HyperparameterError:
+                continue  # plan_trials names it, with its row
+            key, here = TrialPlan(entry.model, hp, 0, config.dataset, None, 0).key, ("models", i, "points", j)
+            words, there = first.setdefault(key, (str(row["reported"]), here))
+            if words != row["reported"]:
+                raise ConfigError(
+                    f"{path}:{_line_of(node, here)}: {_field(here)}: the same point as {_field(there)} on line "
+                    f"{_line_of(node, there)}, with other reported: words ({row['reported']!r}, there {words!r}); "
+                    "one trial trains a point: give it once, with the words that belong to it"
+                )
+
+
+def _settings(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``points:`` row's hyperparameters (its ``reported:`` words left out)."""
+    return {k: v for k, v in row.items() if k != "reported"}
 
 
 def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:
@@ -556,7 +671,7 @@ def plan_trials(config: SweepConfig, n_train: int | None = None, source: str = "
         rows = [dict(zip(entry.grid, combo)) for combo in itertools.product(*entry.grid.values())] if entry.grid else []
         rows += entry.points
         for row in rows:
-            settings = {k: v for k, v in row.items() if k != "reported"}
+            settings = _settings(row)
             try:
                 hp = resolve_hyperparameters(entry.model, {**fixed, **settings}, n_train, config.dataset)
             except HyperparameterError as error:
