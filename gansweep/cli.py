@@ -12,10 +12,20 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gansweep.commands import handler
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE, RunOptions
+from gansweep.options import (
+    DATA_DIR,
+    DATASET,
+    HEARTBEAT,
+    HYPERPARAMETERS,
+    STORE,
+    RunOptions,
+    overflows,
+    path_problem,
+)
 
 STORE_MODULES = ("sqlalchemy", "psycopg", "mlflow", "optuna.storages", "sqlite3")
 """Errors raised by the stores' clients (a database or tracking server gone mid-run): one line, not a
@@ -26,9 +36,20 @@ def _add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (unset: the model's report defaults, `gansweep list models`)")
     for h in HYPERPARAMETERS:
         default = f" (default {h.default})" if h.default is not None else ""
-        kind = h.kind if h.kind in (int, float) else str  # betas: "B1,B2", checked by resolve_hyperparameters
+        kinds: dict[Any, Callable[[str], Any]] = {int: int, float: _float}
+        kind = kinds.get(h.kind, str)  # betas: "B1,B2", checked by resolve_hyperparameters
         metavar = "B1,B2" if h.name == "betas" else None
         group.add_argument(f"--{h.name.replace('_', '-')}", type=kind, metavar=metavar, help=h.help + default)
+
+
+def _float(text: str) -> float:
+    """A hyperparameter flag's number: text past float's range is refused as written, not read as inf."""
+    if overflows(text):
+        raise argparse.ArgumentTypeError(f"{text} is past the largest number a float holds ({sys.float_info.max:.3g})")
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def _add_train(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +116,8 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=RunOptions.heartbeat,
         metavar="SECONDS",
-        help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row is taken over by another worker (default %(default)s)",
+        help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row "
+        f"is taken over by another worker (default {HEARTBEAT})",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="list the trials and how many are complete; train nothing"
@@ -167,6 +189,7 @@ def _add_ui(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_diagnose(parser: argparse.ArgumentParser) -> None:
+    # Defaults None, written in the help: a flag that does not apply is refused only when it was given.
     parser.add_argument("run_id", nargs="?", help="an MLflow run made by gansweep (else give --history)")
     parser.add_argument("--history", type=Path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
     parser.add_argument(
@@ -178,19 +201,15 @@ def _add_diagnose(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--loss",
-        default="bce",
         help="with --history: the adversarial loss the run trained with (bce, minimax or lsgan), which says what "
-        "its losses and d_real/d_fake can be (lsgan logs D's raw scores, not probabilities; default %(default)s)",
+        "its losses and d_real/d_fake can be (lsgan logs D's raw scores, not probabilities; default bce)",
     )
     parser.add_argument(
         "--dataset",
-        default=DATASET,
-        help="the data set the samples imitate: its judge and held-out digits (default %(default)s)",
+        help=f"with --samples: the data set the samples imitate: its judge and held-out digits (default {DATASET})",
     )
-    parser.add_argument("--data-dir", default=DATA_DIR, help="where mnist/fashion-mnist live (default ./%(default)s)")
-    parser.add_argument(
-        "--store", type=Path, default=Path(STORE), help="store folder for RUN_ID (default ./%(default)s)"
-    )
+    parser.add_argument("--data-dir", help=f"with --samples: where mnist/fashion-mnist live (default ./{DATA_DIR})")
+    parser.add_argument("--store", type=Path, help=f"store folder for RUN_ID (default ./{STORE})")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI for RUN_ID (default: sqlite in --store)")
     parser.add_argument(
         "--json",
@@ -235,6 +254,16 @@ def _one_line(message: str) -> str:
     return " ".join(message.split("\n"))
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """Every path flag names a path this machine can hold, by its length, before any command touches it."""
+    for flag, value in vars(args).items():
+        if isinstance(value, Path) or (flag == "data_dir" and value is not None):
+            if problem := path_problem(value):
+                raise GansweepError(
+                    f"{'the grid file' if flag == 'grid' else '--' + flag.replace('_', '-')}: {problem}"
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imports the command's module, and with it torch and what else it needs (1-3 s), which `gansweep
@@ -246,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
     urls = (getattr(args, "storage", None), getattr(args, "tracking_uri", None))  # what a driver's words may quote
     try:
+        _check_paths(args)
         return run(args)
     except GansweepError as error:
         if args.debug:

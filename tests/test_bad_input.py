@@ -714,7 +714,7 @@ def sizes_checked_before_they_are_built(case: Case) -> None:
         "200000000000000000000 workers (2 device(s) x 100000000000000000000): at most 64",
     )
     case.check(case.run(GRID, "--workers", "1" + "0" * 20), "100000000000000000000 CPU workers with")
-    case.check(case.run(GRID, "--heartbeat", "1" + "0" * 20), "--heartbeat must be a number from 1 to 3600")
+    case.check(case.run(GRID, "--heartbeat", "1" + "0" * 20), "--heartbeat must be a whole number from 1 to 3600")
     search = "name: e\nepochs: 1\nmax_trials: 100000000000000000000\nsearch: {model: mlp, n_trials: 10000000000000000000, space: {lr: {low: 1.0e-4, high: 1.0}}}\n"
     case.check(case.run(search), "grid.yaml:3: max_trials: Input should be less than or equal to 100000")
     history, samples = case.tmp / "h.csv", case.tmp / "s.npy"
