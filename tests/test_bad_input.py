@@ -301,7 +301,7 @@ def key_twice_or_yes_no_as_a_number(case: Case) -> None:
     case.check(case.run(GRID + "epochs: 3\n"), "grid.yaml:8: epochs: given twice (first on line 2); give each key once")
     case.check(
         case.run(GRID.replace("batch_size: 500", "batch_size: true")),
-        "grid.yaml:6: models[0].batch_size: 'true' is a yes/no value, not a number or a name",
+        "grid.yaml:6: models[0].batch_size: 'true' is a yes/no value, not a number; give a number",
     )
 
 

@@ -136,7 +136,7 @@ def _check_options(options: RunOptions) -> None:
     for flag, high in (("workers", None), ("trials_per_device", None), ("heartbeat", MAX_HEARTBEAT)):
         value = getattr(options, flag)
         whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if (flag == "workers" and isinstance(value, str) and value == "auto") or value is None:
+        if (flag == "workers" and isinstance(value, str) and value == "auto") or (flag != "workers" and value is None):
             continue
         if not whole or value < 1 or (high is not None and value > high):
             allowed = f"a whole number from 1 to {high}" if high else "a whole number >= 1"
