@@ -19,7 +19,7 @@ Example file::
 
 Every error names the file, the line and the field, and what is allowed. Unknown keys, a key given
 twice, and ``true``/``false`` where a number belongs are rejected. Numbers such as ``2e-4`` (which YAML
-1.1 reads as text) are accepted as numbers. A file is read only up to ``MAX_GRID_BYTES``, and a sweep
+1.1 reads as text) are accepted as numbers. A file is read only up to ``grid_yaml.MAX_GRID_BYTES``, and a sweep
 plans at most ``max_trials`` trials, counted before any is expanded.
 """
 
@@ -29,7 +29,6 @@ import hashlib
 import itertools
 import json
 import math
-import sys
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -51,7 +50,7 @@ from gansweep.data import DATASETS, TRAIN_SIZES
 from gansweep.diagnostics.evaluate import AUTO, EVAL_EVERY, EVAL_SAMPLES
 from gansweep.diagnostics.flags import BAD_FLAGS, FLAG_NAMES
 from gansweep.diagnostics.metrics import METRICS
-from gansweep.errors import GansweepError
+from gansweep.grid_yaml import ConfigError, check_nodes, dotted, line_of, parse, read_text
 from gansweep.hparams import (
     MAXIMA,
     HyperparameterError,
@@ -60,14 +59,11 @@ from gansweep.hparams import (
     resolve_hyperparameters,
 )
 from gansweep.models import MODELS
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem, overflows
+from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
 
-MAX_GRID_BYTES = 1_000_000
-"""The largest grid.yaml read: the shipped grids are under 2 KB, while a 50 MB file took 155 s and 3.6 GB
-to parse before failing (measured for issue 15)."""
 MAX_TRIALS = 1000
 """Default of ``max_trials``: the seed reports' tables have at most 11 rows, and a sweep is trained
 trial by trial; a 10^10-point grid, expanded, died of MemoryError after 37 s and 5 GB (issue 15)."""
@@ -84,14 +80,6 @@ MAX_SEED = 2**32 - 1
 MAX_REPORTED = 1000
 """The longest ``reported:``: the seed reports' words for a row are under 60 characters, and MLflow keeps a
 tag of at most 8,000 (``gansweep.reported`` on the trial's run), cutting a longer one with only a log line."""
-MAX_VALUES = 100_000
-"""Values a grid.yaml may hold once its aliases are expanded (a real one holds under 1,000)."""
-BOOLEANS = {("amp",), ("search", "space", "*", "log")}
-"""The only places a YAML ``true``/``false`` belongs: elsewhere pydantic would read it as 1 or 0."""
-
-
-class ConfigError(GansweepError):
-    """A grid.yaml that cannot be read or does not validate."""
 
 
 HyperparameterValue = float | int | str | list[float]
@@ -419,150 +407,12 @@ def _named_settings(plan: TrialPlan, one_lr: bool) -> dict[str, str]:
     return {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in settings.items()}
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at a pydantic error location (deepest node found)."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if k.value == part]
-            if not match:
-                break
-            node = match[0][1]
-            line = match[0][0].start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
-
-
-def _read(path: Path) -> str:
-    """The file as text: UTF-8 (a BOM allowed), at most ``MAX_GRID_BYTES``."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_GRID_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    if len(data) > MAX_GRID_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_GRID_BYTES:,} bytes; a grid.yaml is a few KB of settings")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); save the file as UTF-8"
-        ) from None
-
-
-def _parse(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        return node, yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        position = getattr(error, "position", None)  # a character YAML does not allow (ReaderError)
-        line = mark.line + 1 if mark else None if position is None else text.count("\n", 0, position) + 1
-        where = f"{path}:{line}" if line else str(path)
-        problem = str(getattr(error, "problem", None) or error).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
-    except RecursionError:  # PyYAML composes recursively; thousands of nested brackets exhaust the stack
-        raise ConfigError(f"{path}: not valid YAML: nested too deeply for a grid.yaml") from None
-
-
-def _nodes(node: yaml.Node | None, loc: tuple[Any, ...] = ()):
-    """(location, node) of every node, depth first (the location as pydantic writes it)."""
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield (*loc, key.value), value
-            yield from _nodes(value, (*loc, key.value))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            yield (*loc, i), value
-            yield from _nodes(value, (*loc, i))
-
-
-def _check_keys_and_booleans(node: yaml.Node | None, path: Path) -> None:
-    """A key given twice (YAML keeps the last silently), true/false where a number belongs, and
-    aliases that expand a small file into millions of values."""
-    for count, (loc, value) in enumerate(itertools.chain([((), node)], _nodes(node))):
-        if count > MAX_VALUES:
-            raise ConfigError(f"{path}: expands to more than {MAX_VALUES:,} values (YAML aliases?); write them out")
-        if isinstance(value, yaml.MappingNode):
-            first: dict[Any, int] = {}
-            for key, _ in value.value:
-                if not isinstance(key, yaml.ScalarNode):
-                    raise ConfigError(f"{path}:{key.start_mark.line + 1}: {_field(loc)}: a key must be a plain name")
-                if key.value in first:
-                    raise ConfigError(
-                        f"{path}:{key.start_mark.line + 1}: {_field((*loc, key.value))}: given twice "
-                        f"(first on line {first[key.value]}); give each key once"
-                    )
-                first[key.value] = key.start_mark.line + 1
-        elif value is not None and value.tag == "tag:yaml.org,2002:bool" and not _boolean_allowed(loc):
-            raise ConfigError(
-                f"{path}:{value.start_mark.line + 1}: {_field(loc)}: {value.value!r} is a yes/no value, "
-                + YES_NO_HINTS[_kind(loc)]
-            )
-        elif isinstance(value, yaml.ScalarNode) and _kind(loc) == "number" and overflows(value.value):
-            raise ConfigError(
-                f"{path}:{value.start_mark.line + 1}: {_field(loc)}: {value.value} is past the largest number a "
-                f"float holds ({sys.float_info.max:.3g}), which reads it as inf"
-            )
-
-
-def _boolean_allowed(loc: tuple[Any, ...]) -> bool:
-    return any(len(loc) == len(a) and all(x in ("*", y) for x, y in zip(a, loc)) for a in BOOLEANS)
-
-
-NUMBERS = {h.name for h in HYPERPARAMETERS if h.kind is not str} | {
-    "epochs",
-    "seed",
-    "seeds",
-    "eval_every",
-    "eval_samples",
-    "snapshot_every",
-    "checkpoint_every",
-    "max_trials",
-    "n_trials",
-    "low",
-    "high",
-    "step",
-}
-"""Keys whose values are numbers (a ``search.space`` entry's ``choices`` are its hyperparameter's kind)."""
-TEXTS = {"name", "dataset", "data_dir", "device", "model", "reported", "metric", "direction", "sampler", "loss"}
-YES_NO_HINTS = {
-    "number": "not a number; give a number",
-    "text": "not a name; quote it if you mean the text",
-    "early_stop": "not a setting of early_stop: give auto, [] (never stop early), or a list of the flags that "
-    f"stop a trial ({', '.join(BAD_FLAGS)})",
-    "other": "not a number or a name; quote it if you mean the text",
-}
-"""What to write instead of true/false, by what the key takes: "quote it" sent early_stop: false and
-batch_size: true to a second refusal of the quoted text."""
-
-
-def _kind(loc: tuple[Any, ...]) -> str:
-    """number, text or early_stop: what the value at ``loc`` must be; other for a key gansweep does not know."""
-    names = [part for part in loc if isinstance(part, str)]
-    if names[:2] == ["search", "space"] and len(names) > 2 and names[-1] in ("choices", names[2]):
-        names = names[:3]  # a choice is a value of the hyperparameter
-    name = names[-1] if names else ""
-    return (
-        "early_stop" if name == "early_stop" else "number" if name in NUMBERS else "text" if name in TEXTS else "other"
-    )
-
-
 def load_config(path: str | Path) -> SweepConfig:
     """Reads and validates a grid.yaml; raises ``ConfigError`` naming file, line and field."""
     path = Path(path)
-    node, raw = _parse(_read(path), path)
+    node, raw = parse(read_text(path), path)
     try:
-        _check_keys_and_booleans(node, path)
+        check_nodes(node, path)
     except RecursionError:  # an alias inside its own anchor (`a: &x [*x]`) never ends
         raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
@@ -581,8 +431,8 @@ def load_config(path: str | Path) -> SweepConfig:
                 owner = Distribution
             allowed = f"; allowed here: {', '.join(k for k in owner.model_fields)}"
         message = first["msg"].removeprefix("Value error, ")
-        field = f"{_field(loc)}: " if loc else ""
-        raise ConfigError(f"{path}:{_line_of(node, loc)}: {field}{message}{allowed}") from None
+        field = f"{dotted(loc)}: " if loc else ""
+        raise ConfigError(f"{path}:{line_of(node, loc)}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
     _check_reported_once(config, path, node)
     _check_search(config, path, node)
@@ -606,8 +456,8 @@ def _check_reported_once(config: SweepConfig, path: Path, node: yaml.Node | None
             words, there = first.setdefault(key, (str(row["reported"]), here))
             if words != row["reported"]:
                 raise ConfigError(
-                    f"{path}:{_line_of(node, here)}: {_field(here)}: the same point as {_field(there)} on line "
-                    f"{_line_of(node, there)}, with other reported: words ({row['reported']!r}, there {words!r}); "
+                    f"{path}:{line_of(node, here)}: {dotted(here)}: the same point as {dotted(there)} on line "
+                    f"{line_of(node, there)}, with other reported: words ({row['reported']!r}, there {words!r}); "
                     "one trial trains a point: give it once, with the words that belong to it"
                 )
 
@@ -625,7 +475,7 @@ def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
     for key in [*search.space, *search.fixed()]:
         if key not in allowed:
             raise ConfigError(
-                f"{path}:{_line_of(node, ('search', 'space', key))}: search: model {search.model!r} does not take "
+                f"{path}:{line_of(node, ('search', 'space', key))}: search: model {search.model!r} does not take "
                 f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
     # Every value a trial may sample, checked before any trial samples one: the fixed ones, then the ends
@@ -634,10 +484,10 @@ def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
     try:
         search_plan(config, {}, 0, n_train)
     except HyperparameterError as error:
-        raise ConfigError(f"{path}:{_line_of(node, ('search',))}: search: {error}") from None
+        raise ConfigError(f"{path}:{line_of(node, ('search',))}: search: {error}") from None
     kinds = {h.name: h.kind for h in HYPERPARAMETERS}
     for key, dist in search.space.items():
-        line = _line_of(node, ("search", "space", key))
+        line = line_of(node, ("search", "space", key))
         if kinds[key] is int and dist.choices is None and not dist.is_int:
             raise ConfigError(f"{path}:{line}: search.space.{key}: whole numbers only; give low and high as integers")
         for value in dist.choices if dist.choices is not None else dist.bounds:
@@ -654,12 +504,12 @@ def _check_models(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
         for key in sorted(keys - set(allowed)):
             where = ("models", i, "grid", key) if key in entry.grid else ("models", i)
             raise ConfigError(
-                f"{path}:{_line_of(node, where)}: models[{i}]: model {entry.model!r} does not take "
+                f"{path}:{line_of(node, where)}: models[{i}]: model {entry.model!r} does not take "
                 f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
         if not entry.grid and not entry.points:
             raise ConfigError(
-                f"{path}:{_line_of(node, ('models', i))}: models[{i}]: empty grid: give `grid:` and/or `points:`"
+                f"{path}:{line_of(node, ('models', i))}: models[{i}]: empty grid: give `grid:` and/or `points:`"
             )
 
 
