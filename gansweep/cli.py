@@ -71,11 +71,11 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         "--amp", action="store_true", help="bf16 autocast where it is faster: a few steps are timed each way first"
     )
     parser.add_argument(
-        "--out", type=Path, help="write history, samples and checkpoint.pt (after every epoch) into this folder"
+        "--out", type=_path, help="write history, samples and checkpoint.pt (after every epoch) into this folder"
     )
     parser.add_argument(
         "--resume",
-        type=Path,
+        type=_path,
         help="continue from a checkpoint.pt of the same trial (with the history.json and samples.npy that --out wrote beside it)",
     )
     parser.add_argument("--json", action="store_true", help="print the history as JSON on stdout")
@@ -87,7 +87,7 @@ def _add_list(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("grid", type=Path, help="the sweep file (grid.yaml); see sweeps/ for examples")
+    parser.add_argument("grid", type=_path, help="the sweep file (grid.yaml); see sweeps/ for examples")
     _add_storage_flags(parser, tracking=True)
     parser.add_argument(
         "--workers",
@@ -139,7 +139,7 @@ def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) 
     parser.add_argument("--name", help="study/experiment name (default: the file's `name:` or its stem)")
     parser.add_argument(
         "--store",
-        type=Path,
+        type=_path,
         default=Path(STORE),
         help="folder for the default stores: mlflow.db, artifacts/, optuna.journal (default ./%(default)s)",
     )
@@ -164,7 +164,9 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=["md", "csv", "json"], default="md", help="output format (default %(default)s)"
     )
-    parser.add_argument("--out", type=Path, help="write the report here, with heatmap PNGs beside it (default: stdout)")
+    parser.add_argument(
+        "--out", type=_path, help="write the report here, with heatmap PNGs beside it (default: stdout)"
+    )
     _add_storage_flags(parser)
 
 
@@ -178,7 +180,7 @@ def _add_status(parser: argparse.ArgumentParser) -> None:
 
 def _add_ui(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--store", type=Path, default=Path(STORE), help="the store folder of `gansweep run` (default ./%(default)s)"
+        "--store", type=_path, default=Path(STORE), help="the store folder of `gansweep run` (default ./%(default)s)"
     )
     parser.add_argument("--tracking-uri", help="browse this tracking URI instead")
     parser.add_argument("--name", help="the sweep whose runs page to open (default: the newest in the store)")
@@ -191,10 +193,10 @@ def _add_ui(parser: argparse.ArgumentParser) -> None:
 def _add_diagnose(parser: argparse.ArgumentParser) -> None:
     # Defaults None, written in the help: a flag that does not apply is refused only when it was given.
     parser.add_argument("run_id", nargs="?", help="an MLflow run made by gansweep (else give --history)")
-    parser.add_argument("--history", type=Path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
+    parser.add_argument("--history", type=_path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
     parser.add_argument(
         "--samples",
-        type=Path,
+        type=_path,
         help="generated images, (N,1,28,28) or (N,28,28): floats in [-1,1] or [0,1], or 0-255 pixels; a .npy "
         "of the last epoch's, or a .npz with one array per epoch named by it ('5' or 'epoch_5'), "
         "which lets the verdict see a trend",
@@ -209,7 +211,7 @@ def _add_diagnose(parser: argparse.ArgumentParser) -> None:
         help=f"with --samples: the data set the samples imitate: its judge and held-out digits (default {DATASET})",
     )
     parser.add_argument("--data-dir", help=f"with --samples: where mnist/fashion-mnist live (default ./{DATA_DIR})")
-    parser.add_argument("--store", type=Path, help=f"store folder for RUN_ID (default ./{STORE})")
+    parser.add_argument("--store", type=_path, help=f"store folder for RUN_ID (default ./{STORE})")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI for RUN_ID (default: sqlite in --store)")
     parser.add_argument(
         "--json",
@@ -252,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line(message: str) -> str:
     """The error as one line whatever its source (a library's message may span several)."""
     return " ".join(message.split("\n"))
+
+
+def _path(text: str) -> Path:
+    """A path flag's value: '' names no path (``Path('')`` is the current folder, which --store '' filled)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} names no path; give one, or leave the flag out")
+    return Path(text)
 
 
 def _check_paths(args: argparse.Namespace) -> None:

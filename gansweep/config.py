@@ -59,7 +59,7 @@ from gansweep.hparams import (
     resolve_hyperparameters,
 )
 from gansweep.models import MODELS
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem
+from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem, path_problem
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
@@ -149,6 +149,13 @@ class ModelEntry(_FixedHyperparameters):
         for i, row in enumerate(points if isinstance(points, list) else []):
             if isinstance(row, dict) and "reported" in row:
                 row["reported"] = _reported_text(row["reported"], i)
+            if isinstance(row, dict) and (empty := [key for key, value in row.items() if value is None]):
+                hint = (
+                    "; in a {...} row a comma ends the value: quote reported: words that hold one"
+                    if "reported" in row
+                    else ""
+                )
+                raise ValueError(f"row {i}: {empty[0]!r} has no value{hint}")
         return points
 
 
@@ -310,6 +317,14 @@ class SweepConfig(_FixedHyperparameters):
     @classmethod
     def _known_dataset(cls, name: str) -> str:
         return _one_of("dataset", name, DATASETS)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _a_path(cls, folder: str) -> str:
+        """A path this machine can hold (a NUL in it ended the sweep in "ValueError: embedded null byte")."""
+        if problem := path_problem(folder):
+            raise ValueError(problem)
+        return folder
 
     @model_validator(mode="after")
     def _one_seed_form(self) -> SweepConfig:

@@ -84,6 +84,8 @@ def path_problem(path: str | os.PathLike) -> str | None:
     before the work, which met "File name too long" in a traceback where it first touched the path (a
     stat for `status`, the results file for a benchmark)."""
     raw = os.fsencode(path)
+    if b"\0" in raw:
+        return "a path holding a NUL character, which no file name can"
     if len(raw) > PATH_BYTES:
         return f"a path of {len(raw):,} bytes, more than the {PATH_BYTES:,} this system takes"
     for part in raw.split(b"/"):

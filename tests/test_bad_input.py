@@ -1003,6 +1003,12 @@ def sizes_counted_before_the_work(case: Case) -> None:
         ["diagnose", "--history", str(history), "--samples", str(samples)],
         "s.npz: 60,000 samples in 6 arrays, more than the 50,000 one diagnose judges",
     )
+    history.write_text("epoch,d_loss,g_loss\n" + "".join(f"{e},1.1,1.2\n" for e in range(1, 502)))
+    np.savez(samples, **{str(e): np.zeros((10, 28, 28), np.uint8) for e in range(1, 502)})  # 2,000 took 299 s
+    case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)],
+        "s.npz: 501 epochs' arrays, more than the 500 one diagnose judges (each is an evaluation of its own)",
+    )
     long = "a" * 300
     for command in ("status", "report"):
         case.check([command, long, "--store", str(case.store)], "...(300 characters) cannot name a sweep", "200 bytes")
@@ -1016,6 +1022,8 @@ def sizes_counted_before_the_work(case: Case) -> None:
     ):
         case.check(argv, "the name 'bbbbbbbbbbbbbbbbbbbb'...(300 characters) is 300 bytes, more than the 255")
     case.check(case.run(GRID + f'    points: [{{lr: 2.0e-3, reported: "{"x" * 1001}"}}]\n'), "1,001 characters")
+    nul = GRID.replace("epochs: 2", 'epochs: 2\ndataset: mnist\ndata_dir: "a\\0b"')  # "embedded null byte" when read
+    case.check(case.run(nul), "grid.yaml:4: data_dir: a path holding a NUL character")
 
 
 def histories_and_samples_read_as_written(case: Case) -> None:
@@ -1041,6 +1049,12 @@ def histories_and_samples_read_as_written(case: Case) -> None:
         case.check(["diagnose", "--history", str(history), "--samples", str(samples)], f"got {shape}")
     np.save(samples, np.zeros((3, 20, 3, 28, 28), np.uint8))
     case.check(["diagnose", "--history", str(history), "--samples", str(samples)], "got (3, 20, 3, 28, 28)")
+    for name, value, says in [
+        ("confidence", "85", "is not a share in [0, 1]"),
+        ("fid_mnist", "-80", "is negative, which fid_mnist"),
+    ]:
+        history.write_text(f"epoch,d_loss,g_loss,{name}\n1,1.1,1.2,{value}\n")  # 85 read as a confident judge
+        case.check(["diagnose", "--history", str(history)], f"h.csv:2: {name} {value} {says}")
 
 
 def read_only_commands_create_nothing(case: Case) -> None:
@@ -1081,6 +1095,8 @@ def reported_words_read_as_written(case: Case) -> None:
     assert row["reported"] == words and row["read_as"] == "neither good nor bad; no mode_collapse"
     assert main(["run", grid, "--store", str(case.store), "--dry-run"]) == 0
     assert "[/]" in case.capsys.readouterr().out  # rich raised MarkupError on it
+    assert main([*TRAIN, "--epochs", "1", "--out", str(case.tmp / "a[/]b")]) == 0  # it raised after training
+    assert "a[/]b/:" in case.capsys.readouterr().err
     assert _records(case.store) == before
 
 
@@ -1181,6 +1197,7 @@ def flags_taken_and_ignored(case: Case) -> None:
     ]:
         case.check(argv, says)
     case.check_api(lambda: gansweep.run(case.grid(), store=str(case.store), heartbeat=30), "needs --storage")
+    case.check_usage(["status", case.grid(), "--store", ""], "argument --store: '' names no path")  # the current folder
 
 
 def messages_that_misled_again(case: Case) -> None:
@@ -1193,6 +1210,10 @@ def messages_that_misled_again(case: Case) -> None:
     )
     case.check(
         case.run(point.replace("REPORTED", "5")), "reported of row 0: 5 is a number; reported takes the report's words"
+    )
+    case.check(  # unquoted, the comma split the words into a second key: "points[0].bad result.float: ..."
+        case.run(point.replace("REPORTED", "Default, bad result")),
+        "models[0].points: row 0: 'bad result' has no value; in a {...} row a comma ends the value",
     )
     case.check_api(
         lambda: gansweep.run(case.grid(), store=str(case.store), storage="sqlite:///x.db", heartbeat=2.5),

@@ -35,6 +35,11 @@ MAX_TOTAL_SAMPLES = 50_000
 2 CPU cores (10,000 in 7.7 s, measured), so these take about 40 s and 39 MB as pixels; 195 epochs of the
 256 a sweep judges, 500 of a gansweep samples.npy's 100. Counted from the file's headers before any
 values are read: a 1.2 MB .npz of 39 compressed arrays of 10,000 zeros ran past 120 s at 3.3 GB."""
+MAX_ARRAYS = 500
+"""Epochs' arrays judged by one ``diagnose``: each is an evaluation of its own, 0.07 s even for 10 samples
+(the Fréchet distance's matrix square root; measured on the shared 2-core machine), so 2,000 arrays of 10
+samples, within ``MAX_TOTAL_SAMPLES``, took 299 s; 500 take about 35 s, a 500-epoch run evaluated every
+epoch. Counted from the file's table of contents."""
 MAX_EPOCH = 10**9
 """Far above any run's epochs, far below 2**53, past which a float stops holding every whole number."""
 
@@ -223,16 +228,35 @@ BCE_D_LOSS: Rule = (
     f"is more than {{loss}}'s {{column}} can be ({BCE_D_LOSS_MOST:g}: two -log terms that BCELoss clamps at 100); "
     "is it a sum over the epoch's batches? give the mean per batch",
 )
+SHARE: Rule = (0.0, 1.0, "is not a share in [0, 1], which {column} is (a percentage? divide it by 100)")
+DISTANCE: Rule = (-1e-6, math.inf, "is negative, which {column} (a distance) never is")
+"""-1e-6: a Fréchet distance of samples close to the reference is a difference of traces, a rounding below 0."""
+SAMPLE_MEANINGS: dict[str, tuple[Rule, ...]] = {
+    "confidence": (SHARE,),
+    "readable": (SHARE,),
+    "fid_mnist": (DISTANCE,),
+    "diversity": (DISTANCE,),
+    "pixel_diversity": (DISTANCE,),
+    "class_kl": (DISTANCE,),
+}
+"""The sample metrics a history may carry (``metrics.sample_metrics``), which the flags read as they are:
+a confidence of 85 (a percentage) read as a confident judge, "healthy"."""
 MEANINGS: dict[str, dict[str, tuple[Rule, ...]]] = {
     # column -> the rules a value must keep
     "bce": {
+        **SAMPLE_MEANINGS,
         "d_loss": (NEVER_NEGATIVE, BCE_D_LOSS),
         "g_loss": ((0.0, math.inf, NEVER_NEGATIVE[2] + " (for the saturating log(1 - D(G(z))) pass --loss minimax)"),),
         "d_real": (PROBABILITY,),
         "d_fake": (PROBABILITY,),
     },
-    "minimax": {"d_loss": (NEVER_NEGATIVE, BCE_D_LOSS), "d_real": (PROBABILITY,), "d_fake": (PROBABILITY,)},
-    "lsgan": {"d_loss": (NEVER_NEGATIVE,), "g_loss": (NEVER_NEGATIVE,)},
+    "minimax": {
+        **SAMPLE_MEANINGS,
+        "d_loss": (NEVER_NEGATIVE, BCE_D_LOSS),
+        "d_real": (PROBABILITY,),
+        "d_fake": (PROBABILITY,),
+    },
+    "lsgan": {**SAMPLE_MEANINGS, "d_loss": (NEVER_NEGATIVE,), "g_loss": (NEVER_NEGATIVE,)},
 }
 """Per adversarial loss (``gansweep.losses``): D's losses are sums of -log terms or squares, so never
 negative (and under BCE at most ``BCE_D_LOSS_MOST``); the non-saturating G loss, -log D(G(z)), neither,
@@ -338,6 +362,7 @@ def _npz_arrays(path: Path, loaded: Any, epochs: list[int]) -> list[_Array]:
     compressed zeros hold GBs of images."""
     if not loaded.files:
         raise GansweepError(f"{path}: the .npz holds no arrays; give one per epoch, named by it ('5' or 'epoch_5')")
+    _check_count(path, len(loaded.files))
     arrays: dict[int, _Array] = {}
     known = set(epochs)
     for key in loaded.files:
@@ -375,8 +400,17 @@ def _npy_arrays(path: Path, loaded: np.ndarray, epochs: list[int], say: Callable
             f"history goes to epoch {epochs[-1]}; give the history of the same run"
         )
     _check_shape(loaded.shape[1:], f"{path}[0]")
+    _check_count(path, len(epochs))
     say(f"{path}: a gansweep samples.npy (0-255 pixels from epoch 0 on): read as one array per epoch")
     return [_Array(e, f"{path}[{e}]", loaded.shape[1:], functools.partial(loaded.__getitem__, e)) for e in epochs]
+
+
+def _check_count(path: Path, count: int) -> None:
+    if count > MAX_ARRAYS:
+        raise GansweepError(
+            f"{path}: {count:,} epochs' arrays, more than the {MAX_ARRAYS:,} one diagnose judges (each is an "
+            "evaluation of its own); give every few epochs' samples"
+        )
 
 
 def _check_total(path: Path, arrays: list[_Array]) -> None:
