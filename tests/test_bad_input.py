@@ -1042,6 +1042,14 @@ def histories_and_samples_read_as_written(case: Case) -> None:
     ]:
         history.write_text(text)
         case.check(["diagnose", "--history", str(history), *(["--loss", "minimax"] if "250" in text else [])], says)
+    history.write_text("epoch,d_loss,g_loss,d_fake\n1,1,1,0.4\n2,0.001,40,nan\n3,0.001,40,nan\n4,0.001,40,0.01\n")
+    out, _ = case.check(  # nan: not measured, bounded as a missing column is (it hid the collapse)
+        ["diagnose", "--history", str(history)],
+        "gives no d_fake in 2 of its 4 rows (nan): read there",
+        code=0,
+        records=True,
+    )
+    assert out.startswith("verdict: D-loss collapse at epoch 2")
     history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
     samples = case.tmp / "s.npy"
     for shape in [(20, 32, 32), (20, 28, 28, 1)]:

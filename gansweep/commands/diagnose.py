@@ -64,8 +64,11 @@ def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
     epochs = files.read_history(args.history, loss)
     note = lambda text: print(f"note: {text}", file=sys.stderr)  # noqa: E731
     samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs], note) if args.samples else {}
-    if files.bound_d_fake(epochs, loss):
-        note(f"{args.history} gives no d_fake: read as its bound from the D loss, 1 - exp(-d_loss)")
+    if bounded := files.bound_d_fake(epochs, loss):
+        where = "" if bounded == len(epochs) else f" in {bounded} of its {len(epochs)} rows (nan)"
+        note(
+            f"{args.history} gives no d_fake{where}: read {'there ' if where else ''}as its bound from the D loss, 1 - exp(-d_loss)"
+        )
     if files.from_one(epochs, samples):
         last = int(epochs[-1]["epoch"])
         print(

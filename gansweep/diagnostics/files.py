@@ -78,18 +78,18 @@ def read_history(path: Path, loss: str = "bce") -> list[dict[str, float]]:
     return rows
 
 
-def bound_d_fake(rows: list[dict[str, float]], loss: str) -> bool:
-    """Gives rows without ``d_fake`` its bound from their D loss, in place, under a loss whose D loss is
-    BCE (``bce``, ``minimax``); True when it did. That loss is -log D(x) - log(1 - D(G(z))), both terms
+def bound_d_fake(rows: list[dict[str, float]], loss: str) -> int:
+    """Gives rows without ``d_fake`` (or with ``nan``: not measured) its bound from their D loss, in place,
+    under a loss whose D loss is BCE (``bce``, ``minimax``); returns how many rows it gave. That loss is -log D(x) - log(1 - D(G(z))), both terms
     at least 0, so by Jensen mean D(G(z)) <= 1 - exp(-d_loss): a bound under the D-loss collapse's 0.05
     is a D(G(z)) under it, and a bound above it flags nothing. Without it a history of D loss 0 and G
     loss 50 (report 000's own words) read "good": its D-loss collapse could not be seen."""
     if loss not in ("bce", "minimax"):
-        return False
-    missing = [r for r in rows if "d_fake" not in r and math.isfinite(r["d_loss"])]
+        return 0
+    missing = [r for r in rows if math.isnan(r.get("d_fake", math.nan)) and math.isfinite(r["d_loss"])]
     for row in missing:
         row["d_fake"] = 1 - math.exp(-row["d_loss"])
-    return bool(missing)
+    return len(missing)
 
 
 def from_one(rows: list[dict[str, float]], samples: dict[int, torch.Tensor]) -> bool:
