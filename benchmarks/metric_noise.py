@@ -11,7 +11,6 @@ were set from this output.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -21,6 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._args import MOST_REPEATS, Parser, whole  # noqa: E402
+from gansweep.config import MAX_EVAL_SAMPLES  # noqa: E402
 from gansweep.data import load_dataset  # noqa: E402
 from gansweep.diagnostics import load_judge, sample_metrics  # noqa: E402
 from gansweep.diagnostics.evaluate import EVAL_SAMPLES  # noqa: E402
@@ -40,12 +41,17 @@ def pools(digits) -> dict[str, torch.Tensor]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=EVAL_SAMPLES)
-    parser.add_argument("--draws", type=int, default=30)
+    parser = Parser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--samples", type=whole(10, MAX_EVAL_SAMPLES, " (as a sweep's eval_samples)"), default=EVAL_SAMPLES
+    )
+    parser.add_argument("--draws", type=whole(2, MOST_REPEATS, " (a spread needs two)"), default=30)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     digits = load_dataset("mnist-5k")
+    smallest = min(pools(digits).items(), key=lambda pool: len(pool[1]))
+    if args.samples > len(smallest[1]):  # randperm(n)[:samples] would draw every image, fewer than asked
+        parser.error(f"argument --samples: the {smallest[0]!r} pool holds {len(smallest[1])} images; give at most that")
     judge = load_judge(digits)
     reference = Reference.of(judge, digits.heldout_images)
     generator = torch.Generator().manual_seed(0)

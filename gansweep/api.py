@@ -38,8 +38,8 @@ from gansweep.commands.run import preflight, sweep_report, sweep_settings
 from gansweep.config import SweepConfig, TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES
 from gansweep.diagnostics import diagnose
-from gansweep.errors import GansweepError
-from gansweep.options import STORE, RunOptions
+from gansweep.errors import GansweepError, redact
+from gansweep.options import STORE, RunOptions, path_problem
 from gansweep.pictures import loss_figure
 from gansweep.progress import STDERR, SweepProgress
 from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
@@ -98,7 +98,7 @@ def run(grid: str | Path | dict[str, Any], *, progress: bool = True, **options: 
         raise GansweepError(f"gansweep.run: unknown option {', '.join(sorted(unknown))}; it takes: {allowed}")
     if not isinstance(progress, bool):
         raise GansweepError(f"gansweep.run: progress must be True or False, got {progress!r}")
-    chosen = RunOptions(**{"workers": 1, **options})
+    chosen = RunOptions(**{"workers": 1 if options.get("devices") is None else "auto", **options})
     with _grid_file(grid, "gansweep.run") as (path, source):
         settings = sweep_settings(path, chosen)
     config = settings.config
@@ -125,6 +125,8 @@ def report(
     order, points not trained yet as waiting)."""
     if not isinstance(store, (str, os.PathLike)) or not str(store):
         raise GansweepError(f"gansweep.report: store must be a folder's path, got {store!r}")
+    if problem := path_problem(store):
+        raise GansweepError(f"gansweep.report: store: {problem}")
     if storage is not None and not isinstance(storage, str):
         raise GansweepError(f"gansweep.report: storage must be a database URL, got {storage!r}")
     if isinstance(name_or_grid, dict):
@@ -149,8 +151,10 @@ def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.D
     "unreadable" where the judge could not read the samples (a number there would be a constant)."""
     study = open_study(settings, create=False)
     if study is None:
+        where = redact(settings.storage) if settings.storage else settings.store
         raise GansweepError(
-            f"no sweep named {settings.study_name!r} in {settings.store}: run it first, or check store="
+            f"no sweep named {settings.study_name!r} in {where}: run it first, or check "
+            + ("storage=" if settings.storage else "store=")
         )
     rows = study_rows(study, plans)
     return pd.DataFrame(

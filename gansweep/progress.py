@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from gansweep.diagnostics.metrics import unreadable
@@ -88,17 +89,18 @@ class SweepProgress:
             if payload["done"]:
                 self.console.print(f"{payload['done']} of {payload['total']} trials already complete in the store")
         elif kind == "start":
-            task = self.progress.add_task(f"  {payload['label']}", total=payload["total"], completed=payload["done"])
-            self.trials[payload["key"]] = (task, payload["label"])
+            label = escape(payload["label"])  # a sweep's words (paths, errors), never rich's markup
+            task = self.progress.add_task(f"  {label}", total=payload["total"], completed=payload["done"])
+            self.trials[payload["key"]] = (task, label)
         elif kind == "step" and payload["key"] in self.trials:
             self.progress.advance(self.trials[payload["key"]][0])
         elif kind == "end":
             running = self.trials.pop(payload["key"], None)
-            label = running[1] if running else payload["key"]
+            label = running[1] if running else escape(payload["key"])
             if running is not None:
                 self.progress.remove_task(running[0])
             final = payload.get("final") or {}
-            detail = payload.get("verdict") or payload.get("error", "")
+            detail = escape(payload.get("verdict") or payload.get("error", ""))
             if final and "fid_mnist" in final:
                 fid = "samples unreadable" if unreadable(final) else f"fid_mnist {final['fid_mnist']:.0f}"
                 detail += f"  ({fid}, {final['modes_covered']}/10 digits)"
@@ -107,4 +109,4 @@ class SweepProgress:
                 self.progress.advance(self.sweep_task)
         elif kind in ("warning", "note"):
             prefix = "warning: " if kind == "warning" else ""
-            self.console.print(f"{prefix}{payload['message']}", soft_wrap=True)  # one line, however long
+            self.console.print(f"{prefix}{escape(payload['message'])}", soft_wrap=True)  # one line, however long

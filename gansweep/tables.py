@@ -91,6 +91,13 @@ low loss", chosen as the most stable)."""
 AS_DEFAULT = r"similar (?:loss curve )?to default"
 """Words that refer to the table's default row (the row whose words start with "Default"): what that row's
 words say, the referring row says too, where its own words are silent."""
+NEGATION = r"\b(?:not|no|never|neither|nor|without|hardly|barely)\b|n['’]t\b"
+"""Words that deny the phrase after them ("not bad", "no mode collapse", "wasn't stable"): read as they
+were, "not bad" was bad and "no mode collapse" a mode collapse, skewing the agreement counts."""
+NEGATION_REACH = 4
+"""Words between a negation and the phrase it denies, within its clause ("no sign of mode collapse")."""
+CLAUSE = r"[,.;:!?()/]|\b(?:but|though|although|then|while|and)\b"
+"""Where a negation's reach ends: "not bad, mode collapse after 9 epochs" denies only "bad"."""
 
 
 @dataclass
@@ -331,24 +338,36 @@ def read_reported(text: str, default: Reading | None = None) -> Reading:
     lowered = " ".join(text.lower().split())
     flags: dict[str, bool] = {}
     for pattern, name, happened in SAID:
-        if re.search(pattern, lowered):
-            flags[name] = happened
+        if (said := _said(pattern, lowered)) is not None:
+            flags[name] = happened if said else not happened
     when = {
         name: "-".join(m.groups())
         for name, pattern in WHEN.items()
         if flags.get(name) and (m := re.search(pattern, lowered))
     }
     collapsed = flags.get("mode_collapse") or flags.get("d_collapse")
-    outcome = (
-        "bad" if collapsed or re.search(BAD_WORDS, lowered) else "good" if re.search(GOOD_WORDS, lowered) else None
-    )
-    if default is not None and re.search(AS_DEFAULT, lowered):
+    outcome = "bad" if collapsed or _said(BAD_WORDS, lowered) else "good" if _said(GOOD_WORDS, lowered) else None
+    if default is not None and _said(AS_DEFAULT, lowered):
         flags = {**default.flags, **flags}
         outcome = outcome or default.outcome
     if outcome == "good":
         for name in ("mode_collapse", "d_collapse"):
             flags.setdefault(name, False)
     return Reading(outcome, flags, when)
+
+
+def _said(pattern: str, lowered: str) -> bool | None:
+    """True where the words say ``pattern`` somewhere, False where they only deny it ("no mode collapse":
+    a ``NEGATION`` within ``NEGATION_REACH`` words before it, in its clause), None where they do not name it."""
+    found = [m.start() for m in re.finditer(pattern, lowered)]
+    if not found:
+        return None
+    return any(not _negated(lowered[:start]) for start in found)
+
+
+def _negated(before: str) -> bool:
+    clause = re.split(CLAUSE, before)[-1]
+    return any(re.search(NEGATION, word) for word in clause.split()[-NEGATION_REACH - 1 :])
 
 
 def readings(rows: list[ReportRow]) -> list[Reading | None]:
@@ -391,6 +410,12 @@ def _agreement_line(rows: list[ReportRow]) -> str:
         f"Agreement with the report, where both it and the measurement say (trials too early to tell are not "
         f"compared): {counts}."
     )
+
+
+def _cell(text: str) -> str:
+    """A table cell as markdown shows it as written: a ``|`` would end the cell, and ``<`` and ``>`` would
+    open raw HTML in report.md and the MLflow run's description (a ``reported:`` of ``<img src=...>``)."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _agrees(compared: dict[str, bool]) -> str:
@@ -488,7 +513,7 @@ def to_markdown(rows: list[ReportRow]) -> str:
                 onsets,
                 r.run_id[:8],
             ]
-            lines.append("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
+            lines.append("| " + " | ".join(map(_cell, row)) + " |")
         if with_reported:
             lines += ["", _agreement_line(part)]
         lines.append("")

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -159,6 +160,32 @@ def relocate(store: Path) -> int:
         if cache is not None:
             cache.clear()
     return len(moved)
+
+
+def stored_run(store: Path, run_id: str) -> tuple[dict[str, str], Path] | None:
+    """Run ``run_id`` of the default store in ``store``, read only: its tags, and the folder of its artifacts
+    in this store (in a copy, the copy's own, as ``relocate`` would point it); None where there is no such
+    run. For the read-only commands, which must leave a store as they found it, refused or not."""
+    database = store / "mlflow.db"
+    check_database(database)
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchall():
+                return None  # empty: MLflow has not made its tables yet
+            found = db.execute(
+                "SELECT r.artifact_uri, e.artifact_location FROM runs r JOIN experiments e"
+                " ON r.experiment_id = e.experiment_id WHERE r.run_uuid = ?",
+                (run_id,),
+            ).fetchone()
+            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)).fetchall())
+    except sqlite3.DatabaseError as error:
+        raise damaged_database(database, str(error)) from None
+    if found is None:
+        return None
+    artifacts, location = found
+    if location.startswith("file://") and location.endswith("/artifacts") and artifacts.startswith(location + "/"):
+        return tags, (store / "artifacts").resolve() / urllib.request.url2pathname(artifacts[len(location) + 1 :])
+    return tags, Path(urllib.request.url2pathname(urllib.parse.urlparse(artifacts).path))
 
 
 def _mlflow() -> ModuleType:

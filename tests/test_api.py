@@ -45,7 +45,7 @@ def test_a_dict_grid_named_like_a_path_is_refused_without_writing(tmp_path: Path
 
 @pytest.mark.parametrize("workers", [True, "2", 2.5, 0])
 def test_workers_must_be_a_whole_number_or_auto(workers) -> None:
-    with pytest.raises(gansweep.api.GansweepError, match="--workers must be a number >= 1 or auto"):
+    with pytest.raises(gansweep.api.GansweepError, match="--workers must be a whole number >= 1 or auto"):
         gansweep.run({"epochs": 1, "models": [{"model": "mlp", "grid": {"lr": [1e-3]}}]}, workers=workers)
 
 

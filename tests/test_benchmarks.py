@@ -128,6 +128,6 @@ def test_gpu_check_records_a_step_that_runs_out_of_time_and_goes_on(tmp_path: Pa
     out = tmp_path / "gpu_check.md"
     command = [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--toy", "--budget", "1", "--steps", "suite"]
     done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1 and "; failed: suite" in done.stdout, done.stderr  # a failed step is no pass
     text = out.read_text()
     assert "| suite | failed |" in text and "**failed**: ran out of its 1 s" in text

@@ -229,6 +229,36 @@ def test_agreement_is_counted_per_flag_where_both_sides_say() -> None:
     assert "| bad; mode_collapse @ 30 | outcome ✗, mode_collapse ✗ |" in text  # it recovered: no collapse at the end
 
 
+@pytest.mark.parametrize(
+    ("text", "wording"),
+    [
+        ("not bad", "neither good nor bad"),
+        ("No mode collapse", "neither good nor bad; no mode_collapse"),
+        (
+            "no sign of mode collapse, but unstable at 17 ~ 27 epochs",
+            "neither good nor bad; unstable @ 17-27; no mode_collapse",
+        ),
+        ("Not bad, then mode collapse, bad after 9 epochs", "bad; mode_collapse @ 9"),  # the comma ends the negation
+        ("wasn't stable", "neither good nor bad; unstable"),
+        ("never unstable, good", "good; no unstable; no mode_collapse; no d_collapse"),
+        ("not good", "neither good nor bad"),
+        ("Good, without D loss 0", "good; no d_collapse; no mode_collapse"),
+    ],
+)
+def test_a_negation_denies_the_phrase_it_stands_before(text: str, wording: str) -> None:
+    """ "not bad" read as bad and "no mode collapse" as a mode collapse: the agreement counts skewed."""
+    assert read_reported(text).wording == wording
+
+
+def test_denied_words_count_as_denied_in_the_agreement() -> None:
+    rows = [
+        _row(1e-3, reported="not bad, no mode collapse", judged="good"),  # mode_collapse agrees; outcome unsaid
+        _row(2e-3, reported="no mode collapse", judged="bad", flags={"mode_collapse": 5}),  # disagrees
+    ]
+    assert agreement(rows)["outcome"] == (0, 0) and agreement(rows)["mode_collapse"] == (1, 2)
+    assert read_reported("not similar to default", read_reported("Default, bad result")).outcome is None
+
+
 def test_heatmap_colours_by_fid_and_hatches_the_collapsed_cells() -> None:
     rows = [
         _row(1e-3, 128, fid_mnist=40.0),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gansweep.config import SweepConfig, load_config
 from gansweep.errors import GansweepError
-from gansweep.options import name_problem
+from gansweep.options import name_problem, path_problem, shown
 
 
 def grid_or_name(target: str) -> SweepConfig | None:
@@ -20,9 +20,15 @@ def grid_or_name(target: str) -> SweepConfig | None:
     is read as one, so a mistyped grid says it cannot be read rather than that no sweep has its name."""
     if not target.strip():
         raise GansweepError(f"{target!r} names no sweep: give a grid.yaml or a sweep's name")
-    if Path(target).is_file() or target.lower().endswith((".yaml", ".yml")) or name_problem(target):
-        return load_config(target)
-    return None
+    if not (target.lower().endswith((".yaml", ".yml")) or "/" in target or "\\" in target):
+        if path_problem(target) is None and Path(target).is_file():
+            return load_config(target)
+        if problem := name_problem(target):
+            raise GansweepError(f"{problem}; or give its grid.yaml")
+        return None
+    if problem := path_problem(target):
+        raise GansweepError(f"{shown(target)}: {problem}")
+    return load_config(target)
 
 
 def writable_folder(folder: Path, flag: str, fix: str = "give a folder") -> None:

@@ -9,12 +9,15 @@ from gansweep.commands._shared import grid_or_name, writable_folder
 from gansweep.config import plan_trials
 from gansweep.data import TRAIN_SIZES
 from gansweep.errors import GansweepError, redact
+from gansweep.options import name_problem
 from gansweep.sweep import SweepSettings, open_study
 from gansweep.tables import FORMATS, heatmaps, study_rows
 
 
 def main(args: argparse.Namespace) -> int:
 
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise GansweepError(f"--name {problem}")
     plans, name = None, args.name or args.target
     config = grid_or_name(args.target)
     if config is not None:

@@ -148,7 +148,7 @@ MODES_HEADER = b"epoch,d_loss,g_loss,modes_covered\n"
         (HEADER + b"1,1,1\n1,1,1\n", "h.csv:3: epoch 1 comes after epoch 1; epochs must increase strictly"),
         (HEADER + b"2,1,1\n3,1,1\n1,1,1\n", "h.csv:4: epoch 1 comes after epoch 3"),
         (HEADER + b"1,,1\n", "h.csv:2: empty d_loss; every row needs epoch, d_loss, g_loss (nan for a loss not"),
-        (HEADER + b"1,1,1\n2,1\n", "h.csv:3: empty g_loss; every row needs epoch, d_loss, g_loss"),
+        (HEADER + b"1,1,1\n2,1\n", "h.csv:3: 2 cells under a header of 3 columns (epoch, d_loss, g_loss)"),
         (HEADER + b",1,1\n", "h.csv:2: empty epoch; every row needs"),
         (HEADER + b"1,1," + b"9" * 200_000 + b"\n", "h.csv:2: not a CSV history (field larger than field limit"),
         (MODES_HEADER + b"1,1,1,inf\n", "h.csv:2: modes_covered must be a whole number from 0 to 10"),
