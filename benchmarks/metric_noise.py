@@ -1,9 +1,10 @@
 """The sample metrics' own noise: their spread between draws of ``EVAL_SAMPLES`` digits.
 
 Draws resampled real training digits (all classes, three classes, one class, blurred) against the
-held-out ones, as an evaluation would score a generator's samples, and prints each metric's mean and
-standard deviation. The trend thresholds in ``gansweep/diagnostics/flags.py`` (``FID_NOISE``, ``NOISE``)
-were set from this output.
+held-out ones, as an evaluation would score a generator's samples, and draws with replacement from 50, 200
+or 800 training digits with pixel noise (a generator that draws a few images again and again), and prints
+each metric's mean and standard deviation. The trend thresholds in ``gansweep/diagnostics/flags.py``
+(``FID_NOISE``, ``NOISE``, ``DISTINCT_NOISE``) were set from this output.
 
     .venv/bin/python benchmarks/metric_noise.py              # 30 draws of 256
     .venv/bin/python benchmarks/metric_noise.py --samples 1000 --draws 10 --json
@@ -27,7 +28,9 @@ from gansweep.diagnostics import load_judge, sample_metrics  # noqa: E402
 from gansweep.diagnostics.evaluate import EVAL_SAMPLES  # noqa: E402
 from gansweep.diagnostics.metrics import Reference  # noqa: E402
 
-SHOWN = ("fid_mnist", "diversity", "pixel_diversity", "modes_covered", "confidence")
+SHOWN = ("fid_mnist", "diversity", "pixel_diversity", "modes_covered", "confidence", "distinct")
+AGAIN = (50, 200, 800)
+"""How many training digits the 'again' pools draw from, with replacement."""
 
 
 def pools(digits) -> dict[str, torch.Tensor]:
@@ -38,6 +41,12 @@ def pools(digits) -> dict[str, torch.Tensor]:
         "one class": images[labels == 3],
         "blurred": torch.nn.functional.avg_pool2d(images.float(), 3, 1, 1).to(torch.uint8),
     }
+
+
+def again(chosen: torch.Tensor, samples: int, generator: torch.Generator) -> torch.Tensor:
+    """``samples`` draws with replacement from the ``chosen`` digits, each with pixel noise (sd 8/255)."""
+    drawn = chosen[torch.randint(0, len(chosen), (samples,), generator=generator)].float()
+    return (drawn + 8 * torch.randn(drawn.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
 
 
 def main() -> None:
@@ -55,12 +64,15 @@ def main() -> None:
     judge = load_judge(digits)
     reference = Reference.of(judge, digits.heldout_images)
     generator = torch.Generator().manual_seed(0)
+    draw = {
+        name: lambda pool=pool: pool[torch.randperm(len(pool), generator=generator)[: args.samples]]
+        for name, pool in pools(digits).items()
+    }
+    chosen = {n: digits.train_images[torch.randperm(len(digits.train_images), generator=generator)[:n]] for n in AGAIN}
+    draw |= {f"{n} again": lambda n=n: again(chosen[n], args.samples, generator) for n in AGAIN}
     results = {}
-    for name, pool in pools(digits).items():
-        draws = [
-            sample_metrics(judge, pool[torch.randperm(len(pool), generator=generator)[: args.samples]], reference)
-            for _ in range(args.draws)
-        ]
+    for name, make in draw.items():
+        draws = [sample_metrics(judge, make(), reference) for _ in range(args.draws)]
         results[name] = {
             k: (statistics.fmean(d[k] for d in draws), statistics.pstdev(d[k] for d in draws)) for k in SHOWN
         }

@@ -56,9 +56,13 @@ def test_metric_noise_measures_each_pool(monkeypatch, capsys) -> None:
         "three classes",
         "one class",
         "blurred",
+        "50 again",
+        "200 again",
+        "800 again",
     }
     modes = {name: metrics["modes_covered"] for name, metrics in result["results"].items()}
     assert modes["all digits"] == [10, 0] and modes["three classes"] == [3, 0] and modes["one class"] == [1, 0]
+    assert 45 <= result["results"]["50 again"]["distinct"][0] <= 55 < result["results"]["800 again"]["distinct"][0]
 
 
 def test_bench_early_stop_compares_both_ways() -> None:

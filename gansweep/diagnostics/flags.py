@@ -113,7 +113,8 @@ one class 1336 +- 19.2 (the judge trained per machine before it gave 36 +- 5.3, 
 and 1244 +- 16.0)."""
 DISTINCT_NOISE = 0.15
 """Spread of ``distinct`` as a share of its value: 30 draws of 256 samples from S real digits with pixel
-noise gave sd 0 for S <= 20, 1.4 % at 50, 3.2 % at 100, 5.1 % at 200, 10.4 % at 400 and 14.8 % at 800."""
+noise gave sd 0 for S <= 20, 1.4 % at 50, 3.2 % at 100, 5.1 % at 200, 10.4 % at 400 and 14.8 % at 800
+(``benchmarks/metric_noise.py``, its "again" pools: 1.0 %, 5.9 % and 13 % at 50, 200 and 800)."""
 NOISE = {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01}
 """Spread of the other trend metrics at 256 samples, same draws: diversity 0.005-0.011, pixel diversity
 0.004-0.009; modes_covered did not move at all (10/10, 3/3 and 1/1 in every draw), so half a digit
