@@ -351,31 +351,6 @@ class TrialPlan:
         }
 
 
-_SHORT = {"batch_size": "bs", "latent_dim": "z"}
-
-
-def run_names(plans: list[TrialPlan]) -> dict[str, str]:
-    """Key -> a short name that tells the plan from the others of its model: the model and the settings
-    that vary among them (``dcgan28 lr=0.0002 bs=64``); MLflow's runs table cuts long names."""
-    names = {}
-    for model in dict.fromkeys(p.model for p in plans):
-        group = [p for p in plans if p.model == model]
-        one_lr = all(p.hp.lr_g == p.hp.lr_d for p in group)
-        values = [_named_settings(p, one_lr) for p in group]
-        varying = [k for k in values[0] if len({v[k] for v in values}) > 1]
-        for plan, v in zip(group, values):
-            names[plan.key] = " ".join([model, *(f"{_SHORT.get(k, k)}={v[k]}" for k in varying)])
-    return names
-
-
-def _named_settings(plan: TrialPlan, one_lr: bool) -> dict[str, str]:
-    params = plan.hp.as_params()
-    lrs = {"lr": params["lr_g"]} if one_lr else {"lr_g": params["lr_g"], "lr_d": params["lr_d"]}
-    rest = {k: v for k, v in params.items() if k not in ("lr_g", "lr_d", "beta1", "beta2")}
-    settings = {**lrs, **rest, "betas": f"{params['beta1']:g},{params['beta2']:g}", "seed": plan.seed}
-    return {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in settings.items()}
-
-
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at a pydantic error location (deepest node found)."""
     line = node.start_mark.line + 1 if node is not None else None

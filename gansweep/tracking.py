@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 
+from gansweep.artifacts import sample_grid
 from gansweep.errors import GansweepError, redact
 from gansweep.trainer import Trainer, TrainerCallback
 
@@ -246,6 +247,27 @@ class Tracker:
             ) from None
 
     @staticmethod
+    def resolve_run(tracking_uri: str, given: str) -> str:
+        """The id of the run ``given`` names: its whole id, or a prefix of it that one run of the store has
+        (`report`, `status` and `run` print 8 characters). A prefix several runs share names none: they are
+        listed. One that no run has is returned as given, for the caller to say so."""
+        if re.fullmatch(r"[0-9a-f]{32}", given) or not re.fullmatch(r"[0-9a-fA-F]{1,31}", given):
+            return given
+        mlflow = _mlflow()
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        every = mlflow.entities.ViewType.ALL
+        experiments = [e.experiment_id for e in client.search_experiments(view_type=every)]
+        runs = client.search_runs(experiments, "", every, max_results=50000) if experiments else []
+        found = sorted({r.info.run_id for r in runs if r.info.run_id.startswith(given.lower())})
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise GansweepError(
+                f"run {given!r} is ambiguous in {redact(tracking_uri)}: {len(found)} runs start so ({shown}); "
+                "give more of its characters"
+            )
+        return found[0] if found else given
+
+    @staticmethod
     def run_tags(tracking_uri: str, run_id: str) -> dict[str, str]:
         """The tags of any run in the store."""
         try:
@@ -304,6 +326,11 @@ class Tracker:
         Metric = _mlflow().entities.Metric
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v, step in values])
+
+    def log_image(self, run_id: str, image: Any, key: str, step: int) -> None:
+        """An image under ``key`` at ``step`` (MLflow's Image grid: a run's steps on a slider, runs side by
+        side); MLflow keeps it under the run's ``images/``, with a small copy for the grid."""
+        self.client.log_image(run_id, image, key=key, step=step, synchronous=True)
 
     def log_artifacts(self, run_id: str, folder: Path, path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), path)
@@ -494,14 +521,21 @@ class Sender:
                 self._calls.task_done()
 
 
+SAMPLES = "samples"
+"""The image key of each epoch's sample grid in MLflow (the fixed latents' samples; step = epoch)."""
+
+
 class MlflowEpochLogger(TrainerCallback):
-    """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, made by
-    ``sender`` while the next epoch trains."""
+    """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, and its
+    sample grid as the image ``SAMPLES`` at step = epoch (epoch 0's with the first: before training; a
+    resumed trial's earlier epochs with its first), made by ``sender`` while the next epoch trains."""
 
     def __init__(self, tracker: Tracker, run_id: str, sender: Sender) -> None:
         self.tracker = tracker
         self.run_id = run_id
         self.sender = sender
+        self.imaged = 0
+        """Epochs whose samples are on their way (the history holds epoch 0's first)."""
         self.seconds = 0.0
         """Wall time the training loop spent here: gathering the values, and waiting when the sender's
         queue was full (the benchmark reports it as a share of the trial)."""
@@ -516,5 +550,13 @@ class MlflowEpochLogger(TrainerCallback):
         for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
             series = trainer.history.steps[key][first:]
             values += [(f"{key}_per_step", value, first + i + 1) for i, value in enumerate(series)]
-        self.sender.send(lambda: self.tracker.log_metrics(self.run_id, values))
+        first, samples = self.imaged, trainer.history.samples[self.imaged :]  # no later epoch changes these
+        self.imaged = len(trainer.history.samples)
+        self.sender.send(lambda: self._send(values, first, samples))
         self.seconds += time.perf_counter() - started
+
+    def _send(self, values: list[tuple[str, float, int]], first: int, samples: list[Any]) -> None:
+        """On the tracking thread: the grids are drawn there too, off the training loop."""
+        self.tracker.log_metrics(self.run_id, values)
+        for epoch, images in enumerate(samples, start=first):
+            self.tracker.log_image(self.run_id, sample_grid(images), SAMPLES, epoch)

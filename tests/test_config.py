@@ -172,15 +172,6 @@ def test_the_example_file_in_the_module_docstring_loads(tmp_path: Path) -> None:
     assert plans[0].key.startswith("mnist-5k:dcgan28:batch_size=64,") and plans[0].key.endswith(",width=32:seed=0")
 
 
-def test_run_names_are_the_model_and_what_varies() -> None:
-    from gansweep.config import run_names
-
-    plans = plan_trials(load_config(SWEEPS / "report-dcgan64.yaml"))
-    names = list(run_names(plans).values())
-    assert names[:2] == ["dcgan64 lr=0.0002 bs=512 z=100", "dcgan64 lr=0.0002 bs=512 z=64"]
-    assert len(set(names)) == len(names)
-
-
 BASE = "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1.0e-3]}\n"
 LAUGHS = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
