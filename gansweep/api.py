@@ -44,7 +44,7 @@ from gansweep.pictures import loss_figure
 from gansweep.progress import STDERR, SweepProgress
 from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
 from gansweep.tables import seed_records, study_rows
-from gansweep.tracking import Tracker
+from gansweep.tracking import Tracker, resolve_run
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Sweep:
         """A trial's last sample grid and its loss curves (flag onsets marked), from its MLflow run."""
         if not isinstance(run, str):
             raise GansweepError(f"Sweep.show: give a trial's run id (report().run_id), got {run!r}")
-        run = Tracker.resolve_run(self.settings.mlflow_uri, run)  # the 8 characters report() and status print
+        run = resolve_run(self.settings.mlflow_uri, run)  # the 8 characters report() and status print
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name in (HISTORY_FILE, SAMPLES_FILE):

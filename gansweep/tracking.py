@@ -247,27 +247,6 @@ class Tracker:
             ) from None
 
     @staticmethod
-    def resolve_run(tracking_uri: str, given: str) -> str:
-        """The id of the run ``given`` names: its whole id, or a prefix of it that one run of the store has
-        (`report`, `status` and `run` print 8 characters). A prefix several runs share names none: they are
-        listed. One that no run has is returned as given, for the caller to say so."""
-        if re.fullmatch(r"[0-9a-f]{32}", given) or not re.fullmatch(r"[0-9a-fA-F]{1,31}", given):
-            return given
-        mlflow = _mlflow()
-        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-        every = mlflow.entities.ViewType.ALL
-        experiments = [e.experiment_id for e in client.search_experiments(view_type=every)]
-        runs = client.search_runs(experiments, "", every, max_results=50000) if experiments else []
-        found = sorted({r.info.run_id for r in runs if r.info.run_id.startswith(given.lower())})
-        if len(found) > 1:
-            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-            raise GansweepError(
-                f"run {given!r} is ambiguous in {redact(tracking_uri)}: {len(found)} runs start so ({shown}); "
-                "give more of its characters"
-            )
-        return found[0] if found else given
-
-    @staticmethod
     def run_tags(tracking_uri: str, run_id: str) -> dict[str, str]:
         """The tags of any run in the store."""
         try:
@@ -346,6 +325,27 @@ class Tracker:
             return
         self.tag(run_id, tags or {})
         self.client.set_terminated(run_id, status=status)
+
+
+def resolve_run(tracking_uri: str, given: str) -> str:
+    """The id of the run ``given`` names: its whole id, or a prefix of it that one run of the store has
+    (`report`, `status` and `run` print 8 characters). A prefix several runs share names none: they are
+    listed. One that no run has is returned as given, for the caller to say so."""
+    if re.fullmatch(r"[0-9a-f]{32}", given) or not re.fullmatch(r"[0-9a-fA-F]{1,31}", given):
+        return given
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    every = mlflow.entities.ViewType.ALL
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=every)]
+    runs = client.search_runs(experiments, "", every, max_results=50000) if experiments else []
+    found = sorted({r.info.run_id for r in runs if r.info.run_id.startswith(given.lower())})
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise GansweepError(
+            f"run {given!r} is ambiguous in {redact(tracking_uri)}: {len(found)} runs start so ({shown}); "
+            "give more of its characters"
+        )
+    return found[0] if found else given
 
 
 def experiment_id(tracking_uri: str, name: str | None = None) -> str | None:

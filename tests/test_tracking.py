@@ -136,7 +136,7 @@ def test_each_epochs_sample_grid_goes_to_mlflows_image_grid(digits) -> None:
 def test_a_run_is_named_by_any_prefix_only_it_has(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    from gansweep.tracking import Tracker
+    from gansweep.tracking import resolve_run
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
@@ -145,7 +145,7 @@ def test_a_run_is_named_by_any_prefix_only_it_has(tmp_path: Path) -> None:
     while len({i[0] for i in ids}) == len(ids):  # until two runs share a first character (17 at most)
         ids.append(client.create_run(experiment).info.run_id)
     shared = next(i[0] for i in ids if sum(j[0] == i[0] for j in ids) > 1)
-    assert Tracker.resolve_run(uri, ids[0][:8]) == ids[0] == Tracker.resolve_run(uri, ids[0])
-    assert Tracker.resolve_run(uri, "0123abcd") == "0123abcd" or "0123abcd" in {i[:8] for i in ids}  # no such run
+    assert resolve_run(uri, ids[0][:8]) == ids[0] == resolve_run(uri, ids[0])
+    assert resolve_run(uri, "0123abcd") == "0123abcd" or "0123abcd" in {i[:8] for i in ids}  # no such run
     with pytest.raises(GansweepError, match=rf"run '{shared}' is ambiguous in sqlite:.*: \d runs start so \("):
-        Tracker.resolve_run(uri, shared)
+        resolve_run(uri, shared)

@@ -13,7 +13,14 @@ from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
 from gansweep.diagnostics.judge import read_judge, shipped
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError
-from gansweep.tracking import MissingArtifact, Tracker, check_tracking, default_tracking_uri, holds_database
+from gansweep.tracking import (
+    MissingArtifact,
+    Tracker,
+    check_tracking,
+    default_tracking_uri,
+    holds_database,
+    resolve_run,
+)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -73,7 +80,7 @@ def _run_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
         raise GansweepError(f"no MLflow store at {args.store}/mlflow.db: check --store (or pass --tracking-uri)")
     uri = args.tracking_uri or default_tracking_uri(args.store)  # checks the store's mlflow.db
     check_tracking(uri, read_only=True)
-    args.run_id = Tracker.resolve_run(uri, args.run_id)  # the 8 characters report and status print
+    args.run_id = resolve_run(uri, args.run_id)  # the 8 characters report and status print
     with tempfile.TemporaryDirectory() as tmp:
         try:  # first: it says "no such run" or "no history" in one line
             path = Tracker.download(uri, args.run_id, "history.json", Path(tmp))
