@@ -58,6 +58,8 @@ class _GatedStore:
         assert self.trainer is not None
         self.arrived.append((values, self.trainer.epoch))
 
+    def log_image(self, run_id: str, image, key: str, step: int) -> None: ...
+
 
 def test_epochs_train_while_the_store_is_busy_and_every_epoch_arrives_in_order(digits, open_at) -> None:
     """The store answers nothing until epoch 3 has ended: with tracking on the training path the first
