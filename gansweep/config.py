@@ -29,6 +29,8 @@ import hashlib
 import itertools
 import json
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -446,8 +448,39 @@ def _boolean_allowed(loc: tuple[Any, ...]) -> bool:
     return any(len(loc) == len(a) and all(x in ("*", y) for x, y in zip(a, loc)) for a in BOOLEANS)
 
 
-def load_config(path: str | Path) -> SweepConfig:
-    """Reads and validates a grid.yaml; raises ``ConfigError`` naming file, line and field."""
+SET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)", re.S)
+"""``--set FIELD=VALUE``: a field of the file, or one inside a mapping of it (``objective.metric=d_gap``)."""
+
+
+def _override(raw: dict[str, Any], text: str) -> str:
+    """Applies ``--set FIELD=VALUE`` to the file's settings, its value read as the file's YAML is and checked
+    the same way; returns the top-level field it sets."""
+    match = SET.fullmatch(text)
+    where = f"--set {text}"
+    if match is None:
+        raise ConfigError(f"{where}: give FIELD=VALUE, a field of the grid file, e.g. --set epochs=2")
+    keys, value = match[1].split("."), match[2]
+    document = (
+        "".join(f"{'  ' * i}{key}:\n" for i, key in enumerate(keys[:-1]))
+        + f"{'  ' * (len(keys) - 1)}{keys[-1]}: {value}"
+    )
+    try:
+        node, parsed = _parse(document, Path(where))
+        _check_keys_and_booleans(node, Path(where))
+    except ConfigError as error:  # its line is the value's own
+        raise ConfigError(re.sub(rf"^{re.escape(where)}:\d+:", f"{where}:", str(error))) from None
+    target = raw
+    for key in keys[:-1]:
+        if not isinstance(target.setdefault(key, {}), dict):
+            raise ConfigError(f"{where}: {key} is not a mapping of fields; set {key} itself")
+        target, parsed = target[key], parsed[key]
+    target[keys[-1]] = parsed[keys[-1]]
+    return keys[0]
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
+    """Reads and validates a grid.yaml, with ``overrides`` (``--set FIELD=VALUE``) over its fields; raises
+    ``ConfigError`` naming file, line and field (or the ``--set`` and the field)."""
     path = Path(path)
     node, raw = _parse(_read(path), path)
     try:
@@ -456,6 +489,7 @@ def load_config(path: str | Path) -> SweepConfig:
         raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
+    overridden = {_override(raw, text): text for text in overrides}
     raw.setdefault("name", path.stem)
     try:
         config = SweepConfig.model_validate(raw)
@@ -471,7 +505,8 @@ def load_config(path: str | Path) -> SweepConfig:
             allowed = f"; allowed here: {', '.join(k for k in owner.model_fields)}"
         message = first["msg"].removeprefix("Value error, ")
         field = f"{_field(loc)}: " if loc else ""
-        raise ConfigError(f"{path}:{_line_of(node, loc)}: {field}{message}{allowed}") from None
+        where = f"--set {overridden[loc[0]]}" if loc and loc[0] in overridden else f"{path}:{_line_of(node, loc)}"
+        raise ConfigError(f"{where}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
     _check_search(config, path, node)
     return config

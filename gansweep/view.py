@@ -57,8 +57,9 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _settings(plan: TrialPlan, one_lr: bool) -> dict[str, str]:
-    """The plan's settings by name, ``lr`` for equal lr_g and lr_d, ``betas`` as one."""
+def settings_of(plan: TrialPlan, one_lr: bool = True) -> dict[str, str]:
+    """The plan's settings by name as a run name writes them: ``lr`` for equal lr_g and lr_d (``one_lr``),
+    ``betas`` as one."""
     params = plan.hp.as_params()
     lrs = {"lr": params["lr_g"]} if one_lr else {"lr_g": params["lr_g"], "lr_d": params["lr_d"]}
     rest = {k: v for k, v in params.items() if k not in ("lr_g", "lr_d", "beta1", "beta2")}
@@ -70,7 +71,7 @@ def varying(plans: list[TrialPlan]) -> list[str]:
     """The settings whose value differs between the sweep's plans (``model`` when there are several), in
     the order of `gansweep train --help`; ``lr``, or ``lr_g`` and ``lr_d`` where some plan sets them apart."""
     one_lr = all(p.hp.lr_g == p.hp.lr_d for p in plans)
-    values = [_settings(p, one_lr) for p in plans]
+    values = [settings_of(p, one_lr) for p in plans]
     names = dict.fromkeys(k for v in values for k in v)  # width: the DCGANs' only
     return [k for k in names if len({v.get(k) for v in values}) > 1]
 
@@ -78,7 +79,7 @@ def varying(plans: list[TrialPlan]) -> list[str]:
 def run_name(plan: TrialPlan, settings: list[str]) -> str:
     """``lr 2e-4 · batch 256 · z 100``: the plan's value of each of ``settings`` (the model's name alone when
     none)."""
-    values = _settings(plan, "lr" in settings or not {"lr_g", "lr_d"} & set(settings))
+    values = settings_of(plan, "lr" in settings or not {"lr_g", "lr_d"} & set(settings))
     parts = [values[s] if s == "model" else f"{LABELS.get(s, s)} {values[s]}" for s in settings if s in values]
     return " · ".join(parts) or plan.model
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gansweep.config import SweepConfig, load_config
@@ -14,14 +14,16 @@ from gansweep.errors import GansweepError
 from gansweep.options import name_problem
 
 
-def grid_or_name(target: str) -> SweepConfig | None:
+def grid_or_name(target: str, overrides: Sequence[str] = ()) -> SweepConfig | None:
     """What `gansweep report` and `gansweep status` (and ``gansweep.report``) take: a grid.yaml, read, or
     a sweep's name (None). A target that looks like a file (a path, or a name ending in .yaml or .yml)
     is read as one, so a mistyped grid says it cannot be read rather than that no sweep has its name."""
     if not target.strip():
         raise GansweepError(f"{target!r} names no sweep: give a grid.yaml or a sweep's name")
     if Path(target).is_file() or target.lower().endswith((".yaml", ".yml")) or name_problem(target):
-        return load_config(target)
+        return load_config(target, overrides)
+    if overrides:
+        raise GansweepError(f"--set {overrides[0]}: --set changes a grid file's fields; {target!r} names a sweep")
     return None
 
 

@@ -16,7 +16,7 @@ from gansweep.tables import FORMATS, heatmaps, study_rows
 def main(args: argparse.Namespace) -> int:
 
     plans, name = None, args.name or args.target
-    config = grid_or_name(args.target)
+    config = grid_or_name(args.target, args.set)
     if config is not None:
         plans = plan_trials(config, TRAIN_SIZES[config.dataset], args.target)
         name = args.name or config.name
