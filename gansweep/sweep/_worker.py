@@ -321,7 +321,8 @@ class _SweepCallback(TrainerCallback):
 
     def on_start(self, trainer: Trainer) -> None:
         steps, done = trainer.hp.epochs * trainer.steps_per_epoch, trainer.epoch * trainer.steps_per_epoch
-        self.emit(("start", {"key": self.plan.key, "total": steps, "done": done, "label": self.plan.label}))
+        start = {"key": self.plan.key, "total": steps, "done": done, "label": self.plan.label}
+        self.emit(("start", start | {"epochs": trainer.hp.epochs}))
         store(self.trial, precision=trainer.precision)
         for record in trainer.history.epochs:  # a resumed trial's
             self._report(record)
