@@ -15,9 +15,10 @@ import pytest
 
 from gansweep.cli import main
 from gansweep.config import load_config, plan_trials
-from gansweep.view import TAG, compare_view, run_names, varying
+from gansweep.view import TAG, compare_view, run_names, sweep_page, varying
 
 ROOT = Path(__file__).resolve().parent.parent
+QUERY = "viewStateShareKey=gansweep&compareRunsMode=CHART&workflowType=machine_learning"
 SWEEPS = ROOT / "sweeps"
 
 
@@ -78,6 +79,12 @@ def test_the_view_is_an_envelope_the_ui_accepts(tmp_path: Path) -> None:
     assert trial.info.run_name == "lr 1e-3" and trial.data.tags["mlflow.loggedImages"] == "True"
     images = {a.path for a in client.list_artifacts(trial.info.run_id, "images")}
     assert sum("samples+step+" in p and p.endswith(".png") for p in images) == 2  # epochs 0 and 1
+    # A sweep recorded before sweeps kept a view: `gansweep ui` writes one from its trial runs' params.
+    experiment = client.get_experiment_by_name("v").experiment_id
+    client.delete_experiment_tag(experiment, TAG)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert sweep_page(uri, "v") == f"#/experiments/{experiment}/runs?{QUERY}"
+    assert json.loads(json.loads(client.get_experiment(experiment).tags[TAG])["state"]) == state
 
 
 QUICKSTART_LIKE = """
