@@ -23,7 +23,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -43,8 +43,8 @@ from gansweep.options import STORE, RunOptions, path_problem
 from gansweep.pictures import loss_figure
 from gansweep.progress import STDERR, SweepProgress
 from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
-from gansweep.tables import study_rows
-from gansweep.tracking import Tracker
+from gansweep.tables import seed_records, study_rows
+from gansweep.tracking import Tracker, resolve_run
 
 
 @dataclass
@@ -69,6 +69,7 @@ class Sweep:
         """A trial's last sample grid and its loss curves (flag onsets marked), from its MLflow run."""
         if not isinstance(run, str):
             raise GansweepError(f"Sweep.show: give a trial's run id (report().run_id), got {run!r}")
+        run = resolve_run(self.settings.mlflow_uri, run)  # the 8 characters report() and status print
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name in (HISTORY_FILE, SAMPLES_FILE):
@@ -146,9 +147,9 @@ def report(
 
 
 def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.DataFrame:
-    """The rows of `gansweep report --format json`, in the words the tables use: ``outcome`` good, bad or
-    unclear (the verdict's full text in ``verdict``; a trial not complete, its state), and ``fid_mnist``
-    "unreadable" where the judge could not read the samples (a number there would be a constant)."""
+    """The seed rows of `gansweep report --format json` (``tables.seed_records``): ``outcome`` good, bad or
+    unclear (None until complete: ``state``), ``verdict`` the sentence, ``fid_mnist`` a number or None
+    (NaN in the frame) where the judge could not read the samples (``readable`` says how much it read)."""
     study = open_study(settings, create=False)
     if study is None:
         where = redact(settings.storage) if settings.storage else settings.store
@@ -156,17 +157,11 @@ def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.D
             f"no sweep named {settings.study_name!r} in {where}: run it first, or check "
             + ("storage=" if settings.storage else "store=")
         )
-    rows = study_rows(study, plans)
-    return pd.DataFrame(
-        [
-            {
-                **asdict(r),
-                "outcome": (r.judged or r.state) if r.state == "complete" else r.state,
-                "fid_mnist": "unreadable" if r.unreadable else r.fid_mnist,
-            }
-            for r in rows
-        ]
-    )
+    frame = pd.DataFrame(seed_records(study_rows(study, plans)))
+    if frame.empty:
+        return frame
+    # A column of None alone would be of objects: numbers, NaN where there is none, whatever the rows hold.
+    return frame.astype({name: float for name in ("fid_mnist", "readable", "modes_covered")})
 
 
 def _display_figures_as_images() -> None:

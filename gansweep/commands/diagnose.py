@@ -14,7 +14,7 @@ from gansweep.diagnostics.judge import read_judge, shipped
 from gansweep.diagnostics.metrics import Reference, distinct_words
 from gansweep.errors import GansweepError
 from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE
-from gansweep.tracking import MissingArtifact, Tracker, check_tracking, holds_database, stored_run
+from gansweep.tracking import MissingArtifact, Tracker, check_tracking, holds_database, resolve_run, stored_run
 
 
 def main(args: argparse.Namespace) -> int:
@@ -98,6 +98,7 @@ def _run_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
 
 def _tracked_history(uri: str, run_id: str) -> tuple[list[dict], dict[str, str]]:
     check_tracking(uri, read_only=True)
+    run_id = resolve_run(uri, run_id)  # the 8 characters report and status print
     with tempfile.TemporaryDirectory() as tmp:
         try:  # first: it says "no such run" or "no history" in one line
             path = Tracker.download(uri, run_id, "history.json", Path(tmp))

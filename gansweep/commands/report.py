@@ -19,7 +19,7 @@ def main(args: argparse.Namespace) -> int:
     if args.name is not None and (problem := name_problem(args.name)):
         raise GansweepError(f"--name {problem}")
     plans, name = None, args.name or args.target
-    config = grid_or_name(args.target)
+    config = grid_or_name(args.target, args.set)
     if config is not None:
         plans = plan_trials(config, TRAIN_SIZES[config.dataset], args.target)
         name = args.name or config.name

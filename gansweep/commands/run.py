@@ -8,6 +8,7 @@ import numbers
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from gansweep.sweep import (
 from gansweep.tables import heatmaps, study_rows, to_markdown
 from gansweep.tracking import Tracker, check_tracking, missing_runs
 from gansweep.trainer import device_problem, resolve_device
+from gansweep.view import settings_of, varying
 
 
 def main(args: argparse.Namespace) -> int:
@@ -79,12 +81,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _sweep_settings(args: argparse.Namespace) -> SweepSettings:
-    return sweep_settings(args.grid, RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}))
+    options = RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)})
+    return sweep_settings(args.grid, options, args.set)
 
 
-def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
-    """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same)."""
-    config = load_config(grid)
+def sweep_settings(grid: Path, options: RunOptions, overrides: Sequence[str] = ()) -> SweepSettings:
+    """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same);
+    ``overrides`` are `--set FIELD=VALUE`, which the sweep's recorded grid.yaml ends with."""
+    config = load_config(grid, overrides)
     _check_options(options)
     auto = options.workers == "auto" and options.devices is None
     if options.devices is not None:
@@ -109,7 +113,8 @@ def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
         )
     return SweepSettings(
         config=config,
-        config_text=grid.read_bytes().decode("utf-8-sig"),  # load_config read it as that
+        config_text=grid.read_bytes().decode("utf-8-sig")  # load_config read it as that
+        + "".join(f"\n# gansweep run --set {text}" for text in overrides),
         study_name=options.name or config.name,
         store=Path(options.store),
         storage=options.storage,
@@ -250,21 +255,18 @@ def _dry_run(settings, plans, as_json: bool) -> int:
         print(json.dumps(rows))
         return 0
 
-    table = Table(
-        "#", "model", "lr_g", "lr_d", "batch", "latent", "seed", "state", "reported", title=escape(settings.study_name)
-    )
-    for i, row in enumerate(rows):
-        table.add_row(
-            str(i),
-            row["model"],
-            f"{row['lr_g']:g}",
-            f"{row['lr_d']:g}",
-            str(row["batch_size"]),
-            str(row["latent_dim"]),
-            str(row["seed"]),
-            row["state"],
-            escape(row["reported"] or ""),  # the grid's words, not rich's markup ("[/]" raised MarkupError)
-        )
+    # The settings that tell the trials apart, as the run names do: rows differing only in loss differ there.
+    columns = varying(plans) or ["model"]
+    one_lr = not {"lr_g", "lr_d"} & set(columns)
+    shared = {k: v for k, v in settings_of(plans[0], one_lr).items() if k not in columns} if plans else {}
+    reported = any(r["reported"] for r in rows)
+    table = Table("#", *columns, "state", *(["reported"] if reported else []), title=escape(settings.study_name))
+    for i, (plan, row) in enumerate(zip(plans, rows)):
+        values = settings_of(plan, one_lr)
+        words = [escape(row["reported"] or "")] if reported else []  # the grid's words, not rich's markup
+        table.add_row(str(i), *(values[c] for c in columns), row["state"], *words)
+    if shared:
+        print("All trials: " + ", ".join(f"{k} {v}" for k, v in shared.items()))
     Console().print(table)
     print(f"{len(rows)} trials, {complete} already complete")
     search = settings.config.search

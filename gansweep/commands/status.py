@@ -22,7 +22,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.name is not None and (problem := name_problem(args.name)):
         raise GansweepError(f"--name {problem}")
-    config = grid_or_name(args.target)
+    config = grid_or_name(args.target, args.set)
     name = args.name or (config.name if config is not None else args.target)
     # Reading a sweep by name needs no grid: open_study(create=False) never looks at the config.
     settings = SweepSettings(config, "", name, args.store, storage=args.storage)  # type: ignore[arg-type]
