@@ -18,20 +18,20 @@ The columns are the settings that vary among a model's rows; what they share is 
 Example:
     >>> from gansweep.tables import ReportRow, to_markdown
     >>> bad = ReportRow("mlp", 2e-4, 2e-4, 512, 100, 0, "complete", verdict="D-loss collapse at epoch 4",
-    ...                 fid_mnist=612.0, readable=0.91, modes_covered=3, flags={"d_collapse": 4}, run_id="0123456789ab",
+    ...                 fid_mnist=612.0, readable=0.91, modes_covered=3, distinct=3, flags={"d_collapse": 4}, run_id="0123456789ab",
     ...                 reported="Default, bad result", key="mnist-5k:mlp:lr=0.0002:seed=0", judged="bad")
     >>> good = ReportRow("mlp", 5e-3, 5e-3, 512, 100, 0, "complete", verdict="good", fid_mnist=120.0, readable=1.0,
-    ...                  modes_covered=10, run_id="89abcdef0123", key="mnist-5k:mlp:lr=0.005:seed=0", judged="good",
+    ...                  modes_covered=10, distinct=1000, run_id="89abcdef0123", key="mnist-5k:mlp:lr=0.005:seed=0", judged="good",
     ...                  reported="Mode collapse, bad after 9 epochs")
     >>> print(to_markdown([bad, good]))
     ### mlp
     <BLANKLINE>
     All rows: batch_size 512, latent_dim 100, seed 0.
     <BLANKLINE>
-    | lr | outcome | verdict | reported | read as | agrees | fid_mnist | readable | modes | flag onsets | run |
-    |---|---|---|---|---|---|---|---|---|---|---|
-    | 0.0002 | bad | D-loss collapse at epoch 4 | Default, bad result | bad | outcome ✓ | 612 | 0.91 | 3/10 | d_collapse @ 4 | 01234567 |
-    | 0.005 | good | good | Mode collapse, bad after 9 epochs | bad; mode_collapse @ 9 | outcome ✗, mode_collapse ✗ | 120 | 1.00 | 10/10 |  | 89abcdef |
+    | lr | outcome | verdict | reported | read as | agrees | fid_mnist | readable | modes | distinct | flag onsets | run |
+    |---|---|---|---|---|---|---|---|---|---|---|---|
+    | 0.0002 | bad | D-loss collapse at epoch 4 | Default, bad result | bad | outcome ✓ | 612 | 0.91 | 3/10 | ~3 | d_collapse @ 4 | 01234567 |
+    | 0.005 | good | good | Mode collapse, bad after 9 epochs | bad; mode_collapse @ 9 | outcome ✗, mode_collapse ✗ | 120 | 1.00 | 10/10 | 1000+ |  | 89abcdef |
     <BLANKLINE>
     Agreement with the report, where both it and the measurement say (trials too early to tell are not compared): outcome 1 of 2, mode_collapse 0 of 1, d_collapse 0 of 0, unstable 0 of 0.
     <BLANKLINE>

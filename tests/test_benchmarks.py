@@ -114,7 +114,7 @@ def test_gpu_check_runs_every_step_at_toy_size_into_one_file(tmp_path: Path) -> 
     table = steps["table"]["runs"]["1"]
     assert (table["exit"], table["trials_complete"], table["trial_epochs"]) == (0, 1, 1)
     assert table["extrapolated_40_scaled_s"] > table["wall_s"] and table["extrapolated_40_modelled_s"] > 0
-    assert "| outcome | reported | read as | agrees |" in table["report"]
+    assert "| outcome | verdict | reported | read as | agrees |" in table["report"]
     rates = steps["throughput"]["models"]
     assert set(rates) == {"dcgan64", "cs231n-mlp"} and rates["dcgan64"]["fp32_channels_last_img_s"] > 0
     assert all(r["fp32_nchw_img_s"] > 0 and r["bf16_nchw_img_s"] > 0 for r in rates.values())

@@ -101,9 +101,9 @@ LAYERS = (
     ("hparams",),
     ("trainer",),
     ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "pictures"),
-    ("config", "view"),
+    ("config", "grid_yaml", "view"),
     ("sweep",),
-    ("tables",),
+    ("tables", "reported"),
     ("commands",),
     ("api", "cli"),
 )
