@@ -496,7 +496,9 @@ class Sender:
 
 class MlflowEpochLogger(TrainerCallback):
     """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, made by
-    ``sender`` while the next epoch trains."""
+    ``sender`` while the next epoch trains. A trial resumed from a checkpoint first sends the epochs that
+    checkpoint restored: the run the report links carries the whole history, not only the epochs trained
+    in it (the killed run keeps its own copy of the earlier ones)."""
 
     def __init__(self, tracker: Tracker, run_id: str, sender: Sender) -> None:
         self.tracker = tracker
@@ -506,15 +508,22 @@ class MlflowEpochLogger(TrainerCallback):
         """Wall time the training loop spent here: gathering the values, and waiting when the sender's
         queue was full (the benchmark reports it as a share of the trial)."""
 
+    def on_start(self, trainer: Trainer) -> None:
+        for record in trainer.history.epochs:  # restored from a checkpoint: none for a fresh trial
+            first = (int(record["epoch"]) - 1) * trainer.steps_per_epoch
+            self._send(trainer, record, first)
+
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         started = time.perf_counter()
+        self._send(trainer, record, len(trainer.history.steps["d_loss"]) - trainer.steps_per_epoch)
+        self.seconds += time.perf_counter() - started
+
+    def _send(self, trainer: Trainer, record: dict[str, float], first: int) -> None:
+        """One epoch's ``record`` and its per-step losses, the steps from ``first`` (0-based) on."""
         epoch = int(record["epoch"])
         skip = {"epoch"} if trainer.spec.conditioning == "info" else {"epoch", "info_loss"}
         values = [(key, float(value), epoch) for key, value in record.items() if key not in skip]
-        n_steps = trainer.steps_per_epoch
-        first = len(trainer.history.steps["d_loss"]) - n_steps
         for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
-            series = trainer.history.steps[key][first:]
+            series = trainer.history.steps[key][first : first + trainer.steps_per_epoch]
             values += [(f"{key}_per_step", value, first + i + 1) for i, value in enumerate(series)]
         self.sender.send(lambda: self.tracker.log_metrics(self.run_id, values))
-        self.seconds += time.perf_counter() - started

@@ -660,6 +660,28 @@ def disk_full_while_recording_the_failure(case: Case) -> None:
     assert "2/2 trials complete, 1 trained in this run" in out
 
 
+def resumed_run_is_whole(case: Case) -> None:
+    """An amp trial interrupted after epoch 1, then resumed from its checkpoint: its finished run, read
+    back from MLflow, holds every epoch and step of its history.json (it held epoch 2 alone), and its
+    trial.json the measurement that chose its precision (it held ``{}``)."""
+    case.record_afresh()
+    text = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]") + "amp: true\n"
+    _interrupted_after_one_epoch(case, text)
+    case.check(case.run(text), code=0, records=True)
+    client = MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}")
+    [run] = [r for r in _trial_runs(case.store) if r.info.status == "FINISHED" and r.data.params["lr_g"] == "0.0005"]
+    assert run.data.tags["gansweep.resumed_from_epoch"] == "1"
+    folder = Path(client.download_artifacts(run.info.run_id, "", str(case.tmp / "read")))
+    history = json.loads((folder / "history.json").read_text())
+    for key in ("d_loss", "fid_mnist", "modes_covered"):
+        logged = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+        assert logged == [(e["epoch"], e[key]) for e in history["epochs"]] and len(logged) == 2, key
+    per_step = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "d_loss_per_step"))
+    assert per_step == list(enumerate(history["steps"]["d_loss"], start=1)) and len(per_step) == 18
+    trial = json.loads((folder / "trial.json").read_text())
+    assert set(trial["precision_rates"]) == {"fp32", "bf16"} and trial["precision"] in trial["precision_rates"]
+
+
 def trial_raises(case: Case) -> None:
     case.record_afresh()
     fit = Trainer.fit
@@ -1009,6 +1031,7 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
         checkpoint_corrupted_in_a_sweep,
         checkpoint_of_another_trial_in_a_sweep,
     ],
+    "a trial resumed from its checkpoint (after `kill -9`, Ctrl-C or a takeover)": [resumed_run_is_whole],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
     "disk full while writing an artifact": [disk_full, disk_full_while_recording_the_failure],
     "a trial that raises (out of memory, ...)": [trial_raises],

@@ -168,6 +168,20 @@ def _checkpoints(store: Path) -> list[Path]:
     return list((store / "artifacts").glob("*/artifacts/checkpoint.pt"))
 
 
+def assert_whole(client, run_id: str, folder: Path) -> None:
+    """The run's metrics, read back from MLflow, are its history.json's, every epoch and every step:
+    a resumed run carries the epochs its checkpoint restored, not only those trained after."""
+    history = _artifact(client, run_id, "history.json", folder / run_id)
+    metrics = client.get_run(run_id).data.metrics
+    for key in ("d_loss", "g_loss", "d_fake", "fid_mnist", "modes_covered", "seconds"):
+        assert key in metrics
+        logged = [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+        assert sorted(logged) == [(e["epoch"], pytest.approx(e[key])) for e in history["epochs"] if key in e], key
+    for key in ("d_loss", "g_loss"):
+        logged = sorted((m.step, m.value) for m in client.get_metric_history(run_id, f"{key}_per_step"))
+        assert logged == [(i + 1, pytest.approx(v)) for i, v in enumerate(history["steps"][key])], key
+
+
 def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_path: Path) -> None:
     grid, store = _grid(tmp_path, epochs=4, batch_size=100, lrs="[1e-3, 5e-4, 2e-4]"), tmp_path / "mlruns"
     proc = _start(grid, store)
@@ -195,6 +209,9 @@ def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_
     assert resumed.pop(killed_key) >= 1 and set(resumed.values()) == {0}
     states = [t.state.name for t in _trials(store, grid)]
     assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1
+    client, _ = _client(store)
+    for run in finished:  # the resumed one too: its run holds epochs 1-4, not only those after its checkpoint
+        assert_whole(client, run.info.run_id, tmp_path / "read")
 
 
 def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path: Path) -> None:
