@@ -660,6 +660,117 @@ def disk_full_while_recording_the_failure(case: Case) -> None:
     assert "2/2 trials complete, 1 trained in this run" in out
 
 
+NEW_POINT = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]")
+"""The recorded sweep and a point it has not trained: a run of it loads the judge and trains."""
+
+
+def shipped_judge_removed_from_an_installed_copy(case: Case) -> None:
+    """The package copied as an installation lacking its data (a wheel built without it), mnist-5k's
+    judge gone: refused in one line with the fix, before any work (it trained a judge of its own for
+    273 s and scored the sweep by it without a word); `diagnose --samples` and `list datasets` alike."""
+    installed = case.tmp / "site-packages"
+    shutil.copytree(
+        Path(gansweep.__file__).parent, installed / "gansweep", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    missing = installed / "gansweep" / "diagnostics" / "judges" / "mnist-5k.pt"
+    missing.unlink()
+    case.monkeypatch.setenv("PYTHONPATH", str(installed))
+    case.monkeypatch.chdir(case.tmp)  # `python -m` puts the working folder first on the path: not the checkout
+    says = (f"the mnist-5k judge that ships with gansweep is missing ({missing})", "reinstall gansweep (pip install")
+    case.check_within(120, case.run(NEW_POINT), *says)
+    history, samples = case.tmp / "h.csv", case.tmp / "s.npy"
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    np.save(samples, np.zeros((10, 28, 28), dtype=np.float32))
+    case.check_within(120, ["diagnose", "--history", str(history), "--samples", str(samples)], *says)
+    listed = subprocess.run([sys.executable, "-m", "gansweep.cli", "list", "datasets", "--json"], capture_output=True)
+    assert says[0] in json.loads(listed.stdout)[0]["judge"]
+    imported = subprocess.run([sys.executable, "-c", "import gansweep; print(gansweep.__file__)"], capture_output=True)
+    assert imported.stdout.decode().startswith(str(installed))  # the copy ran, not the checkout
+
+
+def _ship(case: Case, make: Callable[[Path], object]) -> None:
+    """mnist-5k's shipped judge file, as ``make`` writes it into a copy of the shipped folder."""
+    from gansweep.diagnostics import judge
+
+    shipped = case.tmp / "judges"
+    shutil.rmtree(shipped, ignore_errors=True)
+    shutil.copytree(Path(judge.__file__).parent / "judges", shipped)
+    make(shipped / "mnist-5k.pt")
+    case.monkeypatch.setattr(judge, "SHIPPED", shipped)
+
+
+def shipped_judge_damaged_or_replaced(case: Case) -> None:
+    """Cut, another data set's, or a judge of mnist-5k with other weights (a retrained one): the
+    shipped judge is never replaced, and no point is queued nor the sweep's run reopened (a damaged one
+    left the parent run RUNNING and the point queued)."""
+    from gansweep.diagnostics.judge import save_judge, shipped_judge
+
+    _ship(case, lambda path: path.write_bytes(path.read_bytes()[:1000]))
+    case.check(case.run(NEW_POINT), "mnist-5k.pt cannot be read (", "not the judge that ships with gansweep")
+    _ship(case, lambda path: shutil.copy(path.with_name("mnist.pt"), path))
+    case.check(case.run(NEW_POINT), "mnist-5k.pt is a judge of mnist, not of mnist-5k: not the judge that ships")
+
+    def retrained(path: Path) -> None:
+        other = shipped_judge("mnist")
+        other.dataset = "mnist-5k"
+        save_judge(other, path)
+
+    _ship(case, retrained)
+    case.check(
+        case.run(NEW_POINT),
+        "mnist-5k.pt is not the mnist-5k judge this gansweep ships (sha256 7f3461b953fe, not 33f673a29ac7): the "
+        "flags are calibrated on the latter; reinstall gansweep",
+    )
+    assert [r.info.status for r in _runs(case.store, "sweep")] == ["FINISHED"]
+
+
+def judge_of_another_data_set_or_sweep(case: Case) -> None:
+    """A fashion-mnist judge cache holding mnist-5k's judge: `diagnose` and `run` refuse (diagnose judged
+    fashion-mnist samples with it); a sweep recorded as scored by another judge than the one that ships
+    is refused before any work, with advice that can work (it said "finish the sweep with the gansweep
+    version and judge cache that started it", for a judge no version ships)."""
+    from gansweep.diagnostics import judge
+
+    case.monkeypatch.setenv("GANSWEEP_CACHE", str(case.tmp / "cache"))
+    (case.tmp / "cache").mkdir()
+    cached = case.tmp / "cache" / f"judge-fashion-mnist-v{judge.JUDGE_VERSION}.pt"
+    shutil.copy(judge.SHIPPED / "mnist-5k.pt", cached)
+    case.request.getfixturevalue("write_idx")(case.tmp / "data" / "FashionMNIST" / "raw", 200, 100)
+    history, samples = case.tmp / "h.csv", case.tmp / "s.npy"
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    np.save(samples, np.zeros((10, 28, 28), dtype=np.float32))
+    fashion = ["--dataset", "fashion-mnist", "--data-dir", str(case.tmp / "data")]
+    says = f"judge file {cached} is a judge of mnist-5k, not of fashion-mnist: move it aside, and a fashion-mnist judge"
+    case.check(["diagnose", "--history", str(history), "--samples", str(samples), *fashion], says)
+    grid = NEW_POINT.replace("name: e", f"name: f\ndataset: fashion-mnist\ndata_dir: {case.tmp / 'data'}")
+    case.check(case.run(grid.replace("batch_size: 500", "batch_size: 100")), says)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(case.store / "optuna.journal")))
+    study = optuna.load_study(study_name="e", storage=storage)
+    kept = study.user_attrs["gansweep_judge"]
+    study.set_user_attr("gansweep_judge", kept | {"name": "mnist-5k/v4/0123456789ab", "sha256": "0" * 64})
+    case.check(
+        case.run(NEW_POINT),
+        "sweep 'e' is scored by judge mnist-5k/v4/0123456789ab, not by mnist-5k/v4/33f673a29ac7, the judge this "
+        "gansweep ships: metrics of two judges cannot be compared. Finish it with a gansweep whose shipped judge is "
+        "mnist-5k/v4/0123456789ab (gansweep list datasets names it), or start a new sweep with --name",
+    )
+
+
+def judge_cache_that_takes_no_files(case: Case) -> None:
+    """GANSWEEP_CACHE a file, a path under a file, or /proc, for a data set whose judge is trained on
+    first use: refused before the store is written (a traceback after it was)."""
+    case.request.getfixturevalue("write_idx")(case.tmp / "data" / "FashionMNIST" / "raw", 200, 100)
+    grid = NEW_POINT.replace("name: e", f"name: f\ndataset: fashion-mnist\ndata_dir: {case.tmp / 'data'}")
+    grid = grid.replace("batch_size: 500", "batch_size: 100")
+    (case.tmp / "a-file").write_text("")
+    for cache, reason in ((case.tmp / "a-file", "File exists"), (case.tmp / "a-file" / "under", "Not a directory")):
+        case.monkeypatch.setenv("GANSWEEP_CACHE", str(cache))
+        case.check(case.run(grid), f"GANSWEEP_CACHE={cache}: cannot write into that folder ({reason})", "writable")
+    case.monkeypatch.setenv("GANSWEEP_CACHE", "/proc")
+    case.check(case.run(grid), "GANSWEEP_CACHE=/proc: cannot write into that folder (")
+    assert not list(case.tmp.glob("mlruns/f*"))
+
+
 def resumed_run_is_whole(case: Case) -> None:
     """An amp trial interrupted after epoch 1, then resumed from its checkpoint: its finished run, read
     back from MLflow, holds every epoch and step of its history.json (it held epoch 2 alone), and its
@@ -1032,6 +1143,12 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
         checkpoint_of_another_trial_in_a_sweep,
     ],
     "a trial resumed from its checkpoint (after `kill -9`, Ctrl-C or a takeover)": [resumed_run_is_whole],
+    "a shipped judge that is missing, damaged or another; a judge of another data set or sweep; a judge cache that takes no files": [
+        shipped_judge_removed_from_an_installed_copy,
+        shipped_judge_damaged_or_replaced,
+        judge_of_another_data_set_or_sweep,
+        judge_cache_that_takes_no_files,
+    ],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
     "disk full while writing an artifact": [disk_full, disk_full_while_recording_the_failure],
     "a trial that raises (out of memory, ...)": [trial_raises],

@@ -18,6 +18,7 @@ from rich.table import Table
 from gansweep.commands._shared import on_sigterm, writable_folder
 from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
+from gansweep.diagnostics.judge import check_judge
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
 from gansweep.options import MAX_HEARTBEAT, MAX_WORKERS, RunOptions, name_problem
 from gansweep.progress import SweepProgress
@@ -25,6 +26,7 @@ from gansweep.sweep import (
     State,
     SweepSettings,
     Terminated,
+    check_recorded_judge,
     complete_search_trials,
     cores,
     open_study,
@@ -145,13 +147,15 @@ def _check_options(options: RunOptions) -> None:
 
 def preflight(settings: SweepSettings, source: str) -> None:
     """All that must hold before a sweep writes anything, for `gansweep run` and ``gansweep.run`` alike:
-    its devices exist, its data set is there, both stores answer and are whole, and the default store
-    takes writes. ``source`` names where the devices came from, for the message."""
+    its devices exist, its data set and its judge are there, both stores answer and are whole, and the
+    default store takes writes. ``source`` names where the devices came from, for the message."""
     check_devices(settings, source)
     load_dataset(settings.config.dataset, settings.config.data_dir)
+    check_judge(settings.config.dataset)
     if settings.tracking_uri:
         check_tracking(settings.tracking_uri)
     study = open_study(settings, create=False)  # a damaged journal is refused here
+    check_recorded_judge(settings, study)
     if not settings.tracking_uri and not settings.shared:  # a shared study's runs may be on other machines
         _check_runs_kept(settings, study)
     writable_store(settings)

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 
 from gansweep.config import TrialPlan, search_plan
 from gansweep.data import TRAIN_SIZES
+from gansweep.errors import GansweepError
 from gansweep.sweep._layout import auto_workers, cores
 from gansweep.sweep._queue import (
     deciding,
@@ -31,7 +32,7 @@ from gansweep.sweep._record import State, TrialRecord
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study, repair_journal
-from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
+from gansweep.sweep._worker import Event, Worker, worker_process
 from gansweep.tracking import Tracker
 from gansweep.trainer import resolve_device
 
@@ -89,7 +90,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
         except KeyboardInterrupt:
             result.interrupted = True
-        except DiskFull as error:
+        except GansweepError as error:  # a full disk, a judge that is not the sweep's: the run is ended below
             result.fatal = str(error)
         trials = study.get_trials(deepcopy=False)
         result.states = states_by_key(trials)
