@@ -308,6 +308,10 @@ class Tracker:
     def log_artifacts(self, run_id: str, folder: Path, path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), path)
 
+    def artifact_names(self, run_id: str) -> set[str]:
+        """The names of the files and folders at the top of the run's artifacts."""
+        return {Path(a.path).name for a in self.client.list_artifacts(run_id)}
+
     def log_artifact(self, run_id: str, file: Path) -> None:
         """One file, under its own name; a file of that name already there is replaced."""
         self.client.log_artifact(run_id, str(file))

@@ -771,6 +771,55 @@ def judge_cache_that_takes_no_files(case: Case) -> None:
     assert not list(case.tmp.glob("mlruns/f*"))
 
 
+def finished_run_whose_files_are_gone(case: Case) -> None:
+    """The study lost its trial (journal deleted) and the artifact store the run's files: the run is not
+    adopted as "trained before" (the sweep read complete, its pictures, samples and checkpoint nowhere)
+    but the point is trained again, with a warning naming what is lost; the old run is left as it is."""
+    default_tracking_uri(case.store)  # the copy pointed at its own artifacts, as any first use of it does
+    client = MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}")
+    [old] = _trial_runs(case.store)
+    (case.store / "optuna.journal").unlink()
+    shutil.rmtree(Path(old.info.artifact_uri.removeprefix("file://")))
+    assert main(case.run()) == 0
+    out, err = case.capsys.readouterr()
+    assert "Traceback" not in err and "1/1 trials complete, 1 trained in this run" in out, err
+    run = old.info.run_id[:8]
+    assert (
+        f"warning: cs231n-mlp lr=0.001 bs=500 z=96 seed=0: run {run} trained it before, but the store has lost its "
+        f"trial.json, diagnostics.json, history.json, samples.npy, checkpoint.pt, loss.png, samples_strip.png: "
+        f"training it again (run {run} is left as it is)"
+    ) in err
+    kept = client.get_run(old.info.run_id)
+    assert (kept.info.status, kept.info.end_time, kept.data.metrics, kept.data.tags) == (
+        "FINISHED",
+        old.info.end_time,
+        old.data.metrics,
+        old.data.tags,
+    )
+    [new] = [r for r in _trial_runs(case.store) if r.info.run_id != old.info.run_id]
+    assert new.info.status == "FINISHED" and "checkpoint.pt" in {a.path for a in client.list_artifacts(new.info.run_id)}
+
+
+def worker_killed(case: Case) -> None:
+    """`kill -9` of a `gansweep run` mid-trial: `status` shows its trial interrupted and its worker gone
+    (it showed it running, for ever), as the next run treats it."""
+    text = GRID + "    points: [{lr: 5.0e-4, epochs: 100}]\n"
+    command = [sys.executable, "-m", "gansweep.cli", *case.run(text)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300  # its imports and stores take 10 s alone, more on a busy machine
+        while _states(case) != ["complete", "running"]:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert main(["status", str(case.tmp / "grid.yaml"), "--store", str(case.store), "--json"]) == 0
+    row = json.loads(case.capsys.readouterr().out)[1]
+    assert row["state"] == "interrupted" and row["worker"].startswith(f"{socket.gethostname()}:{proc.pid} ")
+    assert row["detail"] == f"its worker {socket.gethostname()}:{proc.pid} is gone: the next run resumes it"
+
+
 def resumed_run_is_whole(case: Case) -> None:
     """An amp trial interrupted after epoch 1, then resumed from its checkpoint: its finished run, read
     back from MLflow, holds every epoch and step of its history.json (it held epoch 2 alone), and its
@@ -1149,6 +1198,8 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
         judge_of_another_data_set_or_sweep,
         judge_cache_that_takes_no_files,
     ],
+    "a finished run whose files are gone": [finished_run_whose_files_are_gone],
+    "a `gansweep run` killed with `kill -9`": [worker_killed],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
     "disk full while writing an artifact": [disk_full, disk_full_while_recording_the_failure],
     "a trial that raises (out of memory, ...)": [trial_raises],

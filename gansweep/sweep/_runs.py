@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,36 @@ from gansweep.sweep._record import TrialRecord
 from gansweep.sweep._signals import uninterrupted
 from gansweep.tracking import Tracker
 from gansweep.trainer import History, Trainer
+
+WHOLE = (
+    "trial.json",
+    "diagnostics.json",
+    "history.json",
+    "samples.npy",
+    "checkpoint.pt",
+    "loss.png",
+    "samples_strip.png",
+)
+"""Files every finished trial's run holds (``publish``): one that lacks any is not a result to adopt."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A point's FINISHED run already in the tracking store (the study may have lost its trial)."""
+
+    run_id: str
+    history: History
+    """Its epochs and why it stopped (no samples)."""
+    judge: str
+    """The name of the judge that scored it ("" if not recorded)."""
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A point's FINISHED run whose files of ``WHOLE`` are not all in the store (its artifacts were lost)."""
+
+    run_id: str
+    missing: list[str]
 
 
 def params_of(plan: TrialPlan) -> dict[str, Any]:
@@ -95,18 +126,21 @@ class TrialRuns:
         checkpoint.load(trainer, path)
         return trainer.epoch
 
-    def finished(self, key: str) -> tuple[str, History, str] | None:
-        """A FINISHED run of point ``key`` already in the tracking store, with its history (no samples)
-        and the name of the judge that scored it ("" if not recorded): the study may have lost its trial
+    def finished(self, key: str) -> Finished | Lost | None:
+        """A FINISHED run of point ``key`` already in the tracking store: the study may have lost its trial
         (a deleted journal, another ``--storage``). None when there is none, or its history cannot be read."""
         try:
             found = self.tracker.finished_trial(key)
             if found is None:
                 return None
             run_id, tags = found
+            held = self.tracker.artifact_names(run_id)
+            if missing := [name for name in WHOLE if name not in held]:
+                return Lost(run_id, missing)
             path = self.tracker.download(self.tracker.uri, run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
             saved = json.loads(path.read_text())
-            return run_id, History(epochs=saved["epochs"], stopped=saved["stopped"]), tags.get("gansweep.judge", "")
+            history = History(epochs=saved["epochs"], stopped=saved["stopped"])
+            return Finished(run_id, history, tags.get("gansweep.judge", ""))
         except Exception:  # a store that fails here fails the training's bookkeeping too, recorded there
             return None
 

@@ -37,7 +37,7 @@ from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
 from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
-from gansweep.sweep._runs import TrialRuns
+from gansweep.sweep._runs import Lost, TrialRuns
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
@@ -252,12 +252,20 @@ def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan)
     instead of training it twice: the study lost its trial (a deleted journal, another ``--storage``),
     or a worker died between ending the run and telling Optuna."""
     found = worker.runs.finished(plan.key)
+    if isinstance(found, Lost):  # a result without its pictures, samples or checkpoint: only training gives them
+        run = found.run_id[:8]
+        message = (
+            f"{plan.label}: run {run} trained it before, but the store has lost its {', '.join(found.missing)}: "
+            f"training it again (run {run} is left as it is)"
+        )
+        worker.emit(("warning", {"message": message}))
+        return False
     if found is None:
         return False
-    run_id, history, judge = found
+    run_id, history = found.run_id, found.history
     if (history.stopped or "").startswith(EARLY_STOP) and not worker.settings.config.early_stop:
         return False  # stopped early, where this sweep now trains every epoch
-    if judge != worker.judge.name:
+    if found.judge != worker.judge.name:
         return False  # scored by another judge (or by one not recorded): its metrics would not compare
     diagnosis = _diagnosis(history, plan)
     store(trial, run_id=run_id)
