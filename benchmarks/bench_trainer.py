@@ -155,7 +155,8 @@ def evaluation_seconds(trainer: Trainer, judge, heldout: Reference, repeats: int
 def run_case(
     name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout, steps: int | None = None
 ) -> dict[str, float]:
-    from gansweep.tracking import MlflowEpochLogger, Sender
+    from gansweep.sending import Sender
+    from gansweep.tracking import MlflowEpochLogger
 
     model, extra, batch, case_steps = CASES[name]
     steps = steps or case_steps

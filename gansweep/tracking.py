@@ -11,9 +11,9 @@ costs ~5 ms on SQLite, a ``log_batch`` entry ~0.1 ms. Not ``step/d_loss``: MLflo
 the name's last part, and two charts called "d_loss" cannot be told apart. ``info_loss`` goes only to runs
 of a model with a Q head (InfoGAN); elsewhere it is a flat 0.
 
-A sweep's per-epoch calls (these metrics, the epoch checkpoint) go through a ``Sender``: one background
-thread per trial that makes them in order while the next epoch trains, so training waits on the store
-only when it falls more than ``SEND_DEPTH`` calls behind.
+A sweep's per-epoch calls (these metrics, the epoch checkpoint) go through a ``sending.Sender``: one
+background thread per trial that makes them in order while the next epoch trains. A sweep's worker gives
+its ``Tracker`` a ``sending.Patience``: its calls then wait out a store that does not answer, saying so.
 """
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ import contextlib
 import http.client
 import logging
 import os
-import queue
 import re
 import sqlite3
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 
 from gansweep.errors import GansweepError, redact
+from gansweep.sending import QUICK_HTTP, Patience, Sender, Unanswered, unreachable
 from gansweep.trainer import Trainer, TrainerCallback
 
 if TYPE_CHECKING:
@@ -168,6 +168,8 @@ def _mlflow() -> ModuleType:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name, value in QUICK_HTTP.items():
+        os.environ.setdefault(name, value)
     # Set, not defaulted: MLflow prints a server's run and experiment URLs to stdout as they are, with
     # any password in them; gansweep's own lines name the runs, redacted.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
@@ -192,6 +194,11 @@ class Tracker:
     ) -> None:
         mlflow = _mlflow()
         self.uri = tracking_uri
+        self.patience: Patience | None = None
+        """Set by a sweep's worker: its calls then wait out a store that does not answer, saying so."""
+        self.artifact_root = artifact_root
+        self._rooted = artifact_root is not None and artifact_root.is_dir()
+        """Whether ``artifact_root`` was there: one that is gone now vanished (deleted, or unmounted)."""
         check_tracking(tracking_uri)
         try:
             self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -214,8 +221,8 @@ class Tracker:
                 f"tracking store {redact(tracking_uri)}: {redact(error.message, tracking_uri)}"
             ) from None
         except Exception as error:  # connection errors from servers and databases
-            reason = redact(f"{type(error).__name__}: {error}", tracking_uri)
-            raise GansweepError(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
+            reason = redact(unreachable(error) or f"{type(error).__name__}: {error}", tracking_uri)
+            raise Unanswered(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
 
     @staticmethod
     def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
@@ -259,12 +266,29 @@ class Tracker:
         active = _mlflow().entities.ViewType.ACTIVE_ONLY
         return self.client.search_runs([self.experiment_id], filter_string, active, max_results=50000)
 
+    def _call(
+        self, what: str, call: Callable[[], Any], guard: Callable[[], AbstractContextManager] | None = None
+    ) -> Any:
+        """``call()``, waiting out a store that does not answer when the worker gave this tracker patience."""
+        return call() if self.patience is None else self.patience.call(what, call, guard)
+
     def finished_trial(self, key: str) -> tuple[str, dict[str, str]] | None:
         """The newest FINISHED run of point ``key`` in the sweep, with its tags, if there is one."""
-        found = self._runs(
-            f"tags.`gansweep.role` = '{TRIAL_ROLE}' and tags.`gansweep.key` = '{key}' and attributes.status = 'FINISHED'"
+        found = self._call(
+            "looking for a finished run",
+            lambda: self._runs(
+                f"tags.`gansweep.role` = '{TRIAL_ROLE}' and tags.`gansweep.key` = '{key}' "
+                "and attributes.status = 'FINISHED'"
+            ),
         )
         return (found[0].info.run_id, found[0].data.tags) if found else None
+
+    def running_trials(self) -> set[str]:
+        """The ids of the sweep's trial runs still RUNNING."""
+        return {
+            r.info.run_id
+            for r in self._runs(f"tags.`gansweep.role` = '{TRIAL_ROLE}' and attributes.status = 'RUNNING'")
+        }
 
     def sweep_run(self, name: str, config_text: str) -> str:
         """The sweep's parent run, created on first use and reused by every later `gansweep run`."""
@@ -280,8 +304,11 @@ class Tracker:
         return run_id
 
     def tag(self, run_id: str, tags: dict[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
+        def set_tags() -> None:
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, value)
+
+        self._call(f"tagging run {run_id[:8]}", set_tags)
 
     def describe(self, run_id: str, text: str) -> None:
         """``text`` (markdown) as the run's description, shown on its page in the UI."""
@@ -292,37 +319,79 @@ class Tracker:
 
     def start_trial(self, parent_id: str, name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         Param = _mlflow().entities.Param
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=name,
-            tags={"mlflow.parentRunId": parent_id, "gansweep.role": TRIAL_ROLE, **tags},
+        tags = {"mlflow.parentRunId": parent_id, "gansweep.role": TRIAL_ROLE, **tags}
+        run = self._call(
+            f"starting the run of {name}",
+            lambda: self.client.create_run(self.experiment_id, run_name=name, tags=tags),
         )
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        params_batch = [Param(k, str(v)) for k, v in params.items()]
+        self._call(f"starting the run of {name}", lambda: self.client.log_batch(run.info.run_id, params=params_batch))
         return run.info.run_id
 
-    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
+    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]], timestamp: int | None = None) -> None:
+        """``values`` as (name, value, step), at ``timestamp`` (ms; default now): a call made again after
+        an outage sends the same entries, which MLflow then keeps once."""
         Metric = _mlflow().entities.Metric
-        now = int(time.time() * 1000)
-        self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v, step in values])
+        now = timestamp or int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for k, v, step in values]
+        self._call(f"sending metrics to run {run_id[:8]}", lambda: self.client.log_batch(run_id, metrics=metrics))
 
-    def log_artifacts(self, run_id: str, folder: Path, path: str | None = None) -> None:
-        self.client.log_artifacts(run_id, str(folder), path)
+    def log_artifacts(
+        self,
+        run_id: str,
+        folder: Path,
+        path: str | None = None,
+        guard: Callable[[], AbstractContextManager] | None = None,
+    ) -> None:
+        """Every file in ``folder``; each try under ``guard()`` (a sweep defers Ctrl-C while one copies)."""
+
+        def upload() -> None:
+            self._check_root()
+            self.client.log_artifacts(run_id, str(folder), path)
+
+        self._call(f"uploading the files of run {run_id[:8]}", upload, guard)
 
     def artifact_names(self, run_id: str) -> set[str]:
         """The names of the files and folders at the top of the run's artifacts."""
-        return {Path(a.path).name for a in self.client.list_artifacts(run_id)}
+        listed = self._call(f"listing the files of run {run_id[:8]}", lambda: self.client.list_artifacts(run_id))
+        return {Path(a.path).name for a in listed}
 
     def log_artifact(self, run_id: str, file: Path) -> None:
         """One file, under its own name; a file of that name already there is replaced."""
-        self.client.log_artifact(run_id, str(file))
+
+        def upload() -> None:
+            self._check_root()
+            self.client.log_artifact(run_id, str(file))
+
+        self._call(f"uploading {file.name} to run {run_id[:8]}", upload)
+
+    def _check_root(self) -> None:
+        """The default store's artifacts folder is still there: MLflow would make it again, empty (on the
+        disk under a mount point that went away), and write a run's later files without its earlier ones."""
+        if self.artifact_root is None:
+            return
+        if self.artifact_root.is_dir():
+            self._rooted = True
+        elif self._rooted:
+            raise Unanswered(f"{self.artifact_root} is gone: deleted, or its disk unmounted")
+
+    def fetch(self, run_id: str, artifact: str, folder: Path) -> Path:
+        """``download`` from this tracker's store, waiting out a store that does not answer."""
+        return self._call(
+            f"fetching {artifact} of run {run_id[:8]}", lambda: self.download(self.uri, run_id, artifact, folder)
+        )
 
     def end_trial(
         self, run_id: str, status: str, tags: dict[str, str] | None = None, only_if_running: bool = False
     ) -> None:
-        if only_if_running and self.client.get_run(run_id).info.status != "RUNNING":
-            return
-        self.tag(run_id, tags or {})
-        self.client.set_terminated(run_id, status=status)
+        def end() -> None:
+            if only_if_running and self.client.get_run(run_id).info.status != "RUNNING":
+                return
+            for key, value in (tags or {}).items():
+                self.client.set_tag(run_id, key, value)
+            self.client.set_terminated(run_id, status=status)
+
+        self._call(f"ending run {run_id[:8]} as {status}", end)
 
 
 def experiment_id(tracking_uri: str, name: str | None = None) -> str | None:
@@ -386,7 +455,7 @@ def _check_server(uri: str, timeout: int) -> None:
             raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
         except OSError as error:
             reason = redact(str(getattr(error, "reason", error)), uri)
-            raise GansweepError(f"--tracking-uri {redact(uri)} {trouble.format(reason)}") from None
+            raise Unanswered(f"--tracking-uri {redact(uri)} {trouble.format(reason)}") from None
 
 
 def connect_args(url: str, timeout: int = 10) -> dict[str, Any]:
@@ -421,83 +490,6 @@ def _check_database(uri: str, timeout: int) -> None:
         raise database_error("--tracking-uri", uri, error) from None
 
 
-SEND_DEPTH = 4
-"""Tracking calls that may wait behind the one being made (an epoch makes two: its metrics and its
-checkpoint). A store more than two epochs behind makes training wait, rather than hold an unbounded
-number of checkpoint copies in memory (dcgan64's is ~100 MB)."""
-
-
-class Sender:
-    """Makes tracking calls in order on one background thread, so that the training loop does not wait
-    on the store. A call that raises is raised again, in the caller's thread, by the next ``send`` or
-    ``flush``; the calls queued after it are not made (they would land out of order). Signals reach the
-    main thread only: a call in progress is never cut by Ctrl-C, and ``flush`` waits for it.
-
-    Example:
-        >>> sent = []
-        >>> with Sender() as sender:
-        ...     for epoch in (1, 2, 3):
-        ...         sender.send(lambda epoch=epoch: sent.append(epoch))
-        ...     sender.flush()
-        >>> sent
-        [1, 2, 3]
-    """
-
-    def __init__(self, depth: int = SEND_DEPTH) -> None:
-        self._calls: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        """The first call that raised (then no later call is made)."""
-        self.waited = 0.0
-        """Seconds callers spent waiting on the store: a full queue in ``send``, and ``flush``."""
-        # A daemon: a process that dies without closing it must not hang on it at exit.
-        self._thread = threading.Thread(target=self._work, name="gansweep-tracking", daemon=True)
-        self._thread.start()
-
-    def __enter__(self) -> Sender:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def send(self, call: Callable[[], None]) -> None:
-        """Queues ``call``; raises the error of an earlier call, if one failed."""
-        self._raise()
-        started = time.perf_counter()
-        self._calls.put(call)
-        self.waited += time.perf_counter() - started
-
-    def flush(self) -> None:
-        """Waits until every call sent so far is made; raises the error of one that failed."""
-        started = time.perf_counter()
-        self._calls.join()
-        self.waited += time.perf_counter() - started
-        self._raise()
-
-    def close(self) -> None:
-        """Waits for the calls sent so far, then ends the thread (again: nothing). Raises nothing: a
-        failed call stays in ``error``."""
-        if self._thread.is_alive():
-            self._calls.put(None)
-            self._thread.join()
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def _work(self) -> None:
-        while True:
-            call = self._calls.get()
-            try:
-                if call is None:
-                    return
-                if self.error is None:
-                    call()
-            except BaseException as error:  # handed to the caller's thread, which decides
-                self.error = error
-            finally:
-                self._calls.task_done()
-
-
 class MlflowEpochLogger(TrainerCallback):
     """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, made by
     ``sender`` while the next epoch trains. A trial resumed from a checkpoint first sends the epochs that
@@ -530,4 +522,5 @@ class MlflowEpochLogger(TrainerCallback):
         for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
             series = trainer.history.steps[key][first : first + trainer.steps_per_epoch]
             values += [(f"{key}_per_step", value, first + i + 1) for i, value in enumerate(series)]
-        self.sender.send(lambda: self.tracker.log_metrics(self.run_id, values))
+        sent = int(time.time() * 1000)  # one timestamp, should the call be made again after an outage
+        self.sender.send(lambda: self.tracker.log_metrics(self.run_id, values, sent))

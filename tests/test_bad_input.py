@@ -820,6 +820,40 @@ def worker_killed(case: Case) -> None:
     assert row["detail"] == f"its worker {socket.gethostname()}:{proc.pid} is gone: the next run resumes it"
 
 
+def artifacts_folder_that_vanishes(case: Case) -> None:
+    """The default store's artifacts folder moved away after the new trial's first epoch (a disk unmounted)
+    and back once the sweep says so: said within seconds, the sweep waits for it and then finishes, its
+    files whole (a vanished folder was made again, empty, and the run's earlier files were lost unsaid)."""
+    from gansweep import sending
+
+    case.monkeypatch.setattr(sending, "RETRY_EVERY", 0.2)
+    artifacts, away = case.store / "artifacts", case.tmp / "unmounted"
+    show, said = SweepProgress.__call__, []
+
+    def unmount_then_mount(progress: SweepProgress, event: tuple[str, dict]) -> None:
+        show(progress, event)
+        if event[0] == "epoch" and event[1]["record"]["epoch"] == 1:
+            artifacts.rename(away)
+        if event[0] == "warning" and "is gone: deleted, or its disk unmounted" in event[1]["message"]:
+            said.append(event[1]["message"])
+            away.rename(artifacts)
+
+    case.monkeypatch.setattr(SweepProgress, "__call__", unmount_then_mount)
+    _, err = case.check(case.run(NEW_POINT), code=0, records=True)
+    assert said and said[0].startswith(
+        f"store {case.store} is unreachable ({artifacts} is gone: deleted, or its disk unmounted) uploading "
+    )
+    assert "training goes on and what it records waits for the store (nothing is lost)" in said[0]
+    assert f"store {case.store} answers again after" in err
+    client = MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}")
+    [run] = [r for r in _trial_runs(case.store) if r.data.params["lr_g"] == "0.0005"]
+    assert run.info.status == "FINISHED" and {"checkpoint.pt", "loss.png", "trial.json"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id)
+    }
+    [parent] = _runs(case.store, "sweep")
+    assert "grid.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # kept, not made again empty
+
+
 def resumed_run_is_whole(case: Case) -> None:
     """An amp trial interrupted after epoch 1, then resumed from its checkpoint: its finished run, read
     back from MLflow, holds every epoch and step of its history.json (it held epoch 2 alone), and its
@@ -1200,6 +1234,7 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     ],
     "a finished run whose files are gone": [finished_run_whose_files_are_gone],
     "a `gansweep run` killed with `kill -9`": [worker_killed],
+    "a tracking server that dies mid-sweep, an artifacts folder that vanishes": [artifacts_folder_that_vanishes],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
     "disk full while writing an artifact": [disk_full, disk_full_while_recording_the_failure],
     "a trial that raises (out of memory, ...)": [trial_raises],

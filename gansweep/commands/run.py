@@ -22,6 +22,7 @@ from gansweep.diagnostics.judge import check_judge
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
 from gansweep.options import MAX_HEARTBEAT, MAX_WORKERS, RunOptions, name_problem
 from gansweep.progress import SweepProgress
+from gansweep.sending import unreachable
 from gansweep.sweep import (
     State,
     SweepSettings,
@@ -206,17 +207,28 @@ def writable_store(settings: SweepSettings) -> None:
 
 
 def sweep_report(settings: SweepSettings, plans: list[TrialPlan], parent_run: str) -> str:
-    """The markdown report of the store, also written (with heatmaps) to the sweep's parent run."""
+    """The markdown report of the store, also written (with heatmaps) to the sweep's parent run: when
+    the tracking store does not answer, said and not written (the next `gansweep run` writes it)."""
 
-    tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)
     rows = study_rows(open_study(settings, create=False), plans)
     text = to_markdown(rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        (folder / "report.md").write_text(text)
-        heatmaps(rows, folder)
-        tracker.log_artifacts(parent_run, folder, "report")
-    tracker.describe(parent_run, text)
+    try:
+        tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "report.md").write_text(text)
+            heatmaps(rows, folder)
+            tracker.log_artifacts(parent_run, folder, "report")
+        tracker.describe(parent_run, text)
+    except Exception as error:
+        reason = unreachable(error)
+        if reason is None:
+            raise
+        print(
+            f"warning: the report is not stored in the sweep's run {parent_run[:8]} ({redact(reason)}): "
+            "the next gansweep run stores it; gansweep report prints it",
+            file=sys.stderr,
+        )
     return text
 
 

@@ -11,7 +11,7 @@ upload into the default local store, 2 CPU cores): cs231n-mlp 8.9 MB + 3.2 MB of
 dcgan28 24 MB + 3.2 MB in 84 ms, dcgan64 95 MB + 17 MB in 0.39 s, against epochs of seconds
 (mnist-5k) to minutes (mnist): at most a few per cent, so every epoch is the default. The samples grow
 by 78 KB (28x28) or 410 KB (64x64) an epoch and are sent whole each time; the weights dominate. The save
-and upload are made by the trial's tracking thread (``tracking.Sender``) while the next epoch trains: the
+and upload are made by the trial's tracking thread (``sending.Sender``) while the next epoch trains: the
 loop itself pays only for the snapshot, a copy of the state on the CPU.
 """
 
@@ -117,10 +117,10 @@ class TrialRuns:
         """Loads the newest checkpoint of ``source_run`` (into run ``run_id``'s scratch folder); returns its
         epoch. Raises ``GansweepError`` when there is none yet or it cannot be read."""
         folder = self.scratch / run_id / "resume"
-        path = self.tracker.download(self.tracker.uri, source_run, checkpoint.FILE, folder)
+        path = self.tracker.fetch(source_run, checkpoint.FILE, folder)
         for name in (HISTORY_FILE, SAMPLES_FILE):
             try:
-                self.tracker.download(self.tracker.uri, source_run, name, folder)
+                self.tracker.fetch(source_run, name, folder)
             except GansweepError:  # a checkpoint of format 1 carries its history; load says if one is missing
                 pass
         checkpoint.load(trainer, path)
@@ -137,7 +137,7 @@ class TrialRuns:
             held = self.tracker.artifact_names(run_id)
             if missing := [name for name in WHOLE if name not in held]:
                 return Lost(run_id, missing)
-            path = self.tracker.download(self.tracker.uri, run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
+            path = self.tracker.fetch(run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
             saved = json.loads(path.read_text())
             history = History(epochs=saved["epochs"], stopped=saved["stopped"])
             return Finished(run_id, history, tags.get("gansweep.judge", ""))
@@ -157,8 +157,7 @@ class TrialRuns:
             config |= {"precision_rates": trainer.precision_rates}  # images/s each way, when amp measured them
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
             checkpoint.save_state(trainer, folder)  # write_history wrote its history files above
-            with uninterrupted():
-                self.tracker.log_artifacts(run_id, folder)
+            self.tracker.log_artifacts(run_id, folder, guard=uninterrupted)  # Ctrl-C waits for a copy, not an outage
 
     def finish(self, run_id: str, history: History, diagnosis: Diagnosis, resumed_from: int) -> None:
         tags = {

@@ -33,15 +33,15 @@ from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, dia
 from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
+from gansweep.sending import Patience, Sender, Unreachable
 from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
 from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
 from gansweep.sweep._runs import Lost, TrialRuns
 from gansweep.sweep._settings import SweepSettings
-from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
-from gansweep.tracking import MlflowEpochLogger, Sender, Tracker
+from gansweep.tracking import MlflowEpochLogger, Tracker
 from gansweep.trainer import History, Trainer, TrainerCallback, precision_line
 
 Event = tuple[str, dict[str, Any]]
@@ -123,6 +123,10 @@ class Worker:
         storage = open_storage(settings)
         study = open_study(settings, worker=number, storage=storage)
         tracker = Tracker(settings.mlflow_uri, settings.study_name, settings.artifact_root)
+        store = (
+            f"tracking store {redact(settings.tracking_uri)}" if settings.tracking_uri else f"store {settings.store}"
+        )
+        tracker.patience = Patience(store, lambda line: emit(("warning", {"message": line})))
         timer.lap("stores")
         digits = load_dataset(cfg.dataset, cfg.data_dir)
         timer.lap("data")
@@ -165,9 +169,13 @@ def run_trial(worker: Worker, trial: Trial) -> None:
     """One claimed trial, start to end, recorded in both stores."""
     record = TrialRecord.of(trial)
     plan = _plan(worker, trial, record)
-    if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
-        return
-    run_id = worker.runs.start(plan, record)
+    try:
+        if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
+            return
+        run_id = worker.runs.start(plan, record)  # waits for a tracking store that does not answer
+    except KeyboardInterrupt:
+        _release(worker, trial)
+        raise
     store(trial, run_id=run_id)
     sender = Sender()  # this trial's per-epoch tracking calls, made while the next epoch trains
     try:
@@ -185,34 +193,68 @@ def run_trial(worker: Worker, trial: Trial) -> None:
         final = {"final": history.epochs[-1], "verdict": diagnosis.verdict}
         worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
     except KeyboardInterrupt as stop:
-        _settle(worker, plan, sender, stop)
-        if _give_up(worker, trial, interrupted=True):
-            with bookkeeping_lock(worker.settings, worker.storage):
-                requeue(worker.study, worker.study.trials[trial.number])  # another worker may go on with it
-        worker.runs.kill(run_id, State.INTERRUPTED.value)
+        _settle(worker, plan, run_id, sender, stop)
+        _release(worker, trial)
+        try:
+            worker.runs.kill(run_id, State.INTERRUPTED.value)
+        except Unreachable as error:  # Ctrl-C stopped the waiting: the next run ends it (run._end_dead_runs)
+            message = (
+                f"{plan.label}: run {run_id[:8]} could not be ended as KILLED ({error}): the next gansweep run ends it"
+            )
+            worker.emit(("warning", {"message": message}))
         worker.emit(("end", {"key": plan.key, "state": State.INTERRUPTED.value}))
         raise
     except TrialTakenOver as void:
-        _settle(worker, plan, sender, void)
+        _settle(worker, plan, run_id, sender, void)
         _taken_over(worker, plan, run_id)
     except Exception as error:  # a failed trial is recorded; the worker goes on with the next point
-        _settle(worker, plan, sender, error)
+        _settle(worker, plan, run_id, sender, error)
         _fail(worker, trial, plan, run_id, error)
     finally:
-        sender.close()
+        sender.close(wait=False)  # settled above, or finished: nothing left to wait for
         worker.runs.forget(run_id)
 
 
-def _settle(worker: Worker, plan: TrialPlan, sender: Sender, ending: BaseException) -> None:
-    """Before a trial that ends otherwise than complete is recorded: waits, uninterrupted, for the
-    tracking calls already sent, so a checkpoint on its way is whole and recorded when the trial is
-    queued again (the next run resumes from it) and no upload outlives its run's end. A call that
-    failed meanwhile is reported; the trial's own ending is what gets recorded."""
-    with uninterrupted():
-        sender.close()
-    if sender.error is not None and sender.error is not ending:
-        message = redact(f"{plan.label}: tracking failed: {type(sender.error).__name__}: {sender.error}")
+def _release(worker: Worker, trial: Trial) -> None:
+    """A trial this worker holds, after Ctrl-C: marked interrupted and queued again (another worker may
+    go on with it, from its checkpoint)."""
+    if _give_up(worker, trial, interrupted=True):
+        with bookkeeping_lock(worker.settings, worker.storage):
+            requeue(worker.study, worker.study.trials[trial.number])
+
+
+def _settle(worker: Worker, plan: TrialPlan, run_id: str, sender: Sender, ending: BaseException) -> None:
+    """Before a trial that ends otherwise than complete is recorded: waits for the tracking calls already
+    sent, so a checkpoint on its way is whole and recorded when the trial is queued again (the next run
+    resumes from it) and no upload outlives its run's end. After Ctrl-C a store that does not answer is no
+    longer waited out, and a second Ctrl-C while it does not answer stops waiting even for the call in
+    progress; what was not sent is said. The trial's own ending is what gets recorded."""
+    patience = worker.runs.tracker.patience
+    if isinstance(ending, KeyboardInterrupt) and patience is not None:
+        patience.stop.set()
+    again = False
+    while True:
+        try:
+            sender.close(wait=not (again and patience is not None and patience.troubled))
+            break
+        except KeyboardInterrupt:  # a local copy in progress is still waited for: cut, it leaves a torn file
+            again = True
+            if patience is not None:
+                patience.stop.set()
+    error = sender.error
+    if isinstance(error, Unreachable) or (again and patience is not None and patience.troubled):
+        lost = sender.dropped + 1
+        message = (
+            f"{plan.label}: {lost} tracking call(s) of run {run_id[:8]} were not made ({error or 'no answer'}): "
+            "it lacks the metrics and checkpoints sent since; the next run resumes the trial from the last "
+            "checkpoint the store holds"
+        )
         worker.emit(("warning", {"message": message}))
+    elif error is not None and error is not ending:
+        message = redact(f"{plan.label}: tracking failed: {type(error).__name__}: {error}")
+        worker.emit(("warning", {"message": message}))
+    if again and not isinstance(ending, KeyboardInterrupt):
+        raise KeyboardInterrupt
 
 
 def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None:
@@ -326,7 +368,7 @@ class _SweepCallback(TrainerCallback):
             raise TrialTakenOver()
         if trainer.epoch % self.every == 0 and trainer.epoch < trainer.hp.epochs:  # the last comes with the rest
             saved = checkpoint.snapshot(trainer)  # this epoch's state, before the next epoch changes it
-            self.sender.send(lambda: self._upload(saved))
+            self.sender.send(lambda: self._upload(saved), replaces="checkpoint")
         store(self.trial, epoch=trainer.epoch)
         self.emit(("epoch", {"key": self.plan.key, "record": record}))
 
