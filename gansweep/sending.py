@@ -19,6 +19,7 @@ stores a large upload in S3 before it answers needs it, and ``SLOW_CALL`` says s
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import threading
@@ -34,6 +35,8 @@ T = TypeVar("T")
 
 QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 """MLflow's HTTP retries, as gansweep sets them unless the environment does (MLflow's: 7 and 2)."""
+HURRIED = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+"""MLflow's HTTP settings once the sweep is stopping (``hurry``): one try, 5 s for an answer."""
 RETRY_EVERY = 5.0
 """Seconds between tries while the tracking store does not answer."""
 SLOW_CALL = 30.0
@@ -46,6 +49,13 @@ MEANWHILE = (
     "only once the store answers; trying again every 5 s. Ctrl-C stops: the runs left open are named, and the "
     "next gansweep run ends them and resumes their trials from the last checkpoint the store holds"
 )
+
+
+def hurry() -> None:
+    """After Ctrl-C: each later MLflow call of this process tries once and waits at most 5 s for an answer
+    (MLflow reads them at every request), so that ending what can be ended takes seconds even against a
+    stalled server; a call already under way keeps its own."""
+    os.environ.update(HURRIED)
 
 
 class Unanswered(GansweepError):
@@ -71,15 +81,15 @@ def unreachable(error: BaseException) -> str | None:
             return str(cause)
         if isinstance(cause, (requests.exceptions.Timeout, TimeoutError, socket.timeout)):
             return "timed out"
-        if isinstance(cause, (requests.exceptions.ConnectionError, ConnectionError)):
+        if isinstance(cause, (requests.exceptions.ConnectionError, ConnectionError)):  # urllib3 wraps its read timeout
             found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(cause))
-            return found.group(1).strip() if found else type(cause).__name__
-        response = getattr(cause, "response", None)  # requests' HTTPError, from an artifact upload
-        status = getattr(response, "status_code", None)
-        if status is None and hasattr(cause, "get_http_status_code"):  # MlflowException
-            status = cause.get_http_status_code()
+            timed_out = "timed out" in str(cause).lower()
+            return found.group(1).strip() if found else "timed out" if timed_out else type(cause).__name__
+        status = getattr(getattr(cause, "response", None), "status_code", None)  # an artifact upload's HTTPError
         if status in UNAVAILABLE:
             return f"HTTP {status}"
+        if hasattr(cause, "get_http_status_code") and cause.get_http_status_code() in UNAVAILABLE:  # MlflowException
+            return str(cause).strip().splitlines()[0][:200]  # a server's status, or SQLite's "database is locked"
         cause = cause.__cause__ or cause.__context__
     return None
 
@@ -196,17 +206,22 @@ class Sender:
                 self._changed.wait()
         self._raise()
 
-    def close(self, wait: bool = True) -> None:
-        """Ends the thread once the calls sent so far are made (``wait=False``: without waiting for it,
-        which then makes none after the one in progress). Raises nothing: a failed call stays in ``error``."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Ends the thread once the calls sent so far are made; waits for it at most ``timeout`` seconds
+        (None: until it ends). Whether it ended. Raises nothing: a failed call stays in ``error``."""
         with self._changed:
             self._closing = True
-            if not wait:
-                self.dropped += len(self._calls)
-                self._calls.clear()
             self._changed.notify_all()
-        if wait:
-            self._thread.join()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def abandon(self) -> None:
+        """Ends the thread without waiting for it: it makes no call after the one in progress."""
+        with self._changed:
+            self._closing = True
+            self.dropped += len(self._calls)
+            self._calls.clear()
+            self._changed.notify_all()
 
     def _raise(self) -> None:
         if self.error is not None:

@@ -179,6 +179,9 @@ def _mlflow() -> ModuleType:
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It logs a traceback for each database error it then raises: a locked or vanished database, which a
+    # sweep waits out and says in one line (sending.Patience), or any other, which the sweep reports.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     return mlflow
 
 
@@ -197,8 +200,8 @@ class Tracker:
         self.patience: Patience | None = None
         """Set by a sweep's worker: its calls then wait out a store that does not answer, saying so."""
         self.artifact_root = artifact_root
-        self._rooted = artifact_root is not None and artifact_root.is_dir()
-        """Whether ``artifact_root`` was there: one that is gone now vanished (deleted, or unmounted)."""
+        self._seen: set[Path] = set()
+        """The default store's files this tracker has seen: one gone now vanished (deleted, or unmounted)."""
         check_tracking(tracking_uri)
         try:
             self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -270,7 +273,14 @@ class Tracker:
         self, what: str, call: Callable[[], Any], guard: Callable[[], AbstractContextManager] | None = None
     ) -> Any:
         """``call()``, waiting out a store that does not answer when the worker gave this tracker patience."""
-        return call() if self.patience is None else self.patience.call(what, call, guard)
+        if self.patience is None:
+            return call()
+
+        def checked() -> Any:
+            self._check_store()
+            return call()
+
+        return self.patience.call(what, checked, guard)
 
     def finished_trial(self, key: str) -> tuple[str, dict[str, str]] | None:
         """The newest FINISHED run of point ``key`` in the sweep, with its tags, if there is one."""
@@ -346,7 +356,6 @@ class Tracker:
         """Every file in ``folder``; each try under ``guard()`` (a sweep defers Ctrl-C while one copies)."""
 
         def upload() -> None:
-            self._check_root()
             self.client.log_artifacts(run_id, str(folder), path)
 
         self._call(f"uploading the files of run {run_id[:8]}", upload, guard)
@@ -360,20 +369,21 @@ class Tracker:
         """One file, under its own name; a file of that name already there is replaced."""
 
         def upload() -> None:
-            self._check_root()
             self.client.log_artifact(run_id, str(file))
 
         self._call(f"uploading {file.name} to run {run_id[:8]}", upload)
 
-    def _check_root(self) -> None:
-        """The default store's artifacts folder is still there: MLflow would make it again, empty (on the
-        disk under a mount point that went away), and write a run's later files without its earlier ones."""
+    def _check_store(self) -> None:
+        """The default store's database and artifacts folder are still there: MLflow would make the folder
+        again, empty (on the disk under a mount point that went away), and write a run's later files
+        without its earlier ones; SQLite cannot write a deleted database (MLflow: "temporarily unavailable")."""
         if self.artifact_root is None:
             return
-        if self.artifact_root.is_dir():
-            self._rooted = True
-        elif self._rooted:
-            raise Unanswered(f"{self.artifact_root} is gone: deleted, or its disk unmounted")
+        for path in (self.artifact_root.parent / "mlflow.db", self.artifact_root):
+            if path.exists():
+                self._seen.add(path)
+            elif path in self._seen:
+                raise Unanswered(f"{path} is gone: deleted, or its disk unmounted")
 
     def fetch(self, run_id: str, artifact: str, folder: Path) -> Path:
         """``download`` from this tracker's store, waiting out a store that does not answer."""

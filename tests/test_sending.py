@@ -115,14 +115,15 @@ def test_a_checkpoint_still_waiting_is_replaced_by_the_next_and_the_other_calls_
     assert made == ["first", "metrics 2", "checkpoint 2"]
 
 
-def test_close_without_waiting_leaves_the_call_in_progress_and_makes_no_other() -> None:
+def test_an_abandoned_sender_leaves_the_call_in_progress_and_makes_no_other() -> None:
     gate, made = threading.Event(), []
     sender = Sender()
     sender.send(lambda: made.append("first") if gate.wait(10) else None)
     sender.send(lambda: made.append("second"))
     time.sleep(0.1)
+    assert not sender.close(timeout=0.1)  # still in the first call
     started = time.monotonic()
-    sender.close(wait=False)
+    sender.abandon()
     assert time.monotonic() - started < 1 and sender.dropped == 1
     gate.set()
     sender._thread.join(5)

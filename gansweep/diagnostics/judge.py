@@ -221,7 +221,9 @@ def train_judge(
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("GANSWEEP_CACHE", Path.home() / ".cache" / "gansweep"))
+    """``$GANSWEEP_CACHE``, or ``~/.cache/gansweep`` when it is unset or empty (an empty one named the
+    working folder)."""
+    return Path(os.environ.get("GANSWEEP_CACHE") or Path.home() / ".cache" / "gansweep")
 
 
 def save_judge(judge: Judge, path: Path, made: dict[str, Any] | None = None) -> None:
@@ -299,7 +301,7 @@ def check_cache() -> None:
     """The judge cache takes files: checked before a sweep or ``diagnose`` that may train a judge starts,
     which would otherwise fail after the work (a file, a path under a file, /proc)."""
     folder = cache_dir()
-    where = f"GANSWEEP_CACHE={folder}" if "GANSWEEP_CACHE" in os.environ else f"judge cache {folder}"
+    where = f"GANSWEEP_CACHE={folder}" if os.environ.get("GANSWEEP_CACHE") else f"judge cache {folder}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
@@ -317,9 +319,13 @@ def check_judge(dataset: str) -> None:
         shipped_judge(dataset)
         return
     check_cache()
-    if cached(dataset).is_file():
+    path = cached(dataset)
+    for taken in (path, path.with_name(path.name + ".lock")):
+        if taken.exists() and not taken.is_file():
+            raise GansweepError(f"judge cache: {taken} is not a file (a folder?); move it aside")
+    if path.is_file():
         try:
-            read_judge(cached(dataset), "cached", dataset)
+            read_judge(path, "cached", dataset)
         except OtherDataset as error:
             raise _put_by_hand(error, dataset) from None
         except GansweepError:  # damaged: trained again, or fetched from the sweep's run
@@ -356,8 +362,13 @@ def load_judge(digits: Digits, device: str | torch.device = "cpu", say: Callable
 
 @contextmanager
 def _machine_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_name(path.name + ".lock").open("a") as file:
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        opened = lock.open("a")
+    except OSError as error:  # a folder in its place, say
+        raise GansweepError(f"judge cache: cannot open {lock} ({error.strerror}); move it aside") from None
+    with opened as file:
         fcntl.flock(file, fcntl.LOCK_EX)
         try:
             yield

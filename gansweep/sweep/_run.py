@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial
 from gansweep.config import TrialPlan, search_plan
 from gansweep.data import TRAIN_SIZES
 from gansweep.errors import GansweepError
-from gansweep.sending import unreachable
+from gansweep.sending import hurry, unreachable
 from gansweep.sweep._layout import auto_workers, cores
 from gansweep.sweep._queue import (
     deciding,
@@ -92,8 +92,14 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
         except KeyboardInterrupt:
             result.interrupted = True
+            hurry()  # what is left to end is ended in seconds, or named
         except GansweepError as error:  # a full disk, a judge that is not the sweep's: the run is ended below
             result.fatal = str(error)
+        if not settings.shared and not journal.is_file():
+            raise GansweepError(
+                f"store {settings.store}: {journal.name} is gone (deleted or moved while the sweep ran): the sweep's "
+                "state went with it; its runs are in the tracking store, if that is still there"
+            )
         trials = study.get_trials(deepcopy=False)
         result.states = states_by_key(trials)
         result.plans = plans + _search_plans(trials, len(plans))

@@ -33,7 +33,7 @@ from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, dia
 from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
-from gansweep.sending import Patience, Sender, Unreachable
+from gansweep.sending import Patience, Sender, Unreachable, hurry
 from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
 from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
@@ -194,67 +194,90 @@ def run_trial(worker: Worker, trial: Trial) -> None:
         worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
     except KeyboardInterrupt as stop:
         _settle(worker, plan, run_id, sender, stop)
-        _release(worker, trial)
-        try:
-            worker.runs.kill(run_id, State.INTERRUPTED.value)
-        except Unreachable as error:  # Ctrl-C stopped the waiting: the next run ends it (run._end_dead_runs)
-            message = (
-                f"{plan.label}: run {run_id[:8]} could not be ended as KILLED ({error}): the next gansweep run ends it"
-            )
-            worker.emit(("warning", {"message": message}))
-        worker.emit(("end", {"key": plan.key, "state": State.INTERRUPTED.value}))
+        _interrupted(worker, trial, plan, run_id)
         raise
     except TrialTakenOver as void:
-        _settle(worker, plan, run_id, sender, void)
+        if _settle(worker, plan, run_id, sender, void):
+            _interrupted(worker, trial, plan, run_id)
+            raise KeyboardInterrupt from None
         _taken_over(worker, plan, run_id)
     except Exception as error:  # a failed trial is recorded; the worker goes on with the next point
-        _settle(worker, plan, run_id, sender, error)
+        if _settle(worker, plan, run_id, sender, error):
+            _interrupted(worker, trial, plan, run_id)
+            raise KeyboardInterrupt from None
         _fail(worker, trial, plan, run_id, error)
     finally:
-        sender.close(wait=False)  # settled above, or finished: nothing left to wait for
+        sender.abandon()  # settled above, or finished: nothing left to wait for
         worker.runs.forget(run_id)
+
+
+def _interrupted(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str) -> None:
+    """After Ctrl-C: the trial queued again, its run ended KILLED, or named when the store does not answer."""
+    _release(worker, trial)
+    try:
+        worker.runs.kill(run_id, State.INTERRUPTED.value)
+    except Unreachable as error:  # Ctrl-C stopped the waiting: the next run ends it (run._end_dead_runs)
+        message = (
+            f"{plan.label}: run {run_id[:8]} could not be ended as KILLED ({error}): the next gansweep run ends it"
+        )
+        worker.emit(("warning", {"message": message}))
+    worker.emit(("end", {"key": plan.key, "state": State.INTERRUPTED.value}))
 
 
 def _release(worker: Worker, trial: Trial) -> None:
     """A trial this worker holds, after Ctrl-C: marked interrupted and queued again (another worker may
     go on with it, from its checkpoint)."""
-    if _give_up(worker, trial, interrupted=True):
-        with bookkeeping_lock(worker.settings, worker.storage):
-            requeue(worker.study, worker.study.trials[trial.number])
+    try:
+        if _give_up(worker, trial, interrupted=True):
+            with bookkeeping_lock(worker.settings, worker.storage):
+                requeue(worker.study, worker.study.trials[trial.number])
+    except OSError as error:  # the store's files moved or deleted meanwhile: the stop goes on, said
+        message = f"trial {trial.number} could not be recorded as interrupted ({error.strerror}: {error.filename})"
+        worker.emit(("warning", {"message": message}))
 
 
-def _settle(worker: Worker, plan: TrialPlan, run_id: str, sender: Sender, ending: BaseException) -> None:
+def _settle(worker: Worker, plan: TrialPlan, run_id: str, sender: Sender, ending: BaseException) -> bool:
     """Before a trial that ends otherwise than complete is recorded: waits for the tracking calls already
     sent, so a checkpoint on its way is whole and recorded when the trial is queued again (the next run
-    resumes from it) and no upload outlives its run's end. After Ctrl-C a store that does not answer is no
-    longer waited out, and a second Ctrl-C while it does not answer stops waiting even for the call in
-    progress; what was not sent is said. The trial's own ending is what gets recorded."""
+    resumes from it) and no upload outlives its run's end. After Ctrl-C a store that does not answer is not
+    waited for, not even for the call in progress; what was not sent is said. True when Ctrl-C came
+    meanwhile (the trial is then interrupted)."""
     patience = worker.runs.tracker.patience
-    if isinstance(ending, KeyboardInterrupt) and patience is not None:
-        patience.stop.set()
-    again = False
+    stopping = isinstance(ending, KeyboardInterrupt)
+    if stopping:
+        _stop_waiting(patience)
+    again = abandoned = False
     while True:
         try:
-            sender.close(wait=not (again and patience is not None and patience.troubled))
-            break
-        except KeyboardInterrupt:  # a local copy in progress is still waited for: cut, it leaves a torn file
+            if (stopping or again) and patience is not None and patience.troubled:
+                sender.abandon()  # its call in progress waits on a store that does not answer: not Ctrl-C
+                abandoned = True
+                break
+            if sender.close(timeout=0.5):  # a local copy in progress is waited for: cut, it leaves a torn file
+                break
+        except KeyboardInterrupt:
             again = True
-            if patience is not None:
-                patience.stop.set()
+            _stop_waiting(patience)
     error = sender.error
-    if isinstance(error, Unreachable) or (again and patience is not None and patience.troubled):
-        lost = sender.dropped + 1
+    if isinstance(error, Unreachable) or abandoned:
+        reason = error or f"{patience.store if patience else 'the store'} does not answer"
         message = (
-            f"{plan.label}: {lost} tracking call(s) of run {run_id[:8]} were not made ({error or 'no answer'}): "
-            "it lacks the metrics and checkpoints sent since; the next run resumes the trial from the last "
-            "checkpoint the store holds"
+            f"{plan.label}: {sender.dropped + 1} tracking call(s) of run {run_id[:8]} were not made ({reason}): it "
+            "lacks the metrics and checkpoints sent since; the next run resumes the trial from the last checkpoint "
+            "the store holds"
         )
         worker.emit(("warning", {"message": message}))
     elif error is not None and error is not ending:
         message = redact(f"{plan.label}: tracking failed: {type(error).__name__}: {error}")
         worker.emit(("warning", {"message": message}))
-    if again and not isinstance(ending, KeyboardInterrupt):
-        raise KeyboardInterrupt
+    return again and not isinstance(ending, KeyboardInterrupt)
+
+
+def _stop_waiting(patience: Patience | None) -> None:
+    """After Ctrl-C: a store that does not answer is no longer waited out, nor a stalled one for long."""
+    if patience is not None:
+        patience.stop.set()
+    hurry()
 
 
 def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None:
@@ -437,10 +460,14 @@ def _fail(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, error: Exc
             _taken_over(worker, plan, run_id)
             return
         worker.runs.fail(run_id, message)
-    except OSError as recording:  # a full disk fails the bookkeeping too: the next run queues the trial again
-        if recording.errno != errno.ENOSPC:
-            raise
+    except OSError as recording:  # the bookkeeping fails too: the next run queues the trial again
         error = recording
+        if recording.errno != errno.ENOSPC:
+            worker.emit(("end", {"key": plan.key, "state": State.FAILED.value, "error": message}))
+            raise GansweepError(
+                f"cannot record {plan.label} ({recording.strerror}: {recording.filename}): the store's files were "
+                "moved, deleted or made unwritable while the sweep ran; no further trial is trained"
+            ) from None
     worker.emit(("end", {"key": plan.key, "state": State.FAILED.value, "error": message}))
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         raise DiskFull(
