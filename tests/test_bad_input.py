@@ -798,6 +798,15 @@ def finished_run_whose_files_are_gone(case: Case) -> None:
     )
     [new] = [r for r in _trial_runs(case.store) if r.info.run_id != old.info.run_id]
     assert new.info.status == "FINISHED" and "checkpoint.pt" in {a.path for a in client.list_artifacts(new.info.run_id)}
+    (case.store / "optuna.journal").unlink()  # and again, the newest run's history damaged: not adopted either
+    (Path(new.info.artifact_uri.removeprefix("file://")) / "history.json").write_text("{not json")
+    assert main(case.run()) == 0
+    out, err = case.capsys.readouterr()
+    run = new.info.run_id[:8]
+    assert (
+        f"run {run} trained it before, but its history.json cannot be read (JSONDecodeError): training it again" in err
+    )
+    assert "1/1 trials complete, 1 trained in this run" in out and len(_trial_runs(case.store)) == 3
 
 
 def worker_killed(case: Case) -> None:

@@ -296,5 +296,5 @@ def _drain(events, record: Callable[[Event], None]) -> None:
                 kind, payload = events.get(timeout=0.1)
         except queue.Empty:
             return
-        if kind in ("end", "fatal"):
+        if kind in ("end", "fatal", "warning"):  # a stopping worker names the runs it could not end
             record((kind, payload))

@@ -60,10 +60,11 @@ class Finished:
 
 @dataclass(frozen=True)
 class Lost:
-    """A point's FINISHED run whose files of ``WHOLE`` are not all in the store (its artifacts were lost)."""
+    """A point's FINISHED run that is no result to adopt: files of ``WHOLE`` lost, or its history unreadable."""
 
     run_id: str
-    missing: list[str]
+    problem: str
+    """What is wrong, as it follows "run ... trained it before, but"."""
 
 
 def params_of(plan: TrialPlan) -> dict[str, Any]:
@@ -136,10 +137,13 @@ class TrialRuns:
             run_id, tags = found
             held = self.tracker.artifact_names(run_id)
             if missing := [name for name in WHOLE if name not in held]:
-                return Lost(run_id, missing)
+                return Lost(run_id, f"the store has lost its {', '.join(missing)}")
             path = self.tracker.fetch(run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
-            saved = json.loads(path.read_text())
-            history = History(epochs=saved["epochs"], stopped=saved["stopped"])
+            try:
+                saved = json.loads(path.read_text())
+                history = History(epochs=saved["epochs"], stopped=saved["stopped"])
+            except (ValueError, KeyError, TypeError) as error:
+                return Lost(run_id, f"its {HISTORY_FILE} cannot be read ({type(error).__name__})")
             return Finished(run_id, history, tags.get("gansweep.judge", ""))
         except Exception:  # a store that fails here fails the training's bookkeeping too, recorded there
             return None

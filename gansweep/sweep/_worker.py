@@ -319,10 +319,7 @@ def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan)
     found = worker.runs.finished(plan.key)
     if isinstance(found, Lost):  # a result without its pictures, samples or checkpoint: only training gives them
         run = found.run_id[:8]
-        message = (
-            f"{plan.label}: run {run} trained it before, but the store has lost its {', '.join(found.missing)}: "
-            f"training it again (run {run} is left as it is)"
-        )
+        message = f"{plan.label}: run {run} trained it before, but {found.problem}: training it again (run {run} is left as it is)"
         worker.emit(("warning", {"message": message}))
         return False
     if found is None:
@@ -494,8 +491,10 @@ def worker_process(settings: SweepSettings, number: int, threads: int, parent_ru
     """The body of a worker process: trains queued trials until the sweep has none left."""
     _exit_with_parent()
     # SIGTERM to the whole group (Slurm's scancel, systemd) would kill a worker mid-write: the run passes
-    # it on as SIGINT, after which the worker queues its trial again and leaves.
+    # it on as SIGINT, after which the worker queues its trial again and leaves. A run started in the
+    # background (`&`, nohup) ignores SIGINT, and its workers inherit that: they would not hear it.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     torch.set_num_threads(threads)
     try:
         Worker.open(settings, settings.devices[number], events.put, number, parent_run).run_queue()

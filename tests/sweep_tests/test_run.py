@@ -143,7 +143,7 @@ def test_dry_run_reports_what_is_already_complete(tmp_path: Path, capsys) -> Non
     assert [t["state"] for t in json.loads(capsys.readouterr().out)] == ["complete", "waiting"]
 
 
-def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
+def _start(grid: Path, store: Path, *extra: str, sigint: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen:
     command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), "--store", str(store), *extra]
     # Ctrl-C as in a terminal, even when pytest runs in the background (which ignores SIGINT, and children inherit that)
     return subprocess.Popen(
@@ -151,7 +151,7 @@ def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
         start_new_session=True,  # a group of its own, which a test may signal whole
     )
 
@@ -233,13 +233,18 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
     assert [t.state.name for t in _trials(store, grid)] == ["FAIL", "COMPLETE"]
 
 
-@pytest.mark.parametrize("whole_group", [False, True], ids=["run alone", "whole group"])
-def test_sigterm_stops_the_workers_as_ctrl_c_does(tmp_path: Path, capsys, whole_group: bool) -> None:
+@pytest.mark.parametrize(
+    ("whole_group", "sigint"),
+    [(False, signal.SIG_DFL), (True, signal.SIG_DFL), (False, signal.SIG_IGN)],
+    ids=["run alone", "whole group", "run started in the background"],
+)
+def test_sigterm_stops_the_workers_as_ctrl_c_does(tmp_path: Path, capsys, whole_group: bool, sigint) -> None:
     """`kill PID` reaches the run alone, which passes it on; Slurm's scancel and systemd signal the whole
     group, whose workers leave it to the run. Either way no trial or run is left RUNNING for `gansweep
-    status` to report as training, and no trial counts a takeover."""
+    status` to report as training, and no trial counts a takeover. A run started with `&` or nohup ignores
+    SIGINT and its workers inherited that: they trained on, and the run left after a minute, its runs open."""
     grid, store = _grid(tmp_path, epochs=6, batch_size=100, lrs="[1e-3, 5e-4]"), tmp_path / "mlruns"
-    proc = _start(grid, store, "--workers", "2")
+    proc = _start(grid, store, "--workers", "2", sigint=sigint)
     _wait_for(lambda: len(_checkpoints(store)) == 2)
     os.killpg(proc.pid, signal.SIGTERM) if whole_group else proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=90)
