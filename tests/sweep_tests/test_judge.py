@@ -11,9 +11,12 @@ import pytest
 from mlflow import MlflowClient
 
 from gansweep.cli import main
+from gansweep.config import load_config
 from gansweep.diagnostics import load_judge
-from gansweep.sweep import TrialRecord
-from gansweep.sweep._judge import JUDGE_ATTR
+from gansweep.errors import GansweepError
+from gansweep.sweep import SweepSettings, TrialRecord
+from gansweep.sweep._judge import JUDGE_ATTR, sweep_judge
+from gansweep.tracking import Tracker
 
 GRID = """
 name: judged
@@ -82,6 +85,26 @@ def test_a_sweep_whose_judge_is_not_the_shipped_one_is_refused_before_any_work(s
     finally:
         study.set_user_attr(JUDGE_ATTR, kept)
         (store / "grid.yaml").write_text(GRID.format(points="{lr: 1.0e-3}, {lr: 2.0e-3}"))
+
+
+def test_a_worker_whose_judge_is_not_the_sweeps_refuses_before_it_trains(store: Path, digits) -> None:
+    """The worker's own check (a data set whose judge is trained, or a sweep joined from another machine,
+    meets it there): one line, with the way out for its kind of judge."""
+    config = load_config(store / "grid.yaml")
+    settings = SweepSettings(config, "", "judged", store / "mlruns")
+    study = _study(store / "mlruns")
+    kept = study.user_attrs[JUDGE_ATTR]
+    study.set_user_attr(JUDGE_ATTR, kept | {"name": "mnist-5k/v4/000000000000", "sha256": "0" * 64})
+    try:
+        tracker = Tracker(settings.mlflow_uri, "judged")
+        with pytest.raises(GansweepError) as refused:
+            sweep_judge(settings, study, None, tracker, "", digits, "cpu", lambda line: None)
+    finally:
+        study.set_user_attr(JUDGE_ATTR, kept)
+    assert str(refused.value).startswith(
+        f"sweep 'judged' is scored by judge mnist-5k/v4/000000000000, not by {kept['name']}, the judge this gansweep "
+        "ships: metrics of two judges cannot be compared. Finish it with a gansweep whose shipped judge is"
+    )
 
 
 def test_the_report_marks_rows_of_another_judge_and_never_ranks_them(store: Path, capsys) -> None:
