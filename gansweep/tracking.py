@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 
 from gansweep.errors import GansweepError, redact
-from gansweep.sending import QUICK_HTTP, Patience, Sender, Unanswered, unreachable
+from gansweep.sending import QUICK_HTTP, UNAVAILABLE, Patience, Sender, Unanswered, unreachable
 from gansweep.trainer import Trainer, TrainerCallback
 
 if TYPE_CHECKING:
@@ -224,8 +224,10 @@ class Tracker:
                 f"tracking store {redact(tracking_uri)}: {redact(error.message, tracking_uri)}"
             ) from None
         except Exception as error:  # connection errors from servers and databases
-            reason = redact(unreachable(error) or f"{type(error).__name__}: {error}", tracking_uri)
-            raise Unanswered(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
+            reason = unreachable(error)
+            kind = GansweepError if reason is None else Unanswered
+            reason = redact(reason or f"{type(error).__name__}: {error}", tracking_uri)
+            raise kind(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
 
     @staticmethod
     def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
@@ -459,8 +461,9 @@ def _check_server(uri: str, timeout: int) -> None:
     for path, trouble in probes.items():
         try:
             urllib.request.urlopen(base + path, timeout=timeout).close()
-        except urllib.error.HTTPError:
-            pass  # it answered; MLflow reports what is wrong with the request (a login, say)
+        except urllib.error.HTTPError as error:  # it answered; MLflow says what is wrong with a request (a login)
+            if error.code in UNAVAILABLE:  # a proxy whose server is down, or one that is starting
+                raise Unanswered(f"--tracking-uri {redact(uri)} {trouble.format(f'HTTP {error.code}')}") from None
         except (http.client.InvalidURL, ValueError):  # its text may quote a piece of a password
             raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
         except OSError as error:

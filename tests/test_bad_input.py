@@ -850,7 +850,7 @@ def artifacts_folder_that_vanishes(case: Case) -> None:
     case.monkeypatch.setattr(SweepProgress, "__call__", unmount_then_mount)
     _, err = case.check(case.run(NEW_POINT), code=0, records=True)
     assert said and said[0].startswith(
-        f"store {case.store} is unreachable ({artifacts} is gone: deleted, or its disk unmounted) uploading "
+        f"store {case.store} is unreachable ({artifacts} is gone: deleted, or its disk unmounted) "
     )
     assert "training goes on and what it records waits for the store (nothing is lost)" in said[0]
     assert f"store {case.store} answers again after" in err
@@ -861,6 +861,28 @@ def artifacts_folder_that_vanishes(case: Case) -> None:
     }
     [parent] = _runs(case.store, "sweep")
     assert "grid.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # kept, not made again empty
+
+
+def tracking_server_that_answers_503(case: Case) -> None:
+    """A proxy whose MLflow server is down answers 503 to everything: refused before any work (its /health
+    answer passed the check, and the store was written before MLflow's first call failed)."""
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        case.check(case.run(NEW_POINT, "--tracking-uri", uri), f"--tracking-uri {uri} is unreachable (HTTP 503)")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def resumed_run_is_whole(case: Case) -> None:
@@ -1243,7 +1265,10 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     ],
     "a finished run whose files are gone": [finished_run_whose_files_are_gone],
     "a `gansweep run` killed with `kill -9`": [worker_killed],
-    "a tracking server that dies mid-sweep, an artifacts folder that vanishes": [artifacts_folder_that_vanishes],
+    "a tracking server that dies mid-sweep, an artifacts folder that vanishes": [
+        artifacts_folder_that_vanishes,
+        tracking_server_that_answers_503,
+    ],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
     "disk full while writing an artifact": [disk_full, disk_full_while_recording_the_failure],
     "a trial that raises (out of memory, ...)": [trial_raises],
