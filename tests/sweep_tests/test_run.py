@@ -235,7 +235,7 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
 
 @pytest.mark.parametrize(
     ("whole_group", "sigint"),
-    [(False, signal.SIG_DFL), (True, signal.SIG_DFL), (False, signal.SIG_IGN)],
+    [(False, signal.SIG_DFL), (True, signal.SIG_DFL), pytest.param(False, signal.SIG_IGN, marks=pytest.mark.slow)],
     ids=["run alone", "whole group", "run started in the background"],
 )
 def test_sigterm_stops_the_workers_as_ctrl_c_does(tmp_path: Path, capsys, whole_group: bool, sigint) -> None:
