@@ -189,7 +189,86 @@ class MissingArtifact(GansweepError):
     """The run exists but holds no such file (a sweep's own run, or a trial that has not got that far)."""
 
 
-class Tracker:
+def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
+    """One artifact of any run in the store (no experiment needed). A store that does not answer,
+    or holds no such run, is said so at once: MLflow would retry for minutes, then name neither."""
+    mlflow = _mlflow()
+    check_tracking(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        client.get_run(run_id)
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise GansweepError(
+                f"no run {run_id!r} in {redact(tracking_uri)}: check the run id (gansweep report lists them)"
+            ) from None
+    try:
+        return Path(client.download_artifacts(run_id, artifact, str(folder)))
+    except Exception as error:
+        if getattr(error, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+            raise MissingArtifact(f"run {run_id} in {redact(tracking_uri)} holds no {artifact}") from None
+        reason = unreachable(error)  # a sweep waits that out (sending.Patience): said as such
+        kind = GansweepError if reason is None else Unanswered
+        raise kind(
+            f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({reason or type(error).__name__})"
+        ) from None
+
+
+def run_tags(tracking_uri: str, run_id: str) -> dict[str, str]:
+    """The tags of any run in the store."""
+    try:
+        return _mlflow().MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.tags
+    except Exception as error:
+        raise GansweepError(
+            f"run {run_id} in {redact(tracking_uri)}: cannot read it ({type(error).__name__})"
+        ) from None
+
+
+class _Patient:
+    """How a ``Tracker`` makes its calls: straight, or, once a sweep's worker gives it ``patience``,
+    waiting out a store that does not answer; the default store's files are checked on the way."""
+
+    uri: str
+    patience: Patience | None
+    """Set by a sweep's worker: its calls then wait out a store that does not answer, saying so."""
+    artifact_root: Path | None
+    _seen: set[Path]
+    """The default store's files this tracker has seen: one gone now vanished (deleted, or unmounted)."""
+
+    def _call(
+        self, what: str, call: Callable[[], Any], guard: Callable[[], AbstractContextManager] | None = None
+    ) -> Any:
+        """``call()``, waiting out a store that does not answer when the worker gave this tracker patience."""
+        if self.patience is None:
+            return call()
+
+        def checked() -> Any:
+            self._check_store()
+            return call()
+
+        return self.patience.call(what, checked, guard)
+
+    def _check_store(self) -> None:
+        """The default store's database and artifacts folder are still there: MLflow would make the folder
+        again, empty (on the disk under a mount point that went away), and write a run's later files
+        without its earlier ones; SQLite cannot write a deleted database (MLflow: "temporarily unavailable")."""
+        if self.artifact_root is None:
+            return
+        for path, there in ((self.artifact_root.parent / "mlflow.db", Path.is_file), (self.artifact_root, Path.is_dir)):
+            if there(path):
+                self._seen.add(path)
+            elif path in self._seen:
+                raise Unanswered(f"{path} is gone: deleted, or its disk unmounted")
+
+    def fetch(self, run_id: str, artifact: str, folder: Path) -> Path:
+        """``download`` from this tracker's store, waiting out a store that does not answer."""
+        return self._call(
+            f"fetching {artifact} of run {run_id[:8]}", lambda: download(self.uri, run_id, artifact, folder)
+        )
+
+
+class Tracker(_Patient):
     """A thin layer over ``MlflowClient`` that knows gansweep's run layout."""
 
     def __init__(
@@ -197,11 +276,9 @@ class Tracker:
     ) -> None:
         mlflow = _mlflow()
         self.uri = tracking_uri
-        self.patience: Patience | None = None
-        """Set by a sweep's worker: its calls then wait out a store that does not answer, saying so."""
+        self.patience = None
         self.artifact_root = artifact_root
-        self._seen: set[Path] = set()
-        """The default store's files this tracker has seen: one gone now vanished (deleted, or unmounted)."""
+        self._seen = set()
         check_tracking(tracking_uri)
         try:
             self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -229,60 +306,12 @@ class Tracker:
             reason = redact(reason or f"{type(error).__name__}: {error}", tracking_uri)
             raise kind(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
 
-    @staticmethod
-    def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
-        """One artifact of any run in the store (no experiment needed). A store that does not answer,
-        or holds no such run, is said so at once: MLflow would retry for minutes, then name neither."""
-        mlflow = _mlflow()
-        check_tracking(tracking_uri)
-        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            client.get_run(run_id)
-        except mlflow.exceptions.MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise GansweepError(
-                    f"no run {run_id!r} in {redact(tracking_uri)}: check the run id (gansweep report lists them)"
-                ) from None
-        try:
-            return Path(client.download_artifacts(run_id, artifact, str(folder)))
-        except mlflow.exceptions.MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise MissingArtifact(f"run {run_id} in {redact(tracking_uri)} holds no {artifact}") from None
-            raise GansweepError(
-                f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
-            ) from None
-        except Exception as error:
-            raise GansweepError(
-                f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
-            ) from None
-
-    @staticmethod
-    def run_tags(tracking_uri: str, run_id: str) -> dict[str, str]:
-        """The tags of any run in the store."""
-        try:
-            return _mlflow().MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.tags
-        except Exception as error:
-            raise GansweepError(
-                f"run {run_id} in {redact(tracking_uri)}: cannot read it ({type(error).__name__})"
-            ) from None
+    download = staticmethod(download)
+    run_tags = staticmethod(run_tags)
 
     def _runs(self, filter_string: str) -> list[Any]:
         active = _mlflow().entities.ViewType.ACTIVE_ONLY
         return self.client.search_runs([self.experiment_id], filter_string, active, max_results=50000)
-
-    def _call(
-        self, what: str, call: Callable[[], Any], guard: Callable[[], AbstractContextManager] | None = None
-    ) -> Any:
-        """``call()``, waiting out a store that does not answer when the worker gave this tracker patience."""
-        if self.patience is None:
-            return call()
-
-        def checked() -> Any:
-            self._check_store()
-            return call()
-
-        return self.patience.call(what, checked, guard)
 
     def finished_trial(self, key: str) -> tuple[str, dict[str, str]] | None:
         """The newest FINISHED run of point ``key`` in the sweep, with its tags, if there is one."""
@@ -374,24 +403,6 @@ class Tracker:
             self.client.log_artifact(run_id, str(file))
 
         self._call(f"uploading {file.name} to run {run_id[:8]}", upload)
-
-    def _check_store(self) -> None:
-        """The default store's database and artifacts folder are still there: MLflow would make the folder
-        again, empty (on the disk under a mount point that went away), and write a run's later files
-        without its earlier ones; SQLite cannot write a deleted database (MLflow: "temporarily unavailable")."""
-        if self.artifact_root is None:
-            return
-        for path in (self.artifact_root.parent / "mlflow.db", self.artifact_root):
-            if path.exists():
-                self._seen.add(path)
-            elif path in self._seen:
-                raise Unanswered(f"{path} is gone: deleted, or its disk unmounted")
-
-    def fetch(self, run_id: str, artifact: str, folder: Path) -> Path:
-        """``download`` from this tracker's store, waiting out a store that does not answer."""
-        return self._call(
-            f"fetching {artifact} of run {run_id[:8]}", lambda: self.download(self.uri, run_id, artifact, folder)
-        )
 
     def end_trial(
         self, run_id: str, status: str, tags: dict[str, str] | None = None, only_if_running: bool = False

@@ -220,8 +220,8 @@ def sweep_report(settings: SweepSettings, plans: list[TrialPlan], parent_run: st
             heatmaps(rows, folder)
             tracker.log_artifacts(parent_run, folder, "report")
         tracker.describe(parent_run, text)
-    except Exception as error:
-        reason = unreachable(error)
+    except Exception as error:  # the sweep's results are in; only the report's copy in MLflow is missing
+        reason = unreachable(error) or (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) else None)
         if reason is None:
             raise
         print(
