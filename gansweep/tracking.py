@@ -237,25 +237,33 @@ class _Patient:
     """The default store's files this tracker has seen: one gone now vanished (deleted, or unmounted)."""
 
     def _call(
-        self, what: str, call: Callable[[], Any], guard: Callable[[], AbstractContextManager] | None = None
+        self,
+        what: str,
+        call: Callable[[], Any],
+        guard: Callable[[], AbstractContextManager] | None = None,
+        files: bool = False,
     ) -> Any:
-        """``call()``, waiting out a store that does not answer when the worker gave this tracker patience."""
+        """``call()``, waiting out a store that does not answer when the worker gave this tracker patience;
+        ``files``: the call reads or writes artifacts."""
         if self.patience is None:
             return call()
 
         def checked() -> Any:
-            self._check_store()
+            self._check_store(files)
             return call()
 
         return self.patience.call(what, checked, guard)
 
-    def _check_store(self) -> None:
-        """The default store's database and artifacts folder are still there: MLflow would make the folder
-        again, empty (on the disk under a mount point that went away), and write a run's later files
-        without its earlier ones; SQLite cannot write a deleted database (MLflow: "temporarily unavailable")."""
+    def _check_store(self, files: bool) -> None:
+        """The default store's database (and, for ``files``, its artifacts folder) is still there: MLflow
+        would make the folder again, empty (on the disk under a mount point that went away), and write a
+        run's later files without its earlier ones; SQLite cannot write a deleted database (MLflow:
+        "temporarily unavailable")."""
         if self.artifact_root is None:
             return
-        for path, there in ((self.artifact_root.parent / "mlflow.db", Path.is_file), (self.artifact_root, Path.is_dir)):
+        parts = [(self.artifact_root.parent / "mlflow.db", Path.is_file)]
+        parts += [(self.artifact_root, Path.is_dir)] if files else []
+        for path, there in parts:
             if there(path):
                 self._seen.add(path)
             elif path in self._seen:
@@ -264,7 +272,7 @@ class _Patient:
     def fetch(self, run_id: str, artifact: str, folder: Path) -> Path:
         """``download`` from this tracker's store, waiting out a store that does not answer."""
         return self._call(
-            f"fetching {artifact} of run {run_id[:8]}", lambda: download(self.uri, run_id, artifact, folder)
+            f"fetching {artifact} of run {run_id[:8]}", lambda: download(self.uri, run_id, artifact, folder), files=True
         )
 
 
@@ -389,11 +397,13 @@ class Tracker(_Patient):
         def upload() -> None:
             self.client.log_artifacts(run_id, str(folder), path)
 
-        self._call(f"uploading the files of run {run_id[:8]}", upload, guard)
+        self._call(f"uploading the files of run {run_id[:8]}", upload, guard, files=True)
 
     def artifact_names(self, run_id: str) -> set[str]:
         """The names of the files and folders at the top of the run's artifacts."""
-        listed = self._call(f"listing the files of run {run_id[:8]}", lambda: self.client.list_artifacts(run_id))
+        listed = self._call(
+            f"listing the files of run {run_id[:8]}", lambda: self.client.list_artifacts(run_id), files=True
+        )
         return {Path(a.path).name for a in listed}
 
     def log_artifact(self, run_id: str, file: Path) -> None:
@@ -402,7 +412,7 @@ class Tracker(_Patient):
         def upload() -> None:
             self.client.log_artifact(run_id, str(file))
 
-        self._call(f"uploading {file.name} to run {run_id[:8]}", upload)
+        self._call(f"uploading {file.name} to run {run_id[:8]}", upload, files=True)
 
     def end_trial(
         self, run_id: str, status: str, tags: dict[str, str] | None = None, only_if_running: bool = False
