@@ -313,6 +313,8 @@ class Tracker(_Patient):
             kind = GansweepError if reason is None else Unanswered
             reason = redact(reason or f"{type(error).__name__}: {error}", tracking_uri)
             raise kind(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
+        if artifact_root is not None:  # what is there now and gone later vanished, even before this tracker's first file
+            self._check_store(files=True)
 
     download = staticmethod(download)
     run_tags = staticmethod(run_tags)

@@ -830,8 +830,8 @@ def worker_killed(case: Case) -> None:
 
 
 def artifacts_folder_that_vanishes(case: Case) -> None:
-    """The default store's artifacts folder moved away after the new trial's first epoch (a disk unmounted)
-    and back once the sweep says so: said within seconds, the sweep waits for it and then finishes, its
+    """The default store's artifacts folder moved away as the new trial starts (a disk unmounted) and back
+    once the sweep says so: said within seconds, the sweep waits for it and then finishes, its
     files whole (a vanished folder was made again, empty, and the run's earlier files were lost unsaid)."""
     from gansweep import sending
 
@@ -841,7 +841,7 @@ def artifacts_folder_that_vanishes(case: Case) -> None:
 
     def unmount_then_mount(progress: SweepProgress, event: tuple[str, dict]) -> None:
         show(progress, event)
-        if event[0] == "epoch" and event[1]["record"]["epoch"] == 1:
+        if event[0] == "start":  # nothing of the trial's on its way yet: the first upload finds it gone
             artifacts.rename(away)
         if event[0] == "warning" and "is gone: deleted, or its disk unmounted" in event[1]["message"]:
             said.append(event[1]["message"])
