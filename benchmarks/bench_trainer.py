@@ -10,7 +10,7 @@ For each model, on the same device, data, seed and number of steps:
 It prints images/s, the ratio to the reference, achieved GFLOP/s (FLOPs counted once per step kind
 with ``torch.utils.flop_counter``), that as a fraction of a matmul peak measured in the same run,
 tracking's share of gansweep's wall time (the time the training loop waited on tracking: its calls are
-made by a background thread, so this is the queueing, and the waits for a store that fell behind), the
+made by a background thread, so this is the queueing; ``send`` never waits on the store), the
 tracking tail (the wait, after the last epoch, for the calls still on their way: paid once per trial, and in
 these one-epoch cases it is that epoch's whole ``log_batch``, outside the images/s), the warm per-trial
 overhead (trial start to first step), and the evaluation's share of a trial that is evaluated after every
@@ -156,7 +156,8 @@ def evaluation_seconds(trainer: Trainer, judge, heldout: Reference, repeats: int
 def run_case(
     name: str, digits: Digits, device: torch.device, tracker, parent: str, judge, heldout, steps: int | None = None
 ) -> dict[str, float]:
-    from gansweep.tracking import MlflowEpochLogger, Sender
+    from gansweep.sending import Sender
+    from gansweep.tracking import MlflowEpochLogger
 
     model, extra, batch, case_steps = CASES[name]
     steps = steps or case_steps

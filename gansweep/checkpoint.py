@@ -59,7 +59,8 @@ FIELDS: dict[str, type] = {
     "rng": dict,
 }
 """What ``save`` writes, each of its type; format 1 had its history inside as well. A trial with ``amp``
-also writes ``precision``, what its measurement chose: the trial resumes in it, without measuring again."""
+also writes ``precision``, what its measurement chose, and ``precision_rates``, the measurement: the trial
+resumes in it without measuring again, and its ``trial.json`` still says why."""
 
 
 class CheckpointError(GansweepError):
@@ -147,6 +148,7 @@ def _state(trainer: Trainer) -> dict[str, Any]:
         "opt_d": trainer.opt_d.state_dict(),
         "rng": rng,
         **({"precision": trainer.precision} if trainer.amp and trainer.precision else {}),
+        **({"precision_rates": dict(trainer.precision_rates)} if trainer.precision_rates else {}),
     }
 
 
@@ -173,6 +175,7 @@ def load(trainer: Trainer, path: Path) -> None:
     trainer.history = history
     if trainer.amp and state.get("precision") in PRECISIONS:
         trainer.precision = state["precision"]
+        trainer.precision_rates = dict(state.get("precision_rates", {}))
 
 
 def _read(trainer: Trainer, path: Path) -> object:
@@ -210,6 +213,9 @@ def _check_values(state: dict[str, Any], path: Path) -> None:
         raise _not_a_checkpoint(path, f"its 'epoch' is {state['epoch']}")
     if state.get("precision", PRECISIONS[0]) not in PRECISIONS:
         raise _not_a_checkpoint(path, f"its 'precision' is {state['precision']!r}, not one of {', '.join(PRECISIONS)}")
+    rates = state.get("precision_rates", {})
+    if not isinstance(rates, dict) or not all(k in PRECISIONS and isinstance(v, float) for k, v in rates.items()):
+        raise _not_a_checkpoint(path, f"its 'precision_rates' is {rates!r}, not images/s per precision")
     if not {"trainer", "torch"} <= state["rng"].keys():
         raise _not_a_checkpoint(path, "its 'rng' lacks the 'trainer' or 'torch' generator state")
     if not all(isinstance(s, torch.Tensor) and s.dtype == torch.uint8 for s in state["rng"].values()):

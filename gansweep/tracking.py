@@ -11,9 +11,9 @@ costs ~5 ms on SQLite, a ``log_batch`` entry ~0.1 ms. Not ``step/d_loss``: MLflo
 the name's last part, and two charts called "d_loss" cannot be told apart. ``info_loss`` goes only to runs
 of a model with a Q head (InfoGAN); elsewhere it is a flat 0.
 
-A sweep's per-epoch calls (these metrics, the epoch checkpoint) go through a ``Sender``: one background
-thread per trial that makes them in order while the next epoch trains, so training waits on the store
-only when it falls more than ``SEND_DEPTH`` calls behind.
+A sweep's per-epoch calls (these metrics, the epoch checkpoint) go through a ``sending.Sender``: one
+background thread per trial that makes them in order while the next epoch trains. A sweep's worker gives
+its ``Tracker`` a ``sending.Patience``: its calls then wait out a store that does not answer, saying so.
 """
 
 from __future__ import annotations
@@ -22,16 +22,15 @@ import contextlib
 import http.client
 import logging
 import os
-import queue
 import re
 import sqlite3
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ import sqlalchemy
 
 from gansweep.artifacts import sample_grid
 from gansweep.errors import GansweepError, redact
+from gansweep.sending import QUICK_HTTP, UNAVAILABLE, Patience, Sender, Unanswered, unreachable
 from gansweep.trainer import Trainer, TrainerCallback
 
 if TYPE_CHECKING:
@@ -200,6 +200,8 @@ def _mlflow() -> ModuleType:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name, value in QUICK_HTTP.items():
+        os.environ.setdefault(name, value)
     # Set, not defaulted: MLflow prints a server's run and experiment URLs to stdout as they are, with
     # any password in them; gansweep's own lines name the runs, redacted.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
@@ -209,6 +211,9 @@ def _mlflow() -> ModuleType:
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It logs a traceback for each database error it then raises: a locked or vanished database, which a
+    # sweep waits out and says in one line (sending.Patience), or any other, which the sweep reports.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     return mlflow
 
 
@@ -216,7 +221,139 @@ class MissingArtifact(GansweepError):
     """The run exists but holds no such file (a sweep's own run, or a trial that has not got that far)."""
 
 
-class Tracker:
+def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
+    """One artifact of any run in the store (no experiment needed). A store that does not answer,
+    or holds no such run, is said so at once: MLflow would retry for minutes, then name neither."""
+    mlflow = _mlflow()
+    check_tracking(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        client.get_run(run_id)
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise GansweepError(
+                f"no run {run_id!r} in {redact(tracking_uri)}: check the run id (gansweep report lists them)"
+            ) from None
+    try:
+        return Path(client.download_artifacts(run_id, artifact, str(folder)))
+    except Exception as error:
+        if getattr(error, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+            raise MissingArtifact(f"run {run_id} in {redact(tracking_uri)} holds no {artifact}") from None
+        reason = unreachable(error)  # a sweep waits that out (sending.Patience): said as such
+        kind = GansweepError if reason is None else Unanswered
+        raise kind(
+            f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({reason or type(error).__name__})"
+        ) from None
+
+
+def run_tags(tracking_uri: str, run_id: str) -> dict[str, str]:
+    """The tags of any run in the store."""
+    try:
+        return _mlflow().MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.tags
+    except Exception as error:
+        raise GansweepError(
+            f"run {run_id} in {redact(tracking_uri)}: cannot read it ({type(error).__name__})"
+        ) from None
+
+
+class _Patient:
+    """How a ``Tracker`` makes its calls: straight, or, once a sweep's worker gives it ``patience``,
+    waiting out a store that does not answer; the default store's files are checked on the way."""
+
+    uri: str
+    patience: Patience | None
+    """Set by a sweep's worker: its calls then wait out a store that does not answer, saying so."""
+    artifact_root: Path | None
+    _seen: set[Path]
+    """The default store's files this tracker has seen: one gone now vanished (deleted, or unmounted)."""
+
+    def _call(
+        self,
+        what: str,
+        call: Callable[[], Any],
+        guard: Callable[[], AbstractContextManager] | None = None,
+        files: bool = False,
+    ) -> Any:
+        """``call()``, waiting out a store that does not answer when the worker gave this tracker patience;
+        ``files``: the call reads or writes artifacts."""
+        if self.patience is None:
+            return call()
+
+        def checked() -> Any:
+            self._check_store(files)
+            return call()
+
+        return self.patience.call(what, checked, guard)
+
+    def _check_store(self, files: bool) -> None:
+        """The default store's database (and, for ``files``, its artifacts folder) is still there: MLflow
+        would make the folder again, empty (on the disk under a mount point that went away), and write a
+        run's later files without its earlier ones; SQLite cannot write a deleted database (MLflow:
+        "temporarily unavailable")."""
+        if self.artifact_root is None:
+            return
+        parts = [(self.artifact_root.parent / "mlflow.db", Path.is_file)]
+        parts += [(self.artifact_root, Path.is_dir)] if files else []
+        for path, there in parts:
+            if there(path):
+                self._seen.add(path)
+            elif path in self._seen:
+                raise Unanswered(f"{path} is gone: deleted, or its disk unmounted")
+
+
+class _Files(_Patient):
+    """A tracker's calls that read or write a run's files: each checks, when the worker gave it patience,
+    that the default store's artifacts folder is still there."""
+
+    client: MlflowClient
+
+    def fetch(self, run_id: str, artifact: str, folder: Path) -> Path:
+        """``download`` from this tracker's store, waiting out a store that does not answer."""
+        return self._call(
+            f"fetching {artifact} of run {run_id[:8]}", lambda: download(self.uri, run_id, artifact, folder), files=True
+        )
+
+    def log_image(self, run_id: str, image: Any, key: str, step: int) -> None:
+        """An image under ``key`` at ``step`` (MLflow's Image grid: a run's steps on a slider, runs side by
+        side); MLflow keeps it under the run's ``images/``, with a small copy for the grid."""
+
+        def upload() -> None:
+            self.client.log_image(run_id, image, key=key, step=step, synchronous=True)
+
+        self._call(f"uploading the {key} of epoch {step} to run {run_id[:8]}", upload, files=True)
+
+    def log_artifacts(
+        self,
+        run_id: str,
+        folder: Path,
+        path: str | None = None,
+        guard: Callable[[], AbstractContextManager] | None = None,
+    ) -> None:
+        """Every file in ``folder``; each try under ``guard()`` (a sweep defers Ctrl-C while one copies)."""
+
+        def upload() -> None:
+            self.client.log_artifacts(run_id, str(folder), path)
+
+        self._call(f"uploading the files of run {run_id[:8]}", upload, guard, files=True)
+
+    def artifact_names(self, run_id: str) -> set[str]:
+        """The names of the files and folders at the top of the run's artifacts."""
+        listed = self._call(
+            f"listing the files of run {run_id[:8]}", lambda: self.client.list_artifacts(run_id), files=True
+        )
+        return {Path(a.path).name for a in listed}
+
+    def log_artifact(self, run_id: str, file: Path) -> None:
+        """One file, under its own name; a file of that name already there is replaced."""
+
+        def upload() -> None:
+            self.client.log_artifact(run_id, str(file))
+
+        self._call(f"uploading {file.name} to run {run_id[:8]}", upload, files=True)
+
+
+class Tracker(_Files):
     """A thin layer over ``MlflowClient`` that knows gansweep's run layout."""
 
     def __init__(
@@ -224,6 +361,9 @@ class Tracker:
     ) -> None:
         mlflow = _mlflow()
         self.uri = tracking_uri
+        self.patience = None
+        self.artifact_root = artifact_root
+        self._seen = set()
         check_tracking(tracking_uri)
         try:
             self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -246,46 +386,15 @@ class Tracker:
                 f"tracking store {redact(tracking_uri)}: {redact(error.message, tracking_uri)}"
             ) from None
         except Exception as error:  # connection errors from servers and databases
-            reason = redact(f"{type(error).__name__}: {error}", tracking_uri)
-            raise GansweepError(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
+            reason = unreachable(error)
+            kind = GansweepError if reason is None else Unanswered
+            reason = redact(reason or f"{type(error).__name__}: {error}", tracking_uri)
+            raise kind(f"tracking store {redact(tracking_uri)} is unreachable: {reason}") from None
+        if artifact_root is not None:  # there now and gone later: vanished, even before this tracker's first file
+            self._check_store(files=True)
 
-    @staticmethod
-    def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
-        """One artifact of any run in the store (no experiment needed). A store that does not answer,
-        or holds no such run, is said so at once: MLflow would retry for minutes, then name neither."""
-        mlflow = _mlflow()
-        check_tracking(tracking_uri)
-        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            client.get_run(run_id)
-        except mlflow.exceptions.MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise GansweepError(
-                    f"no run {run_id!r} in {redact(tracking_uri)}: check the run id (gansweep report lists them)"
-                ) from None
-        try:
-            return Path(client.download_artifacts(run_id, artifact, str(folder)))
-        except mlflow.exceptions.MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise MissingArtifact(f"run {run_id} in {redact(tracking_uri)} holds no {artifact}") from None
-            raise GansweepError(
-                f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
-            ) from None
-        except Exception as error:
-            raise GansweepError(
-                f"run {run_id} in {redact(tracking_uri)}: cannot fetch {artifact} ({type(error).__name__})"
-            ) from None
-
-    @staticmethod
-    def run_tags(tracking_uri: str, run_id: str) -> dict[str, str]:
-        """The tags of any run in the store."""
-        try:
-            return _mlflow().MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.tags
-        except Exception as error:
-            raise GansweepError(
-                f"run {run_id} in {redact(tracking_uri)}: cannot read it ({type(error).__name__})"
-            ) from None
+    download = staticmethod(download)
+    run_tags = staticmethod(run_tags)
 
     def _runs(self, filter_string: str) -> list[Any]:
         active = _mlflow().entities.ViewType.ACTIVE_ONLY
@@ -293,10 +402,21 @@ class Tracker:
 
     def finished_trial(self, key: str) -> tuple[str, dict[str, str]] | None:
         """The newest FINISHED run of point ``key`` in the sweep, with its tags, if there is one."""
-        found = self._runs(
-            f"tags.`gansweep.role` = '{TRIAL_ROLE}' and tags.`gansweep.key` = '{key}' and attributes.status = 'FINISHED'"
+        found = self._call(
+            "looking for a finished run",
+            lambda: self._runs(
+                f"tags.`gansweep.role` = '{TRIAL_ROLE}' and tags.`gansweep.key` = '{key}' "
+                "and attributes.status = 'FINISHED'"
+            ),
         )
         return (found[0].info.run_id, found[0].data.tags) if found else None
+
+    def running_trials(self) -> set[str]:
+        """The ids of the sweep's trial runs still RUNNING."""
+        return {
+            r.info.run_id
+            for r in self._runs(f"tags.`gansweep.role` = '{TRIAL_ROLE}' and attributes.status = 'RUNNING'")
+        }
 
     def sweep_run(self, name: str, config_text: str) -> str:
         """The sweep's parent run, created on first use and reused by every later `gansweep run`."""
@@ -312,8 +432,11 @@ class Tracker:
         return run_id
 
     def tag(self, run_id: str, tags: dict[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
+        def set_tags() -> None:
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, value)
+
+        self._call(f"tagging run {run_id[:8]}", set_tags)
 
     def describe(self, run_id: str, text: str) -> None:
         """``text`` (markdown) as the run's description, shown on its page in the UI."""
@@ -324,38 +447,34 @@ class Tracker:
 
     def start_trial(self, parent_id: str, name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         Param = _mlflow().entities.Param
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=name,
-            tags={"mlflow.parentRunId": parent_id, "gansweep.role": TRIAL_ROLE, **tags},
+        tags = {"mlflow.parentRunId": parent_id, "gansweep.role": TRIAL_ROLE, **tags}
+        run = self._call(
+            f"starting the run of {name}",
+            lambda: self.client.create_run(self.experiment_id, run_name=name, tags=tags),
         )
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        params_batch = [Param(k, str(v)) for k, v in params.items()]
+        self._call(f"starting the run of {name}", lambda: self.client.log_batch(run.info.run_id, params=params_batch))
         return run.info.run_id
 
-    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
+    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]], timestamp: int | None = None) -> None:
+        """``values`` as (name, value, step), at ``timestamp`` (ms; default now): a call made again after
+        an outage sends the same entries, which MLflow then keeps once."""
         Metric = _mlflow().entities.Metric
-        now = int(time.time() * 1000)
-        self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v, step in values])
-
-    def log_image(self, run_id: str, image: Any, key: str, step: int) -> None:
-        """An image under ``key`` at ``step`` (MLflow's Image grid: a run's steps on a slider, runs side by
-        side); MLflow keeps it under the run's ``images/``, with a small copy for the grid."""
-        self.client.log_image(run_id, image, key=key, step=step, synchronous=True)
-
-    def log_artifacts(self, run_id: str, folder: Path, path: str | None = None) -> None:
-        self.client.log_artifacts(run_id, str(folder), path)
-
-    def log_artifact(self, run_id: str, file: Path) -> None:
-        """One file, under its own name; a file of that name already there is replaced."""
-        self.client.log_artifact(run_id, str(file))
+        now = timestamp or int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for k, v, step in values]
+        self._call(f"sending metrics to run {run_id[:8]}", lambda: self.client.log_batch(run_id, metrics=metrics))
 
     def end_trial(
         self, run_id: str, status: str, tags: dict[str, str] | None = None, only_if_running: bool = False
     ) -> None:
-        if only_if_running and self.client.get_run(run_id).info.status != "RUNNING":
-            return
-        self.tag(run_id, tags or {})
-        self.client.set_terminated(run_id, status=status)
+        def end() -> None:
+            if only_if_running and self.client.get_run(run_id).info.status != "RUNNING":
+                return
+            for key, value in (tags or {}).items():
+                self.client.set_tag(run_id, key, value)
+            self.client.set_terminated(run_id, status=status)
+
+        self._call(f"ending run {run_id[:8]} as {status}", end)
 
 
 def resolve_run(tracking_uri: str, given: str) -> str:
@@ -439,13 +558,14 @@ def _check_server(uri: str, timeout: int) -> None:
     for path, trouble in probes.items():
         try:
             urllib.request.urlopen(base + path, timeout=timeout).close()
-        except urllib.error.HTTPError:
-            pass  # it answered; MLflow reports what is wrong with the request (a login, say)
+        except urllib.error.HTTPError as error:  # it answered; MLflow says what is wrong with a request (a login)
+            if error.code in UNAVAILABLE:  # a proxy whose server is down, or one that is starting
+                raise Unanswered(f"--tracking-uri {redact(uri)} {trouble.format(f'HTTP {error.code}')}") from None
         except (http.client.InvalidURL, ValueError):  # its text may quote a piece of a password
             raise GansweepError(f"--tracking-uri {redact(uri)} is not a URL urllib can read") from None
         except OSError as error:
             reason = redact(str(getattr(error, "reason", error)), uri)
-            raise GansweepError(f"--tracking-uri {redact(uri)} {trouble.format(reason)}") from None
+            raise Unanswered(f"--tracking-uri {redact(uri)} {trouble.format(reason)}") from None
 
 
 def connect_args(url: str, timeout: int = 10) -> dict[str, Any]:
@@ -480,91 +600,16 @@ def _check_database(uri: str, timeout: int) -> None:
         raise database_error("--tracking-uri", uri, error) from None
 
 
-SEND_DEPTH = 4
-"""Tracking calls that may wait behind the one being made (an epoch makes two: its metrics and its
-checkpoint). A store more than two epochs behind makes training wait, rather than hold an unbounded
-number of checkpoint copies in memory (dcgan64's is ~100 MB)."""
-
-
-class Sender:
-    """Makes tracking calls in order on one background thread, so that the training loop does not wait
-    on the store. A call that raises is raised again, in the caller's thread, by the next ``send`` or
-    ``flush``; the calls queued after it are not made (they would land out of order). Signals reach the
-    main thread only: a call in progress is never cut by Ctrl-C, and ``flush`` waits for it.
-
-    Example:
-        >>> sent = []
-        >>> with Sender() as sender:
-        ...     for epoch in (1, 2, 3):
-        ...         sender.send(lambda epoch=epoch: sent.append(epoch))
-        ...     sender.flush()
-        >>> sent
-        [1, 2, 3]
-    """
-
-    def __init__(self, depth: int = SEND_DEPTH) -> None:
-        self._calls: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        """The first call that raised (then no later call is made)."""
-        self.waited = 0.0
-        """Seconds callers spent waiting on the store: a full queue in ``send``, and ``flush``."""
-        # A daemon: a process that dies without closing it must not hang on it at exit.
-        self._thread = threading.Thread(target=self._work, name="gansweep-tracking", daemon=True)
-        self._thread.start()
-
-    def __enter__(self) -> Sender:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def send(self, call: Callable[[], None]) -> None:
-        """Queues ``call``; raises the error of an earlier call, if one failed."""
-        self._raise()
-        started = time.perf_counter()
-        self._calls.put(call)
-        self.waited += time.perf_counter() - started
-
-    def flush(self) -> None:
-        """Waits until every call sent so far is made; raises the error of one that failed."""
-        started = time.perf_counter()
-        self._calls.join()
-        self.waited += time.perf_counter() - started
-        self._raise()
-
-    def close(self) -> None:
-        """Waits for the calls sent so far, then ends the thread (again: nothing). Raises nothing: a
-        failed call stays in ``error``."""
-        if self._thread.is_alive():
-            self._calls.put(None)
-            self._thread.join()
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def _work(self) -> None:
-        while True:
-            call = self._calls.get()
-            try:
-                if call is None:
-                    return
-                if self.error is None:
-                    call()
-            except BaseException as error:  # handed to the caller's thread, which decides
-                self.error = error
-            finally:
-                self._calls.task_done()
-
-
 SAMPLES = "samples"
 """The image key of each epoch's sample grid in MLflow (the fixed latents' samples; step = epoch)."""
 
 
 class MlflowEpochLogger(TrainerCallback):
     """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, and its
-    sample grid as the image ``SAMPLES`` at step = epoch (epoch 0's with the first: before training; a
-    resumed trial's earlier epochs with its first), made by ``sender`` while the next epoch trains."""
+    sample grid as the image ``SAMPLES`` at step = epoch (epoch 0's with the first: before training),
+    made by ``sender`` while the next epoch trains. A trial resumed from a checkpoint first sends the
+    epochs that checkpoint restored: the run the report links carries the whole history, not only the
+    epochs trained in it (the killed run keeps its own copy of the earlier ones)."""
 
     def __init__(self, tracker: Tracker, run_id: str, sender: Sender) -> None:
         self.tracker = tracker
@@ -576,23 +621,31 @@ class MlflowEpochLogger(TrainerCallback):
         """Wall time the training loop spent here: gathering the values, and waiting when the sender's
         queue was full (the benchmark reports it as a share of the trial)."""
 
+    def on_start(self, trainer: Trainer) -> None:
+        for record in trainer.history.epochs:  # restored from a checkpoint: none for a fresh trial
+            first = (int(record["epoch"]) - 1) * trainer.steps_per_epoch
+            self._send(trainer, record, first)
+
     def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
         started = time.perf_counter()
+        self._send(trainer, record, len(trainer.history.steps["d_loss"]) - trainer.steps_per_epoch)
+        self.seconds += time.perf_counter() - started
+
+    def _send(self, trainer: Trainer, record: dict[str, float], first: int) -> None:
+        """One epoch's ``record`` and its per-step losses, the steps from ``first`` (0-based) on."""
         epoch = int(record["epoch"])
         skip = {"epoch"} if trainer.spec.conditioning == "info" else {"epoch", "info_loss"}
         values = [(key, float(value), epoch) for key, value in record.items() if key not in skip]
-        n_steps = trainer.steps_per_epoch
-        first = len(trainer.history.steps["d_loss"]) - n_steps
         for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
-            series = trainer.history.steps[key][first:]
+            series = trainer.history.steps[key][first : first + trainer.steps_per_epoch]
             values += [(f"{key}_per_step", value, first + i + 1) for i, value in enumerate(series)]
-        first, samples = self.imaged, trainer.history.samples[self.imaged :]  # no later epoch changes these
-        self.imaged = len(trainer.history.samples)
-        self.sender.send(lambda: self._send(values, first, samples))
-        self.seconds += time.perf_counter() - started
+        shown, samples = self.imaged, trainer.history.samples[self.imaged : epoch + 1]  # epoch 0's with the first
+        self.imaged += len(samples)
+        sent = int(time.time() * 1000)  # one timestamp, should the call be made again after an outage
+        self.sender.send(lambda: self._upload(values, sent, shown, samples))
 
-    def _send(self, values: list[tuple[str, float, int]], first: int, samples: list[Any]) -> None:
+    def _upload(self, values: list[tuple[str, float, int]], sent: int, first: int, samples: list[Any]) -> None:
         """On the tracking thread: the grids are drawn there too, off the training loop."""
-        self.tracker.log_metrics(self.run_id, values)
+        self.tracker.log_metrics(self.run_id, values, sent)
         for epoch, images in enumerate(samples, start=first):
             self.tracker.log_image(self.run_id, sample_grid(images), SAMPLES, epoch)

@@ -25,7 +25,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
 from gansweep.data import load_dataset  # noqa: E402
-from gansweep.diagnostics.judge import JUDGE_VERSION, SHIPPED, read_judge, save_judge, train_judge  # noqa: E402
+from gansweep.diagnostics.judge import (  # noqa: E402
+    JUDGE_VERSION,
+    SHIPPED,
+    SHIPPED_JUDGES,
+    read_judge,
+    save_judge,
+    train_judge,
+)
 from gansweep.diagnostics.metrics import Reference  # noqa: E402
 
 DATASETS = ("mnist-5k", "mnist")
@@ -61,6 +68,8 @@ def make(name: str, data_dir: str, check: bool) -> bool:
     made = {"script": "scripts/make_judges.py", "seed": SEED, "threads": THREADS, "torch": str(torch.__version__)}
     save_judge(judge, path, made | {"machine": platform.machine(), "seconds": round(took)})
     print(f"  wrote {path} ({path.stat().st_size:,} bytes)")
+    if SHIPPED_JUDGES.get(name) != judge.sha256:  # else every sweep refuses it as not the judge that ships
+        print(f"  a new judge: set SHIPPED_JUDGES[{name!r}] = {judge.sha256!r} in gansweep/diagnostics/judge.py")
     return True
 
 

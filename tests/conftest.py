@@ -12,7 +12,21 @@ import pytest
 os.environ.setdefault("GANSWEEP_CACHE", str(Path(__file__).resolve().parent.parent / ".cache"))
 
 from gansweep.data import Digits, load_dataset
+from gansweep.sending import HURRIED
 from gansweep.trainer import TrainerCallback
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_http_settings():
+    """A stopped sweep shortens MLflow's HTTP waits for the rest of its process (``sending.hurry``): a
+    test that stops one in-process must not leave them short for the next."""
+    kept = {name: os.environ.get(name) for name in HURRIED}
+    yield
+    for name, value in kept.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -688,6 +688,253 @@ def disk_full_while_recording_the_failure(case: Case) -> None:
     assert "2/2 trials complete, 1 trained in this run" in out
 
 
+NEW_POINT = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]")
+"""The recorded sweep and a point it has not trained: a run of it loads the judge and trains."""
+
+
+def shipped_judge_removed_from_an_installed_copy(case: Case) -> None:
+    """The package copied as an installation lacking its data (a wheel built without it), mnist-5k's
+    judge gone: refused in one line with the fix, before any work (it trained a judge of its own for
+    273 s and scored the sweep by it without a word); `diagnose --samples` and `list datasets` alike."""
+    installed = case.tmp / "site-packages"
+    shutil.copytree(
+        Path(gansweep.__file__).parent, installed / "gansweep", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    missing = installed / "gansweep" / "diagnostics" / "judges" / "mnist-5k.pt"
+    missing.unlink()
+    case.monkeypatch.setenv("PYTHONPATH", str(installed))
+    case.monkeypatch.chdir(case.tmp)  # `python -m` puts the working folder first on the path: not the checkout
+    says = (f"the mnist-5k judge that ships with gansweep is missing ({missing})", "reinstall gansweep (pip install")
+    case.check_within(120, case.run(NEW_POINT), *says)
+    history, samples = case.tmp / "h.csv", case.tmp / "s.npy"
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    np.save(samples, np.zeros((10, 28, 28), dtype=np.float32))
+    case.check_within(120, ["diagnose", "--history", str(history), "--samples", str(samples)], *says)
+    listed = subprocess.run([sys.executable, "-m", "gansweep.cli", "list", "datasets", "--json"], capture_output=True)
+    assert says[0] in json.loads(listed.stdout)[0]["judge"]
+    imported = subprocess.run([sys.executable, "-c", "import gansweep; print(gansweep.__file__)"], capture_output=True)
+    assert imported.stdout.decode().startswith(str(installed))  # the copy ran, not the checkout
+
+
+def _ship(case: Case, make: Callable[[Path], object]) -> None:
+    """mnist-5k's shipped judge file, as ``make`` writes it into a copy of the shipped folder."""
+    from gansweep.diagnostics import judge
+
+    shipped = case.tmp / "judges"
+    shutil.rmtree(shipped, ignore_errors=True)
+    shutil.copytree(Path(judge.__file__).parent / "judges", shipped)
+    make(shipped / "mnist-5k.pt")
+    case.monkeypatch.setattr(judge, "SHIPPED", shipped)
+
+
+def shipped_judge_damaged_or_replaced(case: Case) -> None:
+    """Cut, another data set's, or a judge of mnist-5k with other weights (a retrained one): the
+    shipped judge is never replaced, and no point is queued nor the sweep's run reopened (a damaged one
+    left the parent run RUNNING and the point queued)."""
+    from gansweep.diagnostics.judge import save_judge, shipped_judge
+
+    _ship(case, lambda path: path.write_bytes(path.read_bytes()[:1000]))
+    case.check(case.run(NEW_POINT), "mnist-5k.pt cannot be read (", "not the judge that ships with gansweep")
+    _ship(case, lambda path: shutil.copy(path.with_name("mnist.pt"), path))
+    case.check(case.run(NEW_POINT), "mnist-5k.pt is a judge of mnist, not of mnist-5k: not the judge that ships")
+
+    def retrained(path: Path) -> None:
+        other = shipped_judge("mnist")
+        other.dataset = "mnist-5k"
+        save_judge(other, path)
+
+    _ship(case, retrained)
+    case.check(
+        case.run(NEW_POINT),
+        "mnist-5k.pt is not the mnist-5k judge this gansweep ships (sha256 7f3461b953fe, not 33f673a29ac7): the "
+        "flags are calibrated on the latter; reinstall gansweep",
+    )
+    assert [r.info.status for r in _runs(case.store, "sweep")] == ["FINISHED"]
+
+
+def judge_of_another_data_set_or_sweep(case: Case) -> None:
+    """A fashion-mnist judge cache holding mnist-5k's judge: `diagnose` and `run` refuse (diagnose judged
+    fashion-mnist samples with it); a sweep recorded as scored by another judge than the one that ships
+    is refused before any work, with advice that can work (it said "finish the sweep with the gansweep
+    version and judge cache that started it", for a judge no version ships)."""
+    from gansweep.diagnostics import judge
+
+    case.monkeypatch.setenv("GANSWEEP_CACHE", str(case.tmp / "cache"))
+    (case.tmp / "cache").mkdir()
+    cached = case.tmp / "cache" / f"judge-fashion-mnist-v{judge.JUDGE_VERSION}.pt"
+    shutil.copy(judge.SHIPPED / "mnist-5k.pt", cached)
+    case.request.getfixturevalue("write_idx")(case.tmp / "data" / "FashionMNIST" / "raw", 200, 100)
+    history, samples = case.tmp / "h.csv", case.tmp / "s.npy"
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    np.save(samples, np.zeros((10, 28, 28), dtype=np.float32))
+    fashion = ["--dataset", "fashion-mnist", "--data-dir", str(case.tmp / "data")]
+    says = f"judge file {cached} is a judge of mnist-5k, not of fashion-mnist: move it aside, and a fashion-mnist judge"
+    case.check(["diagnose", "--history", str(history), "--samples", str(samples), *fashion], says)
+    grid = NEW_POINT.replace("name: e", f"name: f\ndataset: fashion-mnist\ndata_dir: {case.tmp / 'data'}")
+    case.check(case.run(grid.replace("batch_size: 500", "batch_size: 100")), says)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(case.store / "optuna.journal")))
+    study = optuna.load_study(study_name="e", storage=storage)
+    kept = study.user_attrs["gansweep_judge"]
+    study.set_user_attr("gansweep_judge", kept | {"name": "mnist-5k/v4/0123456789ab", "sha256": "0" * 64})
+    case.check(
+        case.run(NEW_POINT),
+        "sweep 'e' is scored by judge mnist-5k/v4/0123456789ab, not by mnist-5k/v4/33f673a29ac7, the judge this "
+        "gansweep ships: metrics of two judges cannot be compared. Finish it with a gansweep whose shipped judge is "
+        "mnist-5k/v4/0123456789ab (gansweep list datasets names it), or start a new sweep with --name",
+    )
+
+
+def judge_cache_that_takes_no_files(case: Case) -> None:
+    """GANSWEEP_CACHE a file, a path under a file, or /proc, for a data set whose judge is trained on
+    first use: refused before the store is written (a traceback after it was)."""
+    case.request.getfixturevalue("write_idx")(case.tmp / "data" / "FashionMNIST" / "raw", 200, 100)
+    grid = NEW_POINT.replace("name: e", f"name: f\ndataset: fashion-mnist\ndata_dir: {case.tmp / 'data'}")
+    grid = grid.replace("batch_size: 500", "batch_size: 100")
+    (case.tmp / "a-file").write_text("")
+    for cache, reason in ((case.tmp / "a-file", "File exists"), (case.tmp / "a-file" / "under", "Not a directory")):
+        case.monkeypatch.setenv("GANSWEEP_CACHE", str(cache))
+        case.check(case.run(grid), f"GANSWEEP_CACHE={cache}: cannot write into that folder ({reason})", "writable")
+    case.monkeypatch.setenv("GANSWEEP_CACHE", "/proc")
+    case.check(case.run(grid), "GANSWEEP_CACHE=/proc: cannot write into that folder (")
+    assert not list(case.tmp.glob("mlruns/f*"))
+
+
+def finished_run_whose_files_are_gone(case: Case) -> None:
+    """The study lost its trial (journal deleted) and the artifact store the run's files: the run is not
+    adopted as "trained before" (the sweep read complete, its pictures, samples and checkpoint nowhere)
+    but the point is trained again, with a warning naming what is lost; the old run is left as it is."""
+    default_tracking_uri(case.store)  # the copy pointed at its own artifacts, as any first use of it does
+    client = MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}")
+    [old] = _trial_runs(case.store)
+    (case.store / "optuna.journal").unlink()
+    shutil.rmtree(Path(old.info.artifact_uri.removeprefix("file://")))
+    assert main(case.run()) == 0
+    out, err = case.capsys.readouterr()
+    assert "Traceback" not in err and "1/1 trials complete, 1 trained in this run" in out, err
+    run = old.info.run_id[:8]
+    assert (
+        f"warning: cs231n-mlp lr=0.001 bs=500 z=96 seed=0: run {run} trained it before, but the store has lost its "
+        f"trial.json, diagnostics.json, history.json, samples.npy, checkpoint.pt, loss.png, samples_strip.png: "
+        f"training it again (run {run} is left as it is)"
+    ) in err
+    kept = client.get_run(old.info.run_id)
+    assert (kept.info.status, kept.info.end_time, kept.data.metrics, kept.data.tags) == (
+        "FINISHED",
+        old.info.end_time,
+        old.data.metrics,
+        old.data.tags,
+    )
+    [new] = [r for r in _trial_runs(case.store) if r.info.run_id != old.info.run_id]
+    assert new.info.status == "FINISHED" and "checkpoint.pt" in {a.path for a in client.list_artifacts(new.info.run_id)}
+    (case.store / "optuna.journal").unlink()  # and again, the newest run's history damaged: not adopted either
+    (Path(new.info.artifact_uri.removeprefix("file://")) / "history.json").write_text("{not json")
+    assert main(case.run()) == 0
+    out, err = case.capsys.readouterr()
+    run = new.info.run_id[:8]
+    assert (
+        f"run {run} trained it before, but its history.json cannot be read (JSONDecodeError): training it again" in err
+    )
+    assert "1/1 trials complete, 1 trained in this run" in out and len(_trial_runs(case.store)) == 3
+
+
+def worker_killed(case: Case) -> None:
+    """`kill -9` of a `gansweep run` mid-trial: `status` shows its trial interrupted and its worker gone
+    (it showed it running, for ever), as the next run treats it."""
+    text = GRID + "    points: [{lr: 5.0e-4, epochs: 100}]\n"
+    command = [sys.executable, "-m", "gansweep.cli", *case.run(text)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300  # its imports and stores take 10 s alone, more on a busy machine
+        while _states(case) != ["complete", "running"]:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert main(["status", str(case.tmp / "grid.yaml"), "--store", str(case.store), "--json"]) == 0
+    row = json.loads(case.capsys.readouterr().out)[1]
+    assert row["state"] == "interrupted" and row["worker"].startswith(f"{socket.gethostname()}:{proc.pid} ")
+    assert row["detail"] == f"its worker {socket.gethostname()}:{proc.pid} is gone: the next run resumes it"
+
+
+def artifacts_folder_that_vanishes(case: Case) -> None:
+    """The default store's artifacts folder moved away as the new trial starts (a disk unmounted) and back
+    once the sweep says so: said within seconds, the sweep waits for it and then finishes, its
+    files whole (a vanished folder was made again, empty, and the run's earlier files were lost unsaid)."""
+    from gansweep import sending
+
+    case.monkeypatch.setattr(sending, "RETRY_EVERY", 0.2)
+    artifacts, away = case.store / "artifacts", case.tmp / "unmounted"
+    show, said = SweepProgress.__call__, []
+
+    def unmount_then_mount(progress: SweepProgress, event: tuple[str, dict]) -> None:
+        show(progress, event)
+        if event[0] == "start":  # nothing of the trial's on its way yet: the first upload finds it gone
+            artifacts.rename(away)
+        if event[0] == "warning" and "is gone: deleted, or its disk unmounted" in event[1]["message"]:
+            said.append(event[1]["message"])
+            away.rename(artifacts)
+
+    case.monkeypatch.setattr(SweepProgress, "__call__", unmount_then_mount)
+    _, err = case.check(case.run(NEW_POINT), code=0, records=True)
+    assert said and said[0].startswith(
+        f"store {case.store} is unreachable ({artifacts} is gone: deleted, or its disk unmounted) "
+    )
+    assert "training goes on and what it records waits for the store (nothing is lost)" in said[0]
+    assert f"store {case.store} answers again after" in err
+    client = MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}")
+    [run] = [r for r in _trial_runs(case.store) if r.data.params["lr_g"] == "0.0005"]
+    assert run.info.status == "FINISHED" and {"checkpoint.pt", "loss.png", "trial.json"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id)
+    }
+    [parent] = _runs(case.store, "sweep")
+    assert "grid.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # kept, not made again empty
+
+
+def tracking_server_that_answers_503(case: Case) -> None:
+    """A proxy whose MLflow server is down answers 503 to everything: refused before any work (its /health
+    answer passed the check, and the store was written before MLflow's first call failed)."""
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        case.check(case.run(NEW_POINT, "--tracking-uri", uri), f"--tracking-uri {uri} is unreachable (HTTP 503)")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def resumed_run_is_whole(case: Case) -> None:
+    """An amp trial interrupted after epoch 1, then resumed from its checkpoint: its finished run, read
+    back from MLflow, holds every epoch and step of its history.json (it held epoch 2 alone), and its
+    trial.json the measurement that chose its precision (it held ``{}``)."""
+    case.record_afresh()
+    text = GRID.replace("[1.0e-3]", "[1.0e-3, 5.0e-4]") + "amp: true\n"
+    _interrupted_after_one_epoch(case, text)
+    case.check(case.run(text), code=0, records=True)
+    client = MlflowClient(f"sqlite:///{case.store / 'mlflow.db'}")
+    [run] = [r for r in _trial_runs(case.store) if r.info.status == "FINISHED" and r.data.params["lr_g"] == "0.0005"]
+    assert run.data.tags["gansweep.resumed_from_epoch"] == "1"
+    folder = Path(client.download_artifacts(run.info.run_id, "", str(case.tmp / "read")))
+    history = json.loads((folder / "history.json").read_text())
+    for key in ("d_loss", "fid_mnist", "modes_covered"):
+        logged = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+        assert logged == [(e["epoch"], e[key]) for e in history["epochs"]] and len(logged) == 2, key
+    per_step = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "d_loss_per_step"))
+    assert per_step == list(enumerate(history["steps"]["d_loss"], start=1)) and len(per_step) == 18
+    trial = json.loads((folder / "trial.json").read_text())
+    assert set(trial["precision_rates"]) == {"fp32", "bf16"} and trial["precision"] in trial["precision_rates"]
+
+
 def trial_raises(case: Case) -> None:
     case.record_afresh()
     fit = Trainer.fit
@@ -1324,6 +1571,19 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
         checkpoint_of_another_trial,
         checkpoint_corrupted_in_a_sweep,
         checkpoint_of_another_trial_in_a_sweep,
+    ],
+    "a trial resumed from its checkpoint (after `kill -9`, Ctrl-C or a takeover)": [resumed_run_is_whole],
+    "a shipped judge that is missing, damaged or another; a judge of another data set or sweep; a judge cache that takes no files": [
+        shipped_judge_removed_from_an_installed_copy,
+        shipped_judge_damaged_or_replaced,
+        judge_of_another_data_set_or_sweep,
+        judge_cache_that_takes_no_files,
+    ],
+    "a finished run whose files are gone": [finished_run_whose_files_are_gone],
+    "a `gansweep run` killed with `kill -9`": [worker_killed],
+    "a tracking server that dies mid-sweep, an artifacts folder that vanishes": [
+        artifacts_folder_that_vanishes,
+        tracking_server_that_answers_503,
     ],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
     "disk full while writing an artifact": [disk_full, disk_full_while_recording_the_failure],

@@ -100,7 +100,7 @@ LAYERS = (
     ("models", "losses", "data"),
     ("hparams",),
     ("trainer",),
-    ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "pictures"),
+    ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "sending", "pictures"),
     ("config", "grid_yaml", "view"),
     ("sweep",),
     ("tables", "reported"),

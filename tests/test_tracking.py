@@ -10,7 +10,8 @@ import pytest
 
 from gansweep.errors import GansweepError
 from gansweep.hparams import resolve_hyperparameters
-from gansweep.tracking import MlflowEpochLogger, Sender, check_tracking
+from gansweep.sending import Sender
+from gansweep.tracking import MlflowEpochLogger, check_tracking
 from gansweep.trainer import STEP_METRICS, Trainer
 
 
@@ -18,7 +19,7 @@ class _Sent:
     def __init__(self) -> None:
         self.values: list[tuple[str, float, int]] = []
 
-    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
+    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]], timestamp: int) -> None:
         self.values += values
 
 
@@ -53,7 +54,7 @@ class _GatedStore:
         self.trainer: Trainer | None = None
         self.arrived: list[tuple[list[tuple[str, float, int]], int]] = []
 
-    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]]) -> None:
+    def log_metrics(self, run_id: str, values: list[tuple[str, float, int]], timestamp: int) -> None:
         assert self.gate.wait(timeout=120), "the gate never opened: training waited on the store"
         assert self.trainer is not None
         self.arrived.append((values, self.trainer.epoch))

@@ -210,7 +210,9 @@ def test_amp_trains_in_fp32_where_bf16_measures_slower(digits, monkeypatch) -> N
     assert history.steps == _trainer(digits, model="cs231n-mlp", epochs=1).fit().steps
 
 
-def test_a_resumed_amp_trial_keeps_its_precision_without_measuring_again(digits, tmp_path: Path) -> None:
+def test_a_resumed_amp_trial_keeps_its_precision_and_its_measurement_without_measuring_again(
+    digits, tmp_path: Path, monkeypatch
+) -> None:
     class SaveFirst(TrainerCallback):
         def on_epoch(self, trainer, record):
             if trainer.epoch == 1:
@@ -220,8 +222,10 @@ def test_a_resumed_amp_trial_keeps_its_precision_without_measuring_again(digits,
     uninterrupted = first.fit()
     resumed = _trainer(digits, model="cs231n-mlp", amp=True)
     checkpoint.load(resumed, tmp_path / checkpoint.FILE)
+    monkeypatch.setattr("gansweep.trainer.choose_precision", lambda trainer: pytest.fail("measured again"))
     assert resumed.precision == first.precision
-    assert resumed.fit().steps == uninterrupted.steps and resumed.precision_rates == {}
+    assert resumed.fit().steps == uninterrupted.steps
+    assert resumed.precision_rates == first.precision_rates and set(first.precision_rates) == {"fp32", "bf16"}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

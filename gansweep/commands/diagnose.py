@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gansweep.data import load_dataset
 from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
-from gansweep.diagnostics.judge import read_judge, shipped
+from gansweep.diagnostics.judge import check_judge, shipped_name
 from gansweep.diagnostics.metrics import Reference, distinct_words
 from gansweep.errors import GansweepError
 from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE
@@ -61,6 +61,8 @@ def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
     """The history file's records, with the metrics of the samples file when there is one, and the
     name of the judge that scored them (None: the metrics are the file's own)."""
     loss = LOSS if args.loss is None else args.loss
+    if args.samples:
+        check_judge(args.dataset)  # before the files' notes: a refusal is the one line
     epochs = files.read_history(args.history, loss)
     note = lambda text: print(f"note: {text}", file=sys.stderr)  # noqa: E731
     samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs], note) if args.samples else {}
@@ -137,14 +139,15 @@ def _check_judge(run_id: str, tags: dict[str, str]) -> None:
     calibrated on the judges that ship. A run scored by another judge of a data set that has one cannot
     be judged by them; a run that records no judge (older stores) is judged, with a warning."""
     name, dataset = tags.get("gansweep.judge"), tags.get("gansweep.dataset", "")
-    path = shipped(dataset)
+    ours = shipped_name(dataset)
     if name is None:
         print(
             f"warning: run {run_id} records no judge (trained before runs recorded their judge): judged by its recorded metrics",
             file=sys.stderr,
         )
-    elif path is not None and (ours := read_judge(path, "shipped")).name != name:
+    elif ours is not None and ours != name:
         raise GansweepError(
-            f"run {run_id} was scored by judge {name}, and this gansweep's judge for {dataset} is {ours.name}: "
-            "the flags are calibrated on the latter. Diagnose it with the gansweep version that trained it"
+            f"run {run_id} was scored by judge {name}, and this gansweep's judge for {dataset} is {ours}: "
+            "the flags are calibrated on the latter. Diagnose it with a gansweep whose shipped judge is the run's "
+            "(gansweep list datasets names it)"
         )

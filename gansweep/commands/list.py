@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gansweep.data import DATASETS
-from gansweep.diagnostics.judge import cached, read_judge, shipped
+from gansweep.diagnostics.judge import cached, read_judge, shipped, shipped_judge, shipped_name
+from gansweep.errors import GansweepError
 from gansweep.losses import LOSSES
 from gansweep.models import MODELS
 
@@ -48,8 +49,13 @@ def main(args: argparse.Namespace) -> int:
 
 def _judge(dataset: str) -> str:
     """Which judge scores a data set's samples: the shipped one, this machine's, or none yet."""
-    for path, source in ((shipped(dataset), "shipped"), (cached(dataset), "cached")):
-        if path is not None and path.is_file():
-            judge = read_judge(path, source)
-            return f"{judge.name} ({source}, held-out accuracy {judge.accuracy:.1%})"
-    return "trained on first use, on the worker's device, then cached"
+    try:
+        if shipped(dataset) is not None:
+            judge = shipped_judge(dataset)
+        elif cached(dataset).is_file():
+            judge = read_judge(cached(dataset), "cached", dataset)
+        else:
+            return "trained on first use, on the worker's device, then cached"
+    except GansweepError as error:
+        return f"{shipped_name(dataset) or 'none'}: {error}"
+    return f"{judge.name} ({judge.source}, held-out accuracy {judge.accuracy:.1%})"

@@ -20,13 +20,16 @@ from rich.table import Table
 from gansweep.commands._shared import on_sigterm, writable_folder
 from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
+from gansweep.diagnostics.judge import check_judge
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
 from gansweep.options import HEARTBEAT, MAX_HEARTBEAT, MAX_WORKERS, RunOptions, name_problem, path_problem
 from gansweep.progress import SweepProgress
+from gansweep.sending import unreachable
 from gansweep.sweep import (
     State,
     SweepSettings,
     Terminated,
+    check_recorded_judge,
     complete_search_trials,
     cores,
     open_study,
@@ -173,13 +176,15 @@ def _check_together(options: RunOptions) -> None:
 
 def preflight(settings: SweepSettings, source: str) -> None:
     """All that must hold before a sweep writes anything, for `gansweep run` and ``gansweep.run`` alike:
-    its devices exist, its data set is there, both stores answer and are whole, and the default store
-    takes writes. ``source`` names where the devices came from, for the message."""
+    its devices exist, its data set and its judge are there, both stores answer and are whole, and the
+    default store takes writes. ``source`` names where the devices came from, for the message."""
     check_devices(settings, source)
     load_dataset(settings.config.dataset, settings.config.data_dir)
+    check_judge(settings.config.dataset)
     if settings.tracking_uri:
         check_tracking(settings.tracking_uri)
     study = open_study(settings, create=False)  # a damaged journal is refused here
+    check_recorded_judge(settings, study)
     if not settings.tracking_uri and not settings.shared:  # a shared study's runs may be on other machines
         _check_runs_kept(settings, study)
     writable_store(settings)
@@ -231,17 +236,28 @@ def writable_store(settings: SweepSettings) -> None:
 
 
 def sweep_report(settings: SweepSettings, plans: list[TrialPlan], parent_run: str) -> str:
-    """The markdown report of the store, also written (with heatmaps) to the sweep's parent run."""
+    """The markdown report of the store, also written (with heatmaps) to the sweep's parent run: when
+    the tracking store does not answer, said and not written (the next `gansweep run` writes it)."""
 
-    tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)
     rows = study_rows(open_study(settings, create=False), plans)
     text = to_markdown(rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        (folder / "report.md").write_text(text)
-        heatmaps(rows, folder)
-        tracker.log_artifacts(parent_run, folder, "report")
-    tracker.describe(parent_run, text)
+    try:
+        tracker = Tracker(settings.mlflow_uri, settings.study_name, create=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "report.md").write_text(text)
+            heatmaps(rows, folder)
+            tracker.log_artifacts(parent_run, folder, "report")
+        tracker.describe(parent_run, text)
+    except Exception as error:  # the sweep's results are in; only the report's copy in MLflow is missing
+        reason = unreachable(error) or (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) else None)
+        if reason is None:
+            raise
+        print(
+            f"warning: the report is not stored in the sweep's run {parent_run[:8]} ({redact(reason)}): "
+            "the next gansweep run stores it; gansweep report prints it",
+            file=sys.stderr,
+        )
     return text
 
 

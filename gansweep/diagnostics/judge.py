@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +42,15 @@ JUDGE_VERSION = 4
 """Bump when the network or its training changes (and run ``scripts/make_judges.py``): judges of other
 versions, shipped or cached, are not loaded. 4: shipped judges; the training length set in images."""
 SHIPPED = Path(__file__).parent / "judges"
-"""``<data set>.pt`` for each data set whose judge ships with the package."""
+"""``<data set>.pt`` for each data set of ``SHIPPED_JUDGES``."""
+SHIPPED_JUDGES = {
+    "mnist-5k": "33f673a29ac71aaa9d7f9360ad80afebdf0af00ff76357992efe90d21b0a905e",
+    "mnist": "7f3461b953fe15fa45f7b7cd9a8d1a8a25378c370aecb4043b9144965fd155c7",
+}
+"""Data set -> sha256 of the judge that ships for it (``scripts/make_judges.py`` prints it). The flags'
+thresholds were measured with these, so such a data set's judge is never replaced: a file that is
+missing (a wheel built without its package data), damaged or another judge is refused, not retrained."""
+REINSTALL = "reinstall gansweep (pip install --force-reinstall gansweep; in a checkout, pip install -e .)"
 FEATURES = 128
 WIDTH = 16
 IMAGES = 15 * 4500
@@ -212,7 +221,9 @@ def train_judge(
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("GANSWEEP_CACHE", Path.home() / ".cache" / "gansweep"))
+    """``$GANSWEEP_CACHE``, or ``~/.cache/gansweep`` when it is unset or empty (an empty one named the
+    working folder)."""
+    return Path(os.environ.get("GANSWEEP_CACHE") or Path.home() / ".cache" / "gansweep")
 
 
 def save_judge(judge: Judge, path: Path, made: dict[str, Any] | None = None) -> None:
@@ -226,9 +237,13 @@ def save_judge(judge: Judge, path: Path, made: dict[str, Any] | None = None) -> 
     partial.replace(path)
 
 
-def read_judge(path: Path, source: str) -> Judge:
-    """The judge saved at ``path``; ``GansweepError`` when it is not one of this version or its weights
-    are not the ones it was saved with."""
+class OtherDataset(GansweepError):
+    """A judge file that reads, of another data set: put there by hand, not a damaged write."""
+
+
+def read_judge(path: Path, source: str, dataset: str | None = None) -> Judge:
+    """The judge saved at ``path``; ``GansweepError`` when it is not one of this version (of ``dataset``,
+    when given) or its weights are not the ones it was saved with."""
     try:
         saved = torch.load(path, weights_only=True)
         net = JudgeNet()
@@ -238,32 +253,107 @@ def read_judge(path: Path, source: str) -> Judge:
         raise GansweepError(f"judge file {path} cannot be read ({type(error).__name__})") from None
     if saved.get("version") != JUDGE_VERSION or saved.get("sha256") != judge.sha256:
         raise GansweepError(f"judge file {path} is not a version {JUDGE_VERSION} judge with the weights it names")
+    if dataset is not None and judge.dataset != dataset:
+        raise OtherDataset(f"judge file {path} is a judge of {judge.dataset}, not of {dataset}")
     return judge
 
 
-def shipped(dataset: str) -> Path | None:
-    """The shipped judge's file for ``dataset``, or None when its judge is trained on first use."""
+def shipped_judge(dataset: str) -> Judge:
+    """The judge that ships for ``dataset`` (one of ``SHIPPED_JUDGES``); ``GansweepError``, with the fix,
+    when its file is missing, damaged or another judge."""
     path = SHIPPED / f"{dataset}.pt"
-    return path if path.is_file() else None
+    if not path.is_file():
+        raise GansweepError(
+            f"the {dataset} judge that ships with gansweep is missing ({path}): this installation lacks its "
+            f"package data (a wheel built without it?); {REINSTALL}"
+        )
+    try:
+        judge = read_judge(path, "shipped", dataset)
+    except GansweepError as error:
+        raise GansweepError(
+            f"{error}: not the judge that ships with gansweep (damaged or replaced); {REINSTALL}"
+        ) from None
+    if judge.sha256 != SHIPPED_JUDGES[dataset]:
+        raise GansweepError(
+            f"judge file {path} is not the {dataset} judge this gansweep ships (sha256 {judge.sha256[:12]}, not "
+            f"{SHIPPED_JUDGES[dataset][:12]}): the flags are calibrated on the latter; {REINSTALL}"
+        )
+    return judge
+
+
+def shipped_name(dataset: str) -> str | None:
+    """``Judge.name`` of the judge that ships for ``dataset``, or None when its judge is trained on first use."""
+    sha256 = SHIPPED_JUDGES.get(dataset)
+    return None if sha256 is None else f"{dataset}/v{JUDGE_VERSION}/{sha256[:12]}"
+
+
+def shipped(dataset: str) -> Path | None:
+    """The shipped judge's file for ``dataset`` (which may be missing: ``shipped_judge`` says so), or None
+    when its judge is trained on first use."""
+    return SHIPPED / f"{dataset}.pt" if dataset in SHIPPED_JUDGES else None
 
 
 def cached(dataset: str) -> Path:
     return cache_dir() / f"judge-{dataset}-v{JUDGE_VERSION}.pt"
 
 
+def check_cache() -> None:
+    """The judge cache takes files: checked before a sweep or ``diagnose`` that may train a judge starts,
+    which would otherwise fail after the work (a file, a path under a file, /proc)."""
+    folder = cache_dir()
+    where = f"GANSWEEP_CACHE={folder}" if os.environ.get("GANSWEEP_CACHE") else f"judge cache {folder}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise GansweepError(
+            f"{where}: cannot write into that folder ({error.strerror}); the judges trained on first use are "
+            "cached there: point GANSWEEP_CACHE at a writable folder"
+        ) from None
+
+
+def check_judge(dataset: str) -> None:
+    """Before a sweep writes anything: the judge that ships for ``dataset`` is there and whole, or the
+    cache that one trained on first use goes to takes files and holds no judge of another data set."""
+    if dataset in SHIPPED_JUDGES:
+        shipped_judge(dataset)
+        return
+    check_cache()
+    path = cached(dataset)
+    for taken in (path, path.with_name(path.name + ".lock")):
+        if taken.exists() and not taken.is_file():
+            raise GansweepError(f"judge cache: {taken} is not a file (a folder?); move it aside")
+    if path.is_file():
+        try:
+            read_judge(path, "cached", dataset)
+        except OtherDataset as error:
+            raise _put_by_hand(error, dataset) from None
+        except GansweepError:  # damaged: trained again, or fetched from the sweep's run
+            pass
+
+
+def _put_by_hand(error: OtherDataset, dataset: str) -> GansweepError:
+    return GansweepError(f"{error}: move it aside, and a {dataset} judge is trained on first use")
+
+
 def load_judge(digits: Digits, device: str | torch.device = "cpu", say: Callable[[str], None] | None = None) -> Judge:
     """The shipped judge for this data set; else the one this machine trained and cached, trained
     now (on ``device``, see ``train_judge`` for ``say``) if there is none yet."""
-    path = shipped(digits.name)
-    if path is not None:
-        return read_judge(path, "shipped")  # a shipped judge that cannot be read is a broken install
+    if digits.name in SHIPPED_JUDGES:
+        return shipped_judge(digits.name)
+    check_cache()
     path = cached(digits.name)
     with _machine_lock(path):  # one worker trains; the others wait here, then read its file
         if path.exists():
             try:
-                return read_judge(path, "cached")
-            except GansweepError:  # a damaged cache entry is trained again, not fatal
-                pass
+                return read_judge(path, "cached", digits.name)
+            except OtherDataset as error:  # put there by hand: replacing it would hide that
+                raise GansweepError(
+                    f"{error}: move it aside, and a {digits.name} judge is trained on first use"
+                ) from None
+            except GansweepError as error:  # a damaged cache entry is trained again, not fatal
+                if say is not None:
+                    say(f"{error}: training it again")
         heard = None if say is None else lambda line: say(f"{line} (once per machine; cached in {path.parent})")
         judge = train_judge(digits, device=device, say=heard)
         save_judge(judge, path)
@@ -272,8 +362,13 @@ def load_judge(digits: Digits, device: str | torch.device = "cpu", say: Callable
 
 @contextmanager
 def _machine_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_name(path.name + ".lock").open("a") as file:
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        opened = lock.open("a")
+    except OSError as error:  # a folder in its place, say
+        raise GansweepError(f"judge cache: cannot open {lock} ({error.strerror}); move it aside") from None
+    with opened as file:
         fcntl.flock(file, fcntl.LOCK_EX)
         try:
             yield

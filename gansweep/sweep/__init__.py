@@ -31,7 +31,7 @@ Example:
     >>> folder.cleanup()
 """
 
-from gansweep.sweep._judge import recorded_judge
+from gansweep.sweep._judge import check_recorded_judge, recorded_judge
 from gansweep.sweep._layout import cores
 from gansweep.sweep._queue import point_status, records_by_key, states_by_key, stored_plans
 from gansweep.sweep._record import State, TrialRecord
@@ -45,6 +45,7 @@ __all__ = [
     "SweepSettings",
     "Terminated",
     "TrialRecord",
+    "check_recorded_judge",
     "complete_search_trials",
     "cores",
     "open_study",

@@ -20,7 +20,16 @@ from typing import Any
 import optuna
 
 from gansweep.data import Digits
-from gansweep.diagnostics.judge import Judge, cached, load_judge, read_judge, save_judge, shipped
+from gansweep.diagnostics.judge import (
+    Judge,
+    OtherDataset,
+    cached,
+    load_judge,
+    read_judge,
+    save_judge,
+    shipped,
+    shipped_name,
+)
 from gansweep.errors import GansweepError
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import bookkeeping_lock
@@ -51,7 +60,7 @@ def sweep_judge(
     """The judge this worker scores with: the sweep's, or, for a sweep with none on record yet, this
     machine's (then recorded as the sweep's). ``GansweepError`` when this machine's judge is another."""
     record = recorded_judge(study)
-    if record is not None and shipped(digits.name) is None and not cached(digits.name).exists():
+    if record is not None and shipped(digits.name) is None and not _readable(cached(digits.name), digits.name):
         _fetch(tracker, parent_run, digits.name)
     judge = load_judge(digits, resolve_device(device), say)
     if record is None:
@@ -61,12 +70,44 @@ def sweep_judge(
                 _record(study, tracker, parent_run, judge)
                 record = judge.record
     if record["sha256"] != judge.sha256:
-        raise GansweepError(
-            f"sweep {settings.study_name!r} is scored by judge {record['name']}, and this machine's judge for "
-            f"{digits.name} is {judge.name}: metrics of two judges cannot be compared. Finish the sweep with the "
-            "gansweep version (and judge cache) that started it, or start a new sweep with --name"
-        )
+        raise _other(settings.study_name, record, judge.name, judge.source == "shipped")
     return judge
+
+
+def check_recorded_judge(settings: SweepSettings, study: optuna.Study | None) -> None:
+    """Before a sweep writes anything: a sweep of a data set whose judge ships was scored by that judge
+    (which is never replaced). Data sets whose judge is trained are checked by each worker."""
+    name = shipped_name(settings.config.dataset)
+    record = recorded_judge(study) if study is not None else None
+    if name is not None and record is not None and record["name"] != name:
+        raise _other(settings.study_name, record, name, shipped=True)
+
+
+def _other(sweep: str, record: dict[str, Any], name: str, shipped: bool) -> GansweepError:
+    """A sweep scored by judge ``record`` met judge ``name``: why they cannot mix, and the ways out."""
+    if shipped:  # never replaced: the sweep was scored by another release's judge, or by one trained for it
+        return GansweepError(
+            f"sweep {sweep!r} is scored by judge {record['name']}, not by {name}, the judge this gansweep ships: "
+            "metrics of two judges cannot be compared. Finish it with a gansweep whose shipped judge is "
+            f"{record['name']} (gansweep list datasets names it), or start a new sweep with --name"
+        )
+    return GansweepError(
+        f"sweep {sweep!r} is scored by judge {record['name']}, and this machine's judge is {name}: metrics of two "
+        "judges cannot be compared. Finish the sweep with the gansweep version and judge cache that started it, "
+        "or start a new sweep with --name"
+    )
+
+
+def _readable(path: Path, dataset: str) -> bool:
+    """Whether this machine's cache holds a judge of ``dataset`` (one of another, put there by hand, is
+    for ``load_judge`` to refuse, not to be overwritten)."""
+    try:
+        read_judge(path, "cached", dataset)
+    except OtherDataset:
+        return True
+    except GansweepError:  # missing or damaged
+        return False
+    return True
 
 
 def _record(study: optuna.Study, tracker: Tracker, parent_run: str, judge: Judge) -> None:
@@ -87,7 +128,7 @@ def _fetch(tracker: Tracker, parent_run: str, dataset: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = tracker.download(tracker.uri, parent_run, f"{ARTIFACT}/{name}", Path(tmp))
-            read_judge(path, "cached")
+            read_judge(path, "cached", dataset)
         except GansweepError:  # none there (or damaged): this machine trains its own, and is refused if it differs
             return
         target = cached(dataset)

@@ -11,6 +11,7 @@ whose checkpoint the next owner resumes from. A slot whose trial raised an error
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -32,6 +33,22 @@ _RANK = {State.COMPLETE: 4, State.PRUNED: 4, State.RUNNING: 3, State.WAITING: 2,
 
 def worker_id(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}"
+
+
+def gone(worker: str) -> bool:
+    """Whether the worker ``host:pid device`` ran on this machine and its process has ended: its trial,
+    RUNNING in the study, is dead (a `kill -9` of `gansweep run` leaves it so in the journal until the next
+    run queues it again; on a shared storage, until its heartbeat goes stale). Workers elsewhere: False."""
+    host, _, pid = worker.split(" ")[0].rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, under another user
+        return False
+    return False
 
 
 def deciding(trials: Iterable[FrozenTrial]) -> dict[str, TrialRecord]:
@@ -176,25 +193,32 @@ def stored_plans(trials: list[FrozenTrial]) -> tuple[list[TrialPlan], int]:
 
 def point_status(trials: list[FrozenTrial], plans: list[TrialPlan], n_search: int) -> list[dict[str, Any]]:
     """One row per grid point and search slot: its ``label``, ``state`` (a ``State``), the ``worker``
-    (host:pid device) that holds or held it, its ``epoch``, and ``detail`` (the verdict, or the error)."""
+    (host:pid device) that holds or held it, its ``epoch``, and ``detail`` (the verdict, or the error).
+    A running trial whose worker is ``gone`` is shown interrupted, as the next run will treat it."""
     decided = deciding(trials)
     rows = []
     for slot, grid_plan in zip(slots(plans, n_search), [*plans, *[None] * n_search]):
         record = decided.get(slot) or TrialRecord(number=-1, state=State.WAITING)
+        state, detail = record.state, record.error or record.verdict
+        if state == State.RUNNING and gone(record.worker):
+            state, detail = (
+                State.INTERRUPTED,
+                f"its worker {record.worker.split(' ')[0]} is gone: the next run resumes it",
+            )
         plan = grid_plan or record.plan
         epochs = plan.hp.epochs if plan is not None else None
         rows.append(
             {
                 "entry": slot,
                 "label": plan.label if plan else slot,
-                "state": record.state.value,
+                "state": state.value,
                 "model": plan.model if plan else None,
                 "hyperparameters": plan.hp.as_params() if plan else None,
                 "seed": plan.seed if plan else None,
                 "worker": record.worker if record.state != State.WAITING else "",
                 "epoch": record.epoch if record.epoch is not None else epochs if record.state.done else 0,
                 "epochs": epochs,
-                "detail": record.error or record.verdict,
+                "detail": detail,
                 "optuna_trial": record.number if record.number >= 0 else None,
                 "run_id": record.run_id,
             }

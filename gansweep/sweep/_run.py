@@ -17,6 +17,8 @@ from optuna.trial import FrozenTrial
 
 from gansweep.config import TrialPlan, search_plan
 from gansweep.data import TRAIN_SIZES
+from gansweep.errors import GansweepError
+from gansweep.sending import hurry, unreachable
 from gansweep.sweep._layout import auto_workers, cores
 from gansweep.sweep._queue import (
     deciding,
@@ -32,7 +34,7 @@ from gansweep.sweep._runs import STATE
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study, repair_journal
-from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
+from gansweep.sweep._worker import Event, Worker, worker_process
 from gansweep.tracking import Tracker
 from gansweep.trainer import resolve_device
 from gansweep.view import share_plans
@@ -68,6 +70,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             tracker = Tracker(settings.mlflow_uri, settings.study_name, settings.artifact_root)
             if not settings.shared:
                 _queue_leftovers(study, tracker, on_event)
+            _end_dead_runs(study, tracker, on_event)
             parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
             share_plans(tracker, settings.config, plans)  # the page `gansweep ui` opens
             sampled = settings.config.search.space if settings.config.search else {}
@@ -92,16 +95,56 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             _dispatch(settings, storage, study, parent_run, record, todo=len(wanted) - done)
         except KeyboardInterrupt:
             result.interrupted = True
-        except DiskFull as error:
+            hurry()  # what is left to end is ended in seconds, or named
+        except GansweepError as error:  # a full disk, a judge that is not the sweep's: the run is ended below
             result.fatal = str(error)
+        if not settings.shared and not journal.is_file():
+            raise GansweepError(
+                f"store {settings.store}: {journal.name} is gone (deleted or moved while the sweep ran): the sweep's "
+                "state went with it; its runs are in the tracking store, if that is still there"
+            )
         trials = study.get_trials(deepcopy=False)
         result.states = states_by_key(trials)
         result.plans = plans + _search_plans(trials, len(plans))
         result.failed = {slot: r.error for slot, r in deciding(trials).items() if r.state == State.FAILED and r.error}
         status = _sweep_status(trials, wanted, result.interrupted)
         if status is not None:
-            tracker.finish_sweep(parent_run, status)
+            _finish(tracker, parent_run, status, on_event)
         return result
+
+
+def _finish(tracker: Tracker, parent_run: str, status: str, on_event: Callable[[Event], None]) -> None:
+    """Ends the sweep's run; a store that does not answer is said, not waited for (the sweep has ended)."""
+    try:
+        tracker.finish_sweep(parent_run, status)
+    except Exception as error:
+        reason = unreachable(error)
+        if reason is None:
+            raise
+        message = (
+            f"the sweep's run {parent_run[:8]} could not be ended as {status} ({reason}): the next gansweep run ends it"
+        )
+        on_event(("warning", {"message": message}))
+
+
+def _end_dead_runs(study, tracker: Tracker, on_event: Callable[[Event], None]) -> None:
+    """Ends the trial runs an earlier `gansweep run` could not end (its tracking store did not answer
+    then, and it was stopped): RUNNING runs of trials that failed or were interrupted."""
+    ended = {
+        r.run_id: r
+        for r in map(TrialRecord.of, study.get_trials(deepcopy=False))
+        if r.run_id and r.state in (State.FAILED, State.INTERRUPTED)
+    }
+    dead = sorted(tracker.running_trials() & ended.keys()) if ended else []
+    for run_id in dead:
+        record = ended[run_id]
+        if record.state == State.FAILED:
+            tracker.end_trial(run_id, "FAILED", {"gansweep.error": (record.error or "")[:5000]}, only_if_running=True)
+        else:
+            tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": State.INTERRUPTED.value}, only_if_running=True)
+    if dead:
+        runs = ", ".join(r[:8] for r in dead)
+        on_event(("warning", {"message": f"ended {len(dead)} run(s) an earlier run could not end: {runs}"}))
 
 
 def _laid_out(
@@ -254,5 +297,5 @@ def _drain(events, record: Callable[[Event], None]) -> None:
                 kind, payload = events.get(timeout=0.1)
         except queue.Empty:
             return
-        if kind in ("end", "fatal"):
+        if kind in ("end", "fatal", "warning"):  # a stopping worker names the runs it could not end
             record((kind, payload))

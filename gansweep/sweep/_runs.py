@@ -11,7 +11,7 @@ upload into the default local store, 2 CPU cores): cs231n-mlp 8.9 MB + 3.2 MB of
 dcgan28 24 MB + 3.2 MB in 84 ms, dcgan64 95 MB + 17 MB in 0.39 s, against epochs of seconds
 (mnist-5k) to minutes (mnist): at most a few per cent, so every epoch is the default. The samples grow
 by 78 KB (28x28) or 410 KB (64x64) an epoch and are sent whole each time; the weights dominate. The save
-and upload are made by the trial's tracking thread (``tracking.Sender``) while the next epoch trains: the
+and upload are made by the trial's tracking thread (``sending.Sender``) while the next epoch trains: the
 loop itself pays only for the snapshot, a copy of the state on the CPU.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,37 @@ from gansweep.view import run_name
 
 STATE = "gansweep.state"
 """Why a run ended KILLED (interrupted, taken over): ``gansweep.outcome`` is only ever good, bad or unclear."""
+
+WHOLE = (
+    "trial.json",
+    "diagnostics.json",
+    "history.json",
+    "samples.npy",
+    "checkpoint.pt",
+    "loss.png",
+    "samples_strip.png",
+)
+"""Files every finished trial's run holds (``publish``): one that lacks any is not a result to adopt."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A point's FINISHED run already in the tracking store (the study may have lost its trial)."""
+
+    run_id: str
+    history: History
+    """Its epochs and why it stopped (no samples)."""
+    judge: str
+    """The name of the judge that scored it ("" if not recorded)."""
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A point's FINISHED run that is no result to adopt: files of ``WHOLE`` lost, or its history unreadable."""
+
+    run_id: str
+    problem: str
+    """What is wrong, as it follows "run ... trained it before, but"."""
 
 
 def params_of(plan: TrialPlan) -> dict[str, Any]:
@@ -102,27 +134,33 @@ class TrialRuns:
         """Loads the newest checkpoint of ``source_run`` (into run ``run_id``'s scratch folder); returns its
         epoch. Raises ``GansweepError`` when there is none yet or it cannot be read."""
         folder = self.scratch / run_id / "resume"
-        path = self.tracker.download(self.tracker.uri, source_run, checkpoint.FILE, folder)
+        path = self.tracker.fetch(source_run, checkpoint.FILE, folder)
         for name in (HISTORY_FILE, SAMPLES_FILE):
             try:
-                self.tracker.download(self.tracker.uri, source_run, name, folder)
+                self.tracker.fetch(source_run, name, folder)
             except GansweepError:  # a checkpoint of format 1 carries its history; load says if one is missing
                 pass
         checkpoint.load(trainer, path)
         return trainer.epoch
 
-    def finished(self, key: str) -> tuple[str, History, str] | None:
-        """A FINISHED run of point ``key`` already in the tracking store, with its history (no samples)
-        and the name of the judge that scored it ("" if not recorded): the study may have lost its trial
+    def finished(self, key: str) -> Finished | Lost | None:
+        """A FINISHED run of point ``key`` already in the tracking store: the study may have lost its trial
         (a deleted journal, another ``--storage``). None when there is none, or its history cannot be read."""
         try:
             found = self.tracker.finished_trial(key)
             if found is None:
                 return None
             run_id, tags = found
-            path = self.tracker.download(self.tracker.uri, run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
-            saved = json.loads(path.read_text())
-            return run_id, History(epochs=saved["epochs"], stopped=saved["stopped"]), tags.get("gansweep.judge", "")
+            held = self.tracker.artifact_names(run_id)
+            if missing := [name for name in WHOLE if name not in held]:
+                return Lost(run_id, f"the store has lost its {', '.join(missing)}")
+            path = self.tracker.fetch(run_id, HISTORY_FILE, self.scratch / run_id / "adopt")
+            try:
+                saved = json.loads(path.read_text())
+                history = History(epochs=saved["epochs"], stopped=saved["stopped"])
+            except (ValueError, KeyError, TypeError) as error:
+                return Lost(run_id, f"its {HISTORY_FILE} cannot be read ({type(error).__name__})")
+            return Finished(run_id, history, tags.get("gansweep.judge", ""))
         except Exception:  # a store that fails here fails the training's bookkeeping too, recorded there
             return None
 
@@ -139,8 +177,7 @@ class TrialRuns:
             config |= {"precision_rates": trainer.precision_rates}  # images/s each way, when amp measured them
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
             checkpoint.save_state(trainer, folder)  # write_history wrote its history files above
-            with uninterrupted():
-                self.tracker.log_artifacts(run_id, folder)
+            self.tracker.log_artifacts(run_id, folder, guard=uninterrupted)  # Ctrl-C waits for a copy, not an outage
 
     def finish(self, run_id: str, history: History, diagnosis: Diagnosis, resumed_from: int) -> None:
         tags = {

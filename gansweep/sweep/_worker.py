@@ -33,15 +33,15 @@ from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, dia
 from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
+from gansweep.sending import Patience, Sender, Unreachable, hurry
 from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
 from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
-from gansweep.sweep._runs import STATE, TrialRuns
+from gansweep.sweep._runs import STATE, Lost, TrialRuns
 from gansweep.sweep._settings import SweepSettings
-from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
-from gansweep.tracking import MlflowEpochLogger, Sender, Tracker
+from gansweep.tracking import MlflowEpochLogger, Tracker
 from gansweep.trainer import History, Trainer, TrainerCallback, precision_line
 from gansweep.view import run_names
 
@@ -132,6 +132,10 @@ class Worker:
         storage = open_storage(settings)
         study = open_study(settings, worker=number, storage=storage)
         tracker = Tracker(settings.mlflow_uri, settings.study_name, settings.artifact_root)
+        store = (
+            f"tracking store {redact(settings.tracking_uri)}" if settings.tracking_uri else f"store {settings.store}"
+        )
+        tracker.patience = Patience(store, lambda line: emit(("warning", {"message": line})))
         timer.lap("stores")
         digits = load_dataset(cfg.dataset, cfg.data_dir)
         timer.lap("data")
@@ -175,9 +179,13 @@ def run_trial(worker: Worker, trial: Trial) -> None:
     """One claimed trial, start to end, recorded in both stores."""
     record = TrialRecord.of(trial)
     plan = _plan(worker, trial, record)
-    if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
-        return
-    run_id = worker.runs.start(plan, record)
+    try:
+        if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
+            return
+        run_id = worker.runs.start(plan, record)  # waits for a tracking store that does not answer
+    except KeyboardInterrupt:
+        _release(worker, trial)
+        raise
     store(trial, run_id=run_id)
     sender = Sender()  # this trial's per-epoch tracking calls, made while the next epoch trains
     try:
@@ -195,34 +203,91 @@ def run_trial(worker: Worker, trial: Trial) -> None:
         final = {"final": history.epochs[-1], "verdict": diagnosis.verdict}
         worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
     except KeyboardInterrupt as stop:
-        _settle(worker, plan, sender, stop)
-        if _give_up(worker, trial, interrupted=True):
-            with bookkeeping_lock(worker.settings, worker.storage):
-                requeue(worker.study, worker.study.trials[trial.number])  # another worker may go on with it
-        worker.runs.kill(run_id, State.INTERRUPTED.value)
-        worker.emit(("end", {"key": plan.key, "state": State.INTERRUPTED.value}))
+        _settle(worker, plan, run_id, sender, stop)
+        _interrupted(worker, trial, plan, run_id)
         raise
     except TrialTakenOver as void:
-        _settle(worker, plan, sender, void)
+        if _settle(worker, plan, run_id, sender, void):
+            _interrupted(worker, trial, plan, run_id)
+            raise KeyboardInterrupt from None
         _taken_over(worker, plan, run_id)
     except Exception as error:  # a failed trial is recorded; the worker goes on with the next point
-        _settle(worker, plan, sender, error)
+        if _settle(worker, plan, run_id, sender, error):
+            _interrupted(worker, trial, plan, run_id)
+            raise KeyboardInterrupt from None
         _fail(worker, trial, plan, run_id, error)
     finally:
-        sender.close()
+        sender.abandon()  # settled above, or finished: nothing left to wait for
         worker.runs.forget(run_id)
 
 
-def _settle(worker: Worker, plan: TrialPlan, sender: Sender, ending: BaseException) -> None:
-    """Before a trial that ends otherwise than complete is recorded: waits, uninterrupted, for the
-    tracking calls already sent, so a checkpoint on its way is whole and recorded when the trial is
-    queued again (the next run resumes from it) and no upload outlives its run's end. A call that
-    failed meanwhile is reported; the trial's own ending is what gets recorded."""
-    with uninterrupted():
-        sender.close()
-    if sender.error is not None and sender.error is not ending:
-        message = redact(f"{plan.label}: tracking failed: {type(sender.error).__name__}: {sender.error}")
+def _interrupted(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str) -> None:
+    """After Ctrl-C: the trial queued again, its run ended KILLED, or named when the store does not answer."""
+    _release(worker, trial)
+    try:
+        worker.runs.kill(run_id, State.INTERRUPTED.value)
+    except Unreachable as error:  # Ctrl-C stopped the waiting: the next run ends it (run._end_dead_runs)
+        message = (
+            f"{plan.label}: run {run_id[:8]} could not be ended as KILLED ({error}): the next gansweep run ends it"
+        )
         worker.emit(("warning", {"message": message}))
+    worker.emit(("end", {"key": plan.key, "state": State.INTERRUPTED.value}))
+
+
+def _release(worker: Worker, trial: Trial) -> None:
+    """A trial this worker holds, after Ctrl-C: marked interrupted and queued again (another worker may
+    go on with it, from its checkpoint)."""
+    try:
+        if _give_up(worker, trial, interrupted=True):
+            with bookkeeping_lock(worker.settings, worker.storage):
+                requeue(worker.study, worker.study.trials[trial.number])
+    except OSError as error:  # the store's files moved or deleted meanwhile: the stop goes on, said
+        message = f"trial {trial.number} could not be recorded as interrupted ({error.strerror}: {error.filename})"
+        worker.emit(("warning", {"message": message}))
+
+
+def _settle(worker: Worker, plan: TrialPlan, run_id: str, sender: Sender, ending: BaseException) -> bool:
+    """Before a trial that ends otherwise than complete is recorded: waits for the tracking calls already
+    sent, so a checkpoint on its way is whole and recorded when the trial is queued again (the next run
+    resumes from it) and no upload outlives its run's end. After Ctrl-C a store that does not answer is not
+    waited for, not even for the call in progress; what was not sent is said. True when Ctrl-C came
+    meanwhile (the trial is then interrupted)."""
+    patience = worker.runs.tracker.patience
+    stopping = isinstance(ending, KeyboardInterrupt)
+    if stopping:
+        _stop_waiting(patience)
+    again = abandoned = False
+    while True:
+        try:
+            if (stopping or again) and patience is not None and patience.troubled:
+                sender.abandon()  # its call in progress waits on a store that does not answer: not Ctrl-C
+                abandoned = True
+                break
+            if sender.close(timeout=0.5):  # a local copy in progress is waited for: cut, it leaves a torn file
+                break
+        except KeyboardInterrupt:
+            again = True
+            _stop_waiting(patience)
+    error = sender.error
+    if isinstance(error, Unreachable) or abandoned:
+        reason = error or f"{patience.store if patience else 'the store'} does not answer"
+        message = (
+            f"{plan.label}: {sender.dropped + 1} tracking call(s) of run {run_id[:8]} were not made ({reason}): it "
+            "lacks the metrics and checkpoints sent since; the next run resumes the trial from the last checkpoint "
+            "the store holds"
+        )
+        worker.emit(("warning", {"message": message}))
+    elif error is not None and error is not ending:
+        message = redact(f"{plan.label}: tracking failed: {type(error).__name__}: {error}")
+        worker.emit(("warning", {"message": message}))
+    return again and not isinstance(ending, KeyboardInterrupt)
+
+
+def _stop_waiting(patience: Patience | None) -> None:
+    """After Ctrl-C: a store that does not answer is no longer waited out, nor a stalled one for long."""
+    if patience is not None:
+        patience.stop.set()
+    hurry()
 
 
 def _plan(worker: Worker, trial: Trial, record: TrialRecord) -> TrialPlan | None:
@@ -262,12 +327,17 @@ def _adopted(worker: Worker, trial: Trial, record: TrialRecord, plan: TrialPlan)
     instead of training it twice: the study lost its trial (a deleted journal, another ``--storage``),
     or a worker died between ending the run and telling Optuna."""
     found = worker.runs.finished(plan.key)
+    if isinstance(found, Lost):  # a result without its pictures, samples or checkpoint: only training gives them
+        run = found.run_id[:8]
+        message = f"{plan.label}: run {run} trained it before, but {found.problem}: training it again (run {run} is left as it is)"
+        worker.emit(("warning", {"message": message}))
+        return False
     if found is None:
         return False
-    run_id, history, judge = found
+    run_id, history = found.run_id, found.history
     if (history.stopped or "").startswith(EARLY_STOP) and not worker.settings.config.early_stop:
         return False  # stopped early, where this sweep now trains every epoch
-    if judge != worker.judge.name:
+    if found.judge != worker.judge.name:
         return False  # scored by another judge (or by one not recorded): its metrics would not compare
     diagnosis = _diagnosis(history, plan)
     store(trial, run_id=run_id)
@@ -337,7 +407,7 @@ class _SweepCallback(TrainerCallback):
             raise TrialTakenOver()
         if trainer.epoch % self.every == 0 and trainer.epoch < trainer.hp.epochs:  # the last comes with the rest
             saved = checkpoint.snapshot(trainer)  # this epoch's state, before the next epoch changes it
-            self.sender.send(lambda: self._upload(saved))
+            self.sender.send(lambda: self._upload(saved), replaces="checkpoint")
         store(self.trial, epoch=trainer.epoch)
         self._report(record)
         self.emit(("epoch", {"key": self.plan.key, "record": record}))
@@ -412,10 +482,14 @@ def _fail(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str, error: Exc
             _taken_over(worker, plan, run_id)
             return
         worker.runs.fail(run_id, message)
-    except OSError as recording:  # a full disk fails the bookkeeping too: the next run queues the trial again
-        if recording.errno != errno.ENOSPC:
-            raise
+    except OSError as recording:  # the bookkeeping fails too: the next run queues the trial again
         error = recording
+        if recording.errno != errno.ENOSPC:
+            worker.emit(("end", {"key": plan.key, "state": State.FAILED.value, "error": message}))
+            raise GansweepError(
+                f"cannot record {plan.label} ({recording.strerror}: {recording.filename}): the store's files were "
+                "moved, deleted or made unwritable while the sweep ran; no further trial is trained"
+            ) from None
     worker.emit(("end", {"key": plan.key, "state": State.FAILED.value, "error": message}))
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         raise DiskFull(
@@ -442,8 +516,10 @@ def worker_process(settings: SweepSettings, number: int, threads: int, parent_ru
     """The body of a worker process: trains queued trials until the sweep has none left."""
     _exit_with_parent()
     # SIGTERM to the whole group (Slurm's scancel, systemd) would kill a worker mid-write: the run passes
-    # it on as SIGINT, after which the worker queues its trial again and leaves.
+    # it on as SIGINT, after which the worker queues its trial again and leaves. A run started in the
+    # background (`&`, nohup) ignores SIGINT, and its workers inherit that: they would not hear it.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     torch.set_num_threads(threads)
     try:
         Worker.open(settings, settings.devices[number], events.put, number, parent_run).run_queue()

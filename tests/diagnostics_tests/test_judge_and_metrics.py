@@ -15,7 +15,7 @@ import torch
 from gansweep.data import Digits, load_dataset
 from gansweep.diagnostics import judge as judge_module
 from gansweep.diagnostics import load_judge, sample_metrics
-from gansweep.diagnostics.judge import JUDGE_VERSION, fingerprint, read_judge, shipped
+from gansweep.diagnostics.judge import JUDGE_VERSION, SHIPPED_JUDGES, fingerprint, read_judge, shipped
 from gansweep.diagnostics.metrics import Reference, distinct_images, frechet_distance
 from gansweep.errors import GansweepError
 
@@ -33,6 +33,8 @@ def test_the_shipped_judge_is_small_and_is_the_one_its_file_names(judge) -> None
     assert judge.sha256 == saved["sha256"] == fingerprint(saved["net"]) and saved["version"] == JUDGE_VERSION
     assert judge.name == f"mnist-5k/v{JUDGE_VERSION}/{judge.sha256[:12]}"
     assert saved["made"]["script"] == "scripts/make_judges.py" and judge.accuracy == saved["accuracy"]
+    for dataset, sha256 in SHIPPED_JUDGES.items():  # what a sweep checks a shipped file against
+        assert fingerprint(torch.load(shipped(dataset), weights_only=True)["net"]) == sha256
 
 
 def test_a_judge_file_whose_weights_changed_is_refused(tmp_path: Path) -> None:

@@ -11,9 +11,12 @@ import pytest
 from mlflow import MlflowClient
 
 from gansweep.cli import main
+from gansweep.config import load_config
 from gansweep.diagnostics import load_judge
-from gansweep.sweep import TrialRecord
-from gansweep.sweep._judge import JUDGE_ATTR
+from gansweep.errors import GansweepError
+from gansweep.sweep import SweepSettings, TrialRecord
+from gansweep.sweep._judge import JUDGE_ATTR, sweep_judge
+from gansweep.tracking import Tracker
 
 GRID = """
 name: judged
@@ -62,7 +65,7 @@ def test_every_trial_of_a_sweep_carries_the_judge_its_parent_run_records(store: 
     assert [a.path for a in artifacts] == ["judge/judge-mnist-5k-v4.pt"]  # the sweep's judge, kept with it
 
 
-def test_a_worker_whose_judge_is_not_the_sweeps_refuses_before_it_trains(store: Path, capsys) -> None:
+def test_a_sweep_whose_judge_is_not_the_shipped_one_is_refused_before_any_work(store: Path, capsys, digits) -> None:
     study = _study(store / "mlruns")
     kept = study.user_attrs[JUDGE_ATTR]
     study.set_user_attr(JUDGE_ATTR, kept | {"name": "mnist-5k/v4/000000000000", "sha256": "0" * 64})
@@ -70,13 +73,38 @@ def test_a_worker_whose_judge_is_not_the_sweeps_refuses_before_it_trains(store: 
         (store / "grid.yaml").write_text(GRID.format(points="{lr: 1.0e-3}, {lr: 2.0e-3}, {lr: 5.0e-3}"))
         capsys.readouterr()
         assert main(["run", str(store / "grid.yaml"), "--store", str(store / "mlruns")]) == 2
-        error = capsys.readouterr().err.strip().splitlines()[-1]
-        assert error.startswith("error: sweep 'judged' is scored by judge mnist-5k/v4/000000000000, and this ")
-        assert "metrics of two judges cannot be compared" in error and "--name" in error
-        assert len(_runs(store / "mlruns")[1]) == 2  # no run started for the new point
+        [error] = capsys.readouterr().err.strip().splitlines()  # before any work: nothing queued, no run opened
+        judge = load_judge(digits)
+        assert error.startswith(
+            f"error: sweep 'judged' is scored by judge mnist-5k/v4/000000000000, not by {judge.name}, the judge "
+            "this gansweep ships: metrics of two judges cannot be compared. Finish it with a gansweep whose shipped "
+            "judge is mnist-5k/v4/000000000000 (gansweep list datasets names it), or start a new sweep with --name"
+        )
+        parent, trials = _runs(store / "mlruns")
+        assert len(trials) == 2 and parent.info.status == "FINISHED"  # no run started, the sweep's not reopened
     finally:
         study.set_user_attr(JUDGE_ATTR, kept)
         (store / "grid.yaml").write_text(GRID.format(points="{lr: 1.0e-3}, {lr: 2.0e-3}"))
+
+
+def test_a_worker_whose_judge_is_not_the_sweeps_refuses_before_it_trains(store: Path, digits) -> None:
+    """The worker's own check (a data set whose judge is trained, or a sweep joined from another machine,
+    meets it there): one line, with the way out for its kind of judge."""
+    config = load_config(store / "grid.yaml")
+    settings = SweepSettings(config, "", "judged", store / "mlruns")
+    study = _study(store / "mlruns")
+    kept = study.user_attrs[JUDGE_ATTR]
+    study.set_user_attr(JUDGE_ATTR, kept | {"name": "mnist-5k/v4/000000000000", "sha256": "0" * 64})
+    try:
+        tracker = Tracker(settings.mlflow_uri, "judged")
+        with pytest.raises(GansweepError) as refused:
+            sweep_judge(settings, study, None, tracker, "", digits, "cpu", lambda line: None)
+    finally:
+        study.set_user_attr(JUDGE_ATTR, kept)
+    assert str(refused.value).startswith(
+        f"sweep 'judged' is scored by judge mnist-5k/v4/000000000000, not by {kept['name']}, the judge this gansweep "
+        "ships: metrics of two judges cannot be compared. Finish it with a gansweep whose shipped judge is"
+    )
 
 
 def test_the_report_marks_rows_of_another_judge_and_never_ranks_them(store: Path, capsys) -> None:

@@ -145,7 +145,7 @@ def test_dry_run_reports_what_is_already_complete(tmp_path: Path, capsys) -> Non
     assert [t["state"] for t in json.loads(capsys.readouterr().out)] == ["complete", "waiting"]
 
 
-def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
+def _start(grid: Path, store: Path, *extra: str, sigint: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen:
     command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), "--store", str(store), *extra]
     # Ctrl-C as in a terminal, even when pytest runs in the background (which ignores SIGINT, and children inherit that)
     return subprocess.Popen(
@@ -153,7 +153,7 @@ def _start(grid: Path, store: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
         start_new_session=True,  # a group of its own, which a test may signal whole
     )
 
@@ -168,6 +168,20 @@ def _wait_for(condition, timeout: float = 120) -> None:
 def _checkpoints(store: Path) -> list[Path]:
     """Every run's ``checkpoint.pt`` artifact: written after each epoch, last with the run's pictures."""
     return list((store / "artifacts").glob("*/artifacts/checkpoint.pt"))
+
+
+def assert_whole(client, run_id: str, folder: Path) -> None:
+    """The run's metrics, read back from MLflow, are its history.json's, every epoch and every step:
+    a resumed run carries the epochs its checkpoint restored, not only those trained after."""
+    history = _artifact(client, run_id, "history.json", folder / run_id)
+    metrics = client.get_run(run_id).data.metrics
+    for key in ("d_loss", "g_loss", "d_fake", "fid_mnist", "modes_covered", "seconds"):
+        assert key in metrics
+        logged = [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+        assert sorted(logged) == [(e["epoch"], pytest.approx(e[key])) for e in history["epochs"] if key in e], key
+    for key in ("d_loss", "g_loss"):
+        logged = sorted((m.step, m.value) for m in client.get_metric_history(run_id, f"{key}_per_step"))
+        assert logged == [(i + 1, pytest.approx(v)) for i, v in enumerate(history["steps"][key])], key
 
 
 def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_path: Path) -> None:
@@ -197,6 +211,9 @@ def test_killed_sweep_resumes_only_the_missing_points_from_their_checkpoint(tmp_
     assert resumed.pop(killed_key) >= 1 and set(resumed.values()) == {0}
     states = [t.state.name for t in _trials(store, grid)]
     assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1
+    client, _ = _client(store)
+    for run in finished:  # the resumed one too: its run holds epochs 1-4, not only those after its checkpoint
+        assert_whole(client, run.info.run_id, tmp_path / "read")
 
 
 def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path: Path) -> None:
@@ -218,13 +235,18 @@ def test_ctrl_c_marks_the_trial_interrupted_and_the_next_run_resumes_it(tmp_path
     assert [t.state.name for t in _trials(store, grid)] == ["FAIL", "COMPLETE"]
 
 
-@pytest.mark.parametrize("whole_group", [False, True], ids=["run alone", "whole group"])
-def test_sigterm_stops_the_workers_as_ctrl_c_does(tmp_path: Path, capsys, whole_group: bool) -> None:
+@pytest.mark.parametrize(
+    ("whole_group", "sigint"),
+    [(False, signal.SIG_DFL), (True, signal.SIG_DFL), pytest.param(False, signal.SIG_IGN, marks=pytest.mark.slow)],
+    ids=["run alone", "whole group", "run started in the background"],
+)
+def test_sigterm_stops_the_workers_as_ctrl_c_does(tmp_path: Path, capsys, whole_group: bool, sigint) -> None:
     """`kill PID` reaches the run alone, which passes it on; Slurm's scancel and systemd signal the whole
     group, whose workers leave it to the run. Either way no trial or run is left RUNNING for `gansweep
-    status` to report as training, and no trial counts a takeover."""
+    status` to report as training, and no trial counts a takeover. A run started with `&` or nohup ignores
+    SIGINT and its workers inherited that: they trained on, and the run left after a minute, its runs open."""
     grid, store = _grid(tmp_path, epochs=6, batch_size=100, lrs="[1e-3, 5e-4]"), tmp_path / "mlruns"
-    proc = _start(grid, store, "--workers", "2")
+    proc = _start(grid, store, "--workers", "2", sigint=sigint)
     _wait_for(lambda: len(_checkpoints(store)) == 2)
     os.killpg(proc.pid, signal.SIGTERM) if whole_group else proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=90)

@@ -16,12 +16,12 @@ from gansweep.config import Objective, TrialPlan
 from gansweep.diagnostics import Diagnosis
 from gansweep.diagnostics.flags import Flag
 from gansweep.hparams import resolve_hyperparameters
+from gansweep.sending import Sender
 from gansweep.sweep._optuna import storage_of, trial_id
 from gansweep.sweep._record import TrialRecord
 from gansweep.sweep._runs import TrialRuns
 from gansweep.sweep._storage import Heartbeat
 from gansweep.sweep._worker import _SweepCallback, epoch_value, objective_value
-from gansweep.tracking import Sender
 from gansweep.trainer import History, Trainer, TrainerCallback
 
 DIVERGED = Diagnosis([Flag("diverged", 1, "non-finite loss")], "diverged at epoch 1", {})
@@ -92,7 +92,9 @@ class _GatedTracker:
         self.arrived.append((file.name, inside, self.trainer.epoch, TrialRecord.of(self.trial).checkpoint_run))
 
 
-def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_after(digits, open_at) -> None:
+def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_after_and_the_newest_replaces_one_waiting(
+    digits, open_at
+) -> None:
     study = optuna.create_study()
     trial = study.ask()
     hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 4, "batch_size": 500})
@@ -107,7 +109,8 @@ def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_aft
         sender.flush()
     runs.close()
     checkpoints = [(inside, trained, recorded) for name, inside, trained, recorded in tracker.arrived if inside]
-    assert [inside for inside, _, _ in checkpoints] == [1, 2, 3]  # the last epoch's comes with the finished trial
+    # epoch 2's, still waiting when epoch 3's came, was replaced by it; the last epoch's comes with the finished trial
+    assert [inside for inside, _, _ in checkpoints] == [1, 3]
     assert checkpoints[0][1] == 3  # epoch 1's checkpoint arrived once epoch 3 had trained
     assert checkpoints[0][2] == ""  # ... and the trial named no checkpoint run before it had
     assert [name for name, *_ in tracker.arrived[:3]] == ["history.json", "samples.npy", "checkpoint.pt"]
