@@ -63,7 +63,7 @@ from gansweep.diagnostics import load_judge  # noqa: E402
 from gansweep.hparams import resolve_hyperparameters  # noqa: E402
 from gansweep.models import MODELS  # noqa: E402
 from gansweep.sweep import SweepSettings, TrialRecord, open_study  # noqa: E402
-from gansweep.trainer import Trainer, choose_precision, images_per_second  # noqa: E402
+from gansweep.trainer import Trainer, choose_precision, images_per_second, train_step  # noqa: E402
 
 SHARES = {"judge": 0.02, "table": 0.53, "throughput": 0.12, "profile": 0.08, "bench": 0.12, "suite": 0.10}
 """Each step's share of ``--budget``; the 3 % left over is for starting this script and writing the file.
@@ -382,13 +382,13 @@ def _profiled(model: str, size: Size) -> dict[str, Any]:
     trainer.precision = "fp32"
     order = torch.randperm(len(trainer.images), device=trainer.device)
     for step in range(WARMUP):
-        trainer._step(order, step)
+        train_step(trainer, order, step)
     cuda = trainer.device.type == "cuda"
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
     with profile(activities=activities) as prof:
         started = time.perf_counter()
         for step in range(WARMUP, WARMUP + size.steps):
-            trainer._step(order, step % trainer.steps_per_epoch)
+            train_step(trainer, order, step % trainer.steps_per_epoch)
         if cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - started
