@@ -131,3 +131,14 @@ def test_gpu_check_records_a_step_that_runs_out_of_time_and_goes_on(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "| suite | failed |" in text and "**failed**: ran out of its 1 s" in text
+
+
+def test_bench_groups_measures_both_ways_and_counts_ops() -> None:
+    command = [sys.executable, str(BENCHMARKS / "bench_groups.py"), "--quick", "--cases", "cs231n-mlp", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["results"]
+    assert [(r["case"], r["batch"], r["members"]) for r in rows] == [("cs231n-mlp", 64, 1), ("cs231n-mlp", 64, 2)]
+    for row in rows:
+        assert row["one_by_one_img_s"] > 0 and row["fused_img_s"] > 0 and row["solo_ops"] > 0
+        assert row["fused_ops"] <= 1.2 * row["solo_ops"]  # issue 33: a fused step dispatches ~ one member's ops
