@@ -24,7 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gansweep  # noqa: E402
+from benchmarks._args import EPOCHS, Parser, whole  # noqa: E402
 from gansweep.sweep import open_study  # noqa: E402
+from gansweep.sweep._layout import cores  # noqa: E402
 from gansweep.tables import ReportRow, collect_rows, saved_epochs  # noqa: E402
 
 MODELS = [
@@ -32,6 +34,7 @@ MODELS = [
     {"model": "cs231n-mlp", "grid": {"lr": [1.0e-3, 5.0e-3], "batch_size": [64, 128]}},
 ]
 QUICK = [{"model": "cs231n-mlp", "grid": {"lr": [1.0e-3, 5.0e-3], "batch_size": [500]}}]
+EPOCHS_DEFAULT = 30
 
 
 def _sweep(
@@ -45,13 +48,15 @@ def _sweep(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=1)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=whole(1, EPOCHS), help=f"epochs a trial (default {EPOCHS_DEFAULT})")
+    parser.add_argument("--workers", type=whole(1, cores(), " (the CPU cores)"), default=1)
     parser.add_argument("--quick", action="store_true", help="2 settings x 2 epochs: that it runs, not a measurement")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    models, epochs = (QUICK, 2) if args.quick else (MODELS, args.epochs)
+    if args.quick and args.epochs is not None:
+        parser.error("--epochs and --quick: give one (--quick trains 2 epochs)")
+    models, epochs = (QUICK, 2) if args.quick else (MODELS, args.epochs or EPOCHS_DEFAULT)
     with tempfile.TemporaryDirectory() as tmp:
         auto, auto_s = _sweep(models, epochs, "auto", Path(tmp) / "auto", args.workers)
         full, full_s = _sweep(models, epochs, [], Path(tmp) / "full", args.workers)

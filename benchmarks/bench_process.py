@@ -22,11 +22,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._args import EPOCHS, MOST_REPEATS, Parser, whole  # noqa: E402
+
 MODEL = "cs231n-mlp"
 
 
 def notebook(epochs: int) -> None:
-    sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import torchvision  # noqa: F401  (the notebooks import it for their data set and transforms)
     from bench_trainer import reference_loop
@@ -49,9 +52,9 @@ def _timed(command: list[str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=whole(1, EPOCHS), default=8)
+    parser.add_argument("--repeats", type=whole(1, MOST_REPEATS), default=3)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--notebook", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

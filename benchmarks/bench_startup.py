@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._args import Parser, folder, seconds  # noqa: E402
+
 GRID = {
     "name": "startup",
     "dataset": "mnist",
@@ -82,14 +86,16 @@ def measure(data_dir: Path, timeout: float) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="holds MNIST/raw/ (default: data)")
-    parser.add_argument("--timeout", type=float, default=300)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=folder, default=ROOT / "data", help="holds MNIST/raw/ (default: data)")
+    parser.add_argument("--timeout", type=seconds, default=300, help="seconds the sweep may take (default 300)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (args.data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
-        print(f"no MNIST in {args.data_dir}/MNIST/raw: python3 ../shared/tools/mnist_offline.py {args.data_dir}")
-        return 2
+        parser.error(
+            f"argument --data-dir: no MNIST in {args.data_dir}/MNIST/raw: "
+            f"python3 ../shared/tools/mnist_offline.py {args.data_dir}"
+        )
     result = measure(args.data_dir, args.timeout)
     if args.json:
         print(json.dumps(result))

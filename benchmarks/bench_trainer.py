@@ -24,7 +24,6 @@ mnist-5k epoch at the measured rate.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -37,6 +36,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._args import MOST_REPEATS, Parser, whole  # noqa: E402
+from benchmarks._args import device as device_flag  # noqa: E402
 from gansweep.data import Digits, load_dataset  # noqa: E402
 from gansweep.diagnostics import SampleEvaluator, load_judge  # noqa: E402
 from gansweep.diagnostics.metrics import Reference  # noqa: E402
@@ -212,10 +213,10 @@ def run_case(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="*", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--repeats", type=int, default=3, help="runs per case; medians are printed")
-    parser.add_argument("--device", default="auto")
+    parser = Parser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--repeats", type=whole(1, MOST_REPEATS), default=3, help="runs per case; medians are printed")
+    parser.add_argument("--device", type=device_flag, default="auto")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--quick", action="store_true", help="2 steps a case and a small matmul peak: checks that the script runs"

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gansweep  # noqa: E402
+from benchmarks._args import EPOCHS, Parser, whole  # noqa: E402
 from gansweep.config import load_config, plan_trials  # noqa: E402
 from gansweep.data import TRAIN_SIZES  # noqa: E402
 from gansweep.sweep._layout import auto_workers, cores  # noqa: E402
@@ -36,6 +37,9 @@ MLP = {
     "device": "cpu",
     "models": [{"model": "cs231n-mlp", "grid": {"lr": [1.0e-3, 5.0e-3], "batch_size": [64, 128]}}],
 }
+
+
+SWEEPS = ("quickstart", "cs231n-mlp", "cs231n-mlp-long")
 
 
 def _grids(epochs: int | None) -> dict[str, dict]:
@@ -62,12 +66,16 @@ def _timed(grid: dict, workers: int, store: Path) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, help="epochs a trial instead of each sweep's own (5, 5 and 40)")
-    parser.add_argument("--sweeps", nargs="+", default=["quickstart", "cs231n-mlp", "cs231n-mlp-long"])
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--epochs", type=whole(1, EPOCHS), help="epochs a trial instead of each sweep's own (5, 5 and 40)"
+    )
+    parser.add_argument("--sweeps", nargs="+", choices=SWEEPS, default=list(SWEEPS))
     parser.add_argument("--quick", action="store_true", help="1 epoch a trial: that it runs, not a measurement")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.quick and args.epochs is not None:
+        parser.error("--epochs and --quick: give one (--quick trains 1 epoch a trial)")
     available = cores()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

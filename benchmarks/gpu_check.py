@@ -57,13 +57,15 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._args import EPOCHS, MOST_SECONDS, Parser, results_file, seconds, whole  # noqa: E402
 from gansweep.config import load_config  # noqa: E402
 from gansweep.data import TRAIN_SIZES, load_dataset  # noqa: E402
 from gansweep.diagnostics import load_judge  # noqa: E402
 from gansweep.hparams import resolve_hyperparameters  # noqa: E402
 from gansweep.models import MODELS  # noqa: E402
-from gansweep.sweep import SweepSettings, TrialRecord, open_study  # noqa: E402
-from gansweep.trainer import Trainer, choose_precision, images_per_second, train_step  # noqa: E402
+from gansweep.options import MAX_WORKERS  # noqa: E402
+from gansweep.sweep import SweepSettings, TrialRecord, cores, open_study  # noqa: E402
+from gansweep.trainer import Trainer, choose_precision, device_problem, images_per_second, train_step  # noqa: E402
 
 SHARES = {"judge": 0.02, "table": 0.53, "throughput": 0.12, "profile": 0.08, "bench": 0.12, "suite": 0.10}
 """Each step's share of ``--budget``; the 3 % left over is for starting this script and writing the file.
@@ -113,14 +115,23 @@ class StepFailed(Exception):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("gpu_check.md"), help="results file (.json: JSON)")
+    parser = Parser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=results_file, default=Path("gpu_check.md"), help="results file (.json: JSON)")
     parser.add_argument("--toy", action="store_true", help="the same steps at toy size on the CPU")
-    parser.add_argument("--budget", type=float, default=BUDGET, help="seconds for the whole check")
+    parser.add_argument(
+        "--budget", type=seconds, default=BUDGET, help=f"seconds for the whole check, at most {MOST_SECONDS:,}"
+    )
     parser.add_argument("--device", help="default: cuda, or cpu with --toy")
     parser.add_argument("--steps", nargs="+", choices=list(SHARES), default=list(SHARES), help="run only these")
-    parser.add_argument("--table-epochs", type=int, help="epochs a table trial (default 1; 40: the table itself)")
-    parser.add_argument("--trials-per-device", type=int, nargs="+", help="the table's layouts (default 1 2 4)")
+    parser.add_argument(
+        "--table-epochs", type=whole(1, EPOCHS), help="epochs a table trial (default 1; 40: the table itself)"
+    )
+    parser.add_argument(
+        "--trials-per-device",
+        type=whole(1, MAX_WORKERS, " (workers on one machine)"),
+        nargs="+",
+        help="the table's layouts (default 1 2 4)",
+    )
     parser.add_argument("--step", choices=list(CHILD_STEPS), help=argparse.SUPPRESS)  # a child's: one step,
     parser.add_argument("--size", type=json.loads, help=argparse.SUPPRESS)  # at this size,
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)  # its result as JSON into this file
@@ -130,8 +141,9 @@ def main() -> None:
         args.result.write_text(json.dumps(CHILD_STEPS[args.step](size, args.budget)))
         return
     given = {"device": args.device, "table_epochs": args.table_epochs, "trials_per_device": args.trials_per_device}
-    size = replace(TOY if args.toy else GPU, **{k: v for k, v in given.items() if v})
+    size = replace(TOY if args.toy else GPU, **{k: v for k, v in given.items() if v is not None})
     size = replace(size, trials_per_device=tuple(size.trials_per_device))
+    _check_size(parser, size, args.steps)
     started = time.monotonic()
     results: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     results |= {"mode": "toy" if args.toy else "gpu", "budget_s": args.budget, "size": asdict(size)}
@@ -151,7 +163,26 @@ def main() -> None:
             results["steps"][name] |= outcome
             results["wall_s"] = round(time.monotonic() - started, 1)
             _write(results, args.out)
-    print(f"wrote {args.out} ({results['wall_s']:.0f} s)")
+    failed = [name for name, step in results["steps"].items() if step["status"] != "ok"]
+    print(f"wrote {args.out} ({results['wall_s']:.0f} s)" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    if failed:  # a check with failed steps is no pass: it exited 0 and read as one
+        sys.exit(1)
+
+
+def _check_size(parser: Parser, size: Size, steps: list[str]) -> None:
+    """What the steps would fail on, refused before any of them runs."""
+    if problem := device_problem(size.device):
+        fix = "; --toy runs the same steps on the CPU" if not (size.toy or torch.cuda.is_available()) else ""
+        parser.error(f"argument --device: {problem}{fix}")
+    if len(set(steps)) < len(steps):
+        parser.error(f"argument --steps: {', '.join(steps)} names a step twice; name each once")
+    if len(set(size.trials_per_device)) < len(size.trials_per_device):
+        parser.error("argument --trials-per-device: a layout given twice; give each once")
+    if size.device == "cpu" and max(size.trials_per_device) > cores():
+        parser.error(
+            f"argument --trials-per-device: {max(size.trials_per_device)} CPU workers with {cores()} CPU cores: at most "
+            f"{cores()} (gansweep run refuses more)"
+        )
 
 
 def _machine() -> dict[str, Any]:

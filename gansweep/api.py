@@ -23,7 +23,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -38,13 +38,13 @@ from gansweep.commands.run import preflight, sweep_report, sweep_settings
 from gansweep.config import SweepConfig, TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES
 from gansweep.diagnostics import diagnose
-from gansweep.errors import GansweepError
-from gansweep.options import STORE, RunOptions
+from gansweep.errors import GansweepError, redact
+from gansweep.options import STORE, RunOptions, path_problem
 from gansweep.pictures import loss_figure
 from gansweep.progress import STDERR, SweepProgress
 from gansweep.sweep import SweepResult, SweepSettings, open_study, point_status, run_sweep
-from gansweep.tables import study_rows
-from gansweep.tracking import Tracker
+from gansweep.tables import seed_records, study_rows
+from gansweep.tracking import Tracker, resolve_run
 
 
 @dataclass
@@ -69,6 +69,7 @@ class Sweep:
         """A trial's last sample grid and its loss curves (flag onsets marked), from its MLflow run."""
         if not isinstance(run, str):
             raise GansweepError(f"Sweep.show: give a trial's run id (report().run_id), got {run!r}")
+        run = resolve_run(self.settings.mlflow_uri, run)  # the 8 characters report() and status print
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name in (HISTORY_FILE, SAMPLES_FILE):
@@ -98,7 +99,7 @@ def run(grid: str | Path | dict[str, Any], *, progress: bool = True, **options: 
         raise GansweepError(f"gansweep.run: unknown option {', '.join(sorted(unknown))}; it takes: {allowed}")
     if not isinstance(progress, bool):
         raise GansweepError(f"gansweep.run: progress must be True or False, got {progress!r}")
-    chosen = RunOptions(**{"workers": 1, **options})
+    chosen = RunOptions(**{"workers": 1 if options.get("devices") is None else "auto", **options})
     with _grid_file(grid, "gansweep.run") as (path, source):
         settings = sweep_settings(path, chosen)
     config = settings.config
@@ -125,6 +126,8 @@ def report(
     order, points not trained yet as waiting)."""
     if not isinstance(store, (str, os.PathLike)) or not str(store):
         raise GansweepError(f"gansweep.report: store must be a folder's path, got {store!r}")
+    if problem := path_problem(store):
+        raise GansweepError(f"gansweep.report: store: {problem}")
     if storage is not None and not isinstance(storage, str):
         raise GansweepError(f"gansweep.report: storage must be a database URL, got {storage!r}")
     if isinstance(name_or_grid, dict):
@@ -144,25 +147,21 @@ def report(
 
 
 def report_frame(settings: SweepSettings, plans: list[TrialPlan] | None) -> pd.DataFrame:
-    """The rows of `gansweep report --format json`, in the words the tables use: ``outcome`` good, bad or
-    unclear (the verdict's full text in ``verdict``; a trial not complete, its state), and ``fid_mnist``
-    "unreadable" where the judge could not read the samples (a number there would be a constant)."""
+    """The seed rows of `gansweep report --format json` (``tables.seed_records``): ``outcome`` good, bad or
+    unclear (None until complete: ``state``), ``verdict`` the sentence, ``fid_mnist`` a number or None
+    (NaN in the frame) where the judge could not read the samples (``readable`` says how much it read)."""
     study = open_study(settings, create=False)
     if study is None:
+        where = redact(settings.storage) if settings.storage else settings.store
         raise GansweepError(
-            f"no sweep named {settings.study_name!r} in {settings.store}: run it first, or check store="
+            f"no sweep named {settings.study_name!r} in {where}: run it first, or check "
+            + ("storage=" if settings.storage else "store=")
         )
-    rows = study_rows(study, plans)
-    return pd.DataFrame(
-        [
-            {
-                **asdict(r),
-                "outcome": (r.judged or r.state) if r.state == "complete" else r.state,
-                "fid_mnist": "unreadable" if r.unreadable else r.fid_mnist,
-            }
-            for r in rows
-        ]
-    )
+    frame = pd.DataFrame(seed_records(study_rows(study, plans)))
+    if frame.empty:
+        return frame
+    # A column of None alone would be of objects: numbers, NaN where there is none, whatever the rows hold.
+    return frame.astype({name: float for name in ("fid_mnist", "readable", "modes_covered")})
 
 
 def _display_figures_as_images() -> None:

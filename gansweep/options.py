@@ -9,6 +9,8 @@ stores: ``gansweep --help`` reads this module and stays instant.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,14 +46,55 @@ HYPERPARAMETERS = (
 NAME = re.compile(r"[^./\\\x00-\x1f][^/\\\x00-\x1f]{0,99}")
 """A sweep name names files in the store (``NAME.lock``): 1 to 100 characters, no slash, backslash or
 control character, not starting with a dot (so never ``..`` or a hidden file)."""
-NAME_RULE = "1-100 characters, no '/', '\\' or control characters, not starting with '.'"
+NAME_BYTES = 200
+"""The most bytes a sweep's name takes as UTF-8: a file name holds at most 255 (``FILE_NAME_BYTES``), and
+the name's files add a suffix (``NAME.queue-lock``); 100 characters of emoji are 400 bytes, and `gansweep
+run` ended in "File name too long" after checking the name."""
+NAME_RULE = "1-100 printable characters (at most 200 bytes as UTF-8), no '/' or '\\', not starting with '.'"
+FILE_NAME_BYTES = 255
+"""The longest file or folder name Linux and macOS file systems take (NAME_MAX), in bytes."""
+PATH_BYTES = 4095
+"""The longest path Linux takes (PATH_MAX, less its terminating NUL), in bytes."""
+
+
+def shown(text: str, most: int = 60) -> str:
+    """``text`` quoted for a message, shortened past ``most`` characters (a 300-character name, quoted
+    whole, buried what the message said about it)."""
+    return repr(text) if len(text) <= most else f"{text[: most - 20]!r}...({len(text):,} characters)"
+
+
+def overflows(text: str) -> bool:
+    """A number's text past float's range ("1e309"), which Python and YAML read as inf without a word:
+    then "lr must be > 0, got inf" named a value never written."""
+    try:
+        return math.isinf(float(text)) and text.strip().lstrip("+-.").lower() not in ("inf", "infinity")
+    except ValueError:
+        return False
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a sweep, or None."""
-    if NAME.fullmatch(name):
+    if NAME.fullmatch(name) and name.isprintable() and len(name.encode("utf-8", "surrogatepass")) <= NAME_BYTES:
         return None
-    return f"{name!r} cannot name a sweep (it names files in the store): {NAME_RULE}"
+    return f"{shown(name)} cannot name a sweep (it names files in the store): {NAME_RULE}"
+
+
+def path_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot name a file or folder on this machine, by its length alone, or None: counted
+    before the work, which met "File name too long" in a traceback where it first touched the path (a
+    stat for `status`, the results file for a benchmark)."""
+    raw = os.fsencode(path)
+    if b"\0" in raw:
+        return "a path holding a NUL character, which no file name can"
+    if len(raw) > PATH_BYTES:
+        return f"a path of {len(raw):,} bytes, more than the {PATH_BYTES:,} this system takes"
+    for part in raw.split(b"/"):
+        if len(part) > FILE_NAME_BYTES:
+            name = os.fsdecode(part)
+            return (
+                f"the name {shown(name, 40)} is {len(part):,} bytes, more than the {FILE_NAME_BYTES} a file name holds"
+            )
+    return None
 
 
 DATASET = "mnist-5k"
@@ -92,5 +135,6 @@ class RunOptions:
     """Comma-separated devices, one worker each; overrides ``workers``."""
     trials_per_device: int | None = None
     """With ``devices``: workers per device (None: one)."""
-    heartbeat: int = HEARTBEAT
+    heartbeat: int | None = None
+    """With ``storage``: seconds between a worker's heartbeats; None: ``HEARTBEAT``."""
     retry_failed: bool = False

@@ -10,6 +10,7 @@ File names and figure layouts are the same in every run, so runs compare side by
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -19,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gansweep.artifacts import sample_grid
-from gansweep.diagnostics import Flag
+from gansweep.diagnostics import Flag, illegible
 from gansweep.models import N_CLASSES, N_CONTINUOUS, Latent
 from gansweep.trainer import History, Trainer, render
 
@@ -126,25 +127,39 @@ def probability_curves(history: History, path: Path) -> Path:
 
 
 def metric_curves(history: History, path: Path) -> Path | None:
-    """fid_mnist and modes_covered at each evaluated epoch; None when nothing was evaluated."""
-    evals = [r for r in history.epochs if "fid_mnist" in r]
-    if not evals:
+    """``metric_figure`` saved to ``path``; None when nothing was evaluated."""
+    if not any("fid_mnist" in r for r in history.epochs):
         return None
+    metric_figure(history).savefig(path, dpi=100)
+    return path
+
+
+def metric_figure(history: History) -> Figure:
+    """fid_mnist and modes_covered at each evaluated epoch. Epochs whose samples the judge cannot read are
+    shaded and left out of both curves: its figures of them (fid_mnist 1376, a constant, and a class count
+    of noise) measure nothing."""
+    evals = [r for r in history.epochs if "fid_mnist" in r]
     fig = Figure(figsize=(7, 4))
     left = fig.subplots()
     epochs = [r["epoch"] for r in evals]
-    left.plot(epochs, [r["fid_mnist"] for r in evals], color="tab:red", marker="o", label="fid_mnist")
+    read = [not illegible(r) for r in evals]
+    for epoch in (e for e, ok in zip(epochs, read) if not ok):
+        left.axvspan(epoch - 0.5, epoch + 0.5, color="0.85", lw=0)
+    if not all(read):
+        left.axvspan(0, 0, color="0.85", label="samples unreadable: not plotted")
+        left.legend(loc="upper right")
+    left.plot(epochs, [r["fid_mnist"] if ok else math.nan for r, ok in zip(evals, read)], color="tab:red", marker="o")
     left.set_xlabel("epoch")
     left.set_ylabel("fid_mnist (lower is better)", color="tab:red")
     right = left.twinx()
-    right.plot(epochs, [r["modes_covered"] for r in evals], color="tab:blue", marker="s", label="modes_covered")
+    digits = [r["modes_covered"] if ok else math.nan for r, ok in zip(evals, read)]
+    right.plot(epochs, digits, color="tab:blue", marker="s")
     right.set_ylim(0, 10.5)
     right.set_ylabel("digits covered (of 10)", color="tab:blue")
     left.set_title("Sample quality over training")
     left.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return fig
 
 
 def _interpolate(trainer: Trainer, pairs: int, steps: int, seed: int) -> torch.Tensor:

@@ -1,14 +1,22 @@
-"""Terminal progress for trials: a bar over a trial's steps, one line per finished epoch."""
+"""Terminal progress for trials: a bar over a trial's steps, one line per finished epoch. Where no terminal
+draws the bars (output piped to a file, a CI log), a sweep prints a line per epoch of each trial instead, and
+one every ``PIPED_EVERY`` seconds of an epoch that takes longer."""
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from gansweep.diagnostics.metrics import unreadable
 from gansweep.trainer import Trainer, TrainerCallback, precision_line
 
 STDERR = Console(stderr=True)
+PIPED_EVERY = 30.0
+"""Seconds of silence, at most, within a trial's epoch when output is piped: on 2 CPU cores a quickstart
+epoch takes 10-40 s, a full-MNIST one minutes."""
 
 
 def epoch_line(record: dict[str, float]) -> str:
@@ -73,6 +81,10 @@ class SweepProgress:
         self.sweep_task: TaskID | None = None
         self.trials: dict[str, tuple[TaskID, str]] = {}
         """Running trials: key -> (progress task, label)."""
+        self.piped = not live or not (console.is_terminal or console.is_jupyter)
+        """No bars to see: lines instead."""
+        self.steps: dict[str, list[float]] = {}
+        """Running trials, piped: key -> [steps done, steps in all, epochs, when its last line was printed]."""
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -88,17 +100,32 @@ class SweepProgress:
             if payload["done"]:
                 self.console.print(f"{payload['done']} of {payload['total']} trials already complete in the store")
         elif kind == "start":
-            task = self.progress.add_task(f"  {payload['label']}", total=payload["total"], completed=payload["done"])
-            self.trials[payload["key"]] = (task, payload["label"])
+            label = escape(payload["label"])  # a sweep's words (paths, errors), never rich's markup
+            task = self.progress.add_task(f"  {label}", total=payload["total"], completed=payload["done"])
+            self.trials[payload["key"]] = (task, label)
+            epochs = payload.get("epochs", 0)
+            self.steps[payload["key"]] = [payload["done"], payload["total"], epochs, time.monotonic()]
         elif kind == "step" and payload["key"] in self.trials:
             self.progress.advance(self.trials[payload["key"]][0])
+            self._piped_step(payload["key"])
+        elif kind == "epoch" and self.piped and payload["key"] in self.trials:
+            record, (_, label) = payload["record"], self.trials[payload["key"]]
+            epochs = int(self.steps[payload["key"]][2])
+            of = f"/{epochs}" if epochs else ""
+            fid = ""
+            if "fid_mnist" in record:
+                fid = "  samples unreadable" if unreadable(record) else f"  fid_mnist {record['fid_mnist']:.0f}"
+            line = epoch_line(record).replace(f"epoch {record['epoch']:>3}", f"epoch {int(record['epoch'])}{of}")
+            self.console.print(f"  {label}  {line}{fid}", soft_wrap=True)
+            self.steps[payload["key"]][3] = time.monotonic()
         elif kind == "end":
             running = self.trials.pop(payload["key"], None)
-            label = running[1] if running else payload["key"]
+            self.steps.pop(payload["key"], None)
+            label = running[1] if running else escape(payload["key"])
             if running is not None:
                 self.progress.remove_task(running[0])
             final = payload.get("final") or {}
-            detail = payload.get("verdict") or payload.get("error", "")
+            detail = escape(payload.get("verdict") or payload.get("error", ""))
             if final and "fid_mnist" in final:
                 fid = "samples unreadable" if unreadable(final) else f"fid_mnist {final['fid_mnist']:.0f}"
                 detail += f"  ({fid}, {final['modes_covered']}/10 digits)"
@@ -107,4 +134,14 @@ class SweepProgress:
                 self.progress.advance(self.sweep_task)
         elif kind in ("warning", "note"):
             prefix = "warning: " if kind == "warning" else ""
-            self.console.print(f"{prefix}{payload['message']}", soft_wrap=True)  # one line, however long
+            self.console.print(f"{prefix}{escape(payload['message'])}", soft_wrap=True)  # one line, however long
+
+    def _piped_step(self, key: str) -> None:
+        """Piped: a line when a trial's epoch has been silent for ``PIPED_EVERY`` seconds."""
+        counts = self.steps.get(key)
+        if counts is None:
+            return
+        counts[0] += 1
+        if self.piped and time.monotonic() - counts[3] >= PIPED_EVERY:
+            counts[3] = time.monotonic()
+            self.console.print(f"  {self.trials[key][1]}  step {int(counts[0])}/{int(counts[1])}", soft_wrap=True)

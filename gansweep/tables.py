@@ -18,9 +18,9 @@ The columns are the settings that vary among a model's rows; what they share is 
 Example:
     >>> from gansweep.tables import ReportRow, to_markdown
     >>> bad = ReportRow("mlp", 2e-4, 2e-4, 512, 100, 0, "complete", verdict="D-loss collapse at epoch 4",
-    ...                 fid_mnist=612.0, modes_covered=3, flags={"d_collapse": 4}, run_id="0123456789ab",
+    ...                 fid_mnist=612.0, readable=0.91, modes_covered=3, flags={"d_collapse": 4}, run_id="0123456789ab",
     ...                 reported="Default, bad result", key="mnist-5k:mlp:lr=0.0002:seed=0", judged="bad")
-    >>> good = ReportRow("mlp", 5e-3, 5e-3, 512, 100, 0, "complete", verdict="good", fid_mnist=120.0,
+    >>> good = ReportRow("mlp", 5e-3, 5e-3, 512, 100, 0, "complete", verdict="good", fid_mnist=120.0, readable=1.0,
     ...                  modes_covered=10, run_id="89abcdef0123", key="mnist-5k:mlp:lr=0.005:seed=0", judged="good",
     ...                  reported="Mode collapse, bad after 9 epochs")
     >>> print(to_markdown([bad, good]))
@@ -28,10 +28,10 @@ Example:
     <BLANKLINE>
     All rows: batch_size 512, latent_dim 100, seed 0.
     <BLANKLINE>
-    | lr | outcome | reported | read as | agrees | fid_mnist | modes | flag onsets | run |
-    |---|---|---|---|---|---|---|---|---|
-    | 0.0002 | D-loss collapse at epoch 4 | Default, bad result | bad | outcome ✓ | 612 | 3/10 | d_collapse @ 4 | 01234567 |
-    | 0.005 | good | Mode collapse, bad after 9 epochs | bad; mode_collapse @ 9 | outcome ✗, mode_collapse ✗ | 120 | 10/10 |  | 89abcdef |
+    | lr | outcome | verdict | reported | read as | agrees | fid_mnist | readable | modes | flag onsets | run |
+    |---|---|---|---|---|---|---|---|---|---|---|
+    | 0.0002 | bad | D-loss collapse at epoch 4 | Default, bad result | bad | outcome ✓ | 612 | 0.91 | 3/10 | d_collapse @ 4 | 01234567 |
+    | 0.005 | good | good | Mode collapse, bad after 9 epochs | bad; mode_collapse @ 9 | outcome ✗, mode_collapse ✗ | 120 | 1.00 | 10/10 |  | 89abcdef |
     <BLANKLINE>
     Agreement with the report, where both it and the measurement say (trials too early to tell are not compared): outcome 1 of 2, mode_collapse 0 of 1, d_collapse 0 of 0, unstable 0 of 0.
     <BLANKLINE>
@@ -91,6 +91,13 @@ low loss", chosen as the most stable)."""
 AS_DEFAULT = r"similar (?:loss curve )?to default"
 """Words that refer to the table's default row (the row whose words start with "Default"): what that row's
 words say, the referring row says too, where its own words are silent."""
+NEGATION = r"\b(?:not|no|never|neither|nor|without|hardly|barely)\b|n['’]t\b"
+"""Words that deny the phrase after them ("not bad", "no mode collapse", "wasn't stable"): read as they
+were, "not bad" was bad and "no mode collapse" a mode collapse, skewing the agreement counts."""
+NEGATION_REACH = 4
+"""Words between a negation and the phrase it denies, within its clause ("no sign of mode collapse")."""
+CLAUSE = r"[,.;:!?()/]|\b(?:but|though|although|then|while|and)\b"
+"""Where a negation's reach ends: "not bad, mode collapse after 9 epochs" denies only "bad"."""
 
 
 @dataclass
@@ -113,11 +120,14 @@ class ReportRow:
     key: str = ""
     unreadable: bool = False
     """The judge could not read the final samples: no fid_mnist (it would be a constant)."""
+    readable: float | None = None
+    """The share of the final samples the judge could read (under 0.5: ``unreadable``)."""
     epochs_trained: int | None = None
     recovered: dict[str, int] = field(default_factory=dict)
     """Flag name -> epoch it ended: raised, then gone by the end of training."""
     judged: str | None = None
-    """The diagnosis's outcome: good, bad, or unclear (under-trained, too early to tell)."""
+    """The diagnosis's outcome: good, bad, or unclear (under-trained, too early to tell); every output
+    calls it ``outcome`` (``seed_records``)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     """All of them (``Hyperparameters.as_params()``); the fields above name the four every table had."""
     judge: str = ""
@@ -127,9 +137,16 @@ class ReportRow:
     never ranked with the rest."""
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> str | None:
+        """good, bad or unclear; None until the trial is complete (``state`` says where it stands)."""
+        return self.judged if self.state == "complete" else None
+
+    @property
+    def said(self) -> str:
+        """The verdict as the markdown writes it: naming another judge that scored it; a trial not complete
+        by its state, in italics."""
         if self.state != "complete":
-            return self.state
+            return f"_{self.state}_"
         return f"{self.verdict} [scored by {self.judge or 'an unrecorded judge'}]" if self.other_judge else self.verdict
 
     @property
@@ -176,6 +193,7 @@ def _row(record: TrialRecord) -> ReportRow:
         verdict=record.verdict,
         fid_mnist=None if unreadable(record.final) else record.final.get("fid_mnist"),
         unreadable=unreadable(record.final),
+        readable=record.final.get("readable"),
         epochs_trained=None if "epoch" not in record.final else int(record.final["epoch"]),
         modes_covered=None if modes is None else int(modes),
         flags={k: v for k, v in record.flags.items() if v is not None},
@@ -331,24 +349,36 @@ def read_reported(text: str, default: Reading | None = None) -> Reading:
     lowered = " ".join(text.lower().split())
     flags: dict[str, bool] = {}
     for pattern, name, happened in SAID:
-        if re.search(pattern, lowered):
-            flags[name] = happened
+        if (said := _said(pattern, lowered)) is not None:
+            flags[name] = happened if said else not happened
     when = {
         name: "-".join(m.groups())
         for name, pattern in WHEN.items()
         if flags.get(name) and (m := re.search(pattern, lowered))
     }
     collapsed = flags.get("mode_collapse") or flags.get("d_collapse")
-    outcome = (
-        "bad" if collapsed or re.search(BAD_WORDS, lowered) else "good" if re.search(GOOD_WORDS, lowered) else None
-    )
-    if default is not None and re.search(AS_DEFAULT, lowered):
+    outcome = "bad" if collapsed or _said(BAD_WORDS, lowered) else "good" if _said(GOOD_WORDS, lowered) else None
+    if default is not None and _said(AS_DEFAULT, lowered):
         flags = {**default.flags, **flags}
         outcome = outcome or default.outcome
     if outcome == "good":
         for name in ("mode_collapse", "d_collapse"):
             flags.setdefault(name, False)
     return Reading(outcome, flags, when)
+
+
+def _said(pattern: str, lowered: str) -> bool | None:
+    """True where the words say ``pattern`` somewhere, False where they only deny it ("no mode collapse":
+    a ``NEGATION`` within ``NEGATION_REACH`` words before it, in its clause), None where they do not name it."""
+    found = [m.start() for m in re.finditer(pattern, lowered)]
+    if not found:
+        return None
+    return any(not _negated(lowered[:start]) for start in found)
+
+
+def _negated(before: str) -> bool:
+    clause = re.split(CLAUSE, before)[-1]
+    return any(re.search(NEGATION, word) for word in clause.split()[-NEGATION_REACH - 1 :])
 
 
 def readings(rows: list[ReportRow]) -> list[Reading | None]:
@@ -391,6 +421,12 @@ def _agreement_line(rows: list[ReportRow]) -> str:
         f"Agreement with the report, where both it and the measurement say (trials too early to tell are not "
         f"compared): {counts}."
     )
+
+
+def _cell(text: str) -> str:
+    """A table cell as markdown shows it as written: a ``|`` would end the cell, and ``<`` and ``>`` would
+    open raw HTML in report.md and the MLflow run's description (a ``reported:`` of ``<img src=...>``)."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _agrees(compared: dict[str, bool]) -> str:
@@ -469,26 +505,29 @@ def to_markdown(rows: list[ReportRow]) -> str:
         header = [
             *columns,
             "outcome",
+            "verdict",
             *(["reported", "read as", "agrees"] if with_reported else []),
             "fid_mnist",
+            "readable",
             "modes",
             "flag onsets",
             "run",
         ]
         lines += [f"### {model}", "", *_fixed_line(fixed), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r, cells, reading in zip(part, _cells(part), readings(part)):
-            outcome = f"{best}: {r.outcome}" if r.best else r.outcome
+            outcome = f"{r.outcome or ''} ({best})" if r.best else r.outcome or ""
             onsets = ", ".join(f"{name} @ {epoch}" for name, epoch in r.flags.items())
-            row = [*(cells.get(c, "") for c in columns), outcome]
+            row = [*(cells.get(c, "") for c in columns), outcome, r.said]
             if with_reported:
                 row += [r.reported or "", reading.wording if reading else "", _agrees(comparisons(r, reading))]
             row += [
-                "unreadable" if r.unreadable else _number(r.fid_mnist),
+                "" if r.unreadable else _number(r.fid_mnist),
+                "" if r.readable is None else f"{r.readable:.2f}",
                 "" if r.modes_covered is None else f"{r.modes_covered}/10",
                 onsets,
                 r.run_id[:8],
             ]
-            lines.append("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
+            lines.append("| " + " | ".join(map(_cell, row)) + " |")
         if with_reported:
             lines += ["", _agreement_line(part)]
         lines.append("")
@@ -530,14 +569,13 @@ def to_csv(rows: list[ReportRow]) -> str:
     across the report are columns, as in the markdown."""
     columns = [c for c in varying(rows)[0] if c != "seed"]
     out = io.StringIO()
-    fields = ["model", *columns, "seed", "state", "outcome", "reported", "read_as", "agrees", "fid_mnist"]
-    fields += ["unreadable", "modes_covered", "flags"]
+    fields = ["model", *columns, "seed", "state", "outcome", "verdict", "reported", "read_as", "agrees", "fid_mnist"]
+    fields += ["readable", "modes_covered", "flags"]
     fields += ["best", "run_id", "key", "kind", "seeds_complete", "fid_min", "fid_max"]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    for r, cells, reading in zip(rows, _cells(rows), readings(rows)):
-        extra = {"outcome": r.outcome, "flags": json.dumps(r.flags), "kind": "seed"} | _read_fields(r, reading)
-        writer.writerow(asdict(r) | cells | extra | {"agrees": json.dumps(extra["agrees"])})
+    for record, cells in zip(seed_records(rows), _cells(rows)):
+        writer.writerow(record | cells | {"flags": json.dumps(record["flags"]), "agrees": json.dumps(record["agrees"])})
     summaries = summarize(rows)
     for s, cells in zip(summaries, _cells(summaries)):  # fid_mnist holds the median; flags, the seeds that raised each
         flagged = json.dumps(_flagged(s))
@@ -558,11 +596,20 @@ def to_json(rows: list[ReportRow]) -> str:
         {**{k: None if isinstance(v, float) and math.isinf(v) else v for k, v in asdict(s).items()}, "kind": "setting"}
         for s in summarize(rows)
     ]
-    seeds = [
-        {**asdict(r), "outcome": r.outcome, "kind": "seed", **_read_fields(r, reading)}
-        for r, reading in zip(rows, readings(rows))
-    ]
-    return json.dumps(seeds + settings)
+    return json.dumps(seed_records(rows) + settings)
+
+
+def seed_records(rows: list[ReportRow]) -> list[dict[str, Any]]:
+    """The rows as every format but markdown gives them (csv, json, ``gansweep.report``'s DataFrame), in
+    one vocabulary: ``state`` (complete, running, waiting, failed, ...), ``outcome`` good, bad or unclear
+    (None until complete), ``verdict`` the sentence, and numbers or None in numeric fields: ``fid_mnist``
+    is None where the judge could not read the samples, ``readable`` how much of them it read."""
+    records = []
+    for r, reading in zip(rows, readings(rows)):
+        record = {k: v for k, v in asdict(r).items() if k not in ("judged", "unreadable")}
+        record |= {"outcome": r.outcome, "fid_mnist": None if r.unreadable else r.fid_mnist, "kind": "seed"}
+        records.append(record | _read_fields(r, reading))
+    return records
 
 
 def _read_fields(row: ReportRow, reading: Reading | None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 
+from gansweep.artifacts import sample_grid
 from gansweep.errors import GansweepError, redact
 from gansweep.trainer import Trainer, TrainerCallback
 
@@ -159,6 +161,36 @@ def relocate(store: Path) -> int:
         if cache is not None:
             cache.clear()
     return len(moved)
+
+
+def stored_run(store: Path, run_id: str) -> tuple[dict[str, str], Path] | None:
+    """Run ``run_id`` (or the one run whose id it begins, as ``resolve_run``) of the default store in
+    ``store``, read only: its tags, and the folder of its artifacts in this store (in a copy, the copy's own,
+    as ``relocate`` would point it); None where there is no such run. For the read-only commands, which must
+    leave a store as they found it, refused or not."""
+    database = store / "mlflow.db"
+    check_database(database)
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchall():
+                return None  # empty: MLflow has not made its tables yet
+            if re.fullmatch(r"[0-9a-fA-F]{1,31}", run_id):
+                ids = [i for (i,) in db.execute("SELECT run_uuid FROM runs")]
+                run_id = _one_run(run_id, ids, f"sqlite:///{database.resolve()}")
+            found = db.execute(
+                "SELECT r.artifact_uri, e.artifact_location FROM runs r JOIN experiments e"
+                " ON r.experiment_id = e.experiment_id WHERE r.run_uuid = ?",
+                (run_id,),
+            ).fetchone()
+            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)).fetchall())
+    except sqlite3.DatabaseError as error:
+        raise damaged_database(database, str(error)) from None
+    if found is None:
+        return None
+    artifacts, location = found
+    if location.startswith("file://") and location.endswith("/artifacts") and artifacts.startswith(location + "/"):
+        return tags, (store / "artifacts").resolve() / urllib.request.url2pathname(artifacts[len(location) + 1 :])
+    return tags, Path(urllib.request.url2pathname(urllib.parse.urlparse(artifacts).path))
 
 
 def _mlflow() -> ModuleType:
@@ -305,6 +337,11 @@ class Tracker:
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v, step in values])
 
+    def log_image(self, run_id: str, image: Any, key: str, step: int) -> None:
+        """An image under ``key`` at ``step`` (MLflow's Image grid: a run's steps on a slider, runs side by
+        side); MLflow keeps it under the run's ``images/``, with a small copy for the grid."""
+        self.client.log_image(run_id, image, key=key, step=step, synchronous=True)
+
     def log_artifacts(self, run_id: str, folder: Path, path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), path)
 
@@ -319,6 +356,32 @@ class Tracker:
             return
         self.tag(run_id, tags or {})
         self.client.set_terminated(run_id, status=status)
+
+
+def resolve_run(tracking_uri: str, given: str) -> str:
+    """The id of the run ``given`` names: its whole id, or a prefix of it that one run of the store has
+    (`report`, `status` and `run` print 8 characters). A prefix several runs share names none: they are
+    listed. One that no run has is returned as given, for the caller to say so."""
+    if re.fullmatch(r"[0-9a-f]{32}", given) or not re.fullmatch(r"[0-9a-fA-F]{1,31}", given):
+        return given
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    every = mlflow.entities.ViewType.ALL
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=every)]
+    runs = client.search_runs(experiments, "", every, max_results=50000) if experiments else []
+    return _one_run(given, [r.info.run_id for r in runs], tracking_uri)
+
+
+def _one_run(given: str, ids: list[str], where: str) -> str:
+    """The one of ``ids`` that ``given`` begins (or ``given`` where none does); several: they are listed."""
+    found = sorted({i for i in ids if i.startswith(given.lower())})
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise GansweepError(
+            f"run {given!r} is ambiguous in {redact(where)}: {len(found)} runs start so ({shown}); "
+            "give more of its characters"
+        )
+    return found[0] if found else given
 
 
 def experiment_id(tracking_uri: str, name: str | None = None) -> str | None:
@@ -494,14 +557,21 @@ class Sender:
                 self._calls.task_done()
 
 
+SAMPLES = "samples"
+"""The image key of each epoch's sample grid in MLflow (the fixed latents' samples; step = epoch)."""
+
+
 class MlflowEpochLogger(TrainerCallback):
-    """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, made by
-    ``sender`` while the next epoch trains."""
+    """Sends each epoch's means and its per-step losses to the trial's run in one ``log_batch``, and its
+    sample grid as the image ``SAMPLES`` at step = epoch (epoch 0's with the first: before training; a
+    resumed trial's earlier epochs with its first), made by ``sender`` while the next epoch trains."""
 
     def __init__(self, tracker: Tracker, run_id: str, sender: Sender) -> None:
         self.tracker = tracker
         self.run_id = run_id
         self.sender = sender
+        self.imaged = 0
+        """Epochs whose samples are on their way (the history holds epoch 0's first)."""
         self.seconds = 0.0
         """Wall time the training loop spent here: gathering the values, and waiting when the sender's
         queue was full (the benchmark reports it as a share of the trial)."""
@@ -516,5 +586,13 @@ class MlflowEpochLogger(TrainerCallback):
         for key in ("d_loss", "g_loss"):  # per-step D(x)/D(G(z)) stay in steps.csv: they doubled tracking's cost
             series = trainer.history.steps[key][first:]
             values += [(f"{key}_per_step", value, first + i + 1) for i, value in enumerate(series)]
-        self.sender.send(lambda: self.tracker.log_metrics(self.run_id, values))
+        first, samples = self.imaged, trainer.history.samples[self.imaged :]  # no later epoch changes these
+        self.imaged = len(trainer.history.samples)
+        self.sender.send(lambda: self._send(values, first, samples))
         self.seconds += time.perf_counter() - started
+
+    def _send(self, values: list[tuple[str, float, int]], first: int, samples: list[Any]) -> None:
+        """On the tracking thread: the grids are drawn there too, off the training loop."""
+        self.tracker.log_metrics(self.run_id, values)
+        for epoch, images in enumerate(samples, start=first):
+            self.tracker.log_image(self.run_id, sample_grid(images), SAMPLES, epoch)

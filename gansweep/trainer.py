@@ -70,8 +70,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def device_problem(name: str) -> str | None:
-    """Why ``name`` is no device of this machine, or None: checked before any work starts."""
+def device_problem(name: str, here: bool = True) -> str | None:
+    """Why ``name`` is no device of this machine (``here`` false: of any machine), or None: checked before
+    any work starts."""
     if name == "auto":
         return None
     try:
@@ -81,6 +82,8 @@ def device_problem(name: str) -> str | None:
     if device.type not in ("cpu", "cuda", "mps") or (device.type == "cpu" and device.index):
         # torch names more (meta, xla, cpu:1) than a trial trains on: each failed every trial
         return f"{name!r} is not a device gansweep trains on: auto, cpu, cuda, cuda:N or mps"
+    if not here:
+        return None
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         return f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
     if device.type == "mps" and not torch.backends.mps.is_available():

@@ -3,13 +3,13 @@
 
 Each is ``train_judge`` with seed 0 on the data set's training split, scored on its held-out split,
 saved with that accuracy, the judge version, the sha256 of its weights and how it was made. The same
-script, seed and torch give the same held-out accuracy within 0.1 point (``--check`` retrains and
-compares without writing; tests/diagnostics_tests/test_judge_and_metrics.py runs it for mnist-5k).
+script and seed give the same held-out accuracy within ``TOLERANCE`` on any CPU, not the same weights: other
+kernels sum in another order (``--check`` retrains and compares without writing;
+tests/diagnostics_tests/test_judge_and_metrics.py runs it for mnist-5k). The shipped file itself is held to
+its fingerprint (sha256 of its weights), never retrained in place.
 
-    python scripts/make_judges.py --data-dir data                 # both (mnist: see below)
+    python scripts/make_judges.py --data-dir data                 # both (mnist: its IDX files in data/MNIST/raw/)
     python scripts/make_judges.py mnist-5k --check                # retrain, compare with the shipped one
-
-Full MNIST without torchvision's download servers: ``python3 ../shared/tools/mnist_offline.py data``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,17 @@ from gansweep.diagnostics.judge import JUDGE_VERSION, SHIPPED, read_judge, save_
 from gansweep.diagnostics.metrics import Reference  # noqa: E402
 
 DATASETS = ("mnist-5k", "mnist")
-THREADS = 2
-"""Fixed, so that a rerun sums in the same order as the run that made the shipped file."""
+THREADS = 1
+"""One thread: with two, torch's worker threads spin-wait for each other, and on a busy 2-core machine the
+mnist-5k judge took 480 s instead of 51 s (AMD EPYC, measured back to back). The count changes the float
+results too (seed 0: 97.4 % with one thread, 97.2 % with two), which ``TOLERANCE`` allows for."""
 SEED = 0
-TOLERANCE = 0.001
-"""0.1 point of held-out accuracy: what a rerun on another machine (other BLAS kernels) may differ by."""
+TOLERANCE = 0.006
+"""0.6 point of held-out accuracy (3 of mnist-5k's 500 held-out digits): what a retrain may differ by. A
+retrain on other kernels follows another float trajectory, as another seed does, so it was measured across
+seeds: seeds 0-9 on one AMD EPYC gave 97.2-97.6 % (mean 97.44, sd 0.16); the shipped file (seed 0, made on
+another CPU) has 97.6 %, and the issue's AMD retrain 97.2 %. The seeds' range is 2 digits; 3 digits is
+about 3 sd, so a retrain fails this only when the training itself changed."""
 
 
 def make(name: str, data_dir: str, check: bool) -> bool:
@@ -48,7 +54,7 @@ def make(name: str, data_dir: str, check: bool) -> bool:
         ship = read_judge(path, "shipped")
         same = abs(judge.accuracy - ship.accuracy) <= TOLERANCE
         print(
-            f"  shipped: {ship.accuracy:.4f}, sha256 {ship.sha256}: accuracy {'within' if same else 'NOT within'} 0.1 point"
+            f"  shipped: {ship.accuracy:.4f}, sha256 {ship.sha256}: accuracy {'within' if same else 'NOT within'} {TOLERANCE * 100:.1f} point"
         )
         return same
     Reference.of(judge, digits.heldout_images)  # kept in judge.references, and saved with it

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/chromium.sh   # the browser of the UI test; it is skipped without one
 # In CI a test that needs the servers fails without them; elsewhere it is skipped, with the reason.
 if [ "${CI:-}" = true ]; then export GANSWEEP_REQUIRE_SERVICES=1; fi
 if bash scripts/services.sh >/dev/null; then

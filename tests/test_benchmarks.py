@@ -56,9 +56,13 @@ def test_metric_noise_measures_each_pool(monkeypatch, capsys) -> None:
         "three classes",
         "one class",
         "blurred",
+        "50 again",
+        "200 again",
+        "800 again",
     }
     modes = {name: metrics["modes_covered"] for name, metrics in result["results"].items()}
     assert modes["all digits"] == [10, 0] and modes["three classes"] == [3, 0] and modes["one class"] == [1, 0]
+    assert 45 <= result["results"]["50 again"]["distinct"][0] <= 55 < result["results"]["800 again"]["distinct"][0]
 
 
 def test_bench_early_stop_compares_both_ways() -> None:
@@ -128,7 +132,7 @@ def test_gpu_check_records_a_step_that_runs_out_of_time_and_goes_on(tmp_path: Pa
     out = tmp_path / "gpu_check.md"
     command = [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--toy", "--budget", "1", "--steps", "suite"]
     done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1 and "; failed: suite" in done.stdout, done.stderr  # a failed step is no pass
     text = out.read_text()
     assert "| suite | failed |" in text and "**failed**: ran out of its 1 s" in text
 

@@ -88,8 +88,11 @@ def test_train_prints_epoch_losses_and_resumes_an_interrupted_trial(tmp_path: Pa
         (["train", "--model", "mlp", "--batch-size", "100000"], "batch_size must be at most 4500"),
         (["train", "--model", "mlp", "--loss", "hinge"], "loss must be one of: bce, minimax, lsgan"),
         (["run", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
-        (["run", "sweeps/quickstart.yaml", "--heartbeat", "0"], "--heartbeat must be a number from 1 to 3600, got 0"),
-        (["run", "sweeps/quickstart.yaml", "--workers", "0"], "--workers must be a number >= 1 or auto, got 0"),
+        (
+            ["run", "sweeps/quickstart.yaml", "--heartbeat", "0"],
+            "--heartbeat must be a whole number from 1 to 3600, got 0",
+        ),
+        (["run", "sweeps/quickstart.yaml", "--workers", "0"], "--workers must be a whole number >= 1 or auto, got 0"),
         (["status", "does-not-exist.yaml"], "does-not-exist.yaml: cannot read"),
         (["status", "sweeps/nope"], "sweeps/nope: cannot read"),  # a path, not a name
         (["status", "no-such-sweep", "--store", "/nonexistent"], "no sweep named 'no-such-sweep' in /nonexistent"),

@@ -172,15 +172,6 @@ def test_the_example_file_in_the_module_docstring_loads(tmp_path: Path) -> None:
     assert plans[0].key.startswith("mnist-5k:dcgan28:batch_size=64,") and plans[0].key.endswith(",width=32:seed=0")
 
 
-def test_run_names_are_the_model_and_what_varies() -> None:
-    from gansweep.config import run_names
-
-    plans = plan_trials(load_config(SWEEPS / "report-dcgan64.yaml"))
-    names = list(run_names(plans).values())
-    assert names[:2] == ["dcgan64 lr=0.0002 bs=512 z=100", "dcgan64 lr=0.0002 bs=512 z=64"]
-    assert len(set(names)) == len(names)
-
-
 BASE = "epochs: 2\nmodels:\n  - model: mlp\n    grid: {lr: [1.0e-3]}\n"
 LAUGHS = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
@@ -256,3 +247,50 @@ def test_what_the_hostile_checks_still_let_through(tmp_path: Path) -> None:
     assert [p.reported for p in plans if p.reported] == ["Good, then | bad"] * 3
     search = "epochs: 1\nsearch: {model: mlp, n_trials: 3, space: {lr: {low: 1.0e-4, high: 1.0e-2, log: true}}}\n"
     assert load_config(_write(tmp_path, search)).search.space["lr"].log
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["epochs=abc"], r"^--set epochs=abc: epochs: Input should be a valid integer"),
+        (["colour=red"], r"^--set colour=red: colour: Extra inputs are not permitted; allowed here: lr, "),
+        (["epochs=true"], r"^--set epochs=true: epochs: 'true' is a yes/no value, not a number or a name"),
+        (["dataset=cifar10"], r"^--set dataset=cifar10: dataset: unknown dataset 'cifar10'; choose one of: mnist-5k"),
+        (["objective.metric=nope"], r"^--set objective.metric=nope: objective.metric: unknown metric 'nope'"),
+        (["epochs"], r"^--set epochs: give FIELD=VALUE, a field of the grid file, e.g. --set epochs=2$"),
+        (["epochs=[1"], r"^--set epochs=\[1: not valid YAML: expected ',' or '\]'"),
+        (["name=../x"], r"^--set name=../x: name: '../x' cannot name a sweep"),
+        (["device=cpu", "epochs=0"], r"^--set epochs=0: epochs: Input should be greater than or equal to 1$"),
+    ],
+)
+def test_a_set_is_checked_as_the_file_is_and_named_in_its_error(overrides, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(SWEEPS / "quickstart.yaml", overrides)
+
+
+def test_set_overrides_the_files_fields_and_the_sweep_records_it(tmp_path: Path, capsys) -> None:
+    config = load_config(SWEEPS / "report-dcgan64.yaml", ["epochs=2", "dataset=mnist-5k", "objective.metric=d_gap"])
+    assert (config.epochs, config.dataset, config.objective.metric) == (2, "mnist-5k", "d_gap")
+    command = ["run", str(SWEEPS / "quickstart.yaml"), "--set", "epochs=1", "--dry-run", "--json"]
+    assert main([*command, "--store", str(tmp_path)]) == 0
+    assert {row["epochs"] for row in json.loads(capsys.readouterr().out)} == {1}
+    assert main(["status", "quickstart", "--set", "epochs=1", "--store", str(tmp_path)]) == 2
+    assert "--set changes a grid file's fields; 'quickstart' names a sweep" in capsys.readouterr().err
+
+
+def test_dry_run_rows_that_differ_only_in_loss_look_different(tmp_path: Path, capsys) -> None:
+    grid = tmp_path / "losses.yaml"
+    grid.write_text("epochs: 2\ndevice: cpu\nmodels: [{model: cs231n-mlp, grid: {loss: [bce, lsgan, minimax]}}]\n")
+    assert main(["run", str(grid), "--dry-run", "--store", str(tmp_path / "mlruns")]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert [row.split("│")[2].strip() for row in rows] == ["bce", "lsgan", "minimax"]  # the column that varies
+    assert out.startswith("All trials: model cs231n-mlp, lr 1e-3, batch_size 128, latent_dim 96, epochs 2,")
+
+
+def test_each_shipped_sweep_says_what_it_needs_and_how_long_it_takes() -> None:
+    for grid in SWEEPS.glob("*.yaml"):
+        first = grid.read_text().splitlines()[0]
+        assert first.startswith("# Needs: ") and " Takes: " in first, grid
+        needs_mnist = load_config(grid).dataset == "mnist"
+        assert ("full MNIST (gansweep data mnist)" in first) == needs_mnist, grid

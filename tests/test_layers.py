@@ -101,7 +101,7 @@ LAYERS = (
     ("hparams",),
     ("trainer", "group"),
     ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "pictures"),
-    ("config",),
+    ("config", "view"),
     ("sweep",),
     ("tables",),
     ("commands",),

@@ -11,7 +11,7 @@ from gansweep.artifacts import sample_grid
 from gansweep.data import Digits
 from gansweep.diagnostics import Flag, diagnose
 from gansweep.hparams import resolve_hyperparameters
-from gansweep.pictures import generator_pictures, loss_figure, snapshot_epochs, trial_pictures
+from gansweep.pictures import generator_pictures, loss_figure, metric_figure, snapshot_epochs, trial_pictures
 from gansweep.trainer import History, Trainer
 
 CAPTION = 30
@@ -116,3 +116,21 @@ def test_flags_with_one_onset_share_a_label_that_names_both() -> None:
     names = sorted((text.get_position()[0], text.get_text().strip()) for text in ax.texts)
     plt.close(figure)
     assert onsets == [2, 3] and names == [(2, "d_collapse, mode_collapse @ 2"), (3, "unstable @ 3")]
+
+
+def test_metrics_png_leaves_out_what_the_judge_cannot_read() -> None:
+    """The quickstart's lr 2e-4 batch 256 trial: fid_mnist 1376 (the unreadable constant) at epochs 1-4 and a
+    class count of noise at 5 (confidence 0.19): shaded, not plotted as measurements."""
+    unread = {"fid_mnist": 1376.3, "modes_covered": 1, "confidence": 0.10, "readable": 0.0}
+    read = {"fid_mnist": 300.0, "modes_covered": 9, "confidence": 0.8, "readable": 1.0}
+    history = History(
+        epochs=[
+            {"epoch": 1, **unread},
+            {"epoch": 2, **unread | {"confidence": 0.19, "readable": 1.0}},
+            {"epoch": 3, **read},
+        ]
+    )
+    left, right = metric_figure(history).axes
+    fid, digits = left.lines[0].get_ydata(), right.lines[0].get_ydata()
+    assert np.isnan(fid[:2]).all() and fid[2] == 300.0 and np.isnan(digits[:2]).all() and digits[2] == 9
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["samples unreadable: not plotted"]

@@ -78,13 +78,14 @@ def test_json_rows_follow_the_grid_and_match_the_store(store, capsys) -> None:
         run = runs[row["lr_g"]]
         assert row["run_id"] == run.info.run_id
         if run.data.metrics["readable"] < READABLE:  # the judge read nothing: no score, and never the best
-            assert row["unreadable"] and row["fid_mnist"] is None and not row["best"]
+            assert row["readable"] < READABLE and row["fid_mnist"] is None and not row["best"]
         else:
             assert row["fid_mnist"] == pytest.approx(run.data.metrics["fid_mnist"])
-        assert row["outcome"] == run.data.tags["gansweep.verdict"]
+        assert row["verdict"] == run.data.tags["gansweep.verdict"]
+        assert row["outcome"] == run.data.tags["gansweep.outcome"] in ("good", "bad", "unclear")
     scored = [r for r in rows if r["fid_mnist"] is not None]
     assert [r["best"] for r in rows] == [bool(scored) and r is min(scored, key=lambda r: r["fid_mnist"]) for r in rows]
-    assert rows[2]["outcome"] == "waiting" and rows[2]["reported"] == "Similar to default"
+    assert rows[2]["state"] == "waiting" and rows[2]["outcome"] is None and rows[2]["reported"] == "Similar to default"
 
 
 def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> None:
@@ -95,18 +96,19 @@ def test_markdown_has_the_reports_shape_and_an_agreement_line(store, capsys) -> 
     lines = text.splitlines()
     assert lines[0] == "### cs231n-mlp"
     assert lines[2].startswith("All rows: batch_size 500, latent_dim 96, betas 0.5, 0.999, epochs 1, loss bce,")
-    assert lines[4].startswith("| lr | outcome | reported | read as | agrees | fid_mnist | modes |")  # only lr varies
-    assert lines[6].startswith("| 0.001 |") and lines[8].startswith("| 0.0005 | waiting | Similar to default |")
-    assert lines[7].split(" | ")[2:4] == ["Bad, mode collapse", "bad; mode_collapse"]
-    scores = [line.split(" | ")[5] for line in lines[6:8]]  # after 1 epoch the judge may read nothing yet
-    assert all(cell == "unreadable" or float(cell) > 0 for cell in scores)
-    assert ("**best**" in text) == any(cell != "unreadable" for cell in scores)
+    header = "| lr | outcome | verdict | reported | read as | agrees | fid_mnist | readable | modes |"
+    assert lines[4].startswith(header)  # only lr varies
+    assert lines[6].startswith("| 0.001 | unclear | too early") and lines[8].startswith("| 0.0005 |  | _waiting_ |")
+    assert lines[7].split(" | ")[3:5] == ["Bad, mode collapse", "bad; mode_collapse"]
+    scores = [line.split(" | ")[6:8] for line in lines[6:8]]  # after 1 epoch the judge may read nothing yet
+    assert all((fid == "" and float(readable) < READABLE) or float(fid) > 0 for fid, readable in scores)
+    assert ("**best**" in text) == any(fid != "" for fid, _ in scores)
     capsys.readouterr()
     assert main(["report", str(grid), "--store", str(folder), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     # one-epoch trials are "too early to tell", which is never compared: none of these rows counts
     # (the counting itself: test_agreement_is_counted_per_flag_where_both_sides_say)
-    assert [r["judged"] for r in rows] == ["unclear", "unclear", None] and [r["read_as"] for r in rows] == [
+    assert [r["outcome"] for r in rows] == ["unclear", "unclear", None] and [r["read_as"] for r in rows] == [
         "good; no mode_collapse; no d_collapse",
         "bad; mode_collapse",
         "neither good nor bad",  # "Similar to default": this table has no default row
@@ -227,6 +229,36 @@ def test_agreement_is_counted_per_flag_where_both_sides_say() -> None:
     text = to_markdown(rows)
     assert "outcome 3 of 5, mode_collapse 1 of 3, d_collapse 3 of 4, unstable 1 of 2." in text
     assert "| bad; mode_collapse @ 30 | outcome ✗, mode_collapse ✗ |" in text  # it recovered: no collapse at the end
+
+
+@pytest.mark.parametrize(
+    ("text", "wording"),
+    [
+        ("not bad", "neither good nor bad"),
+        ("No mode collapse", "neither good nor bad; no mode_collapse"),
+        (
+            "no sign of mode collapse, but unstable at 17 ~ 27 epochs",
+            "neither good nor bad; unstable @ 17-27; no mode_collapse",
+        ),
+        ("Not bad, then mode collapse, bad after 9 epochs", "bad; mode_collapse @ 9"),  # the comma ends the negation
+        ("wasn't stable", "neither good nor bad; unstable"),
+        ("never unstable, good", "good; no unstable; no mode_collapse; no d_collapse"),
+        ("not good", "neither good nor bad"),
+        ("Good, without D loss 0", "good; no d_collapse; no mode_collapse"),
+    ],
+)
+def test_a_negation_denies_the_phrase_it_stands_before(text: str, wording: str) -> None:
+    """ "not bad" read as bad and "no mode collapse" as a mode collapse: the agreement counts skewed."""
+    assert read_reported(text).wording == wording
+
+
+def test_denied_words_count_as_denied_in_the_agreement() -> None:
+    rows = [
+        _row(1e-3, reported="not bad, no mode collapse", judged="good"),  # mode_collapse agrees; outcome unsaid
+        _row(2e-3, reported="no mode collapse", judged="bad", flags={"mode_collapse": 5}),  # disagrees
+    ]
+    assert agreement(rows)["outcome"] == (0, 0) and agreement(rows)["mode_collapse"] == (1, 2)
+    assert read_reported("not similar to default", read_reported("Default, bad result")).outcome is None
 
 
 def test_heatmap_colours_by_fid_and_hatches_the_collapsed_cells() -> None:
@@ -410,7 +442,7 @@ def _loss_betas_rows() -> list[ReportRow]:
 def test_the_columns_are_the_settings_that_vary() -> None:
     text = to_markdown(_loss_betas_rows()).splitlines()
     assert text[2] == "All rows: lr 0.0002, batch_size 128, latent_dim 100, epochs 5, d_steps 1, seed 0."
-    assert text[4].startswith("| betas | loss | outcome | fid_mnist |")
+    assert text[4].startswith("| betas | loss | outcome | verdict | fid_mnist | readable |")
     assert [line.split(" | ")[:2] for line in text[6:10]] == [
         ["| 0.5, 0.999", "bce"],
         ["| 0.9, 0.999", "bce"],
@@ -460,7 +492,7 @@ def test_a_flagged_trial_is_never_best_and_ties_show() -> None:
     rows = collect_rows(trials, None)
     assert [r.best for r in rows] == [False, True, True, False]
     text = to_markdown(rows)
-    assert text.count("**best (tie)**") == 2 and "**best**:" not in text
+    assert text.count("(**best (tie)**)") == 2 and "(**best**)" not in text
 
 
 def test_unreadable_samples_show_no_score_and_are_never_best() -> None:
@@ -471,7 +503,7 @@ def test_unreadable_samples_show_no_score_and_are_never_best() -> None:
     trials[0].user_attrs["final"]["readable"] = 0.0
     rows = collect_rows(trials, None)
     assert [(r.unreadable, r.fid_mnist, r.best) for r in rows] == [(True, None, False), (False, 700.0, True)]
-    assert "| unreadable |" in to_markdown(rows)
+    assert "|  | 0.00 |" in to_markdown(rows)  # no score, and the share the judge read
 
 
 def test_the_footer_counts_the_trial_epochs_early_stopping_saved() -> None:
@@ -494,7 +526,56 @@ def test_rows_scored_by_another_judge_are_marked_and_never_ranked() -> None:
         trial.user_attrs["judge"] = judge
     rows = collect_rows(trials, None, judge="new/v4/bbbbbbbbbbbb")
     assert [r.other_judge for r in rows] == [True, False, False] and [r.best for r in rows] == [False, True, False]
-    assert rows[0].outcome == "good [scored by old/v3/aaaaaaaaaaaa]"
+    assert rows[0].outcome == "good" and rows[0].said == "good [scored by old/v3/aaaaaaaaaaaa]"
     text = to_markdown(rows)
     assert "Scored by judge new/v4/bbbbbbbbbbbb." in text and "1 row(s) were scored by another judge" in text
     assert [r.best for r in collect_rows(trials, None)] == [True, False, False]  # a store without a judge record
+
+
+def test_every_format_speaks_one_vocabulary() -> None:
+    """outcome is good/bad/unclear (empty until complete), verdict the sentence, fid_mnist a number or empty
+    beside readable: in markdown, csv, json and gansweep.report's DataFrame alike."""
+    import pandas as pd
+
+    from gansweep.tables import seed_records
+
+    good, unreadable = _trial(0, 1e-3, 0, 120.0), _trial(1, 2e-3, 0, 1376.34)
+    good.user_attrs.update(outcome="good", verdict="good")
+    good.user_attrs["final"]["readable"] = 0.97
+    unreadable.user_attrs.update(outcome="unclear", verdict="too early to tell at epoch 1")
+    unreadable.user_attrs["final"]["readable"] = 0.0
+    running = _trial(2, 5e-3, 0, None, state="RUNNING")
+    del running.user_attrs["verdict"]  # not judged yet
+    rows = collect_rows([good, unreadable, running], None)
+    expected = [
+        ("complete", "good", "good", 120.0, 0.97),
+        ("complete", "unclear", "too early to tell at epoch 1", None, 0.0),
+        ("running", None, "", None, None),
+    ]
+    fields = ("state", "outcome", "verdict", "fid_mnist", "readable")
+    assert [tuple(r[f] for f in fields) for r in seed_records(rows)] == expected
+    assert [tuple(r[f] for f in fields) for r in json.loads(to_json(rows))] == expected
+    written = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert [tuple(r[f] for f in fields) for r in written] == [
+        tuple("" if v is None else str(v) for v in row) for row in expected
+    ]
+    frame = pd.DataFrame(seed_records(rows))  # what gansweep.report returns
+    assert frame.fid_mnist.dtype == float and frame.readable.dtype == float  # numbers; NaN where there is none
+    assert list(frame.outcome[:2]) == ["good", "unclear"] and frame.outcome.isna()[2]  # empty until complete
+    assert "judged" not in frame and "unreadable" not in frame
+    table = [line.split(" | ") for line in to_markdown(rows).splitlines() if line.startswith("| 0.")]
+    assert [cells[1:5] for cells in table] == [
+        ["good (**best**)", "good", "120", "0.97"],
+        ["unclear", "too early to tell at epoch 1", "", "0.00"],
+        ["", "_running_", "", ""],
+    ]
+
+
+def test_diagnose_takes_the_run_ids_report_prints(store, capsys) -> None:
+    grid, folder = store
+    capsys.readouterr()
+    assert main(["report", str(grid), "--store", str(folder)]) == 0
+    short = capsys.readouterr().out.splitlines()[6].rstrip(" |").rsplit(" | ", 1)[1]
+    assert len(short) == 8
+    assert main(["diagnose", short, "--store", str(folder)]) == 0
+    assert capsys.readouterr().out.startswith("verdict: ")

@@ -58,6 +58,8 @@ class _GatedStore:
         assert self.trainer is not None
         self.arrived.append((values, self.trainer.epoch))
 
+    def log_image(self, run_id: str, image, key: str, step: int) -> None: ...
+
 
 def test_epochs_train_while_the_store_is_busy_and_every_epoch_arrives_in_order(digits, open_at) -> None:
     """The store answers nothing until epoch 3 has ended: with tracking on the training path the first
@@ -110,3 +112,42 @@ def test_a_command_that_only_reads_creates_no_database(tmp_path: Path) -> None:
         check_tracking(f"sqlite:///{missing}", read_only=True)
     assert not missing.exists()
     check_tracking(f"sqlite:///{missing}")  # `run` makes it
+
+
+class _Images(_Sent):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[tuple[str, int, tuple[int, ...]]] = []
+
+    def log_image(self, run_id: str, image, key: str, step: int) -> None:
+        self.images.append((key, step, image.shape))
+
+
+def test_each_epochs_sample_grid_goes_to_mlflows_image_grid(digits) -> None:
+    """Epoch 0's grid (before training) comes with epoch 1's, then one per epoch, at step = epoch."""
+    sent = _Images()
+    with Sender() as sender:
+        logger = MlflowEpochLogger(sent, "run", sender)  # type: ignore[arg-type]
+        hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 2, "batch_size": 500})
+        Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[logger]).fit()
+        sender.flush()
+    assert [(key, step) for key, step, _ in sent.images] == [("samples", 0), ("samples", 1), ("samples", 2)]
+    assert sent.images[0][2] == (302, 302)  # 10 x 10 digits of 28 px with 2 px gutters
+
+
+def test_a_run_is_named_by_any_prefix_only_it_has(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from gansweep.tracking import resolve_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("x")
+    ids: list[str] = []
+    while len({i[0] for i in ids}) == len(ids):  # until two runs share a first character (17 at most)
+        ids.append(client.create_run(experiment).info.run_id)
+    shared = next(i[0] for i in ids if sum(j[0] == i[0] for j in ids) > 1)
+    assert resolve_run(uri, ids[0][:8]) == ids[0] == resolve_run(uri, ids[0])
+    assert resolve_run(uri, "0123abcd") == "0123abcd" or "0123abcd" in {i[:8] for i in ids}  # no such run
+    with pytest.raises(GansweepError, match=rf"run '{shared}' is ambiguous in sqlite:.*: \d runs start so \("):
+        resolve_run(uri, shared)

@@ -6,23 +6,31 @@ from __future__ import annotations
 import contextlib
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gansweep.config import SweepConfig, load_config
 from gansweep.errors import GansweepError
-from gansweep.options import name_problem
+from gansweep.options import name_problem, path_problem, shown
 
 
-def grid_or_name(target: str) -> SweepConfig | None:
+def grid_or_name(target: str, overrides: Sequence[str] = ()) -> SweepConfig | None:
     """What `gansweep report` and `gansweep status` (and ``gansweep.report``) take: a grid.yaml, read, or
     a sweep's name (None). A target that looks like a file (a path, or a name ending in .yaml or .yml)
     is read as one, so a mistyped grid says it cannot be read rather than that no sweep has its name."""
     if not target.strip():
         raise GansweepError(f"{target!r} names no sweep: give a grid.yaml or a sweep's name")
-    if Path(target).is_file() or target.lower().endswith((".yaml", ".yml")) or name_problem(target):
-        return load_config(target)
-    return None
+    if not (target.lower().endswith((".yaml", ".yml")) or "/" in target or "\\" in target):
+        if path_problem(target) is None and Path(target).is_file():
+            return load_config(target, overrides)
+        if problem := name_problem(target):
+            raise GansweepError(f"{problem}; or give its grid.yaml")
+        if overrides:
+            raise GansweepError(f"--set {overrides[0]}: --set changes a grid file's fields; {target!r} names a sweep")
+        return None
+    if problem := path_problem(target):
+        raise GansweepError(f"{shown(target)}: {problem}")
+    return load_config(target, overrides)
 
 
 def writable_folder(folder: Path, flag: str, fix: str = "give a folder") -> None:

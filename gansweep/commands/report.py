@@ -9,14 +9,17 @@ from gansweep.commands._shared import grid_or_name, writable_folder
 from gansweep.config import plan_trials
 from gansweep.data import TRAIN_SIZES
 from gansweep.errors import GansweepError, redact
+from gansweep.options import name_problem
 from gansweep.sweep import SweepSettings, open_study
 from gansweep.tables import FORMATS, heatmaps, study_rows
 
 
 def main(args: argparse.Namespace) -> int:
 
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise GansweepError(f"--name {problem}")
     plans, name = None, args.name or args.target
-    config = grid_or_name(args.target)
+    config = grid_or_name(args.target, args.set)
     if config is not None:
         plans = plan_trials(config, TRAIN_SIZES[config.dataset], args.target)
         name = args.name or config.name

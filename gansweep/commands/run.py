@@ -8,18 +8,20 @@ import numbers
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
 import optuna
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gansweep.commands._shared import on_sigterm, writable_folder
 from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
-from gansweep.options import MAX_HEARTBEAT, MAX_WORKERS, RunOptions, name_problem
+from gansweep.options import HEARTBEAT, MAX_HEARTBEAT, MAX_WORKERS, RunOptions, name_problem, path_problem
 from gansweep.progress import SweepProgress
 from gansweep.sweep import (
     State,
@@ -35,14 +37,21 @@ from gansweep.sweep import (
 from gansweep.tables import heatmaps, study_rows, to_markdown
 from gansweep.tracking import Tracker, check_tracking, missing_runs
 from gansweep.trainer import device_problem, resolve_device
+from gansweep.view import settings_of, varying
 
 
 def main(args: argparse.Namespace) -> int:
 
+    if args.json and not args.dry_run:
+        raise GansweepError(
+            "--json goes with --dry-run (the trials as a JSON list); a sweep's results as JSON: "
+            "gansweep report GRID --format json"
+        )
     settings = _sweep_settings(args)
     config = settings.config
     plans = plan_trials(config, TRAIN_SIZES[config.dataset], str(args.grid))
     if args.dry_run:
+        check_devices(settings, "--devices" if args.devices is not None else f"{args.grid}: device", here=False)
         return _dry_run(settings, plans, args.json)
 
     preflight(settings, "--devices" if args.devices is not None else f"{args.grid}: device")
@@ -72,12 +81,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _sweep_settings(args: argparse.Namespace) -> SweepSettings:
-    return sweep_settings(args.grid, RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}))
+    options = RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)})
+    return sweep_settings(args.grid, options, args.set)
 
 
-def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
-    """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same)."""
-    config = load_config(grid)
+def sweep_settings(grid: Path, options: RunOptions, overrides: Sequence[str] = ()) -> SweepSettings:
+    """`gansweep run`'s options, checked, as the sweep's settings (the Python API passes the same);
+    ``overrides`` are `--set FIELD=VALUE`, which the sweep's recorded grid.yaml ends with."""
+    config = load_config(grid, overrides)
     _check_options(options)
     auto = options.workers == "auto" and options.devices is None
     if options.devices is not None:
@@ -102,14 +113,15 @@ def sweep_settings(grid: Path, options: RunOptions) -> SweepSettings:
         )
     return SweepSettings(
         config=config,
-        config_text=grid.read_bytes().decode("utf-8-sig"),  # load_config read it as that
+        config_text=grid.read_bytes().decode("utf-8-sig")  # load_config read it as that
+        + "".join(f"\n# gansweep run --set {text}" for text in overrides),
         study_name=options.name or config.name,
         store=Path(options.store),
         storage=options.storage,
         tracking_uri=options.tracking_uri,
         devices=tuple(d for d in listed for _ in range(per_device)),
         auto_workers=auto,
-        heartbeat=options.heartbeat,
+        heartbeat=options.heartbeat or HEARTBEAT,
         retry_failed=options.retry_failed,
     )
 
@@ -122,24 +134,40 @@ def _check_options(options: RunOptions) -> None:
             raise GansweepError(f"--{flag.replace('_', '-')} must be text, got {value!r} ({type(value).__name__})")
     if not isinstance(options.store, (str, os.PathLike)) or not str(options.store):
         raise GansweepError(f"--store must be a folder's path, got {options.store!r}")
+    if problem := path_problem(options.store):
+        raise GansweepError(f"--store: {problem}")
     if options.name is not None and (problem := name_problem(options.name)):
         raise GansweepError(f"--name {problem}")
     for flag, high in (("workers", None), ("trials_per_device", None), ("heartbeat", MAX_HEARTBEAT)):
         value = getattr(options, flag)
         whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if (flag == "workers" and isinstance(value, str) and value == "auto") or (
-            flag == "trials_per_device" and value is None
-        ):
+        if (flag == "workers" and isinstance(value, str) and value == "auto") or (flag != "workers" and value is None):
             continue
         if not whole or value < 1 or (high is not None and value > high):
-            allowed = "a number >= 1 or auto" if flag == "workers" else f"a number from 1 to {high}" if high else ">= 1"
+            allowed = f"a whole number from 1 to {high}" if high else "a whole number >= 1"
+            allowed += " or auto" if flag == "workers" else ""
             raise GansweepError(f"--{flag.replace('_', '-')} must be {allowed}, got {value!r}")
     if not isinstance(options.retry_failed, bool):
         raise GansweepError(f"--retry-failed must be True or False, got {options.retry_failed!r}")
+    _check_together(options)
+
+
+def _check_together(options: RunOptions) -> None:
+    """A flag that only means something beside another is refused without it, not taken and ignored."""
     if options.trials_per_device is not None and options.devices is None:
         raise GansweepError(
             "--trials-per-device needs --devices (it is workers per listed device, e.g. --devices cuda:0 "
             "--trials-per-device 4); without --devices, give --workers N"
+        )
+    if options.devices is not None and options.workers != "auto":
+        raise GansweepError(
+            f"--workers {options.workers} and --devices {options.devices!r}: give one; --devices starts one worker "
+            "per listed device (times --trials-per-device)"
+        )
+    if options.heartbeat is not None and options.storage is None:
+        raise GansweepError(
+            f"--heartbeat {options.heartbeat} needs --storage: heartbeats tell the machines that share a sweep which "
+            "trials' workers are alive; the default store admits one `gansweep run` at a time, which has none"
         )
 
 
@@ -183,10 +211,11 @@ def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> Non
         )
 
 
-def check_devices(settings: SweepSettings, source: str) -> None:
-    """Every worker's device exists on this machine (not needed for a dry run, which trains nothing)."""
+def check_devices(settings: SweepSettings, source: str, here: bool = True) -> None:
+    """Every worker's device is one gansweep trains on, and exists on this machine where ``here`` (a dry
+    run trains nothing: it may plan a GPU sweep on a machine without one)."""
     for device in dict.fromkeys(settings.devices):
-        if problem := device_problem(device):
+        if problem := device_problem(device, here):
             raise GansweepError(f"{source} {problem}")
 
 
@@ -226,21 +255,18 @@ def _dry_run(settings, plans, as_json: bool) -> int:
         print(json.dumps(rows))
         return 0
 
-    table = Table(
-        "#", "model", "lr_g", "lr_d", "batch", "latent", "seed", "state", "reported", title=settings.study_name
-    )
-    for i, row in enumerate(rows):
-        table.add_row(
-            str(i),
-            row["model"],
-            f"{row['lr_g']:g}",
-            f"{row['lr_d']:g}",
-            str(row["batch_size"]),
-            str(row["latent_dim"]),
-            str(row["seed"]),
-            row["state"],
-            row["reported"] or "",
-        )
+    # The settings that tell the trials apart, as the run names do: rows differing only in loss differ there.
+    columns = varying(plans) or ["model"]
+    one_lr = not {"lr_g", "lr_d"} & set(columns)
+    shared = {k: v for k, v in settings_of(plans[0], one_lr).items() if k not in columns} if plans else {}
+    reported = any(r["reported"] for r in rows)
+    table = Table("#", *columns, "state", *(["reported"] if reported else []), title=escape(settings.study_name))
+    for i, (plan, row) in enumerate(zip(plans, rows)):
+        values = settings_of(plan, one_lr)
+        words = [escape(row["reported"] or "")] if reported else []  # the grid's words, not rich's markup
+        table.add_row(str(i), *(values[c] for c in columns), row["state"], *words)
+    if shared:
+        print("All trials: " + ", ".join(f"{k} {v}" for k, v in shared.items()))
     Console().print(table)
     print(f"{len(rows)} trials, {complete} already complete")
     search = settings.config.search

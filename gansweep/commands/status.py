@@ -7,18 +7,22 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gansweep.commands._shared import grid_or_name
 from gansweep.config import plan_trials
 from gansweep.data import TRAIN_SIZES
 from gansweep.errors import GansweepError, redact
+from gansweep.options import name_problem
 from gansweep.sweep import State, SweepSettings, open_study, point_status, recorded_judge, stored_plans
 
 
 def main(args: argparse.Namespace) -> int:
 
-    config = grid_or_name(args.target)
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise GansweepError(f"--name {problem}")
+    config = grid_or_name(args.target, args.set)
     name = args.name or (config.name if config is not None else args.target)
     # Reading a sweep by name needs no grid: open_study(create=False) never looks at the config.
     settings = SweepSettings(config, "", name, args.store, storage=args.storage)  # type: ignore[arg-type]
@@ -29,6 +33,12 @@ def main(args: argparse.Namespace) -> int:
             print(
                 f"warning: no sweep store at {args.store} (no {settings.journal.name}): nothing has run there yet; "
                 "check --store if it has",
+                file=sys.stderr,
+            )
+        elif study is None and settings.shared:
+            print(
+                f"warning: no sweep named {name!r} in {redact(args.storage)}: nothing has run there yet; "
+                "check --storage if it has",
                 file=sys.stderr,
             )
         rows = point_status(trials, plan_trials(config, TRAIN_SIZES[config.dataset], args.target), config.n_search)
@@ -43,10 +53,11 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(rows))
         return 0
 
-    table = Table("#", "point", "state", "worker", "epoch", "detail", "run", title=settings.study_name)
+    table = Table("#", "point", "state", "worker", "epoch", "detail", "run", title=escape(settings.study_name))
     for i, row in enumerate(rows):
         epoch = f"{row['epoch']}/{row['epochs']}" if row["epochs"] else ""
-        table.add_row(str(i), row["label"], row["state"], row["worker"], epoch, row["detail"][:80], row["run_id"][:8])
+        cells = (row["label"], row["state"], row["worker"], epoch, row["detail"][:80], row["run_id"][:8])
+        table.add_row(str(i), *map(escape, cells))  # an error's words, not rich's markup
     Console().print(table)
     always = (State.COMPLETE, State.RUNNING, State.FAILED, State.WAITING)
     counts = {state: sum(r["state"] == state for r in rows) for state in (*always, State.PRUNED, State.INTERRUPTED)}

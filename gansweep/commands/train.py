@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from rich.markup import escape
+
 from gansweep import checkpoint
 from gansweep.artifacts import write_history
 from gansweep.commands._shared import writable_folder
@@ -46,8 +48,9 @@ def main(args: argparse.Namespace) -> int:
     if args.out:
         write_history(history, args.out)
         checkpoint.save_state(trainer, args.out)  # write_history wrote its history files above
-        progress.console.print(
-            f"wrote {args.out}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, checkpoint.pt"
+        progress.console.print(  # the path as given: a folder named "a[/]b" is no markup (it raised after training)
+            f"wrote {escape(str(args.out))}/: history.json, epochs.csv, steps.csv, samples.npy, samples_final.png, "
+            "checkpoint.pt"
         )
     if args.json:
         json.dump(

@@ -1,4 +1,5 @@
-"""`gansweep ui`: the MLflow UI on a store, opened on the sweep's experiment."""
+"""`gansweep ui`: the MLflow UI on a store, its address printed once it answers, opening on the sweep's
+trials compared (``view``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,21 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 from gansweep.commands._shared import on_sigterm
 from gansweep.errors import GansweepError, redact
-from gansweep.tracking import check_tracking, default_tracking_uri, experiment_id, holds_database
+from gansweep.tracking import check_tracking, default_tracking_uri, holds_database
+from gansweep.view import sweep_page
+
+QUIET = {
+    "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated:UserWarning",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+}
+"""The server's own environment: the deprecation warning MLflow's server raises in each worker says nothing a
+user can act on, and `gansweep ui` needs no server-side jobs (each is a process)."""
 
 
 def main(args: argparse.Namespace) -> int:
@@ -22,22 +34,38 @@ def main(args: argparse.Namespace) -> int:
         )
     uri = args.tracking_uri or default_tracking_uri(args.store)
     check_tracking(uri, read_only=True)
-    experiment = experiment_id(uri, args.name)
-    page = f"#/experiments/{experiment}/runs?workflowType=machine_learning" if experiment else ""
-    print(f"MLflow UI for {redact(uri)} at http://{args.host}:{args.port}/{page} (Ctrl-C to stop)", flush=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    command += ["--host", args.host, "--port", str(args.port)]
+    url = f"http://{args.host}:{args.port}/" + sweep_page(uri, args.name)
+    print(f"starting the MLflow UI for {redact(uri)} ...", flush=True)
+    # One worker: one person browses (MLflow's default of 4 took 4 times the start-up on 2 cores).
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--registry-store-uri", uri]
+    command += ["--host", args.host, "--port", str(args.port), "--workers", "1"]
+    command += ["--uvicorn-opts", "--log-level warning"]  # not a line per request
     if not args.tracking_uri:
         command += ["--default-artifact-root", (args.store / "artifacts").resolve().as_uri()]
     # Its own process group: the server's workers go with it when gansweep ui is stopped, however.
-    server = subprocess.Popen(command, start_new_session=True)
+    server = subprocess.Popen(command, start_new_session=True, env={**os.environ, **QUIET})
     try:
         with on_sigterm(KeyboardInterrupt):
+            if _answers(server, args.host, args.port):
+                print(f"open {url} (Ctrl-C to stop)", flush=True)
             return server.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         _stop(server)
+
+
+def _answers(server: subprocess.Popen, host: str, port: int) -> bool:
+    """Waits until the server answers (a busy machine took 49 s), or has exited (False)."""
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host.strip("[]")
+    health = f"http://{local if ':' not in local else f'[{local}]'}:{port}/health"
+    while server.poll() is None:
+        try:
+            urllib.request.urlopen(health, timeout=2).close()
+            return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    return False
 
 
 def _stop(server: subprocess.Popen) -> None:

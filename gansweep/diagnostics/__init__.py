@@ -4,7 +4,7 @@ Where is mode collapse decided? ``flags.py`` (``mode_collapse``), with every thr
 """
 
 from gansweep.diagnostics.evaluate import SampleEvaluator
-from gansweep.diagnostics.flags import FLAG_NAMES, Diagnosis, Flag, diagnose
+from gansweep.diagnostics.flags import FLAG_NAMES, Diagnosis, Flag, diagnose, illegible
 from gansweep.diagnostics.judge import Judge, load_judge
 from gansweep.diagnostics.metrics import METRICS, sample_metrics, unreadable
 
@@ -16,6 +16,7 @@ __all__ = [
     "METRICS",
     "SampleEvaluator",
     "diagnose",
+    "illegible",
     "load_judge",
     "sample_metrics",
     "unreadable",

@@ -62,6 +62,13 @@ between samples that are near copies and samples that are merely poor."""
 PIXEL_DIVERSITY_COLLAPSED = 0.2
 """For samples the judge cannot read (low confidence) its features say nothing about variety, so raw
 pixels decide: identical blobs score ~0, uniform noise ~1.4, real digits 1."""
+DISTINCT_COLLAPSED = 400
+"""At most ~400 distinct images (``metrics.distinct_images``): a 10x10 grid drawn from 400 images repeats
+~12 of its cells, a person sees the copies. Measured (shipped mnist-5k judge, 256 samples): real test
+digits >= 4,000 in 40 draws (>= 12,800 at 1,000 samples), readable real runs 2,254-6,468 where any pair
+was near; 10-50 real digits drawn over and over, with pixel noise up to sd 32/255, 10-62; the same with a
+one-pixel shift (9 images per digit) 82-202. Read only where the judge can read the samples (its features
+of garbage say nothing of how alike they are)."""
 SPIKE_RATIO, SPIKE_MIN = 1.5, 1.0
 """A G-loss spike: an epoch's G loss 1.5x the median of the three before it and at least 1.0 above it,
 while D loss was below ``SPIKE_D_LOW`` — the signature report 000 describes before mode collapse."""
@@ -76,19 +83,24 @@ or noised real digits 284-299; uniform noise ~2,000; a single digit class ~2,200
 
 UNSTABLE_WINDOW = 3
 UNSTABLE_RATIO, UNSTABLE_MIN_STD = 4.0, 0.5
-"""Unstable: after a 3-epoch warm-up, a 3-epoch window whose G-loss standard deviation is 4x the
-trial's median window and at least 0.5 — large oscillation after the losses had settled
-(report 000: 'suddenly unstable at 17-27 epochs'). Needs 8 epochs to tell settled from not."""
+"""Unstable: after a 3-epoch warm-up, a 3-epoch window whose G-loss wobble (standard deviation about the
+window's own straight line) is 4x the trial's median window and at least 0.5 — large oscillation after the
+losses had settled (report 000: 'suddenly unstable at 17-27 epochs'). Needs 8 epochs to tell settled from
+not. About its line, not its mean: a healthy G loss falling 5 -> 1 over its first five epochs had a plain
+standard deviation of 0.6-0.8 in epochs 4-6 and read "unstable"; an alternation (+-a) wobbles as much
+either way."""
 UNSTABLE_MIN_EPOCHS = 8
 
-TREND_METRICS = {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1}
+TREND_METRICS = {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1, "distinct": 1}
 """The metrics a trend is read from, with the sign of "better". Pixel diversity is among them because
 samples the judge cannot read pin the judge's own metrics (fid_mnist ~1314, diversity 0, 1 digit) while
-their pixels still show a generator moving away from one blob."""
-VARIETY = ("modes_covered", "diversity", "pixel_diversity")
-"""The collapse measures: how many digits, how varied in the judge's features and in pixels. Collapsed
-samples are stuck until one of these sets a new best (``Evaluation.variety``): a generator that draws one
-digit better each epoch (fid_mnist falling) still draws one digit. Severity before trend."""
+their pixels still show a generator moving away from one blob. Records without ``distinct`` (written
+before it) read as not measuring it."""
+VARIETY = ("modes_covered", "diversity", "pixel_diversity", "distinct")
+"""The collapse measures: how many digits, how varied in the judge's features and in pixels, how many
+distinct images. Collapsed samples are stuck until one of these sets a new best (``Evaluation.variety``): a
+generator that draws one digit better each epoch (fid_mnist falling) still draws one digit, while a cgan
+(lr 2e-3) going from ~12 to ~172 distinct images at epochs 15-30 draws more of them. Severity before trend."""
 NEAR_COPIES = 0.1
 """Judge diversity below 0.1 (of real digits'): near-copies. Measured: one image repeated with noise 0.02;
 one blob in every cell 0.02-0.06 (mlp lr 2e-4 batch 512, cs231n-mlp lr 1e-3 batch 128 at epochs 5-13);
@@ -99,6 +111,10 @@ Measured with ``benchmarks/metric_noise.py`` (30 draws of resampled real trainin
 held-out ones), shipped judge: all digits 38.6 +- 5.7, blurred digits 162 +- 8.8, three classes 747 +- 11.3,
 one class 1336 +- 19.2 (the judge trained per machine before it gave 36 +- 5.3, 149 +- 7.8, 681 +- 10.6-16.6
 and 1244 +- 16.0)."""
+DISTINCT_NOISE = 0.15
+"""Spread of ``distinct`` as a share of its value: 30 draws of 256 samples from S real digits with pixel
+noise gave sd 0 for S <= 20, 1.4 % at 50, 3.2 % at 100, 5.1 % at 200, 10.4 % at 400 and 14.8 % at 800
+(``benchmarks/metric_noise.py``, its "again" pools: 1.0 %, 5.9 % and 13 % at 50, 200 and 800)."""
 NOISE = {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01}
 """Spread of the other trend metrics at 256 samples, same draws: diversity 0.005-0.011, pixel diversity
 0.004-0.009; modes_covered did not move at all (10/10, 3/3 and 1/1 in every draw), so half a digit
@@ -141,10 +157,19 @@ or noised ones 0.96-0.97, generated speckled digits 0.5-0.8 — and for those th
 low: a cs231n-mlp at epoch 38 drawing all ten digits, speckled, covered 6/10 at confidence 0.66."""
 ONE_LOOK_EPOCHS = 20
 """Severe samples (``_severe``) at a run's only evaluation (a sweep whose ``eval_every`` is its epochs,
-or ``diagnose`` with one .npy) are a mode collapse from epoch 20 on, of unknown onset; before, too early
-to tell. Every generator starts from near-copies, and the slowest real run measured drew them until
-epoch 14 (cs231n-mlp lr 1e-3 batch 128, mnist-5k); after that, severe samples are what the grid shows:
-one or two shapes, or one class drawn clearly, in every cell."""
+or ``diagnose`` with one .npy) are a mode collapse from epoch 20 on, of unknown onset unless the losses
+date it (``REGIME_CLEAR``); before, too early to tell. Every generator starts from near-copies, and the
+slowest real run measured drew them until epoch 14 (cs231n-mlp lr 1e-3 batch 128, mnist-5k); after that,
+severe samples are what the grid shows: one or two shapes, or one class drawn clearly, in every cell.
+Likewise samples the judge cannot read (``illegible``) from epoch 20 on are low quality, whatever their
+trend: that run was illegible to epoch 9 (confidence 0.44) and legible from 12 (0.75), as was every
+other real run that went on to learn."""
+REGIME_CLEAR = 4.0
+"""One clear change of regime in the losses: the epoch that splits the history into two spells whose mean
+G loss rises, and whose mean D loss falls, by 4 standard deviations of the spells themselves (and G by at
+least ``SPIKE_MIN``). A straight ramp splits at most 3.46 sd apart (sqrt 12), whatever its slope; real runs
+without such an event 0.9-3.2, the two with one 10-12 (G) and 5-9.5 (D). It dates a collapse seen at a
+run's only evaluation, when that evaluation follows it."""
 
 
 @dataclass(frozen=True)
@@ -260,10 +285,20 @@ def d_collapse(epochs: list[Record], states: list[Evaluation]) -> Flag | None:
     return next((f for f in found if f.end is None), found[0] if found else None)
 
 
+def illegible(r: Record) -> bool:
+    """Samples the judge cannot read as digits: its features are silent (``unreadable``) or it is unsure of
+    them. Their judge metrics measure nothing: only their pixels say whether they are alike."""
+    return unreadable(r) or r["confidence"] < LOW_CONFIDENCE
+
+
+def _few_distinct(r: Record) -> bool:
+    return not illegible(r) and r.get("distinct", math.inf) <= DISTINCT_COLLAPSED
+
+
 def _quality(r: Record) -> str:
-    if r["confidence"] < LOW_CONFIDENCE:
+    if illegible(r):
         return "collapsed" if r["pixel_diversity"] < PIXEL_DIVERSITY_COLLAPSED else "poor"
-    if r["modes_covered"] <= MODES_COLLAPSED or r["diversity"] < DIVERSITY_COLLAPSED:
+    if r["modes_covered"] <= MODES_COLLAPSED or r["diversity"] < DIVERSITY_COLLAPSED or _few_distinct(r):
         return "collapsed"
     return "poor" if r["fid_mnist"] > FID_HIGH else "healthy"
 
@@ -271,12 +306,16 @@ def _quality(r: Record) -> str:
 def _noise(metric: str, values: list[float]) -> float:
     if metric == "fid_mnist":
         return FID_NOISE[0] + FID_NOISE[1] * statistics.fmean(values)
+    if metric == "distinct":
+        return DISTINCT_NOISE * statistics.fmean(values)
     return NOISE[metric]
 
 
 def _measured(metric: str, r: Record) -> bool:
-    """The judge's diversity of unreadable samples is no measurement: all their features are zero."""
-    return metric != "diversity" or not unreadable(r)
+    """Only pixels measure samples the judge cannot read (``illegible``): their features are all zero, or
+    the judge's class count of near-identical noise (4/10 at confidence 0.19 in the quickstart's lr 2e-4
+    batch 256 trial) and its fid_mnist (the constant 1376) are no evidence of progress."""
+    return metric in r and (metric == "pixel_diversity" or not illegible(r))
 
 
 def _direction(metric: str, window: list[Record]) -> int:
@@ -343,7 +382,8 @@ def _evaluation(evals: list[Record], i: int, record: bool, variety: bool) -> Eva
 
 def evaluations(epochs: list[Record]) -> tuple[list[Record], list[Evaluation]]:
     """The evaluated records (one per epoch, every metric the states read finite) and the state of each."""
-    by_epoch = {int(r["epoch"]): r for r in epochs if all(_finite(r.get(m)) for m in (*TREND_METRICS, "confidence"))}
+    read = (*(m for m in TREND_METRICS if m != "distinct"), "confidence")  # see TREND_METRICS
+    by_epoch = {int(r["epoch"]): r for r in epochs if all(_finite(r.get(m)) for m in read)}
     evals = [by_epoch[e] for e in sorted(by_epoch)]
     records = _records(evals, TREND_METRICS)
     varieties = _records(evals, {m: TREND_METRICS[m] for m in VARIETY}, variety=True)
@@ -404,10 +444,13 @@ def _stuck(states: list[Evaluation], variety: bool = False) -> bool:
 
 def _severe(r: Record) -> bool:
     """Samples a person calls collapsed at a glance: near-copies (``NEAR_COPIES``, or pixels
-    near-identical), at most ``SEVERE_MODES`` digits, or at most ``MODES_COLLAPSED`` drawn as surely as
-    real ones (``SURE``). The judge's digits of unreadable samples are not counted (all alike)."""
-    near_copies = r["pixel_diversity"] < PIXEL_DIVERSITY_COLLAPSED or (
-        not unreadable(r) and r["diversity"] < NEAR_COPIES
+    near-identical), a few distinct images drawn again and again (``DISTINCT_COLLAPSED``), at most
+    ``SEVERE_MODES`` digits, or at most ``MODES_COLLAPSED`` drawn as surely as real ones (``SURE``). The
+    judge's digits of unreadable samples are not counted (all alike)."""
+    near_copies = (
+        r["pixel_diversity"] < PIXEL_DIVERSITY_COLLAPSED
+        or (not unreadable(r) and r["diversity"] < NEAR_COPIES)
+        or _few_distinct(r)
     )
     few = r["modes_covered"] <= SEVERE_MODES or (r["modes_covered"] <= MODES_COLLAPSED and r["confidence"] >= SURE)
     return near_copies or (few and not unreadable(r))
@@ -437,7 +480,7 @@ def mode_collapse(
         if drop or with_d or (ongoing and _stuck(states, variety=True)):
             chosen = (first, last, drop, ongoing)
     if chosen is None:
-        return _one_look(evals, states)
+        return _one_look(epochs, evals, states)
     first, last, drop, ongoing = chosen
     onset = states[first].epoch
     if not drop:  # blobs from the start are an untrained G: the collapse is when it stopped moving
@@ -457,39 +500,97 @@ def mode_collapse(
     return Flag("mode_collapse", onset, evidence, f"mode collapse from epoch {onset} ({_what(r)})", end)
 
 
-def _one_look(evals: list[Record], states: list[Evaluation]) -> Flag | None:
+def _one_look(epochs: list[Record], evals: list[Record], states: list[Evaluation]) -> Flag | None:
     """Collapsed samples at the only evaluation of a run long enough (``ONE_LOOK_EPOCHS``) that no
-    generator still learning draws such samples: a mode collapse, of unknown onset."""
+    generator still learning draws such samples: a mode collapse, dated by the losses' one clear change of
+    regime before it (``regime_change``), else of unknown onset."""
     if len(states) != 1 or not _severe(evals[0]) or states[0].epoch < ONE_LOOK_EPOCHS:
         return None
     r, epoch = evals[0], states[0].epoch
-    phrase = f"mode collapse at epoch {epoch} ({_what(r)}; one evaluation: onset unknown)"
-    return Flag("mode_collapse", epoch, _collapse_evidence(r) + "; the only evaluation", phrase)
+    change = regime_change([e for e in epochs if e["epoch"] <= epoch])
+    if change is None:
+        phrase = f"mode collapse at epoch {epoch} ({_what(r)}; one evaluation: onset unknown)"
+        return Flag("mode_collapse", epoch, _collapse_evidence(r) + "; the only evaluation", phrase)
+    onset, words = change
+    phrase = f"mode collapse from epoch {onset} ({_what(r)}; one evaluation, dated by the losses: {words})"
+    return Flag("mode_collapse", onset, f"{_collapse_evidence(r)}; the only evaluation; {words}", phrase)
+
+
+def regime_change(epochs: list[Record]) -> tuple[int, str] | None:
+    """The epoch of the losses' one clear change of regime (``REGIME_CLEAR``): G loss up and D loss down
+    between the spells it splits the history into, with words saying so; None without one."""
+    g, d = [r["g_loss"] for r in epochs], [r["d_loss"] for r in epochs]
+    if len(g) < 4 or not all(_finite(x) for x in g + d):
+        return None
+    g_spells, d_spells = _spells(g), _spells(d)
+    best = None
+    for k in range(2, len(g) - 1):
+        (g0, g1, g_sd), (d0, d1, d_sd) = g_spells[k], d_spells[k]
+        clear = g1 - g0 >= max(SPIKE_MIN, REGIME_CLEAR * g_sd) and d0 - d1 >= REGIME_CLEAR * d_sd and d1 < d0
+        score = (g1 - g0) / max(g_sd, 1e-12)
+        if clear and (best is None or score > best[0]):
+            words = f"from epoch {epochs[k]['epoch']} D loss {d0:.2f} -> {d1:.2f}, G loss {g0:.2f} -> {g1:.2f}"
+            best = (score, int(epochs[k]["epoch"]), words)
+    return None if best is None else best[1:]
+
+
+def _spells(values: list[float]) -> dict[int, tuple[float, float, float]]:
+    """For each split k (2 <= k <= n - 2): (mean of values[:k], mean of values[k:], their pooled
+    standard deviation), from running sums: one pass whatever the history's length."""
+    n = len(values)
+    sums, squares = [0.0], [0.0]
+    for v in values:
+        sums.append(sums[-1] + v)
+        squares.append(squares[-1] + v * v)
+    out = {}
+    for k in range(2, n - 1):
+        m0, m1 = sums[k] / k, (sums[n] - sums[k]) / (n - k)
+        within = squares[k] - k * m0 * m0 + (squares[n] - squares[k]) - (n - k) * m1 * m1
+        out[k] = (m0, m1, math.sqrt(max(within, 0.0) / (n - 2)))
+    return out
 
 
 def _collapse_evidence(r: Record) -> str:
+    distinct = f", ~{r['distinct']:.0f} distinct images" if _few_distinct(r) else ""
     return (
-        f"{r['modes_covered']}/10 digits covered, diversity {r['diversity']:.2f} (pixels "
+        f"{r['modes_covered']}/10 digits covered{distinct}, diversity {r['diversity']:.2f} (pixels "
         f"{r['pixel_diversity']:.2f}), confidence {r['confidence']:.2f} at epoch {r['epoch']}"
     )
 
 
 def _what(r: Record) -> str:
-    return "near-identical samples" if r["confidence"] < LOW_CONFIDENCE else f"{r['modes_covered']}/10 digits"
+    if r["confidence"] < LOW_CONFIDENCE:
+        return "near-identical samples"
+    if _few_distinct(r) and r["modes_covered"] > SEVERE_MODES:  # a few digits say it already
+        return f"~{r['distinct']:.0f} distinct images, {r['modes_covered']}/10 digits"
+    return f"{r['modes_covered']}/10 digits"
 
 
-def unstable(epochs: list[Record], before: int | None) -> Flag | None:
-    """Large G-loss oscillation after the losses had settled (windows starting before ``before``)."""
+def _wobble(values: list[float]) -> float:
+    """The standard deviation of ``values`` about their least-squares line: oscillation, not trend."""
+    x = range(len(values))
+    mx, my = statistics.fmean(x), statistics.fmean(values)
+    slope = sum((a - mx) * (b - my) for a, b in zip(x, values)) / sum((a - mx) ** 2 for a in x)
+    return statistics.pstdev([b - my - slope * (a - mx) for a, b in zip(x, values)])
+
+
+def unstable(epochs: list[Record], before: int | None, change: int | None = None) -> Flag | None:
+    """Large G-loss oscillation after the losses had settled (windows starting before ``before``). Windows
+    across the losses' one change of regime (``regime_change``: its epoch ``change``) are not read: a jump
+    from one level to another is not an oscillation."""
     g = [r["g_loss"] for r in epochs]
     if len(g) < UNSTABLE_MIN_EPOCHS or not all(_finite(x) for x in g):
         return None
-    spreads = [statistics.pstdev(g[i : i + UNSTABLE_WINDOW]) for i in range(len(g) - UNSTABLE_WINDOW + 1)]
+    spreads = [_wobble(g[i : i + UNSTABLE_WINDOW]) for i in range(len(g) - UNSTABLE_WINDOW + 1)]
     typical = statistics.median(spreads[UNSTABLE_WINDOW:])
     limit = max(UNSTABLE_RATIO * typical, UNSTABLE_MIN_STD)
     hot = [
         i
         for i, s in enumerate(spreads)
-        if i >= UNSTABLE_WINDOW and s > limit and (before is None or epochs[i]["epoch"] < before - UNSTABLE_WINDOW + 1)
+        if i >= UNSTABLE_WINDOW
+        and s > limit
+        and (before is None or epochs[i]["epoch"] < before - UNSTABLE_WINDOW + 1)
+        and (change is None or not epochs[i]["epoch"] < change <= epochs[i + UNSTABLE_WINDOW - 1]["epoch"])
     ]
     if not hot:
         return None
@@ -504,7 +605,7 @@ def unstable(epochs: list[Record], before: int | None) -> Flag | None:
     return Flag(
         "unstable",
         start,
-        f"G-loss std {worst:.2f} in epochs {start}-{end} vs {typical:.2f} typical",
+        f"G-loss wobble (std about its trend) {worst:.2f} in epochs {start}-{end} vs {typical:.2f} typical",
         f"unstable at epochs {start}-{end}",
         None if end >= epochs[-1]["epoch"] else end + 1,
     )
@@ -519,6 +620,16 @@ def sample_verdict(evals: list[Record], states: list[Evaluation], collapsed: boo
     last, state = evals[-1], states[-1]
     poor = state.quality == "poor"
     epoch, since = state.epoch, _stall(states, variety=not poor)
+    if illegible(last) and epoch >= ONE_LOOK_EPOCHS:
+        start = next((s.epoch for s, r in zip(reversed(states), reversed(evals)) if not illegible(r)), None)
+        unread = states[0].epoch if start is None else next(s.epoch for s in states if s.epoch > start)
+        return Flag(
+            "low_quality",
+            unread,
+            f"the judge reads none of the samples at epoch {epoch} (confidence {last['confidence']:.2f}, pixel "
+            f"diversity {last['pixel_diversity']:.2f}), unreadable since epoch {unread}",
+            f"low quality (samples unreadable at epoch {epoch})",
+        )
     if poor and _stuck(states):
         return Flag(
             "low_quality",
@@ -575,7 +686,8 @@ def diagnose(epochs: list[Record]) -> Diagnosis:
     d_flag = d_collapse(epochs, states)
     flags: list[Flag] = [f for f in (diverged(epochs), d_flag, mode_collapse(epochs, evals, states, d_flag)) if f]
     lasting_d = d_flag if d_flag is not None and d_flag.end is None else None
-    flags += [f for f in (unstable(epochs, lasting_d.epoch if lasting_d else None),) if f]
+    change = regime_change(epochs)
+    flags += [f for f in (unstable(epochs, lasting_d.epoch if lasting_d else None, change and change[0]),) if f]
     collapsed = any(f.name in ("d_collapse", "mode_collapse") and f.end is None for f in flags)
     flags += [f for f in (sample_verdict(evals, states, collapsed),) if f]
     if not flags and not evals and len(epochs) == 1:  # no samples to read, and the loss flags need 2+ epochs

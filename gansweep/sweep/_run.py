@@ -28,12 +28,14 @@ from gansweep.sweep._queue import (
     worker_id,
 )
 from gansweep.sweep._record import State, TrialRecord
+from gansweep.sweep._runs import STATE
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study, repair_journal
 from gansweep.sweep._worker import DiskFull, Event, Worker, worker_process
 from gansweep.tracking import Tracker
 from gansweep.trainer import resolve_device
+from gansweep.view import share_plans
 
 
 @dataclass
@@ -67,6 +69,7 @@ def run_sweep(settings: SweepSettings, plans: list[TrialPlan], on_event: Callabl
             if not settings.shared:
                 _queue_leftovers(study, tracker, on_event)
             parent_run = tracker.sweep_run(settings.study_name, settings.config_text)
+            share_plans(tracker, settings.config, plans)  # the page `gansweep ui` opens
             sampled = settings.config.search.space if settings.config.search else {}
             enqueue_missing(study, plans, settings.config.n_search, settings.retry_failed, sampled)
         result = SweepResult(plans, {}, parent_run=parent_run)
@@ -141,9 +144,7 @@ def _queue_leftovers(study, tracker, on_event: Callable[[Event], None]) -> None:
     leftovers = [t for t in running_trials(study) if fail_and_requeue(study, t)]
     for record in map(TrialRecord.of, leftovers):
         if record.run_id:
-            tracker.end_trial(
-                record.run_id, "KILLED", {"gansweep.outcome": State.INTERRUPTED.value}, only_if_running=True
-            )
+            tracker.end_trial(record.run_id, "KILLED", {STATE: State.INTERRUPTED.value}, only_if_running=True)
     if leftovers:
         message = f"{len(leftovers)} trial(s) left running by an earlier run marked interrupted; retrying them"
         on_event(("warning", {"message": message}))

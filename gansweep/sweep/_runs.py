@@ -33,18 +33,31 @@ from gansweep.sweep._record import TrialRecord
 from gansweep.sweep._signals import uninterrupted
 from gansweep.tracking import Tracker
 from gansweep.trainer import History, Trainer
+from gansweep.view import run_name
+
+STATE = "gansweep.state"
+"""Why a run ended KILLED (interrupted, taken over): ``gansweep.outcome`` is only ever good, bad or unclear."""
 
 
 def params_of(plan: TrialPlan) -> dict[str, Any]:
-    """A trial's MLflow params: what it trains."""
-    return {"model": plan.model, "dataset": plan.dataset, "seed": plan.seed, **plan.hp.as_params()}
+    """A trial's MLflow params: what it trains; ``lr`` too where lr_g and lr_d are one value, as the grid
+    and the report name it (the UI's column for it)."""
+    hp = plan.hp
+    lr = {"lr": hp.lr_g} if hp.lr_g == hp.lr_d else {}
+    return {"model": plan.model, "dataset": plan.dataset, "seed": plan.seed, **lr, **hp.as_params()}
 
 
 class TrialRuns:
     """Starts, checkpoints, resumes, publishes and ends the MLflow runs of one worker's trials."""
 
     def __init__(
-        self, tracker: Tracker, parent_run: str, snapshot_every: int, names: dict[str, str], judge: str
+        self,
+        tracker: Tracker,
+        parent_run: str,
+        snapshot_every: int,
+        names: dict[str, str],
+        judge: str,
+        searched: tuple[str, ...] = (),
     ) -> None:
         self.tracker = tracker
         self.judge = judge
@@ -52,7 +65,9 @@ class TrialRuns:
         self.parent_run = parent_run
         self.snapshot_every = snapshot_every
         self.names = names
-        """Point key -> its run's name (``config.run_names``); a search trial's is its label."""
+        """Point key -> its run's name (``view.run_names``)."""
+        self.searched = list(searched)
+        """The settings a search samples: a search trial's run is named by its values of them."""
         self.scratch = Path(tempfile.mkdtemp(prefix="gansweep-"))
         """Checkpoints on their way to the store, one folder per run."""
 
@@ -68,11 +83,12 @@ class TrialRuns:
             "gansweep.judge": self.judge,
             **({"gansweep.reported": plan.reported} if plan.reported else {}),
         }
-        return self.tracker.start_trial(self.parent_run, self.names.get(plan.key, plan.label), params_of(plan), tags)
+        name = self.names.get(plan.key) or run_name(plan, self.searched)
+        return self.tracker.start_trial(self.parent_run, name, params_of(plan), tags)
 
     def replace(self, previous_run: str, run_id: str) -> None:
         """The run of the trial this one replaces ends KILLED, if a dead worker left it RUNNING."""
-        self.end(previous_run, "KILLED", {"gansweep.outcome": f"continued in run {run_id}"}, only_if_running=True)
+        self.end(previous_run, "KILLED", {STATE: "interrupted", "gansweep.continued_in": run_id}, only_if_running=True)
 
     def checkpoint(self, run_id: str, saved: checkpoint.Snapshot) -> None:
         """Writes and uploads an epoch's snapshot (from the trial's tracking thread): the history first
@@ -137,8 +153,8 @@ class TrialRuns:
         }
         self.end(run_id, "FINISHED", tags)
 
-    def kill(self, run_id: str, outcome: str) -> None:
-        self.end(run_id, "KILLED", {"gansweep.outcome": outcome})
+    def kill(self, run_id: str, state: str) -> None:
+        self.end(run_id, "KILLED", {STATE: state})
 
     def fail(self, run_id: str, message: str) -> None:
         self.end(run_id, "FAILED", {"gansweep.error": message[:5000]})

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 from sqlalchemy import text
@@ -57,7 +58,7 @@ def open_storage(settings: SweepSettings, create: bool = True):
     refused, in one line that says which line is damaged and how to keep the good ones."""
     _quiet_optuna()
     if settings.storage:
-        return _open_rdb(settings)
+        return _open_rdb(settings) if create or _holds_studies(settings.storage) else None
     path = settings.journal
     if not create and not path.exists():
         return None
@@ -121,6 +122,25 @@ def _damaged(path: Path, intact: int, reason: str, total: int | None = None) -> 
         f"{head} Its first {intact} line(s) are intact: keep them (mv {path} {path}.damaged && head -n {intact} "
         f"{path}.damaged > {path}) and run again: for what the later lines held, {_REBUILT}"
     )
+
+
+def _holds_studies(url: str) -> bool:
+    """Whether the database at ``url`` holds Optuna's tables, asked without creating anything: Optuna
+    makes its tables in any database it opens, and SQLite the file itself, so a read-only command
+    (status, report, a dry run) pointed at a mistyped ``sqlite:///`` path left an empty store there."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database in ("", ":memory:") or not Path(database).is_file() or not Path(database).stat().st_size:
+                return False
+        engine = sqlalchemy.create_engine(url, connect_args=connect_args(url))
+        try:
+            return sqlalchemy.inspect(engine).has_table("studies")
+        finally:
+            engine.dispose()
+    except Exception as error:  # a missing driver, a refused connection, a wrong password
+        raise database_error("--storage", url, error) from None
 
 
 def _open_rdb(settings: SweepSettings):

@@ -27,7 +27,7 @@ from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import Trial, TrialState
 
 from gansweep import checkpoint
-from gansweep.config import Objective, TrialPlan, plan_trials, run_names, suggest_plan
+from gansweep.config import Objective, TrialPlan, plan_trials, suggest_plan
 from gansweep.data import TRAIN_SIZES, Digits, load_dataset
 from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, unreadable
 from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
@@ -37,12 +37,13 @@ from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
 from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
-from gansweep.sweep._runs import TrialRuns
+from gansweep.sweep._runs import STATE, TrialRuns
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
 from gansweep.tracking import MlflowEpochLogger, Sender, Tracker
 from gansweep.trainer import History, Trainer, TrainerCallback, precision_line
+from gansweep.view import run_names
 
 Event = tuple[str, dict[str, Any]]
 """(kind, payload) sent from a worker to the sweep: ``start``, ``step``, ``epoch``, ``end``,
@@ -62,19 +63,27 @@ class DiskFull(GansweepError):
     """No space left where the stores write: every further trial would fail the same way."""
 
 
-def objective_value(history: History, diagnosis: Diagnosis, objective: Objective) -> float:
-    """The final epoch's ``objective.metric`` (default ``fid_mnist``). ``d_gap`` is |D(x) - D(G(z))|: 0
-    when D can no longer tell real from generated, 1 when D has won outright (report 000's collapse).
+def epoch_value(record: dict[str, float], objective: Objective) -> float | None:
+    """An epoch's ``objective.metric`` (default ``fid_mnist``); ``d_gap`` is |D(x) - D(G(z))|: 0 when D can
+    no longer tell real from generated, 1 when D has won outright (report 000's collapse). None where the
+    epoch measured nothing: the metric was not evaluated, is NaN, or scores samples the judge could not
+    read (a constant)."""
+    if objective.metric == "d_gap":
+        value = abs(record["d_real"] - record["d_fake"])
+    else:
+        value = record.get(objective.metric, math.nan)
+    if math.isnan(value) or (objective.metric in METRICS and unreadable(record)):
+        return None
+    return value
 
-    The worst value (inf, or -inf when maximizing) where the number would mislead Optuna: a trial judged
-    bad (a diverged one's score is of noise), samples the judge could not read (their score is a
-    constant), or NaN. So Optuna's best is never a flagged trial; its own metrics keep the measured value."""
-    last = history.epochs[-1]
-    value = (
-        abs(last["d_real"] - last["d_fake"]) if objective.metric == "d_gap" else last.get(objective.metric, math.nan)
-    )
-    judged = objective.metric in METRICS and unreadable(last)
-    if diagnosis.outcome == "bad" or judged or math.isnan(value):
+
+def objective_value(history: History, diagnosis: Diagnosis, objective: Objective) -> float:
+    """The final epoch's ``epoch_value``, told to Optuna. The worst value (inf, or -inf when maximizing)
+    where the number would mislead Optuna: a trial judged bad (a diverged one's score is of noise), or a
+    final epoch that measured nothing. So Optuna's best is never a flagged trial; its own metrics (and its
+    intermediate values, each epoch's ``epoch_value``) keep what was measured."""
+    value = epoch_value(history.epochs[-1], objective)
+    if diagnosis.outcome == "bad" or value is None:
         return math.inf if objective.direction == "minimize" else -math.inf
     return value
 
@@ -137,7 +146,8 @@ class Worker:
         if timer.total >= SLOW_SETUP:
             emit(("note", {"message": f"worker {number} on {device} set up in {timer}"}))
         names = run_names(plan_trials(cfg, TRAIN_SIZES[cfg.dataset]))
-        runs = TrialRuns(tracker, parent_run, cfg.snapshot_every, names, judge.name)
+        searched = tuple(cfg.search.space) if cfg.search else ()
+        runs = TrialRuns(tracker, parent_run, cfg.snapshot_every, names, judge.name, searched)
         return cls(settings, device, emit, storage, study, runs, digits, judge, reference)
 
     def run_queue(self) -> None:
@@ -281,13 +291,17 @@ def _trainer(
     )
     callbacks = [evaluator, MlflowEpochLogger(worker.runs.tracker, run_id, sender)]
     callbacks.append(
-        _SweepCallback(worker.runs, worker.emit, trial, plan, run_id, heartbeat, sender, cfg.checkpoint_every)
+        _SweepCallback(
+            worker.runs, worker.emit, trial, plan, run_id, heartbeat, sender, cfg.checkpoint_every, cfg.objective
+        )
     )
     return Trainer(plan.model, worker.digits, plan.hp, plan.seed, worker.device, cfg.amp, callbacks)
 
 
 class _SweepCallback(TrainerCallback):
-    """Progress events, the epoch checkpoint in the trial's run, and a stop when the trial was taken over."""
+    """Progress events, the epoch checkpoint in the trial's run, each epoch's objective as the trial's
+    intermediate value (optuna-dashboard's learning curves; a resumed trial's earlier epochs at its start),
+    and a stop when the trial was taken over."""
 
     def __init__(
         self,
@@ -299,14 +313,19 @@ class _SweepCallback(TrainerCallback):
         heartbeat: Heartbeat,
         sender: Sender,
         every: int,
+        objective: Objective | None = None,
     ) -> None:
         self.runs, self.emit, self.trial, self.plan = runs, emit, trial, plan
         self.run_id, self.heartbeat, self.sender, self.every = run_id, heartbeat, sender, every
+        self.objective = objective or Objective()
 
     def on_start(self, trainer: Trainer) -> None:
         steps, done = trainer.hp.epochs * trainer.steps_per_epoch, trainer.epoch * trainer.steps_per_epoch
-        self.emit(("start", {"key": self.plan.key, "total": steps, "done": done, "label": self.plan.label}))
+        start = {"key": self.plan.key, "total": steps, "done": done, "label": self.plan.label}
+        self.emit(("start", start | {"epochs": trainer.hp.epochs}))
         store(self.trial, precision=trainer.precision)
+        for record in trainer.history.epochs:  # a resumed trial's
+            self._report(record)
         if trainer.precision_rates:
             self.emit(("note", {"message": f"{self.plan.label}: {precision_line(trainer)}"}))
 
@@ -320,7 +339,13 @@ class _SweepCallback(TrainerCallback):
             saved = checkpoint.snapshot(trainer)  # this epoch's state, before the next epoch changes it
             self.sender.send(lambda: self._upload(saved))
         store(self.trial, epoch=trainer.epoch)
+        self._report(record)
         self.emit(("epoch", {"key": self.plan.key, "record": record}))
+
+    def _report(self, record: dict[str, float]) -> None:
+        value = epoch_value(record, self.objective)
+        if value is not None:
+            self.trial.report(value, int(record["epoch"]))
 
     def _upload(self, saved: checkpoint.Snapshot) -> None:
         """On the tracking thread: the trial's record names the run only once its checkpoint is there."""
@@ -376,7 +401,7 @@ def _give_up(worker: Worker, trial: Trial, **fields: Any) -> bool:
 
 def _taken_over(worker: Worker, plan: TrialPlan, run_id: str) -> None:
     # only if still running: the worker that took over may have adopted this run, FINISHED, as its result
-    worker.runs.end(run_id, "KILLED", {"gansweep.outcome": "taken over by another worker"}, only_if_running=True)
+    worker.runs.end(run_id, "KILLED", {STATE: "taken over by another worker"}, only_if_running=True)
     worker.emit(("end", {"key": plan.key, "state": TAKEN_OVER, "error": "another worker judged this one dead"}))
 
 

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
-from gansweep.diagnostics import Judge, load_judge
+from gansweep.diagnostics import Judge, load_judge, sample_metrics
+from gansweep.diagnostics.metrics import Reference
+
+FOLDER = Path(__file__).parent / "real_runs"
+RUNS = json.loads((FOLDER / "runs.json").read_text())
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +40,17 @@ def sample_sets(digits) -> dict[str, torch.Tensor]:
         "uniform noise": torch.randint(0, 256, (1000, 1, 28, 28), generator=g, dtype=torch.uint8),
         "blurred": torch.nn.functional.avg_pool2d(train[:1000].float(), 3, 1, 1).to(torch.uint8),
     }
+
+
+@pytest.fixture(scope="session")
+def histories(judge, digits) -> dict[str, list[dict]]:
+    """Each run's epoch records, its evaluated epochs carrying the metrics of its stored samples."""
+    reference = Reference.of(judge, digits.heldout_images)
+    out = {}
+    for name in RUNS:
+        stored = np.load(FOLDER / f"{name}.npz")
+        history = json.loads(str(stored["history"]))
+        for epoch, samples in zip(stored["epochs"].tolist(), stored["samples"]):
+            history[epoch - 1].update(sample_metrics(judge, torch.from_numpy(samples), reference))
+        out[name] = history
+    return out

@@ -148,7 +148,7 @@ MODES_HEADER = b"epoch,d_loss,g_loss,modes_covered\n"
         (HEADER + b"1,1,1\n1,1,1\n", "h.csv:3: epoch 1 comes after epoch 1; epochs must increase strictly"),
         (HEADER + b"2,1,1\n3,1,1\n1,1,1\n", "h.csv:4: epoch 1 comes after epoch 3"),
         (HEADER + b"1,,1\n", "h.csv:2: empty d_loss; every row needs epoch, d_loss, g_loss (nan for a loss not"),
-        (HEADER + b"1,1,1\n2,1\n", "h.csv:3: empty g_loss; every row needs epoch, d_loss, g_loss"),
+        (HEADER + b"1,1,1\n2,1\n", "h.csv:3: 2 cells under a header of 3 columns (epoch, d_loss, g_loss)"),
         (HEADER + b",1,1\n", "h.csv:2: empty epoch; every row needs"),
         (HEADER + b"1,1," + b"9" * 200_000 + b"\n", "h.csv:2: not a CSV history (field larger than field limit"),
         (MODES_HEADER + b"1,1,1,inf\n", "h.csv:2: modes_covered must be a whole number from 0 to 10"),
@@ -242,6 +242,18 @@ def _copies(digits, count: int, seed: int) -> np.ndarray:
     return np.clip(repeated, -1, 1).astype(np.float32)
 
 
+def _per_class(digits, per: int, noise: float, seed: int, shift: int = 0) -> np.ndarray:
+    """``per`` held-out digits of every class drawn over and over (1,000 samples), with pixel noise and
+    shifts of up to ``shift`` pixels: they cover the classes, few distinct images."""
+    rng = np.random.default_rng(seed)
+    labels = digits.heldout_labels.numpy()
+    chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), per, replace=False) for c in range(10)])
+    images = digits.heldout_images.numpy()[chosen[np.arange(1000) % len(chosen)]] / 127.5 - 1
+    moves = rng.integers(-shift, shift + 1, (1000, 2))
+    images = np.stack([np.roll(i, tuple(m), axis=(-2, -1)) for i, m in zip(images, moves)])
+    return np.clip(images + rng.normal(0, noise, images.shape), -1, 1).astype(np.float32)
+
+
 FINAL_ONLY = [
     *[pytest.param(lambda d, c=c: _classes(d, c), 1, id=f"one class: {c}") for c in (0, 1, 3, 5, 7)],
     *[pytest.param(lambda d, k=k: _classes(d, *k), 2, id=f"two classes: {k}") for k in ((1, 7), (0, 6), (3, 8))],
@@ -249,6 +261,10 @@ FINAL_ONLY = [
     pytest.param(lambda d: _classes(d, 0, 1, 2, 3), 4, id="four classes"),
     pytest.param(lambda d: _classes(d, 0, 1, 2, 3, 4, 5), 6, id="six classes"),
     *[pytest.param(lambda d, n=n: _copies(d, n, n), 3, id=f"{n} image(s) with noise") for n in (1, 2, 3)],
+    pytest.param(lambda d: _per_class(d, 1, 0.0, 1), 10, id="10 digits, one per class, each 100 times"),
+    pytest.param(lambda d: _per_class(d, 2, 0.06, 2), 10, id="20 digits, each 50 times with a little noise"),
+    pytest.param(lambda d: _per_class(d, 4, 0.12, 3), 10, id="40 digits with noise"),
+    pytest.param(lambda d: _per_class(d, 1, 0.06, 4, shift=1), 10, id="10 digits shifted by a pixel"),
 ]
 
 
@@ -264,9 +280,10 @@ def test_a_long_run_judged_on_its_final_samples_alone(tmp_path: Path, digits, ca
     result = json.loads(capsys.readouterr().out)
     assert result["outcome"] == "bad" and [f["name"] for f in result["flags"]] == ["mode_collapse"]
     found = re.fullmatch(
-        r"mode collapse at epoch 40 \((\d+)/10 digits; one evaluation: onset unknown\)", result["verdict"]
+        r"mode collapse at epoch 40 \((~\d+ distinct images, )?(\d+)/10 digits; one evaluation: onset unknown\)",
+        result["verdict"],
     )
-    assert found and int(found[1]) <= classes + 1, result["verdict"]
+    assert found and int(found[2]) <= classes + 1, result["verdict"]
 
 
 @pytest.mark.parametrize(
@@ -282,3 +299,52 @@ def test_final_samples_alone_spare_varied_digits_and_short_runs(
     history, samples = str(_csv(tmp_path / "h.csv", rows)), str(tmp_path / "s.npy")
     assert main(["diagnose", "--history", history, "--samples", samples, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["outcome"] == outcome
+
+
+def _smoothed(images: np.ndarray, size: int) -> np.ndarray:
+    """``images`` averaged over ``size`` x ``size`` squares, scaled back to unit spread: smooth blobs."""
+    kernel = np.ones(size) / size
+    for axis in (-2, -1):
+        images = np.apply_along_axis(np.convolve, axis, images, kernel, mode="same")
+    return images / images.std()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda rng: rng.uniform(-1, 1, (500, 1, 28, 28)), id="pure noise"),
+        pytest.param(lambda rng: np.tanh(_smoothed(rng.normal(0, 1, (500, 1, 28, 28)), 9) * 1.5), id="smooth blobs"),
+    ],
+)
+def test_unreadable_final_samples_of_a_long_run_are_low_quality_not_too_early(tmp_path: Path, capsys, make) -> None:
+    """The last samples of a 40-epoch run, which the judge cannot read: "too early to tell at epoch 40" before."""
+    rows = ["epoch,d_loss,g_loss,d_real,d_fake"] + [f"{e},1.2,1.0,0.6,0.4" for e in range(1, 41)]
+    np.save(tmp_path / "s.npy", make(np.random.default_rng(0)).astype(np.float32))
+    history, samples = str(_csv(tmp_path / "h.csv", rows)), str(tmp_path / "s.npy")
+    assert main(["diagnose", "--history", history, "--samples", samples, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["outcome"] == "bad" and result["verdict"] == "low quality (samples unreadable at epoch 40)"
+
+
+def test_a_collapse_seen_once_after_a_change_in_the_losses_is_dated_there(tmp_path: Path, digits, capsys) -> None:
+    """Three classes at epoch 40 after D loss drops and G loss jumps at epoch 11 (noisy, as logged)."""
+    rng = np.random.default_rng(0)
+    rows = ["epoch,d_loss,g_loss,d_real,d_fake"] + [
+        f"{e},{(1.2 if e < 11 else 0.35) + rng.normal(0, 0.05):.3f},{(1.0 if e < 11 else 3.2) + rng.normal(0, 0.2):.3f},0.6,0.3"
+        for e in range(1, 41)
+    ]
+    np.save(tmp_path / "s.npy", _classes(digits, 2, 4, 9))
+    history, samples = str(_csv(tmp_path / "h.csv", rows)), str(tmp_path / "s.npy")
+    assert main(["diagnose", "--history", history, "--samples", samples, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(f["name"], f["epoch"]) for f in result["flags"]] == [("mode_collapse", 11)]
+    assert "one evaluation, dated by the losses: from epoch 11 D loss" in result["verdict"]
+
+
+def test_diagnose_shows_how_many_distinct_images_the_samples_hold(tmp_path: Path, digits, capsys) -> None:
+    rows = ["epoch,d_loss,g_loss,d_real,d_fake"] + [f"{e},1.2,1.0,0.6,0.4" for e in range(1, 41)]
+    history = str(_csv(tmp_path / "h.csv", rows))
+    for samples, shown in ((_per_class(digits, 2, 0.06, 2), "~20"), (_classes(digits, *range(10)), "1000+")):
+        np.save(tmp_path / "s.npy", samples)
+        assert main(["diagnose", "--history", history, "--samples", str(tmp_path / "s.npy")]) == 0
+        assert f"  distinct: {shown}\n" in capsys.readouterr().out

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import re
@@ -15,7 +16,7 @@ from gansweep.data import Digits, load_dataset
 from gansweep.diagnostics import judge as judge_module
 from gansweep.diagnostics import load_judge, sample_metrics
 from gansweep.diagnostics.judge import JUDGE_VERSION, fingerprint, read_judge, shipped
-from gansweep.diagnostics.metrics import Reference, frechet_distance
+from gansweep.diagnostics.metrics import Reference, distinct_images, frechet_distance
 from gansweep.errors import GansweepError
 
 
@@ -88,11 +89,13 @@ def test_training_a_judge_says_what_it_does_and_about_how_long(tmp_path: Path, m
 
 
 @pytest.mark.slow
-def test_make_judges_reproduces_the_shipped_accuracy_within_a_tenth_of_a_point() -> None:
+def test_make_judges_reproduces_the_shipped_accuracy_within_its_measured_tolerance() -> None:
+    """A retrain on any CPU lands within ``make_judges.TOLERANCE`` (measured across seeds) of the shipped
+    file's accuracy; the file itself is held to its fingerprint above."""
     script = Path(__file__).resolve().parents[2] / "scripts" / "make_judges.py"
     done = subprocess.run([sys.executable, str(script), "mnist-5k", "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "accuracy within 0.1 point" in done.stdout
+    assert "accuracy within 0.6 point" in done.stdout
 
 
 def test_judge_is_unsure_of_noise_and_sure_of_digits(judge, sample_sets) -> None:
@@ -129,3 +132,45 @@ def test_the_reference_a_shipped_judge_carries_is_the_one_its_held_out_digits_gi
     assert torch.equal(carried.histogram, computed.histogram)
     assert carried.spread == pytest.approx(computed.spread)
     assert carried.pixel_spread == pytest.approx(computed.pixel_spread)
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [("all ten", 1000, 1000), ("repeated", 1, 1), ("one class", 1000, 1000), ("blurred", 1000, 1000)],
+)
+def test_distinct_counts_the_images_samples_are_drawn_from(judge, digits, sample_sets, name, low, high) -> None:
+    """Real digits (even of one class, or blurred) are no near-copies of each other (the count stops at
+    DISTINCT_MOST); one image with noise is one."""
+    assert low <= sample_metrics(judge, sample_sets[name], digits.heldout_images)["distinct"] <= high
+
+
+@pytest.mark.parametrize(("images", "times"), [(10, 100), (20, 50), (50, 20)])
+def test_distinct_of_digits_drawn_again_and_again_is_their_number(judge, digits, images: int, times: int) -> None:
+    """Held-out digits repeated with pixel noise (sd 8/255), shuffled: however well they cover the classes."""
+    g = torch.Generator().manual_seed(images)
+    chosen = digits.heldout_images[torch.randperm(500, generator=g)[:images]].float().repeat(times, 1, 1, 1)
+    noisy = (chosen + torch.randn(chosen.shape, generator=g) * 8).clamp(0, 255).to(torch.uint8)
+    assert sample_metrics(judge, noisy, digits.heldout_images)["distinct"] == pytest.approx(images, rel=0.05)
+
+
+@pytest.mark.parametrize(("groups", "sizes"), [(8, [4] * 8), (30, [35] + [1] * 29), (1, [64])])
+def test_distinct_images_inverts_the_birthday_count(groups: int, sizes: list[int]) -> None:
+    """D groups of near-copies among N samples give the S with S (1 - e^(-N/S)) = D (8 groups of 4: 8.16,
+    as 8 images would show 7.85 groups among 32 draws)."""
+    features = torch.eye(groups).repeat_interleave(torch.tensor(sizes), dim=0)
+    support = distinct_images(features, 0.5)
+    assert support * -math.expm1(-len(features) / support) == pytest.approx(groups, rel=1e-6)
+
+
+def test_distinct_images_without_a_near_copy_is_n_squared() -> None:
+    assert distinct_images(torch.eye(5), 0.5) == 25
+
+
+def test_class_diversity_of_one_digit_per_class_is_near_zero(judge, digits) -> None:
+    """A collapse inside every digit: one held-out digit of each class, repeated with noise."""
+    labels = digits.heldout_labels
+    one = torch.stack([digits.heldout_images[labels == c][0] for c in range(10)]).float().repeat(26, 1, 1, 1)
+    noisy = (one + torch.randn(one.shape, generator=torch.Generator().manual_seed(0)) * 8).clamp(0, 255)
+    metrics = sample_metrics(judge, noisy.to(torch.uint8), digits.heldout_images)
+    assert metrics["class_diversity"] < 0.15 and metrics["modes_covered"] >= 9
+    assert sample_metrics(judge, digits.heldout_images[::2], digits.heldout_images)["class_diversity"] > 0.9

@@ -12,30 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from gansweep.diagnostics import diagnose, sample_metrics
+from gansweep.diagnostics import diagnose
 from gansweep.diagnostics.evaluate import EVAL_SAMPLES, evaluated
 from gansweep.diagnostics.flags import hopeless
-from gansweep.diagnostics.metrics import Reference
 
-FOLDER = Path(__file__).parent / "real_runs"
-RUNS = json.loads((FOLDER / "runs.json").read_text())
+from .conftest import FOLDER, RUNS
+
 CHECKS = [(name, check) for name, run in RUNS.items() for check in run["checks"]]
-
-
-@pytest.fixture(scope="module")
-def histories(judge, digits) -> dict[str, list[dict]]:
-    """Each run's epoch records, its evaluated epochs carrying the metrics of its stored samples."""
-    reference = Reference.of(judge, digits.heldout_images)
-    out = {}
-    for name in RUNS:
-        stored = np.load(FOLDER / f"{name}.npz")
-        history = json.loads(str(stored["history"]))
-        for epoch, samples in zip(stored["epochs"].tolist(), stored["samples"]):
-            history[epoch - 1].update(sample_metrics(judge, torch.from_numpy(samples), reference))
-        out[name] = history
-    return out
 
 
 @pytest.mark.parametrize(("name", "check"), CHECKS, ids=[f"{name}@{check['epochs']}" for name, check in CHECKS])
@@ -51,7 +35,9 @@ def test_the_verdict_says_what_the_grids_show(histories, name: str, check: dict)
     ), seen
 
 
-def test_the_runs_are_what_the_evaluator_judges_and_fit_in_5_mb() -> None:
+def test_the_runs_are_what_the_evaluator_judges_and_fit_in_6_mb() -> None:
+    """6 MB: 4.3 MB for the first 13 runs, 0.76 MB for the quickstart's own lr 2e-4 batch 256 trial (noise
+    textures compress badly); the budget keeps a clone small, not one run out."""
     for name, run in RUNS.items():
         stored = np.load(FOLDER / f"{name}.npz")
         history = json.loads(str(stored["history"]))
@@ -63,7 +49,7 @@ def test_the_runs_are_what_the_evaluator_judges_and_fit_in_5_mb() -> None:
         )
         for check in run["checks"]:
             assert check["epochs"] in schedule and check["sees"]  # a prefix ends on an evaluation
-    assert sum(p.stat().st_size for p in FOLDER.glob("*.npz")) <= 5e6
+    assert sum(p.stat().st_size for p in FOLDER.glob("*.npz")) <= 6e6
 
 
 def test_early_stop_auto_stops_only_runs_that_end_bad(histories) -> None:

@@ -49,6 +49,8 @@ CONTRACT = [
     ("MODES_COLLAPSED", 6, "≤ 6/10 digits"),
     ("DIVERSITY_COLLAPSED", 0.4, "judge diversity < 0.4"),
     ("PIXEL_DIVERSITY_COLLAPSED", 0.2, "pixel diversity < 0.2"),
+    ("DISTINCT_COLLAPSED", 400, "≤ 400 distinct images"),
+    ("REGIME_CLEAR", 4.0, "4 standard deviations of the spells"),
     ("SPIKE_RATIO", 1.5, "1.5× the previous 3 epochs' median"),
     ("SPIKE_MIN", 1.0, "median, +1.0"),
     ("SPIKE_D_LOW", 0.5, "+1.0, D loss < 0.5"),
@@ -60,10 +62,11 @@ CONTRACT = [
     ("UNSTABLE_MIN_EPOCHS", 8, "(≥ 8 epochs needed)"),
     (
         "TREND_METRICS",
-        {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1},
-        "in `fid_mnist`, `diversity`, `modes_covered` and `pixel_diversity`",
+        {"fid_mnist": -1, "diversity": 1, "modes_covered": 1, "pixel_diversity": 1, "distinct": 1},
+        "in `fid_mnist`, `diversity`, `modes_covered`, `pixel_diversity` and `distinct`",
     ),
     ("FID_NOISE", (5.0, 0.015), "`fid_mnist` ±(5 + 1.5 % of its value)"),
+    ("DISTINCT_NOISE", 0.15, "`distinct` ±15 % of its value"),
     (
         "NOISE",
         {"diversity": 0.01, "modes_covered": 0.5, "pixel_diversity": 0.01},
@@ -73,7 +76,11 @@ CONTRACT = [
     ("TREND_T", 2.0, "over 4 or more, a least-squares slope 2 standard errors from zero"),
     ("STUCK_EPOCHS", 8, "no new best for 8 epochs"),
     ("STUCK_SHARE", 1 / 3, "and for a third of the epochs trained"),
-    ("VARIETY", ("modes_covered", "diversity", "pixel_diversity"), "in variety (digits covered, diversity or pixel"),
+    (
+        "VARIETY",
+        ("modes_covered", "diversity", "pixel_diversity", "distinct"),
+        "in variety (digits covered, diversity, pixel diversity or distinct images",
+    ),
     ("NEAR_COPIES", 0.1, "judge diversity < 0.1"),
     ("COLLAPSE_EPOCHS", 11, "for 11 epochs and for a third of the epochs trained"),
     ("SEVERE_MODES", 2, "≤ 2/10 digits"),
@@ -134,13 +141,15 @@ def test_the_quality_of_one_evaluation(samples: dict, quality: str) -> None:
     assert diagnosis.outcome == ("good" if quality == "healthy" else "unclear")  # one evaluation: too early
 
 
-LEVEL = {"fid_mnist": 1000.0, "diversity": 0.5, "modes_covered": 5, "pixel_diversity": 0.5}
+LEVEL = {"fid_mnist": 1000.0, "diversity": 0.5, "modes_covered": 5, "pixel_diversity": 0.5, "distinct": 100.0}
 """Where the trend tests sit; at fid_mnist 1000 both terms of its spread count."""
 MARGIN = flags.TREND_Z * math.sqrt(2)
 """A change beyond noise, in spreads: the difference of two evaluations has √2 spreads."""
 
 
 def spread(metric: str, value: float) -> float:
+    if metric == "distinct":
+        return flags.DISTINCT_NOISE * value
     return flags.FID_NOISE[0] + flags.FID_NOISE[1] * value if metric == "fid_mnist" else flags.NOISE[metric]
 
 
@@ -371,6 +380,8 @@ def test_one_evaluation_of_a_long_enough_run_is_a_mode_collapse_when_severe(
     if severe and epoch >= flags.ONE_LOOK_EPOCHS:
         assert flagged_of(diagnosis) == [("mode_collapse", epoch, None)]
         assert diagnosis.verdict.endswith("; one evaluation: onset unknown)")
+    elif samples.get("readable") == 0.0 and epoch >= flags.ONE_LOOK_EPOCHS:  # unreadable that late: bad
+        assert flagged_of(diagnosis) == [("low_quality", epoch, None)]
     else:
         assert flagged_of(diagnosis) == [("too_early", epoch, None)]
 
@@ -500,11 +511,14 @@ def oscillating(epochs: int, bursts: dict[range, float], background: float = 0.0
 
 QUIET = flags.UNSTABLE_MIN_STD / 2
 """A background std at which UNSTABLE_RATIO, not UNSTABLE_MIN_STD, sets the limit."""
-WARM_UP = {range(1, 1 + flags.UNSTABLE_WINDOW): 2.0}
+LOUD = 3.0
+"""A kick alone at a window's edge wobbles about the window's line by 1/sqrt(18) of its size (a window of
+±a alternation by its full std), so a kick that must count is this loud."""
+WARM_UP = {range(1, 1 + flags.UNSTABLE_WINDOW): LOUD}
 
 
 def kick(epoch: int) -> dict[range, float]:
-    return {range(epoch, epoch + 1): 2.0}
+    return {range(epoch, epoch + 1): LOUD}
 
 
 @pytest.mark.parametrize(
@@ -523,7 +537,7 @@ def kick(epoch: int) -> dict[range, float]:
             id="under UNSTABLE_RATIO x background",
         ),
         pytest.param(
-            20, {range(2, 2 + flags.UNSTABLE_WINDOW): 2.0}, 0.0, True, id="a loud burst that ends after the warm-up"
+            20, {range(2, 2 + flags.UNSTABLE_WINDOW): LOUD}, 0.0, True, id="a loud burst that ends after the warm-up"
         ),
         pytest.param(20, WARM_UP, 0.0, False, id="a loud burst within the warm-up"),
         pytest.param(
@@ -553,3 +567,100 @@ def test_unstable_thresholds(epochs: int, bursts: dict, background: float, unsta
     assert [f.name for f in diagnose(oscillating(epochs, bursts, background)).flags] == (
         ["unstable"] if unstable else []
     )
+
+
+@pytest.mark.parametrize(
+    ("fall", "unstable"),
+    [(lambda e: 1 + 4 * 0.5 ** (e - 1), False), (lambda e: max(1.0, 5.0 - 1.2 * (e - 1)), False), (None, True)],
+    ids=["halving to 1", "a straight fall to 1, then flat", "an oscillation as large"],
+)
+def test_unstable_is_oscillation_about_the_trend_not_the_trend(fall, unstable: bool) -> None:
+    """A healthy G loss falls steeply over its first epochs, then stays flat: its windows in epochs 4-6 have a
+    plain std of 0.6-0.8 against a flat median of ~0, and read "unstable at epochs 4-6" before. An
+    oscillation of the same size there is one."""
+    g = [fall(e) if fall else (1.0 + (0.9 if e % 2 else -0.9) * (4 <= e <= 6)) for e in range(1, 21)]
+    assert [f.name for f in diagnose(trial(20, g_loss=g)).flags] == (["unstable"] if unstable else [])
+
+
+@pytest.mark.parametrize(
+    ("distinct", "quality"),
+    [(flags.DISTINCT_COLLAPSED, "collapsed"), (flags.DISTINCT_COLLAPSED + 1, "healthy")],
+    ids=["DISTINCT_COLLAPSED distinct images", "one more"],
+)
+def test_a_few_distinct_images_are_a_collapse_however_well_they_cover_the_classes(
+    distinct: float, quality: str
+) -> None:
+    """Healthy in every other measure (10/10 digits, diversity 1): only the count of distinct images tells."""
+    diagnosis = diagnose(judged(trial(flags.ONE_LOOK_EPOCHS), {flags.ONE_LOOK_EPOCHS: {"distinct": distinct}}))
+    assert diagnosis.evaluations[0].quality == quality
+    assert diagnosis.outcome == ("bad" if quality == "collapsed" else "good")  # severe: a collapse at one look
+
+
+def test_the_distinct_count_of_samples_the_judge_cannot_read_is_not_read() -> None:
+    """Unreadable samples have all-zero features (one 'distinct image'): their pixels decide, varied here."""
+    samples = {1: UNREADABLE | {"pixel_diversity": 1.0, "distinct": 1.0}}
+    assert diagnose(judged(trial(1), samples)).evaluations[0].quality == "poor"
+
+
+@pytest.mark.parametrize(
+    ("confidence", "verdict"),
+    [(flags.LOW_CONFIDENCE - 0.01, "too early to tell at epoch 5"), (flags.LOW_CONFIDENCE, "still improving")],
+    ids=["illegible: only pixels count", "legible: the judge's figures count"],
+)
+def test_the_judges_figures_of_samples_it_cannot_read_are_no_progress(confidence: float, verdict: str) -> None:
+    """The quickstart's lr 2e-4 batch 256 trial: near-identical dark noise (pixel diversity 0.13-0.14 from
+    epoch 3) while the judge's class count on them rose 1 -> 4 at confidence 0.19: "still improving" before."""
+    samples = {
+        e: COLLAPSED | {"confidence": confidence, "pixel_diversity": p, "modes_covered": m, "fid_mnist": f}
+        for e, p, m, f in [
+            (1, 0.03, 1, 1376.0),
+            (2, 0.10, 1, 1376.0),
+            (3, 0.14, 1, 1376.0),
+            (4, 0.14, 1, 1376.0),
+            (5, 0.13, 4, 1279.0),
+        ]
+    }
+    assert diagnose(judged(trial(5), samples)).verdict.startswith(verdict)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "confidence", "flag"),
+    [
+        (flags.ONE_LOOK_EPOCHS, flags.LOW_CONFIDENCE - 0.01, "low_quality"),
+        (flags.ONE_LOOK_EPOCHS - 1, flags.LOW_CONFIDENCE - 0.01, "too_early"),
+        (flags.ONE_LOOK_EPOCHS, flags.LOW_CONFIDENCE, "too_early"),
+    ],
+    ids=["illegible at ONE_LOOK_EPOCHS", "one epoch earlier", "legible"],
+)
+def test_varied_samples_the_judge_cannot_read_late_in_a_run_are_low_quality(
+    epoch: int, confidence: float, flag: str
+) -> None:
+    """Pure noise (pixel diversity 1.4) or varied blobs judged once: not a request to train longer that late."""
+    samples = {epoch: POOR | {"confidence": confidence, "pixel_diversity": 1.4, "modes_covered": 7}}
+    assert flagged(judged(trial(epoch), samples)) == [(flag, epoch, None)]
+
+
+def stepped(epoch: int, clear: float) -> list[dict]:
+    """40 epochs whose D loss falls 1.2 -> 0.4 and G loss rises 1.0 -> 3.0 at ``epoch``, each spell
+    alternating about its mean so that the G step is ``clear`` pooled standard deviations."""
+    sd = 2.0 / clear
+    g = [(1.0 if e < epoch else 3.0) + (sd if e % 2 else -sd) for e in range(1, 41)]
+    d = [1.2 if e < epoch else 0.4 for e in range(1, 41)]
+    return trial(40, d_loss=d, g_loss=g)
+
+
+@pytest.mark.parametrize(
+    ("clear", "onset"), [(flags.REGIME_CLEAR * 1.05, 11), (flags.REGIME_CLEAR * 0.95, 40)], ids=["clear", "not clear"]
+)
+def test_a_collapse_seen_once_is_dated_by_one_clear_change_in_the_losses(clear: float, onset: int) -> None:
+    """Three classes at the only evaluation (epoch 40) after a history whose D loss drops and G loss jumps at
+    epoch 11: "mode collapse at epoch 40 (onset unknown)" before."""
+    diagnosis = diagnose(judged(stepped(11, clear), {40: {"modes_covered": 3, "confidence": 0.95}}))
+    assert flagged_of(diagnosis) == [("mode_collapse", onset, None)]
+    assert ("dated by the losses: from epoch 11" in diagnosis.verdict) == (onset == 11)
+
+
+def test_a_straight_ramp_in_the_losses_is_no_change_of_regime() -> None:
+    """However steep: its best split lies sqrt(12) = 3.46 standard deviations apart."""
+    ramp = trial(40, d_loss=[1.2 - 0.02 * e for e in range(40)], g_loss=[1.0 + 0.2 * e for e in range(40)])
+    assert flags.regime_change(ramp) is None

@@ -171,6 +171,6 @@ def test_a_worker_that_comes_back_after_a_takeover_stops_and_ends_its_run_killed
     assert [e["state"] for kind, e in events if kind == "end"] == ["taken over"]
     client = MlflowClient(settings.mlflow_uri)
     run = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
-    assert run.info.status == "KILLED" and run.data.tags["gansweep.outcome"] == "taken over by another worker"
+    assert run.info.status == "KILLED" and run.data.tags["gansweep.state"] == "taken over by another worker"
     # its next epoch, or the one after if it had finished that one before the takeover was written
     assert len(client.get_metric_history(run.info.run_id, "d_loss")) <= held.user_attrs["epoch"] + 2 < 10

@@ -1,5 +1,5 @@
 """What a finished trial tells Optuna (``_worker.objective_value``): Optuna's best is never a trial
-judged bad, nor one whose samples the judge could not read. And a trial's epoch checkpoints: uploaded
+judged bad, nor one whose samples the judge could not read; each epoch's value is an intermediate one. And a trial's epoch checkpoints: uploaded
 while the next epochs train, and recorded only once uploaded."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from gansweep.sweep._optuna import storage_of, trial_id
 from gansweep.sweep._record import TrialRecord
 from gansweep.sweep._runs import TrialRuns
 from gansweep.sweep._storage import Heartbeat
-from gansweep.sweep._worker import _SweepCallback, objective_value
+from gansweep.sweep._worker import _SweepCallback, epoch_value, objective_value
 from gansweep.tracking import Sender
-from gansweep.trainer import History, Trainer
+from gansweep.trainer import History, Trainer, TrainerCallback
 
 DIVERGED = Diagnosis([Flag("diverged", 1, "non-finite loss")], "diverged at epoch 1", {})
 GOOD = Diagnosis([], "good", {})
@@ -51,6 +51,28 @@ def _history(**last: float) -> History:
 )
 def test_a_flagged_or_unreadable_trial_gets_the_worst_value(history, diagnosis, objective, value) -> None:
     assert objective_value(history, diagnosis, objective) == value
+
+
+class _Scores(TrainerCallback):
+    """Stands in for the judge: fid_mnist 100 - epoch, samples unreadable at epoch 2."""
+
+    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
+        record.update(fid_mnist=100.0 - trainer.epoch, readable=0.0 if trainer.epoch == 2 else 1.0)
+
+
+def test_each_epochs_objective_is_the_trials_intermediate_value(digits) -> None:
+    """optuna-dashboard's learning curves: every epoch that measured the objective, at step = epoch."""
+    study = optuna.create_study()
+    trial = study.ask()
+    hp = resolve_hyperparameters("cs231n-mlp", {"epochs": 3, "batch_size": 500})
+    plan = TrialPlan("cs231n-mlp", hp, 0, "mnist-5k", None, 0)
+    runs = TrialRuns(None, "", 10, {}, "mnist-5k/v4/test")  # type: ignore[arg-type]  # no checkpoint is sent
+    with Heartbeat(storage_of(study), trial_id(trial), 15) as heartbeat, Sender() as sender:
+        callback = _SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=100)
+        Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[_Scores(), callback]).fit()
+    runs.close()
+    assert study.trials[0].intermediate_values == {1: 99.0, 3: 97.0}  # epoch 2's samples were unreadable
+    assert epoch_value({"epoch": 1, "d_real": 0.9, "d_fake": 0.2}, Objective(metric="d_gap")) == pytest.approx(0.7)
 
 
 class _GatedTracker:
