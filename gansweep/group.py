@@ -41,6 +41,7 @@ import torch
 from gansweep.errors import GansweepError
 from gansweep.hparams import Hyperparameters
 from gansweep.models import CHANNEL_DISCRIMINATORS, Latent, Slots, fuse
+from gansweep.options import MAX_GROUP
 from gansweep.streams import Streams
 from gansweep.trainer import History, Pair, Trainer, choose_precision, images_per_second, train_epoch
 
@@ -49,9 +50,6 @@ SHAPE = ("batch_size", "latent_dim", "loss", "d_steps", "width")
 The others (``lr_g``, ``lr_d``, ``betas``, ``epochs``) and the seed may differ. A different ``latent_dim``
 could be padded with zeros into the first layer, but that changes the length of its matmul's sums, and
 with it their rounding: not exact, so it is not done."""
-MAX_GROUP = 8
-"""The largest group ``choose_group_size`` tries (issue 33's K = 1...8; the memory of 8 dcgan64 width 128
-members, weights, grads and moments, is ~1.5 GB)."""
 GROUP_STEPS = 3
 """Training steps timed per group size, twice over, after an untimed one (as ``trainer.AMP_STEPS``)."""
 GROUP_GAIN = 1.1
@@ -188,6 +186,8 @@ class Group:
         self.images, self.labels = first.images, first.labels
         self.precision, self.amp_steps = first.precision, first.amp_steps
         self.members = list(members)
+        self.errors: dict[Trainer, Exception] = {}
+        """Members whose callbacks raised: each left the group at that point, the others trained on."""
         self.measure = False
         self.norms: dict[str, torch.Tensor] = {}
         self._fuse()
@@ -254,8 +254,16 @@ class Group:
         return Group([m.probe() for m in self.members])
 
     def stepped(self, step: int) -> None:
+        self._each(lambda member: member.stepped(step))
+
+    def _each(self, action: Callable[[Trainer], object]) -> None:
+        """``action`` on each member; one whose callbacks raise is noted in ``errors``, and leaves."""
         for member in self.members:
-            member.stepped(step)
+            if member not in self.errors:
+                try:
+                    action(member)
+                except Exception as error:  # its own: a tracking store that failed, its trial taken over
+                    self.errors[member] = error
 
     def fit(self) -> list[History]:
         """Trains every member's remaining epochs; returns their histories, in the members' order."""
@@ -265,8 +273,7 @@ class Group:
             for member in self.members:
                 member.precision, member.precision_rates = precision, rates
             self.precision = precision
-        for member in self.members:
-            member.begin()
+        self._each(lambda member: member.begin())
         self._leave()
         while self.members:
             self._run_epoch()
@@ -278,22 +285,22 @@ class Group:
         per_step = train_epoch(self, self.epoch_order(), self.stepped)  # (steps, K, metrics)
         seconds = time.perf_counter() - started
         norms = {key: value.tolist() for key, value in self.norms.items()}
+        records = {}
         for k, (member, owner) in enumerate(zip(self.members, self.owners)):
             member.streams = owner.streams
-            record = member.record(
-                per_step[:, k].contiguous(), {key: values[k] for key, values in norms.items()}, seconds
-            )
-            member.end_epoch(record)
+            own = {key: values[k] for key, values in norms.items()}
+            records[member] = member.record(per_step[:, k].contiguous(), own, seconds)
+        self._each(lambda member: member.end_epoch(records[member]))
 
     def _leave(self) -> None:
         """Members that stopped or finished leave, each with tensors of its own; the rest are fused again."""
-        leaving = [m for m in self.members if not m.training]
+        leaving = [m for m in self.members if not m.training or m in self.errors]
         if not leaving:
             return
         for member in leaving:
             _standalone(member)
-            member.end()
-        self.members = [m for m in self.members if m.training]
+        self._each(lambda member: member.end() if member in leaving else None)
+        self.members = [m for m in self.members if m not in leaving]
         if self.members:
             self._fuse()
 

@@ -293,3 +293,27 @@ def test_the_group_size_doubles_while_each_size_measures_faster(digits, monkeypa
 def test_fusing_an_unknown_layer_says_which() -> None:
     with pytest.raises(TypeError, match="GRU"):
         fuse([torch.nn.GRU(2, 2), torch.nn.GRU(2, 2)], [Streams(torch.device("cpu"), {})])
+
+
+def test_a_member_whose_callback_raises_leaves_with_its_error(digits) -> None:
+    """A member's own failure (its trial taken over, its tracking store failing) is its alone: it leaves at
+    that epoch with its error kept, its ``on_end`` not called; the others train on."""
+
+    class Fails(TrainerCallback):
+        ended = False
+
+        def on_epoch(self, trainer, record):
+            raise OSError("its store is gone")
+
+        def on_end(self, trainer, history):
+            self.ended = True
+
+    data, fails = _subset(digits), Fails()
+    members = [
+        _trial(data, "cs231n-mlp", 0, {"epochs": 2}),
+        _trial(data, "cs231n-mlp", 1, {"epochs": 2}, callbacks=[fails]),
+    ]
+    group = Group(members)
+    kept, failed = group.fit()
+    assert list(group.errors) == [members[1]] and str(group.errors[members[1]]) == "its store is gone"
+    assert len(kept.epochs) == 2 and len(failed.epochs) == 1 and not fails.ended
