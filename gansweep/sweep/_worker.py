@@ -1,14 +1,18 @@
-"""A worker: claims queued trials one after another and runs each through ``run_trial``.
+"""A worker: claims queued trials one after another, or several of one shape at once, and runs them
+through ``run_trials``.
 
-``run_trial`` is one trial's whole life, top to bottom: which point it trains, its MLflow run, resuming
-from the checkpoint of the trial it replaces, training with a heartbeat, the diagnosis, publishing, and
-telling Optuna; and, when it goes wrong, whether the trial is queued again (Ctrl-C), left to the worker
-that took it over, or recorded as failed. The MLflow runs are ``TrialRuns``'s; the Optuna user
-attributes are ``TrialRecord``'s.
+``run_trials`` is the whole life of each trial it is given, top to bottom: which point it trains
+(``_start``), its MLflow run, resuming from the checkpoint of the trial it replaces, training with a
+heartbeat (``_train``: several as one fused group, ``gansweep.group``, one alone), the diagnosis,
+publishing, and telling Optuna (``_conclude``); and, when it goes wrong, whether the trial is queued again
+(Ctrl-C), left to the worker that took it over, or recorded as failed — each trial of a group on its own.
+How many of a shape train together is ``_groups.GroupSizes``'s. The MLflow runs are ``TrialRuns``'s; the
+Optuna user attributes are ``TrialRecord``'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import multiprocessing as mp
@@ -17,7 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -33,9 +37,11 @@ from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, dia
 from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
+from gansweep.group import Group, GroupError
+from gansweep.sweep._groups import GroupSizes
 from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
-from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
+from gansweep.sweep._queue import claim_more, claim_waiting, requeue, running_trials, worker_id
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
 from gansweep.sweep._runs import STATE, TrialRuns
 from gansweep.sweep._settings import SweepSettings
@@ -122,6 +128,7 @@ class Worker:
     digits: Digits
     judge: Judge
     reference: Reference
+    groups: GroupSizes
 
     @classmethod
     def open(
@@ -148,7 +155,8 @@ class Worker:
         names = run_names(plan_trials(cfg, TRAIN_SIZES[cfg.dataset]))
         searched = tuple(cfg.search.space) if cfg.search else ()
         runs = TrialRuns(tracker, parent_run, cfg.snapshot_every, names, judge.name, searched)
-        return cls(settings, device, emit, storage, study, runs, digits, judge, reference)
+        groups = GroupSizes(settings.group_size, device, digits, say)
+        return cls(settings, device, emit, storage, study, runs, digits, judge, reference, groups)
 
     def run_queue(self) -> None:
         """Trains queued trials until none is waiting and none is running anywhere: while another
@@ -158,11 +166,15 @@ class Worker:
             while True:
                 # Under the sweep's lock: failing a stale trial and queueing its copy are two writes that
                 # a starting `gansweep run` must not see halfway; SQLite has no row lock for the claim.
+                self.groups.measure_next(self.study)  # outside the lock: it trains for a while
                 with bookkeeping_lock(self.settings, self.storage):
                     fail_stale_trials(self.study)  # RDB storage: queues again the trials of silent workers
-                    trial = claim_waiting(self.study, f"{worker_id(os.getpid())} {self.device}")
+                    label = f"{worker_id(os.getpid())} {self.device}"
+                    trial = claim_waiting(self.study, label)
+                    size = self.groups.size(TrialRecord.of(trial)) if trial is not None else 1
+                    more = claim_more(self.study, trial, size, label) if trial is not None else []
                 if trial is not None:
-                    run_trial(self, trial)
+                    run_trials(self, [trial, *more])
                 elif not running_trials(self.study):
                     return
                 else:
@@ -171,46 +183,144 @@ class Worker:
             self.runs.close()
 
 
+@dataclass
+class _Course:
+    """One claimed trial in this worker: its point, its MLflow run, its tracking thread (``Sender``), and once
+    prepared its heartbeat and trainer."""
+
+    trial: Trial
+    record: TrialRecord
+    plan: TrialPlan
+    run_id: str
+    sender: Sender = field(default_factory=Sender)  # per-epoch tracking calls, made while the next epoch trains
+    beating: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    """Holds its heartbeat, from its preparation until it is concluded."""
+    heartbeat: Heartbeat | None = None
+    trainer: Trainer | None = None
+    resumed_from: int = 0
+
+
 def run_trial(worker: Worker, trial: Trial) -> None:
     """One claimed trial, start to end, recorded in both stores."""
+    run_trials(worker, [trial])
+
+
+def run_trials(worker: Worker, trials: list[Trial]) -> None:
+    """Claimed trials of one shape, start to end, each recorded in both stores as its own: several trained
+    together as one group (``gansweep.group``; their runs tagged ``gansweep.group``), one alone."""
+    group = ", ".join(str(trial.number) for trial in trials) if len(trials) > 1 else None
+    courses = [course for trial in trials if (course := _start(worker, trial, group)) is not None]
+    pending = list(courses)
+    try:
+        outcomes = _train(worker, courses)
+        for course in courses:
+            _conclude(worker, course, outcomes[course.run_id])
+            pending.remove(course)
+    except KeyboardInterrupt as stop:
+        for course in pending:
+            _interrupted(worker, course, stop)
+        raise
+    finally:
+        for course in courses:
+            course.beating.close()
+            course.sender.close()
+            worker.runs.forget(course.run_id)
+
+
+def _start(worker: Worker, trial: Trial, group: str | None) -> _Course | None:
+    """The trial's point and a new MLflow run for it; None when it needs no training (an invalid search
+    point, recorded as failed, or a point whose finished run was adopted)."""
     record = TrialRecord.of(trial)
     plan = _plan(worker, trial, record)
     if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
-        return
-    run_id = worker.runs.start(plan, record)
+        return None
+    run_id = worker.runs.start(plan, record, group)
     store(trial, run_id=run_id)
-    sender = Sender()  # this trial's per-epoch tracking calls, made while the next epoch trains
+    return _Course(trial, record, plan, run_id)
+
+
+def _train(worker: Worker, courses: list[_Course]) -> dict[str, History | Exception]:
+    """Each course's history, or the error that ended it (by run id): its heartbeat started, its trainer
+    made and resumed, then all trained together (``Group``), or one alone."""
+    outcomes: dict[str, History | Exception] = {}
+    ready = []
+    for course in courses:
+        try:
+            heartbeat = Heartbeat(worker.storage, trial_id(course.trial), worker.settings.heartbeat)
+            course.heartbeat = course.beating.enter_context(heartbeat)
+            course.trainer = _trainer(worker, course.trial, course.plan, course.run_id, course.heartbeat, course.sender)
+            course.resumed_from = _resume(worker, course.trainer, course.record, course.plan, course.run_id)
+            ready.append(course)
+        except Exception as error:  # this trial fails; the others train
+            outcomes[course.run_id] = error
+    trainers = [course.trainer for course in ready if course.trainer is not None]
+    for course, outcome in zip(ready, _fit(trainers)):
+        outcomes[course.run_id] = outcome
+    return outcomes
+
+
+def _fit(trainers: list[Trainer]) -> list[History | Exception]:
+    """Each trainer's history or error: several as one group, one (or a set that cannot be grouped: a
+    resumed trial in another precision) one by one."""
+    if len(trainers) > 1:
+        try:
+            group = Group(trainers)
+        except GroupError:
+            pass
+        else:
+            try:
+                histories = group.fit()
+            except Exception as error:  # the fused step itself failed: every member with it
+                return [error] * len(trainers)
+            return [group.errors.get(trainer, history) for trainer, history in zip(trainers, histories)]
+    outcomes: list[History | Exception] = []
+    for trainer in trainers:
+        try:
+            outcomes.append(trainer.fit())
+        except Exception as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def _conclude(worker: Worker, course: _Course, outcome: History | Exception) -> None:
+    """Publishes and records a trained trial; records one whose training ended in an error."""
+    plan, sender = course.plan, course.sender
     try:
-        with Heartbeat(worker.storage, trial_id(trial), worker.settings.heartbeat) as heartbeat:
-            trainer = _trainer(worker, trial, plan, run_id, heartbeat, sender)
-            resumed_from = _resume(worker, trainer, record, plan, run_id)
-            history = trainer.fit()
-            diagnosis = _diagnosis(history, plan)  # while the last epoch's metrics are on their way
-            sender.flush()  # every epoch's metrics and checkpoint are in the store before the run is published
-            worker.runs.publish(run_id, plan, trainer, diagnosis)
-            if heartbeat.lost.is_set() or worker.storage.get_trial(trial_id(trial)).state != TrialState.RUNNING:
-                raise TrialTakenOver()
-            worker.runs.finish(run_id, history, diagnosis, resumed_from)
-            _tell(worker, trial, record, history, diagnosis, resumed_from)
-        final = {"final": history.epochs[-1], "verdict": diagnosis.verdict}
-        worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
-    except KeyboardInterrupt as stop:
-        _settle(worker, plan, sender, stop)
-        if _give_up(worker, trial, interrupted=True):
-            with bookkeeping_lock(worker.settings, worker.storage):
-                requeue(worker.study, worker.study.trials[trial.number])  # another worker may go on with it
-        worker.runs.kill(run_id, State.INTERRUPTED.value)
-        worker.emit(("end", {"key": plan.key, "state": State.INTERRUPTED.value}))
-        raise
+        with course.beating:  # its heartbeat stops once it is recorded
+            if isinstance(outcome, Exception):
+                raise outcome
+            _complete(worker, course, outcome)
     except TrialTakenOver as void:
         _settle(worker, plan, sender, void)
-        _taken_over(worker, plan, run_id)
+        _taken_over(worker, plan, course.run_id)
     except Exception as error:  # a failed trial is recorded; the worker goes on with the next point
         _settle(worker, plan, sender, error)
-        _fail(worker, trial, plan, run_id, error)
-    finally:
-        sender.close()
-        worker.runs.forget(run_id)
+        _fail(worker, course.trial, plan, course.run_id, error)
+
+
+def _complete(worker: Worker, course: _Course, history: History) -> None:
+    plan, run_id, trainer, heartbeat = course.plan, course.run_id, course.trainer, course.heartbeat
+    assert trainer is not None and heartbeat is not None  # it trained
+    diagnosis = _diagnosis(history, plan)  # while the last epoch's metrics are on their way
+    course.sender.flush()  # every epoch's metrics and checkpoint are in the store before the run is published
+    worker.runs.publish(run_id, plan, trainer, diagnosis)
+    if heartbeat.lost.is_set() or worker.storage.get_trial(trial_id(course.trial)).state != TrialState.RUNNING:
+        raise TrialTakenOver()
+    worker.runs.finish(run_id, history, diagnosis, course.resumed_from)
+    _tell(worker, course.trial, course.record, history, diagnosis, course.resumed_from)
+    final = {"final": history.epochs[-1], "verdict": diagnosis.verdict}
+    worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
+
+
+def _interrupted(worker: Worker, course: _Course, stop: KeyboardInterrupt) -> None:
+    """Ctrl-C: the trial is queued again (another worker may go on with it) and its run ends INTERRUPTED."""
+    course.beating.close()
+    _settle(worker, course.plan, course.sender, stop)
+    if _give_up(worker, course.trial, interrupted=True):
+        with bookkeeping_lock(worker.settings, worker.storage):
+            requeue(worker.study, worker.study.trials[course.trial.number])
+    worker.runs.kill(course.run_id, State.INTERRUPTED.value)
+    worker.emit(("end", {"key": course.plan.key, "state": State.INTERRUPTED.value}))
 
 
 def _settle(worker: Worker, plan: TrialPlan, sender: Sender, ending: BaseException) -> None:
