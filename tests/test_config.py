@@ -254,7 +254,7 @@ def test_what_the_hostile_checks_still_let_through(tmp_path: Path) -> None:
     [
         (["epochs=abc"], r"^--set epochs=abc: epochs: Input should be a valid integer"),
         (["colour=red"], r"^--set colour=red: colour: Extra inputs are not permitted; allowed here: lr, "),
-        (["epochs=true"], r"^--set epochs=true: epochs: 'true' is a yes/no value, not a number or a name"),
+        (["epochs=true"], r"^--set epochs=true: epochs: 'true' is a yes/no value, not a number; give a number"),
         (["dataset=cifar10"], r"^--set dataset=cifar10: dataset: unknown dataset 'cifar10'; choose one of: mnist-5k"),
         (["objective.metric=nope"], r"^--set objective.metric=nope: objective.metric: unknown metric 'nope'"),
         (["epochs"], r"^--set epochs: give FIELD=VALUE, a field of the grid file, e.g. --set epochs=2$"),
