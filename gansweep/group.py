@@ -47,9 +47,10 @@ from gansweep.trainer import History, Pair, Trainer, choose_precision, images_pe
 
 SHAPE = ("batch_size", "latent_dim", "loss", "d_steps", "width")
 """The hyperparameters that members of a group share: each changes a tensor's shape or the ops of a step.
-The others (``lr_g``, ``lr_d``, ``betas``, ``epochs``) and the seed may differ. A different ``latent_dim``
-could be padded with zeros into the first layer, but that changes the length of its matmul's sums, and
-with it their rounding: not exact, so it is not done."""
+The others (``lr_g``, ``lr_d``, ``betas``, ``epochs``) and the seed may differ. A smaller ``latent_dim``
+could be padded with zeros up to the group's: on this CPU the first layer's output came out bitwise equal
+so padded (transposed conv and linear, 64 -> 100 and 100 -> 256), but a GPU library may pick another
+kernel for another size, and InfoGAN's codes sit after the noise: not done, ``latent_dim`` is shape."""
 GROUP_STEPS = 3
 """Training steps timed per group size, twice over, after an untimed one (as ``trainer.AMP_STEPS``)."""
 GROUP_GAIN = 1.1
