@@ -43,7 +43,7 @@ from gansweep.diagnostics import SampleEvaluator, load_judge  # noqa: E402
 from gansweep.diagnostics.metrics import Reference  # noqa: E402
 from gansweep.hparams import resolve_hyperparameters  # noqa: E402
 from gansweep.losses import LOSSES  # noqa: E402
-from gansweep.trainer import Trainer, TrainerCallback, resolve_device  # noqa: E402
+from gansweep.trainer import Trainer, TrainerCallback, discriminator_step, generator_step, resolve_device  # noqa: E402
 
 CASES = {
     # name: (model, extra hyperparameters, batch size, steps)
@@ -114,8 +114,8 @@ def flops_per_step(trainer: Trainer) -> float:
 
     real = trainer.images[: trainer.hp.batch_size]
     with FlopCounterMode(display=False) as counter:
-        latent, fake, *_ = trainer._discriminator_step(real, None)
-        trainer._generator_step(latent, fake)
+        latent, fake, *_ = discriminator_step(trainer, real, None)
+        generator_step(trainer, latent, fake)
     return float(counter.get_total_flops())
 
 

@@ -16,6 +16,9 @@ keeps what it measured:
   from an empty store, at one epoch a trial (40 do not fit three times in the budget): wall time, trials and
   trial-epochs done, the precision each trial chose, and the wall time extrapolated to 40 epochs two ways;
   the report of the first.
+- ``groups``: trials fused into one group against the same trials one by one (``bench_groups.py``): images/s
+  and dispatched ops per trial-step for K = 1, 2, 4, 8 of dcgan28 and dcgan64 at batch 64 and 512; and the
+  DCGAN64 table planned as groups: how many, and the time each plan predicts for 40 epochs.
 - ``throughput``: each seed model at its report batch on the table's data set: images/s in fp32 and bf16,
   and for the convolutional ones in channels_last too, and what ``amp``'s own measurement picks.
 - ``profile``: ``torch.profiler`` over training steps of dcgan64 and cs231n-mlp: the top kernels, device
@@ -65,9 +68,17 @@ from gansweep.hparams import resolve_hyperparameters  # noqa: E402
 from gansweep.models import MODELS  # noqa: E402
 from gansweep.options import MAX_WORKERS  # noqa: E402
 from gansweep.sweep import SweepSettings, TrialRecord, cores, open_study  # noqa: E402
-from gansweep.trainer import Trainer, choose_precision, device_problem, images_per_second  # noqa: E402
+from gansweep.trainer import Trainer, choose_precision, device_problem, images_per_second, train_step  # noqa: E402
 
-SHARES = {"judge": 0.02, "table": 0.53, "throughput": 0.12, "profile": 0.08, "bench": 0.12, "suite": 0.10}
+SHARES = {
+    "judge": 0.02,
+    "table": 0.45,
+    "groups": 0.12,
+    "throughput": 0.12,
+    "profile": 0.08,
+    "bench": 0.08,
+    "suite": 0.10,
+}
 """Each step's share of ``--budget``; the 3 % left over is for starting this script and writing the file.
 The table gets the most: its wall time is what issue 25 is judged by."""
 BUDGET = 540
@@ -310,6 +321,10 @@ def _trained(grid: Path, store: Path, wall: float, rows: int, epochs: int, per_d
     return summary
 
 
+def step_groups(size: Size, budget: float, tmp: Path) -> dict[str, Any]:
+    return _child("groups", size, budget, tmp)
+
+
 def step_throughput(size: Size, budget: float, tmp: Path) -> dict[str, Any]:
     return _child("throughput", size, budget, tmp)
 
@@ -343,6 +358,7 @@ def _failures(stdout: str) -> list[str]:
 STEPS = {
     "judge": step_judge,
     "table": step_table,
+    "groups": step_groups,
     "throughput": step_throughput,
     "profile": step_profile,
     "bench": step_bench,
@@ -413,13 +429,13 @@ def _profiled(model: str, size: Size) -> dict[str, Any]:
     trainer.precision = "fp32"
     order = torch.randperm(len(trainer.images), device=trainer.device)
     for step in range(WARMUP):
-        trainer._step(order, step)
+        train_step(trainer, order, step)
     cuda = trainer.device.type == "cuda"
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
     with profile(activities=activities) as prof:
         started = time.perf_counter()
         for step in range(WARMUP, WARMUP + size.steps):
-            trainer._step(order, step % trainer.steps_per_epoch)
+            train_step(trainer, order, step % trainer.steps_per_epoch)
         if cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - started
@@ -453,7 +469,23 @@ def _profiled(model: str, size: Size) -> dict[str, Any]:
     }
 
 
-CHILD_STEPS = {"judge": child_judge, "throughput": child_throughput, "profile": child_profile}
+def child_groups(size: Size, budget: float) -> dict[str, Any]:
+    """Groups against one by one (half the budget), then the table planned as groups (the rest); at toy
+    size K = 1 and 2 of both models at batch 64, and the plan at the toy width, its first two groups timed."""
+    from benchmarks.bench_groups import GPU_CASES, case_rows, plan_table
+
+    device, started = torch.device(size.device), time.monotonic()
+    cases = [(model, 64) for model in ("dcgan28", "dcgan64")] if size.toy else GPU_CASES
+    sizes = [1, 2] if size.toy else [1, 2, 4, 8]
+    extra = {k: v for k, v in size.hyperparameters.items() if k == "width"}
+    rows, skipped = case_rows(cases, extra, device, sizes, size.steps, started + budget / 2)
+    plan = plan_table(
+        TABLE, size.dataset, device, max(1, size.steps // 4), extra, started + budget, 2 if size.toy else None
+    )
+    return {"steps": size.steps, "rows": rows, "skipped": skipped, "table": plan}
+
+
+CHILD_STEPS = {"judge": child_judge, "groups": child_groups, "throughput": child_throughput, "profile": child_profile}
 
 
 # ---- the results file --------------------------------------------------------------------------------
@@ -546,7 +578,36 @@ def _profile_lines(step: dict[str, Any]) -> list[str]:
     return lines
 
 
-RENDER = {"table": _table_lines, "throughput": _throughput_lines, "profile": _profile_lines}
+def _groups_lines(step: dict[str, Any]) -> list[str]:
+    lines = [
+        f"images/s of all K trials, fused into one group and one by one, {step['steps']} timed steps a case; "
+        "dispatched ops per trial-step (top-level aten ops of a fused step against one solo step's)",
+        "",
+        "| case | batch | K | one by one | fused | fused/one by one | ops solo | ops fused | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in step["rows"]:
+        cells = [r["case"], r["batch"], r["members"], round(r["one_by_one_img_s"]), round(r["fused_img_s"])]
+        cells += [f"{r['speedup']:.2f}", r["solo_ops"], r["fused_ops"], f"{r['ops_ratio']:.2f}"]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines += [f"- not measured (time): {case}" for case in step["skipped"]]
+    table = step["table"]
+    lines += [
+        "",
+        f"### the DCGAN64 table as groups: {table['trials']} trials in {table['groups']} groups, {table['epochs']} "
+        f"epochs on {table['dataset']}: predicted {table['grouped_s']} s grouped, {table['one_by_one_s']} s one by one",
+        "",
+        "| members | batch | latent | img/s alone | img/s grouped | one by one s | grouped s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in table["plan"]:
+        cells = [r["members"], r["batch_size"], r["latent_dim"]]
+        cells += [r.get(k, r.get("skipped", "")) for k in ("img_s_alone", "img_s_grouped", "one_by_one_s", "grouped_s")]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return lines
+
+
+RENDER = {"table": _table_lines, "groups": _groups_lines, "throughput": _throughput_lines, "profile": _profile_lines}
 
 
 if __name__ == "__main__":

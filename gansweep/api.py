@@ -86,7 +86,7 @@ class Sweep:
 
 def run(grid: str | Path | dict[str, Any], *, progress: bool = True, **options: Any) -> Sweep:
     """``gansweep run GRID`` from Python: ``options`` are the command's, as ``options.RunOptions`` names
-    them (store, name, storage, tracking_uri, workers, devices, trials_per_device, heartbeat,
+    them (store, name, storage, tracking_uri, workers, devices, trials_per_device, heartbeat, group_size,
     retry_failed); a dict ``grid`` is a grid.yaml's content (its ``name`` defaults to "sweep"), numpy
     numbers and arrays included.
 

@@ -41,6 +41,7 @@ import torch
 
 from gansweep.artifacts import HISTORY_FILE, SAMPLES_FILE, read_history, write_history_json, write_samples
 from gansweep.errors import GansweepError
+from gansweep.streams import global_streams, set_global_streams
 from gansweep.trainer import PRECISIONS, History, Trainer, TrainerCallback
 
 FORMAT = 2
@@ -102,9 +103,11 @@ def snapshot(trainer: Trainer) -> Snapshot:
 
 
 def _on_host(value: Any) -> Any:
-    """``value`` with every tensor copied to the CPU (the optimisers' and networks' own are updated in place)."""
+    """``value`` with every tensor copied to the CPU (the optimisers' and networks' own are updated in place),
+    each compact: a group member's tensors are views into its group's (some transposed), and a view is
+    saved with its whole storage."""
     if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
+        return value.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
     if isinstance(value, dict):
         copied = copy.copy(value)  # a state_dict's OrderedDict keeps its _metadata (layer versions)
         for key, item in value.items():
@@ -122,7 +125,7 @@ def save(trainer: Trainer, folder: Path) -> list[Path]:
 
 def save_state(trainer: Trainer, folder: Path) -> Path:
     """checkpoint.pt alone, for a folder that already holds the trial's history files."""
-    return _save_state(_state(trainer), folder).replace(folder / FILE)
+    return _save_state(_on_host(_state(trainer)), folder).replace(folder / FILE)
 
 
 def _save_state(state: dict[str, Any], folder: Path) -> Path:
@@ -132,9 +135,7 @@ def _save_state(state: dict[str, Any], folder: Path) -> Path:
 
 
 def _state(trainer: Trainer) -> dict[str, Any]:
-    rng = {"trainer": trainer.rng.get_state(), "torch": torch.get_rng_state()}
-    if trainer.device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(trainer.device)
+    rng = {"trainer": trainer.rng.get_state(), **trainer.streams}
     model, hyperparameters, seed = _identity(trainer)
     return {
         "format": FORMAT,
@@ -251,12 +252,15 @@ def _restore_rng(trainer: Trainer, rng: dict[str, torch.Tensor], path: Path) -> 
         trainer.rng.set_state(rng["trainer"].cpu())
     except RuntimeError:  # a CUDA generator's state is not a CPU one's
         raise CheckpointError(f"checkpoint {path} was saved on another kind of device than {trainer.device}") from None
-    try:
-        torch.set_rng_state(rng["torch"].cpu())  # dropout draws from the global generator
-        if "cuda" in rng:
-            torch.cuda.set_rng_state(rng["cuda"].cpu(), trainer.device)
+    streams: dict[str, torch.Tensor] = {key: rng[key].cpu() for key in ("torch", "cuda") if key in rng}
+    saved = global_streams(trainer.device)
+    try:  # set once to be checked now, not at the next epoch: dropout's streams are the trial's own
+        set_global_streams(streams, trainer.device)
     except RuntimeError as error:
         raise CheckpointError(f"cannot read checkpoint {path}: its rng does not fit ({_reason(error)})") from None
+    finally:
+        set_global_streams(saved, trainer.device)
+    trainer.streams = streams
 
 
 def _check_moments(optimizer: torch.optim.Optimizer) -> None:

@@ -124,6 +124,14 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         help="queue again the points whose trial raised an error (killed or interrupted trials are always resumed)",
     )
     parser.add_argument(
+        "--group-size",
+        type=_group_size,
+        default=RunOptions.group_size,
+        metavar="N|auto",
+        help="trials of one shape trained together as one fused model, each still its own trial; auto: groups "
+        "where they measure faster on the device; 1: each on its own (default: the grid's group_size, auto)",
+    )
+    parser.add_argument(
         "--heartbeat",
         type=int,
         default=RunOptions.heartbeat,
@@ -135,6 +143,15 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="list the trials and how many are complete; train nothing"
     )
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the trials as a JSON list")
+
+
+def _group_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a number of trials or auto, got {value!r}") from None
 
 
 def _workers(value: str) -> int | str:

@@ -61,7 +61,7 @@ from gansweep.hparams import (
     resolve_hyperparameters,
 )
 from gansweep.models import MODELS
-from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, name_problem, path_problem
+from gansweep.options import DATA_DIR, DATASET, GROUP_SIZE, HYPERPARAMETERS, MAX_GROUP, name_problem, path_problem
 from gansweep.trainer import NORM_METRICS, STEP_METRICS
 
 OBJECTIVE_METRICS = ("fid_mnist", "d_gap", *METRICS, *STEP_METRICS, *NORM_METRICS)
@@ -270,6 +270,11 @@ class SweepConfig(_FixedHyperparameters):
     """bf16 autocast where it trains faster: each trial first times a few steps each way on its device
     (``trainer.AMP_STEPS``) and keeps the faster, so ``amp`` never makes a trial slower than fp32; its
     trial.json and its record in the study say which (``precision``)."""
+    group_size: Literal["auto"] | Annotated[int, Field(ge=1, le=MAX_GROUP)] = GROUP_SIZE
+    """Trials of one shape (``group.SHAPE``) trained together as one fused model, each still its own trial:
+    ``auto`` measures, per shape, whether groups of 2, 4 or 8 train more images/s than the trials one by one
+    on the worker's device, and uses the largest that did (1 where none did); N forces groups of up to N;
+    1 trains each trial on its own."""
     eval_every: int = Field(default=EVAL_EVERY, ge=1)
     """Compute sample metrics every N epochs (and always at the last epoch)."""
     eval_samples: int = Field(default=EVAL_SAMPLES, ge=100, le=MAX_EVAL_SAMPLES)
@@ -289,6 +294,18 @@ class SweepConfig(_FixedHyperparameters):
     max_trials: int = Field(default=MAX_TRIALS, ge=1, le=MAX_TRIALS_CEILING)
     """The most trials the file may plan (grid points and rows times seeds, plus ``search.n_trials``);
     raise it for a larger sweep."""
+
+    @field_validator("group_size", mode="before")
+    @classmethod
+    def _group_size_form(cls, value: Any) -> Any:
+        """Its own message: pydantic's for the union names only its first branch ("Input should be 'auto'")."""
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if value == GROUP_SIZE or (whole and 1 <= value <= MAX_GROUP):
+            return value
+        shown = "an empty value" if value is None else repr(value)
+        raise ValueError(
+            f"{shown} is not a group size: give auto, or a whole number from 1 to {MAX_GROUP} (1: each trial on its own)"
+        )
 
     @field_validator("early_stop", mode="before")
     @classmethod

@@ -1,5 +1,8 @@
 """Adversarial losses, all computed from the discriminator's raw scores (logits).
 
+Scores may carry a leading dimension (a group's members, ``gansweep.group``): every loss is a mean over
+the last dimension, so a group gets one loss per member.
+
 Every seed report ends its discriminator in a sigmoid and feeds ``nn.BCELoss``. That form clamps
 ``log(0)`` to -100, which is where report 000's "D loss 0.0000, G loss 50" plateaus come from, and it
 raises under CUDA autocast. Here D returns logits; the sigmoid survives only as the logged probability.
@@ -26,23 +29,23 @@ Tensor = torch.Tensor
 
 def _bce_discriminator(real: Tensor, fake: Tensor) -> Tensor:
     # -log D(x) - log(1 - D(G(z))), summed over the two halves as the DCGAN notebooks do.
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
+    return F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
 
 
 def _non_saturating_generator(fake: Tensor) -> Tensor:
-    return F.softplus(-fake).mean()  # -log D(G(z))
+    return F.softplus(-fake).mean(-1)  # -log D(G(z))
 
 
 def _minimax_generator(fake: Tensor) -> Tensor:
-    return -F.softplus(fake).mean()  # log(1 - D(G(z))), the saturating original
+    return -F.softplus(fake).mean(-1)  # log(1 - D(G(z))), the saturating original
 
 
 def _lsgan_discriminator(real: Tensor, fake: Tensor) -> Tensor:
-    return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()  # report 002, eq. 9
+    return 0.5 * ((real - 1) ** 2).mean(-1) + 0.5 * (fake**2).mean(-1)  # report 002, eq. 9
 
 
 def _lsgan_generator(fake: Tensor) -> Tensor:
-    return 0.5 * ((fake - 1) ** 2).mean()
+    return 0.5 * ((fake - 1) ** 2).mean(-1)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,14 @@ INFO_CONTINUOUS_WEIGHT = 0.1
 
 
 def info_loss(logits: Tensor, mean: Tensor, var: Tensor, labels: Tensor, continuous: Tensor) -> Tensor:
-    """InfoGAN's mutual-information term: CE(c1) + 0.1 x Gaussian NLL(c2, c3), as reports 000 §4 and 003 write it."""
+    """InfoGAN's mutual-information term: CE(c1) + 0.1 x Gaussian NLL(c2, c3), as reports 000 §4 and 003 write it.
+
+    Shapes (..., N, classes or codes) and labels (..., N): one term per leading index (a group's members)."""
     var = var + 1e-6
     nll = 0.5 * (torch.log(2 * torch.pi * var) + (continuous - mean) ** 2 / var)
-    return F.cross_entropy(logits, labels) + INFO_CONTINUOUS_WEIGHT * nll.sum(dim=1).mean()
+    if labels.dim() == 1:
+        cross_entropy = F.cross_entropy(logits, labels)  # a trial's own: its mean reduction, as it always was
+    else:  # a group's: one mean per member (it differs from the solo mean's rounding by 1 ulp at most)
+        each = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), reduction="none")
+        cross_entropy = each.view(labels.shape).mean(-1)
+    return cross_entropy + INFO_CONTINUOUS_WEIGHT * nll.sum(-1).mean(-1)

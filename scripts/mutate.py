@@ -88,8 +88,8 @@ MUTATIONS = (
     ),
     Mutation(
         "a misleading objective handed to Optuna as it is",
-        "gansweep/sweep/_worker.py",
-        'if diagnosis.outcome == "bad" or judged or math.isnan(value):',
+        "gansweep/sweep/_callback.py",
+        'if diagnosis.outcome == "bad" or value is None:',
         "if False:",
         ("tests/sweep_tests/test_worker.py",),
     ),

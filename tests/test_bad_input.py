@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import http.server
 import json
@@ -415,6 +416,20 @@ def out_of_range_value(case: Case) -> None:
         case.run(GRID.replace("[1.0e-3]", "[-1]")),
         'grid.yaml: models[0] (cs231n-mlp) {"lr": -1}: lr must be > 0, got -1',
     )
+
+
+def group_size_that_is_not_one(case: Case) -> None:
+    """The grid's group_size, --group-size and gansweep.run's group_size: 1 to 8 trials, or auto."""
+    for value in ("0", "9", "two", "2.5"):
+        case.check(
+            case.run(GRID + f"group_size: {value}\n"),
+            f"grid.yaml:8: group_size: {value if value != 'two' else repr(value)} is not a group size: give auto, or a whole number from 1 to 8",
+        )
+    case.check(case.run(GRID, "--group-size", "0"), "--group-size must be a whole number from 1 to 8 or auto, got 0")
+    case.check_usage(case.run(GRID, "--group-size", "x"), "--group-size: give a number of trials or auto, got 'x'")
+    for value in (9, 2.5, "two", True):
+        run = functools.partial(gansweep.run, case.grid(), store=str(case.store), group_size=value)
+        case.check_api(run, "--group-size must be")
 
 
 def batch_larger_than_the_data(case: Case) -> None:
@@ -1539,6 +1554,7 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
         histories_and_samples_read_as_written,
     ],
     "out-of-range value": [out_of_range_value, batch_larger_than_the_data],
+    "a group size that is not one": [group_size_that_is_not_one],
     "a search `step` Optuna would refuse or change": [search_step_optuna_refuses],
     "unknown model / data set / loss": [unknown_model, unknown_data_set, unknown_loss],
     "a hyperparameter the model does not take": [hyperparameter_not_taken],

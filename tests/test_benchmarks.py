@@ -109,12 +109,25 @@ def test_gpu_check_runs_every_step_at_toy_size_into_one_file(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
     steps = results["steps"]
-    assert list(steps) == ["judge", "table", "throughput", "profile", "bench", "suite"]
+    assert list(steps) == ["judge", "table", "groups", "throughput", "profile", "bench", "suite"]
     assert {name: step["status"] for name, step in steps.items()} == dict.fromkeys(steps, "ok"), steps
     table = steps["table"]["runs"]["1"]
     assert (table["exit"], table["trials_complete"], table["trial_epochs"]) == (0, 1, 1)
     assert table["extrapolated_40_scaled_s"] > table["wall_s"] and table["extrapolated_40_modelled_s"] > 0
     assert "| outcome | verdict | reported | read as | agrees |" in table["report"]
+    groups = steps["groups"]
+    assert [(r["case"], r["members"]) for r in groups["rows"]] == [
+        ("dcgan28-w4", 1),
+        ("dcgan28-w4", 2),
+        ("dcgan64-w4", 1),
+        ("dcgan64-w4", 2),
+    ]
+    assert all(r["fused_img_s"] > 0 and r["fused_ops"] <= 1.2 * r["solo_ops"] for r in groups["rows"])
+    table_plan = groups["table"]  # report 000's rows: one shape (batch 512, latent 100) three times
+    assert (table_plan["trials"], table_plan["groups"]) == (11, 9) and sorted(r["members"] for r in table_plan["plan"])[
+        -1
+    ] == 3
+    assert table_plan["grouped_s"] > 0 and table_plan["one_by_one_s"] > 0  # the toy times its first two groups
     rates = steps["throughput"]["models"]
     assert set(rates) == {"dcgan64", "cs231n-mlp"} and rates["dcgan64"]["fp32_channels_last_img_s"] > 0
     assert all(r["fp32_nchw_img_s"] > 0 and r["bf16_nchw_img_s"] > 0 for r in rates.values())
@@ -126,6 +139,7 @@ def test_gpu_check_runs_every_step_at_toy_size_into_one_file(tmp_path: Path) -> 
     assert steps["suite"]["exit"] == 0 and not steps["suite"]["failures"]
     markdown = runpy.run_path(str(BENCHMARKS / "gpu_check.py"), run_name="gpu_check")["to_markdown"](results)
     assert "## table" in markdown and "| trials per device |" in markdown and "| model | batch | fp32 |" in markdown
+    assert "### the DCGAN64 table as groups: 11 trials in 9 groups" in markdown
 
 
 def test_gpu_check_records_a_step_that_runs_out_of_time_and_goes_on(tmp_path: Path) -> None:
@@ -135,3 +149,14 @@ def test_gpu_check_records_a_step_that_runs_out_of_time_and_goes_on(tmp_path: Pa
     assert done.returncode == 1 and "; failed: suite" in done.stdout, done.stderr  # a failed step is no pass
     text = out.read_text()
     assert "| suite | failed |" in text and "**failed**: ran out of its 1 s" in text
+
+
+def test_bench_groups_measures_both_ways_and_counts_ops() -> None:
+    command = [sys.executable, str(BENCHMARKS / "bench_groups.py"), "--quick", "--cases", "cs231n-mlp", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["results"]
+    assert [(r["case"], r["batch"], r["members"]) for r in rows] == [("cs231n-mlp", 64, 1), ("cs231n-mlp", 64, 2)]
+    for row in rows:
+        assert row["one_by_one_img_s"] > 0 and row["fused_img_s"] > 0 and row["solo_ops"] > 0
+        assert row["fused_ops"] <= 1.2 * row["solo_ops"]  # issue 33: a fused step dispatches ~ one member's ops

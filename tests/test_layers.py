@@ -96,10 +96,10 @@ def test_train_does_not_import_the_sweep_machinery() -> None:
 
 
 LAYERS = (
-    ("errors", "options"),
+    ("errors", "options", "streams"),
     ("models", "losses", "data"),
     ("hparams",),
-    ("trainer",),
+    ("trainer", "group"),
     ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "sending", "pictures"),
     ("config", "grid_yaml", "view"),
     ("sweep",),

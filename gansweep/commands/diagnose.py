@@ -61,8 +61,9 @@ def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
     """The history file's records, with the metrics of the samples file when there is one, and the
     name of the judge that scored them (None: the metrics are the file's own)."""
     loss = LOSS if args.loss is None else args.loss
+    dataset = DATASET if args.dataset is None else args.dataset
     if args.samples:
-        check_judge(args.dataset)  # before the files' notes: a refusal is the one line
+        check_judge(dataset)  # before the files' notes: a refusal is the one line
     epochs = files.read_history(args.history, loss)
     note = lambda text: print(f"note: {text}", file=sys.stderr)  # noqa: E731
     samples = files.read_samples(args.samples, [int(r["epoch"]) for r in epochs], note) if args.samples else {}
@@ -79,7 +80,6 @@ def _file_history(args: argparse.Namespace) -> tuple[list[dict], str | None]:
         )
     if not samples:
         return epochs, None
-    dataset = DATASET if args.dataset is None else args.dataset
     digits = load_dataset(dataset, DATA_DIR if args.data_dir is None else args.data_dir)
     judge = load_judge(digits, say=lambda line: print(line, file=sys.stderr))
     reference = Reference.of(judge, digits.heldout_images)

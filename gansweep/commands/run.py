@@ -22,7 +22,15 @@ from gansweep.config import TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics.judge import check_judge
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
-from gansweep.options import HEARTBEAT, MAX_HEARTBEAT, MAX_WORKERS, RunOptions, name_problem, path_problem
+from gansweep.options import (
+    HEARTBEAT,
+    MAX_GROUP,
+    MAX_HEARTBEAT,
+    MAX_WORKERS,
+    RunOptions,
+    name_problem,
+    path_problem,
+)
 from gansweep.progress import SweepProgress
 from gansweep.sending import unreachable
 from gansweep.sweep import (
@@ -126,6 +134,7 @@ def sweep_settings(grid: Path, options: RunOptions, overrides: Sequence[str] = (
         auto_workers=auto,
         heartbeat=options.heartbeat or HEARTBEAT,
         retry_failed=options.retry_failed,
+        group_size=config.group_size if options.group_size is None else options.group_size,
     )
 
 
@@ -141,14 +150,16 @@ def _check_options(options: RunOptions) -> None:
         raise GansweepError(f"--store: {problem}")
     if options.name is not None and (problem := name_problem(options.name)):
         raise GansweepError(f"--name {problem}")
-    for flag, high in (("workers", None), ("trials_per_device", None), ("heartbeat", MAX_HEARTBEAT)):
+    sizes = (("workers", None), ("trials_per_device", None), ("heartbeat", MAX_HEARTBEAT), ("group_size", MAX_GROUP))
+    for flag, high in sizes:
         value = getattr(options, flag)
         whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if (flag == "workers" and isinstance(value, str) and value == "auto") or (flag != "workers" and value is None):
+        automatic = flag in ("workers", "group_size")
+        if (automatic and isinstance(value, str) and value == "auto") or (flag != "workers" and value is None):
             continue
         if not whole or value < 1 or (high is not None and value > high):
             allowed = f"a whole number from 1 to {high}" if high else "a whole number >= 1"
-            allowed += " or auto" if flag == "workers" else ""
+            allowed += " or auto" if automatic else ""
             raise GansweepError(f"--{flag.replace('_', '-')} must be {allowed}, got {value!r}")
     if not isinstance(options.retry_failed, bool):
         raise GansweepError(f"--retry-failed must be True or False, got {options.retry_failed!r}")

@@ -15,11 +15,23 @@ Defaults are the reports' own (report 000's "default hyperparameter" rows, 000 Â
 from __future__ import annotations
 
 from gansweep.models._conv import build_cs231n_dcgan, build_dcgan28, build_dcgan64
+from gansweep.models._fused import CHANNEL_DISCRIMINATORS, Slot, Slots, fuse
 from gansweep.models._infogan import InfoDiscriminator, build_infogan28, build_infogan64
 from gansweep.models._mlp import build_cgan, build_cs231n_mlp, build_mlp
 from gansweep.models._spec import N_CLASSES, N_CONTINUOUS, Latent, ModelSpec
 
-__all__ = ["MODELS", "ModelSpec", "Latent", "InfoDiscriminator", "N_CLASSES", "N_CONTINUOUS"]
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "Latent",
+    "InfoDiscriminator",
+    "N_CLASSES",
+    "N_CONTINUOUS",
+    "CHANNEL_DISCRIMINATORS",
+    "Slot",
+    "Slots",
+    "fuse",
+]
 
 _DCGAN_BETAS = (0.5, 0.999)
 _REPORT_000 = {"lr": 2e-4, "batch_size": 512, "latent_dim": 100, "betas": _DCGAN_BETAS, "epochs": 40}

@@ -12,14 +12,17 @@ PIXELS = 28 * 28
 
 
 class ImageGenerator(nn.Module):
-    """Wraps a network from latent vectors to 784 pixels; returns (N, 1, 28, 28) images."""
+    """Wraps a network from latent vectors to 784 pixels (or to images: cs231n-dcgan's ends in a
+    transposed conv); returns (N, 1, 28, 28) images. Written over the last dimensions, as the other MLP
+    wrappers here, so that a group's members stacked in front, (K, N, ...), pass through unchanged."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(z).view(-1, 1, 28, 28)
+        out = self.net(z)
+        return out if out.dim() == 4 else out.unflatten(-1, (1, 28, 28))
 
 
 class ImageDiscriminator(nn.Module):
@@ -30,7 +33,7 @@ class ImageDiscriminator(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x.flatten(1)).view(-1)
+        return self.net(x.flatten(-3)).squeeze(-1)
 
 
 def build_mlp(latent_dim: int, width: int | None = None) -> tuple[nn.Module, nn.Module]:
@@ -110,8 +113,8 @@ class ConditionalGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         assert labels is not None, "cgan needs labels"
         one_hot = F.one_hot(labels, N_CLASSES).to(z.dtype)
-        h = torch.cat([self.noise(z), self.label(one_hot)], dim=1)
-        return self.body(h).view(-1, 1, 28, 28)
+        h = torch.cat([self.noise(z), self.label(one_hot)], dim=-1)
+        return self.body(h).unflatten(-1, (1, 28, 28))
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -135,7 +138,7 @@ class ConditionalDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         assert labels is not None, "cgan needs labels"
         one_hot = F.one_hot(labels, N_CLASSES).to(x.dtype)
-        return self.net(torch.cat([x.flatten(1), one_hot], dim=1)).view(-1)
+        return self.net(torch.cat([x.flatten(-3), one_hot], dim=-1)).squeeze(-1)
 
 
 def build_cgan(latent_dim: int, width: int | None = None) -> tuple[nn.Module, nn.Module]:

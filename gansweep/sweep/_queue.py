@@ -21,6 +21,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 
 from gansweep.config import TrialPlan
+from gansweep.group import shape
 from gansweep.losses import LOSSES
 from gansweep.models import MODELS
 from gansweep.sweep import _optuna
@@ -176,6 +177,32 @@ def claim_waiting(study: optuna.Study, worker: str = "") -> Trial | None:
             store(trial, worker=worker)
             return trial
     return None
+
+
+def shape_of(record: TrialRecord) -> tuple[Any, ...] | None:
+    """What a queued grid point must share with others to be trained in one group with them (its data set
+    and ``group.shape``); None for a search slot, whose point is sampled only once it is claimed."""
+    plan = record.plan
+    if record.search_slot is not None or plan is None:
+        return None
+    return (plan.dataset, *shape(plan.model, plan.hp))
+
+
+def claim_more(study: optuna.Study, first: Trial, size: int, worker: str = "") -> list[Trial]:
+    """Up to ``size - 1`` more WAITING grid points of ``first``'s shape (``shape_of``), now RUNNING, ours and
+    labelled with ``worker``: trained with ``first`` as one group. Each is claimed as ``claim_waiting``
+    claims one, so each is still trained exactly once."""
+    key = shape_of(TrialRecord.of(first))
+    more: list[Trial] = []
+    if key is None:
+        return more
+    for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if len(more) >= size - 1:
+            break
+        if shape_of(TrialRecord.of(waiting)) == key and (trial := _optuna.claim(study, waiting)) is not None:
+            store(trial, worker=worker)
+            more.append(trial)
+    return more
 
 
 def running_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -19,6 +19,7 @@ from gansweep.config import TrialPlan, search_plan
 from gansweep.data import TRAIN_SIZES
 from gansweep.errors import GansweepError
 from gansweep.sending import hurry, unreachable
+from gansweep.sweep._callback import Event
 from gansweep.sweep._layout import auto_workers, cores
 from gansweep.sweep._queue import (
     deciding,
@@ -34,7 +35,7 @@ from gansweep.sweep._runs import STATE
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._signals import uninterrupted
 from gansweep.sweep._storage import SweepLock, bookkeeping_lock, open_storage, open_study, repair_journal
-from gansweep.sweep._worker import Event, Worker, worker_process
+from gansweep.sweep._worker import Worker, worker_process
 from gansweep.tracking import Tracker
 from gansweep.trainer import resolve_device
 from gansweep.view import share_plans

@@ -103,8 +103,9 @@ class TrialRuns:
         self.scratch = Path(tempfile.mkdtemp(prefix="gansweep-"))
         """Checkpoints on their way to the store, one folder per run."""
 
-    def start(self, plan: TrialPlan, record: TrialRecord) -> str:
-        """A new run for the trial."""
+    def start(self, plan: TrialPlan, record: TrialRecord, group: str | None = None) -> str:
+        """A new run for the trial; ``group`` names the Optuna trials it trains with as one fused model
+        (tag ``gansweep.group``), None when it trains alone."""
         tags = {
             "gansweep.model": plan.model,
             "gansweep.dataset": plan.dataset,
@@ -114,6 +115,7 @@ class TrialRuns:
             "gansweep.worker": record.worker,
             "gansweep.judge": self.judge,
             **({"gansweep.reported": plan.reported} if plan.reported else {}),
+            **({"gansweep.group": group} if group else {}),
         }
         name = self.names.get(plan.key) or run_name(plan, self.searched)
         return self.tracker.start_trial(self.parent_run, name, params_of(plan), tags)

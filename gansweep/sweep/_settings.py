@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gansweep.config import SweepConfig
 from gansweep.errors import GansweepError
-from gansweep.options import HEARTBEAT
+from gansweep.options import GROUP_SIZE, HEARTBEAT
 from gansweep.tracking import default_tracking_uri
 
 GRACE_HEARTBEATS = 4
@@ -35,6 +36,8 @@ class SweepSettings:
     """Seconds between a worker's heartbeats (RDB storage only)."""
     retry_failed: bool = False
     """Queue points whose trial raised an error again (``--retry-failed``)."""
+    group_size: int | Literal["auto"] = GROUP_SIZE
+    """Trials trained together as one fused model (``--group-size``, else the grid's ``group_size``)."""
 
     def __post_init__(self) -> None:
         for flag, value in (("--storage", self.storage), ("--tracking-uri", self.tracking_uri)):

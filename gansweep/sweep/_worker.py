@@ -1,23 +1,26 @@
-"""A worker: claims queued trials one after another and runs each through ``run_trial``.
+"""A worker: claims queued trials one after another, or several of one shape at once, and runs them
+through ``run_trials``.
 
-``run_trial`` is one trial's whole life, top to bottom: which point it trains, its MLflow run, resuming
-from the checkpoint of the trial it replaces, training with a heartbeat, the diagnosis, publishing, and
-telling Optuna; and, when it goes wrong, whether the trial is queued again (Ctrl-C), left to the worker
-that took it over, or recorded as failed. The MLflow runs are ``TrialRuns``'s; the Optuna user
-attributes are ``TrialRecord``'s.
+``run_trials`` is the whole life of each trial it is given, top to bottom: which point it trains
+(``_start``), its MLflow run, resuming from the checkpoint of the trial it replaces, training with a
+heartbeat (``_train``: several as one fused group, ``gansweep.group``, one alone), the diagnosis,
+publishing, and telling Optuna (``_conclude``); and, when it goes wrong, whether the trial is queued again
+(Ctrl-C), left to the worker that took it over, or recorded as failed — each trial of a group on its own.
+How many of a shape train together is ``_groups.GroupSizes``'s. The MLflow runs are ``TrialRuns``'s; the
+Optuna user attributes are ``TrialRecord``'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import math
 import multiprocessing as mp
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -26,28 +29,27 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import Trial, TrialState
 
-from gansweep import checkpoint
-from gansweep.config import Objective, TrialPlan, plan_trials, suggest_plan
+from gansweep.config import TrialPlan, plan_trials, suggest_plan
 from gansweep.data import TRAIN_SIZES, Digits, load_dataset
-from gansweep.diagnostics import METRICS, Diagnosis, Judge, SampleEvaluator, diagnose, unreadable
+from gansweep.diagnostics import Diagnosis, Judge, SampleEvaluator, diagnose
 from gansweep.diagnostics.evaluate import EARLY_STOP, STOPPED
 from gansweep.diagnostics.metrics import Reference
 from gansweep.errors import GansweepError, redact
+from gansweep.group import Group, GroupError
 from gansweep.sending import Patience, Sender, Unreachable, hurry
+from gansweep.sweep._callback import Event, SweepCallback, TrialTakenOver, objective_value
+from gansweep.sweep._groups import GroupSizes
 from gansweep.sweep._judge import sweep_judge
 from gansweep.sweep._optuna import trial_id
-from gansweep.sweep._queue import claim_waiting, requeue, running_trials, worker_id
+from gansweep.sweep._queue import claim_more, claim_waiting, requeue, running_trials, worker_id
 from gansweep.sweep._record import State, TrialRecord, plan_fields, store
 from gansweep.sweep._runs import STATE, Lost, TrialRuns
 from gansweep.sweep._settings import SweepSettings
 from gansweep.sweep._storage import Heartbeat, bookkeeping_lock, open_storage, open_study
 from gansweep.tracking import MlflowEpochLogger, Tracker
-from gansweep.trainer import History, Trainer, TrainerCallback, precision_line
+from gansweep.trainer import History, Trainer
 from gansweep.view import run_names
 
-Event = tuple[str, dict[str, Any]]
-"""(kind, payload) sent from a worker to the sweep: ``start``, ``step``, ``epoch``, ``end``,
-``warning``, ``fatal``."""
 TAKEN_OVER = "taken over"
 SLOW_SETUP = 5.0
 """A worker's set-up (stores, data set, judge, held-out features) that takes 5 s or more is printed with
@@ -55,37 +57,8 @@ its parts: a fresh worker on full MNIST is ready in ~4 s on 2 CPU cores (``bench
 so more than that means something to look at (a judge being trained, a slow store)."""
 
 
-class TrialTakenOver(Exception):
-    """Another worker judged this one dead and took its trial; this worker's result is void."""
-
-
 class DiskFull(GansweepError):
     """No space left where the stores write: every further trial would fail the same way."""
-
-
-def epoch_value(record: dict[str, float], objective: Objective) -> float | None:
-    """An epoch's ``objective.metric`` (default ``fid_mnist``); ``d_gap`` is |D(x) - D(G(z))|: 0 when D can
-    no longer tell real from generated, 1 when D has won outright (report 000's collapse). None where the
-    epoch measured nothing: the metric was not evaluated, is NaN, or scores samples the judge could not
-    read (a constant)."""
-    if objective.metric == "d_gap":
-        value = abs(record["d_real"] - record["d_fake"])
-    else:
-        value = record.get(objective.metric, math.nan)
-    if math.isnan(value) or (objective.metric in METRICS and unreadable(record)):
-        return None
-    return value
-
-
-def objective_value(history: History, diagnosis: Diagnosis, objective: Objective) -> float:
-    """The final epoch's ``epoch_value``, told to Optuna. The worst value (inf, or -inf when maximizing)
-    where the number would mislead Optuna: a trial judged bad (a diverged one's score is of noise), or a
-    final epoch that measured nothing. So Optuna's best is never a flagged trial; its own metrics (and its
-    intermediate values, each epoch's ``epoch_value``) keep what was measured."""
-    value = epoch_value(history.epochs[-1], objective)
-    if diagnosis.outcome == "bad" or value is None:
-        return math.inf if objective.direction == "minimize" else -math.inf
-    return value
 
 
 class _Timer:
@@ -122,6 +95,7 @@ class Worker:
     digits: Digits
     judge: Judge
     reference: Reference
+    groups: GroupSizes
 
     @classmethod
     def open(
@@ -152,7 +126,8 @@ class Worker:
         names = run_names(plan_trials(cfg, TRAIN_SIZES[cfg.dataset]))
         searched = tuple(cfg.search.space) if cfg.search else ()
         runs = TrialRuns(tracker, parent_run, cfg.snapshot_every, names, judge.name, searched)
-        return cls(settings, device, emit, storage, study, runs, digits, judge, reference)
+        groups = GroupSizes(settings.group_size, device, digits, say)
+        return cls(settings, device, emit, storage, study, runs, digits, judge, reference, groups)
 
     def run_queue(self) -> None:
         """Trains queued trials until none is waiting and none is running anywhere: while another
@@ -162,11 +137,15 @@ class Worker:
             while True:
                 # Under the sweep's lock: failing a stale trial and queueing its copy are two writes that
                 # a starting `gansweep run` must not see halfway; SQLite has no row lock for the claim.
+                self.groups.measure_next(self.study)  # outside the lock: it trains for a while
                 with bookkeeping_lock(self.settings, self.storage):
                     fail_stale_trials(self.study)  # RDB storage: queues again the trials of silent workers
-                    trial = claim_waiting(self.study, f"{worker_id(os.getpid())} {self.device}")
+                    label = f"{worker_id(os.getpid())} {self.device}"
+                    trial = claim_waiting(self.study, label)
+                    size = self.groups.size(TrialRecord.of(trial)) if trial is not None else 1
+                    more = claim_more(self.study, trial, size, label) if trial is not None else []
                 if trial is not None:
-                    run_trial(self, trial)
+                    run_trials(self, [trial, *more])
                 elif not running_trials(self.study):
                     return
                 else:
@@ -175,55 +154,158 @@ class Worker:
             self.runs.close()
 
 
+@dataclass
+class _Course:
+    """One claimed trial in this worker: its point, its MLflow run, its tracking thread (``Sender``), and once
+    prepared its heartbeat and trainer."""
+
+    trial: Trial
+    record: TrialRecord
+    plan: TrialPlan
+    run_id: str
+    sender: Sender = field(default_factory=Sender)  # per-epoch tracking calls, made while the next epoch trains
+    beating: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    """Holds its heartbeat, from its preparation until it is concluded."""
+    heartbeat: Heartbeat | None = None
+    trainer: Trainer | None = None
+    resumed_from: int = 0
+    ended: bool = False
+    """Recorded: complete, failed, taken over or interrupted."""
+
+
 def run_trial(worker: Worker, trial: Trial) -> None:
     """One claimed trial, start to end, recorded in both stores."""
+    run_trials(worker, [trial])
+
+
+def run_trials(worker: Worker, trials: list[Trial]) -> None:
+    """Claimed trials of one shape, start to end, each recorded in both stores as its own: several trained
+    together as one group (``gansweep.group``; their runs tagged ``gansweep.group``), one alone. After
+    Ctrl-C every one of them not yet recorded is queued again, its run ended."""
+    group = ", ".join(str(trial.number) for trial in trials) if len(trials) > 1 else None
+    unstarted, courses = list(trials), []
+    try:
+        for trial in trials:
+            course = _start(worker, trial, group)  # waits for a tracking store that does not answer
+            unstarted.remove(trial)
+            courses += [course] if course is not None else []
+        outcomes = _train(worker, courses)
+        for course in courses:
+            _conclude(worker, course, outcomes[course.run_id])
+    except KeyboardInterrupt as stop:
+        for trial in unstarted:
+            _release(worker, trial)
+        for course in courses:
+            if not course.ended:
+                _settle(worker, course, stop)
+                _interrupted(worker, course)
+        raise
+    finally:
+        for course in courses:
+            course.beating.close()
+            course.sender.abandon()  # settled, or finished: nothing left to wait for
+            worker.runs.forget(course.run_id)
+
+
+def _start(worker: Worker, trial: Trial, group: str | None) -> _Course | None:
+    """The trial's point and a new MLflow run for it; None when it needs no training (an invalid search
+    point, recorded as failed, or a point whose finished run was adopted)."""
     record = TrialRecord.of(trial)
     plan = _plan(worker, trial, record)
-    try:
-        if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
-            return
-        run_id = worker.runs.start(plan, record)  # waits for a tracking store that does not answer
-    except KeyboardInterrupt:
-        _release(worker, trial)
-        raise
+    if plan is None or (record.search_slot is None and _adopted(worker, trial, record, plan)):
+        return None
+    run_id = worker.runs.start(plan, record, group)
     store(trial, run_id=run_id)
-    sender = Sender()  # this trial's per-epoch tracking calls, made while the next epoch trains
+    return _Course(trial, record, plan, run_id)
+
+
+def _train(worker: Worker, courses: list[_Course]) -> dict[str, History | Exception]:
+    """Each course's history, or the error that ended it (by run id): its heartbeat started, its trainer
+    made and resumed, then all trained together (``Group``), or one alone."""
+    outcomes: dict[str, History | Exception] = {}
+    ready = []
+    for course in courses:
+        try:
+            heartbeat = Heartbeat(worker.storage, trial_id(course.trial), worker.settings.heartbeat)
+            course.heartbeat = course.beating.enter_context(heartbeat)
+            course.trainer = _trainer(worker, course.trial, course.plan, course.run_id, course.heartbeat, course.sender)
+            course.resumed_from = _resume(worker, course.trainer, course.record, course.plan, course.run_id)
+            ready.append(course)
+        except Exception as error:  # this trial fails; the others train
+            outcomes[course.run_id] = error
+    trainers = [course.trainer for course in ready if course.trainer is not None]
+    for course, outcome in zip(ready, _fit(trainers)):
+        outcomes[course.run_id] = outcome
+    return outcomes
+
+
+def _fit(trainers: list[Trainer]) -> list[History | Exception]:
+    """Each trainer's history or error: several as one group, one (or a set that cannot be grouped: a
+    resumed trial in another precision) one by one."""
+    if len(trainers) > 1:
+        try:
+            group = Group(trainers)
+        except GroupError:
+            pass
+        else:
+            try:
+                histories = group.fit()
+            except Exception as error:  # the fused step itself failed: every member with it
+                return [error] * len(trainers)
+            return [group.errors.get(trainer, history) for trainer, history in zip(trainers, histories)]
+    outcomes: list[History | Exception] = []
+    for trainer in trainers:
+        try:
+            outcomes.append(trainer.fit())
+        except Exception as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def _conclude(worker: Worker, course: _Course, outcome: History | Exception) -> None:
+    """Publishes and records a trained trial; records one whose training ended in an error. Ctrl-C while
+    its tracking calls are waited for interrupts it, and then the worker."""
+    plan = course.plan
     try:
-        with Heartbeat(worker.storage, trial_id(trial), worker.settings.heartbeat) as heartbeat:
-            trainer = _trainer(worker, trial, plan, run_id, heartbeat, sender)
-            resumed_from = _resume(worker, trainer, record, plan, run_id)
-            history = trainer.fit()
-            diagnosis = _diagnosis(history, plan)  # while the last epoch's metrics are on their way
-            sender.flush()  # every epoch's metrics and checkpoint are in the store before the run is published
-            worker.runs.publish(run_id, plan, trainer, diagnosis)
-            if heartbeat.lost.is_set() or worker.storage.get_trial(trial_id(trial)).state != TrialState.RUNNING:
-                raise TrialTakenOver()
-            worker.runs.finish(run_id, history, diagnosis, resumed_from)
-            _tell(worker, trial, record, history, diagnosis, resumed_from)
-        final = {"final": history.epochs[-1], "verdict": diagnosis.verdict}
-        worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
-    except KeyboardInterrupt as stop:
-        _settle(worker, plan, run_id, sender, stop)
-        _interrupted(worker, trial, plan, run_id)
-        raise
+        with course.beating:  # its heartbeat stops once it is recorded
+            if isinstance(outcome, Exception):
+                raise outcome
+            _complete(worker, course, outcome)
+        course.ended = True
     except TrialTakenOver as void:
-        if _settle(worker, plan, run_id, sender, void):
-            _interrupted(worker, trial, plan, run_id)
+        if _settle(worker, course, void):
+            _interrupted(worker, course)
             raise KeyboardInterrupt from None
-        _taken_over(worker, plan, run_id)
+        _taken_over(worker, plan, course.run_id)
+        course.ended = True
     except Exception as error:  # a failed trial is recorded; the worker goes on with the next point
-        if _settle(worker, plan, run_id, sender, error):
-            _interrupted(worker, trial, plan, run_id)
+        if _settle(worker, course, error):
+            _interrupted(worker, course)
             raise KeyboardInterrupt from None
-        _fail(worker, trial, plan, run_id, error)
-    finally:
-        sender.abandon()  # settled above, or finished: nothing left to wait for
-        worker.runs.forget(run_id)
+        _fail(worker, course.trial, plan, course.run_id, error)
+        course.ended = True
 
 
-def _interrupted(worker: Worker, trial: Trial, plan: TrialPlan, run_id: str) -> None:
+def _complete(worker: Worker, course: _Course, history: History) -> None:
+    plan, run_id, trainer, heartbeat = course.plan, course.run_id, course.trainer, course.heartbeat
+    assert trainer is not None and heartbeat is not None  # it trained
+    diagnosis = _diagnosis(history, plan)  # while the last epoch's metrics are on their way
+    course.sender.flush()  # every epoch's metrics and checkpoint are in the store before the run is published
+    worker.runs.publish(run_id, plan, trainer, diagnosis)
+    if heartbeat.lost.is_set() or worker.storage.get_trial(trial_id(course.trial)).state != TrialState.RUNNING:
+        raise TrialTakenOver()
+    worker.runs.finish(run_id, history, diagnosis, course.resumed_from)
+    _tell(worker, course.trial, course.record, history, diagnosis, course.resumed_from)
+    final = {"final": history.epochs[-1], "verdict": diagnosis.verdict}
+    worker.emit(("end", {"key": plan.key, "state": State.COMPLETE.value, **final}))
+
+
+def _interrupted(worker: Worker, course: _Course) -> None:
     """After Ctrl-C: the trial queued again, its run ended KILLED, or named when the store does not answer."""
-    _release(worker, trial)
+    course.ended = True
+    course.beating.close()
+    _release(worker, course.trial)
+    plan, run_id = course.plan, course.run_id
     try:
         worker.runs.kill(run_id, State.INTERRUPTED.value)
     except Unreachable as error:  # Ctrl-C stopped the waiting: the next run ends it (run._end_dead_runs)
@@ -246,12 +328,13 @@ def _release(worker: Worker, trial: Trial) -> None:
         worker.emit(("warning", {"message": message}))
 
 
-def _settle(worker: Worker, plan: TrialPlan, run_id: str, sender: Sender, ending: BaseException) -> bool:
+def _settle(worker: Worker, course: _Course, ending: BaseException) -> bool:
     """Before a trial that ends otherwise than complete is recorded: waits for the tracking calls already
     sent, so a checkpoint on its way is whole and recorded when the trial is queued again (the next run
     resumes from it) and no upload outlives its run's end. After Ctrl-C a store that does not answer is not
     waited for, not even for the call in progress; what was not sent is said. True when Ctrl-C came
     meanwhile (the trial is then interrupted)."""
+    plan, run_id, sender = course.plan, course.run_id, course.sender
     patience = worker.runs.tracker.patience
     stopping = isinstance(ending, KeyboardInterrupt)
     if stopping:
@@ -361,66 +444,11 @@ def _trainer(
     )
     callbacks = [evaluator, MlflowEpochLogger(worker.runs.tracker, run_id, sender)]
     callbacks.append(
-        _SweepCallback(
+        SweepCallback(
             worker.runs, worker.emit, trial, plan, run_id, heartbeat, sender, cfg.checkpoint_every, cfg.objective
         )
     )
     return Trainer(plan.model, worker.digits, plan.hp, plan.seed, worker.device, cfg.amp, callbacks)
-
-
-class _SweepCallback(TrainerCallback):
-    """Progress events, the epoch checkpoint in the trial's run, each epoch's objective as the trial's
-    intermediate value (optuna-dashboard's learning curves; a resumed trial's earlier epochs at its start),
-    and a stop when the trial was taken over."""
-
-    def __init__(
-        self,
-        runs: TrialRuns,
-        emit: Callable[[Event], None],
-        trial: Trial,
-        plan: TrialPlan,
-        run_id: str,
-        heartbeat: Heartbeat,
-        sender: Sender,
-        every: int,
-        objective: Objective | None = None,
-    ) -> None:
-        self.runs, self.emit, self.trial, self.plan = runs, emit, trial, plan
-        self.run_id, self.heartbeat, self.sender, self.every = run_id, heartbeat, sender, every
-        self.objective = objective or Objective()
-
-    def on_start(self, trainer: Trainer) -> None:
-        steps, done = trainer.hp.epochs * trainer.steps_per_epoch, trainer.epoch * trainer.steps_per_epoch
-        start = {"key": self.plan.key, "total": steps, "done": done, "label": self.plan.label}
-        self.emit(("start", start | {"epochs": trainer.hp.epochs}))
-        store(self.trial, precision=trainer.precision)
-        for record in trainer.history.epochs:  # a resumed trial's
-            self._report(record)
-        if trainer.precision_rates:
-            self.emit(("note", {"message": f"{self.plan.label}: {precision_line(trainer)}"}))
-
-    def on_step(self, trainer: Trainer, epoch: int, step: int) -> None:
-        self.emit(("step", {"key": self.plan.key}))
-
-    def on_epoch(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if self.heartbeat.lost.is_set():
-            raise TrialTakenOver()
-        if trainer.epoch % self.every == 0 and trainer.epoch < trainer.hp.epochs:  # the last comes with the rest
-            saved = checkpoint.snapshot(trainer)  # this epoch's state, before the next epoch changes it
-            self.sender.send(lambda: self._upload(saved), replaces="checkpoint")
-        store(self.trial, epoch=trainer.epoch)
-        self._report(record)
-        self.emit(("epoch", {"key": self.plan.key, "record": record}))
-
-    def _report(self, record: dict[str, float]) -> None:
-        value = epoch_value(record, self.objective)
-        if value is not None:
-            self.trial.report(value, int(record["epoch"]))
-
-    def _upload(self, saved: checkpoint.Snapshot) -> None:
-        """On the tracking thread: the trial's record names the run only once its checkpoint is there."""
-        self.runs.checkpoint(self.run_id, saved)
-        store(self.trial, checkpoint_run=self.run_id)
 
 
 def _resume(worker: Worker, trainer: Trainer, record: TrialRecord, plan: TrialPlan, run_id: str) -> int:

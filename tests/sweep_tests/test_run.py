@@ -25,6 +25,7 @@ TINY = """
 name: tiny
 epochs: {epochs}
 device: cpu
+group_size: 1
 models:
   - model: cs231n-mlp
     batch_size: {batch_size}
@@ -34,6 +35,8 @@ models:
 
 
 def _grid(tmp_path: Path, epochs: int = 2, batch_size: int = 500, lrs: str = "[1e-3, 2e-4]") -> Path:
+    """One trial at a time (``group_size: 1``): these tests count what a kill or Ctrl-C leaves of it
+    (``test_groups.py`` kills a group)."""
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY.format(epochs=epochs, batch_size=batch_size, lrs=lrs))
     return path

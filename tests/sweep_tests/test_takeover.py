@@ -30,12 +30,16 @@ GRID = """
 name: takeover
 epochs: 4
 device: cpu
+group_size: 1
 models:
   - model: cs231n-mlp
     batch_size: 100
     grid:
       lr: [1.0e-3, 5.0e-4, 2.0e-4]
 """
+
+
+# ``group_size: 1``: one trial per worker, so that a kill takes one trial (test_groups.py kills a group).
 
 
 def _start(grid: Path, *args: str) -> subprocess.Popen:

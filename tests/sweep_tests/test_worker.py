@@ -17,11 +17,11 @@ from gansweep.diagnostics import Diagnosis
 from gansweep.diagnostics.flags import Flag
 from gansweep.hparams import resolve_hyperparameters
 from gansweep.sending import Sender
+from gansweep.sweep._callback import SweepCallback, epoch_value, objective_value
 from gansweep.sweep._optuna import storage_of, trial_id
 from gansweep.sweep._record import TrialRecord
 from gansweep.sweep._runs import TrialRuns
 from gansweep.sweep._storage import Heartbeat
-from gansweep.sweep._worker import _SweepCallback, epoch_value, objective_value
 from gansweep.trainer import History, Trainer, TrainerCallback
 
 DIVERGED = Diagnosis([Flag("diverged", 1, "non-finite loss")], "diverged at epoch 1", {})
@@ -68,7 +68,7 @@ def test_each_epochs_objective_is_the_trials_intermediate_value(digits) -> None:
     plan = TrialPlan("cs231n-mlp", hp, 0, "mnist-5k", None, 0)
     runs = TrialRuns(None, "", 10, {}, "mnist-5k/v4/test")  # type: ignore[arg-type]  # no checkpoint is sent
     with Heartbeat(storage_of(study), trial_id(trial), 15) as heartbeat, Sender() as sender:
-        callback = _SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=100)
+        callback = SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=100)
         Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[_Scores(), callback]).fit()
     runs.close()
     assert study.trials[0].intermediate_values == {1: 99.0, 3: 97.0}  # epoch 2's samples were unreadable
@@ -102,7 +102,7 @@ def test_an_epoch_checkpoint_is_uploaded_while_training_goes_on_and_recorded_aft
     tracker = _GatedTracker(trial)
     runs = TrialRuns(tracker, "", 10, {}, "mnist-5k/v4/test")  # type: ignore[arg-type]
     with Heartbeat(storage_of(study), trial_id(trial), 15) as heartbeat, Sender() as sender:  # in memory: no beats
-        callback = _SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=1)
+        callback = SweepCallback(runs, lambda event: None, trial, plan, "run", heartbeat, sender, every=1)
         trainer = Trainer("cs231n-mlp", digits, hp, device="cpu", callbacks=[callback, open_at(tracker.gate, 3)])
         tracker.trainer = trainer
         trainer.fit()
