@@ -51,3 +51,12 @@ def test_a_terminal_gets_bars_not_lines() -> None:
     shown(("start", {"key": "k", "total": 10, "done": 0, "label": "mlp", "epochs": 5}))
     shown(("epoch", {"key": "k", "record": RECORD}))
     assert "epoch 2/5" not in out.getvalue()
+
+
+def test_a_trials_end_says_its_digits_only_where_the_judge_could_read_them() -> None:
+    """Near-copies at judge confidence 0.19 were counted 4/10 digits, which read as progress."""
+    base = {"fid_mnist": 420.0, "readable": 0.9, "modes_covered": 4, "confidence": 0.19, "distinct": 3.0}
+    assert progress.final_words(base) == "fid_mnist 420, no legible digits (judge confidence 0.19)"
+    assert progress.final_words(base | {"readable": 0.0}) == "samples unreadable"
+    legible = base | {"confidence": 0.9, "modes_covered": 10, "distinct": 1000.0}
+    assert progress.final_words(legible) == "fid_mnist 420, 10/10 digits, 1000+ distinct"
