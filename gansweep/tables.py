@@ -60,7 +60,7 @@ import numpy as np
 
 from gansweep.config import TrialPlan
 from gansweep.diagnostics.evaluate import STOPPED
-from gansweep.diagnostics.flags import BAD_FLAGS
+from gansweep.diagnostics.flags import BAD_FLAGS, LOW_CONFIDENCE
 from gansweep.diagnostics.metrics import distinct_words, unreadable
 from gansweep.options import HYPERPARAMETERS
 from gansweep.reported import READ_FLAGS, Reading, read_reported
@@ -82,6 +82,8 @@ class ReportRow:
     verdict: str = ""
     fid_mnist: float | None = None
     modes_covered: int | None = None
+    """Digits the judge counted among the final samples; None where it could not read them as digits
+    (unreadable, or confidence under ``flags.LOW_CONFIDENCE``: near-copies of noise counted 4/10)."""
     distinct: float | None = None
     """About how many distinct images the final samples were drawn from (``metrics.distinct_images``);
     None where the judge could not read them."""
@@ -153,7 +155,8 @@ class SettingSummary:
 
 def _row(record: TrialRecord) -> ReportRow:
     hp = record.hyperparameters or {}
-    modes = record.final.get("modes_covered")
+    legible = not unreadable(record.final) and record.final.get("confidence", 1.0) >= LOW_CONFIDENCE
+    modes = record.final.get("modes_covered") if legible else None
     return ReportRow(
         model=record.model or "",
         lr_g=hp["lr_g"],

@@ -440,6 +440,15 @@ def test_a_flagged_trial_is_never_best_and_ties_show() -> None:
     assert text.count("(**best (tie)**)") == 2 and "(**best**)" not in text
 
 
+def test_digits_are_counted_only_where_the_judge_could_read_them() -> None:
+    """The quickstart's lr 2e-4 batch 256 trial: 100 near-identical noise squares, judge confidence 0.19,
+    counted 4/10 digits, which read as progress."""
+    trials = [_trial(0, 1e-3, 0, 1278.0), _trial(1, 2e-3, 0, 225.0)]
+    trials[0].user_attrs["final"].update(readable=1.0, confidence=0.19, modes_covered=4)
+    trials[1].user_attrs["final"].update(readable=1.0, confidence=0.9, modes_covered=10)
+    assert [r.modes_covered for r in collect_rows(trials, None)] == [None, 10]
+
+
 def test_unreadable_samples_show_no_score_and_are_never_best() -> None:
     trials = [
         _trial(0, 1e-3, 0, 1376.34),
