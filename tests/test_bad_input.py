@@ -807,9 +807,15 @@ def judge_cache_that_takes_no_files(case: Case) -> None:
     grid = NEW_POINT.replace("name: e", f"name: f\ndataset: fashion-mnist\ndata_dir: {case.tmp / 'data'}")
     grid = grid.replace("batch_size: 500", "batch_size: 100")
     (case.tmp / "a-file").write_text("")
-    for cache, reason in ((case.tmp / "a-file", "File exists"), (case.tmp / "a-file" / "under", "Not a directory")):
+    (case.tmp / "loop").symlink_to(case.tmp / "loop")
+    for cache in (case.tmp / "a-file", Path("/dev/null"), case.tmp / "loop"):  # each said "(File exists)"
         case.monkeypatch.setenv("GANSWEEP_CACHE", str(cache))
-        case.check(case.run(grid), f"GANSWEEP_CACHE={cache}: cannot write into that folder ({reason})", "writable")
+        case.check(case.run(grid), f"GANSWEEP_CACHE={cache}: not a folder (a file, or a link to no folder)", "writable")
+    case.monkeypatch.setenv("GANSWEEP_CACHE", str(case.tmp / "a-file" / "under"))
+    case.check(
+        case.run(grid),
+        "GANSWEEP_CACHE=" + str(case.tmp / "a-file" / "under") + ": cannot write into that folder (Not a directory)",
+    )
     case.monkeypatch.setenv("GANSWEEP_CACHE", "/proc")
     case.check(case.run(grid), "GANSWEEP_CACHE=/proc: cannot write into that folder (")
     assert not list(case.tmp.glob("mlruns/f*"))
