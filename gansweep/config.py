@@ -446,6 +446,21 @@ def _override(raw: dict[str, Any], text: str) -> str:
     return keys[0]
 
 
+def _given_once(overrides: Sequence[str]) -> None:
+    """Each field is set once: a second ``--set`` of it (or of a field inside it) would replace the first
+    silently, as YAML keeps the last of a key given twice."""
+    given: dict[str, str] = {}
+    for text in overrides:
+        match = SET.fullmatch(text)
+        if match is None:
+            continue  # _override names it
+        field = match[1]
+        for earlier, first in given.items():
+            if field == earlier or field.startswith(f"{earlier}.") or earlier.startswith(f"{field}."):
+                raise ConfigError(f"--set {text}: {field} given twice (first --set {first}); give each field once")
+        given[field] = text
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
     """Reads and validates a grid.yaml, with ``overrides`` (``--set FIELD=VALUE``) over its fields; raises
     ``ConfigError`` naming file, line and field (or the ``--set`` and the field)."""
@@ -457,6 +472,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
         raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
+    _given_once(overrides)
     overridden = {_override(raw, text): text for text in overrides}
     raw.setdefault("name", path.stem)
     try:

@@ -1524,6 +1524,15 @@ def set_the_grid_could_not_hold(case: Case) -> None:
         "--set colour=red: colour: Extra inputs are not permitted; allowed here: lr, lr_g",
     )
     case.check(case.run(GRID, "--set", "epochs"), "--set epochs: give FIELD=VALUE, a field of the grid file")
+    twice = ["--set", "epochs=2", "--set", "epochs=3"]  # the last one was taken, silently
+    case.check(
+        case.run(GRID, *twice), "--set epochs=3: epochs given twice (first --set epochs=2); give each field once"
+    )
+    inside = ["--set", "objective.metric=d_gap", "--set", "objective={metric: fid_mnist}"]
+    case.check(
+        case.run(GRID, *inside),
+        "--set objective={metric: fid_mnist}: objective given twice (first --set objective.metric=d_gap)",
+    )
 
 
 def wheel_that_is_not_mnists(case: Case) -> None:
