@@ -416,6 +416,9 @@ class TrialPlan:
         }
 
 
+UNGROUPED = "search: trials are never grouped (each samples its point once it is claimed)"
+"""Why a file with no ``models:`` has nothing to group."""
+
 SET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)", re.S)
 """``--set FIELD=VALUE``: a field of the file, or one inside a mapping of it (``objective.metric=d_gap``)."""
 
@@ -492,9 +495,21 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
         where = f"--set {overridden[loc[0]]}" if loc and loc[0] in overridden else f"{path}:{line_of(node, loc)}"
         raise ConfigError(f"{where}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
+    _check_grouped(
+        config,
+        f"--set {overridden['group_size']}"
+        if "group_size" in overridden
+        else f"{path}:{line_of(node, ('group_size',))}",
+    )
     _check_reported_once(config, path, node)
     _check_search(config, path, node)
     return config
+
+
+def _check_grouped(config: SweepConfig, where: str) -> None:
+    """A group size above 1 in a file with nothing to group (only ``search:``), refused: it was taken and ignored."""
+    if not config.models and config.group_size not in (GROUP_SIZE, 1):
+        raise ConfigError(f"{where}: group_size: {config.group_size} groups nothing here: {UNGROUPED}; leave it out")
 
 
 def _check_reported_once(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:

@@ -1474,6 +1474,13 @@ def flags_taken_and_ignored(case: Case) -> None:
         (["diagnose", "0123456789abcdef", "--loss", "bce"], "--loss go with --history"),
     ]:
         case.check(argv, says)
+    search = SEARCH.replace("{SPACE}", "{low: 1.0e-4, high: 1.0e-2}")  # nothing to group: a search trial never is
+    for text, flags, says in [
+        (search.replace("device: cpu", "device: cpu\ngroup_size: 2"), (), "grid.yaml:4: group_size: 2 groups nothing"),
+        (search, ("--set", "group_size=4"), "--set group_size=4: group_size: 4 groups nothing here"),
+        (search, ("--group-size", "2"), "--group-size 2 groups nothing in"),
+    ]:
+        case.check(case.run(text, *flags), says, "search: trials are never grouped")
     case.check_api(lambda: gansweep.run(case.grid(), store=str(case.store), heartbeat=30), "needs --storage")
     case.check_usage(["status", case.grid(), "--store", ""], "argument --store: '' names no path")  # the current folder
 

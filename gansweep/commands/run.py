@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gansweep.commands._shared import on_sigterm, writable_folder
-from gansweep.config import TrialPlan, load_config, plan_trials
+from gansweep.config import UNGROUPED, TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics.judge import check_judge
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
@@ -101,6 +101,8 @@ def sweep_settings(grid: Path, options: RunOptions, overrides: Sequence[str] = (
     ``overrides`` are `--set FIELD=VALUE`, which the sweep's recorded grid.yaml ends with."""
     config = load_config(grid, overrides)
     _check_options(options)
+    if not config.models and options.group_size not in (None, "auto", 1):  # it was taken and ignored
+        raise GansweepError(f"--group-size {options.group_size} groups nothing in {grid}: {UNGROUPED}")
     auto = options.workers == "auto" and options.devices is None
     if options.devices is not None:
         listed = [d.strip() for d in options.devices.split(",") if d.strip()]
