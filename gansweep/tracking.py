@@ -282,7 +282,11 @@ class _Patient:
 
         def checked() -> Any:
             self._check_store(files)
-            return call()
+            try:
+                return call()
+            except Exception:  # a folder that vanished during the call: waited out as before it, not a failure
+                self._check_store(files)
+                raise
 
         return self.patience.call(what, checked, guard)
 

@@ -913,6 +913,37 @@ def artifacts_folder_that_vanishes(case: Case) -> None:
     assert "grid.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # kept, not made again empty
 
 
+def artifacts_folder_that_vanishes_during_an_upload(case: Case) -> None:
+    """The folder gone while a file is copied into it: MLflow's copy raised FileNotFoundError (its
+    .artifact.uploading temporary file), and that member of a group was recorded failed; now waited out."""
+    import mlflow
+
+    from gansweep import sending
+
+    case.monkeypatch.setattr(sending, "RETRY_EVERY", 0.2)
+    artifacts, away = case.store / "artifacts", case.tmp / "unmounted"
+    show, copy, said = SweepProgress.__call__, mlflow.MlflowClient.log_artifacts, []
+
+    def vanishing(client, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        if not said and not away.exists():  # the first copy: the folder goes as it copies
+            artifacts.rename(away)
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(artifacts / run_id / "x"))
+        copy(client, run_id, local_dir, artifact_path)
+
+    def mount_again(progress: SweepProgress, event: tuple[str, dict]) -> None:
+        show(progress, event)
+        if event[0] == "warning" and "is gone: deleted, or its disk unmounted" in event[1]["message"]:
+            said.append(event[1]["message"])
+            away.rename(artifacts)
+
+    case.monkeypatch.setattr(mlflow.MlflowClient, "log_artifacts", vanishing)
+    case.monkeypatch.setattr(SweepProgress, "__call__", mount_again)
+    _, err = case.check(case.run(NEW_POINT, "--group-size", "1"), code=0, records=True)
+    assert said and "FileNotFoundError" not in err, err
+    [run] = [r for r in _trial_runs(case.store) if r.data.params["lr_g"] == "0.0005"]
+    assert run.info.status == "FINISHED"
+
+
 def tracking_server_that_answers_503(case: Case) -> None:
     """A proxy whose MLflow server is down answers 503 to everything: refused before any work (its /health
     answer passed the check, and the store was written before MLflow's first call failed)."""
@@ -1622,6 +1653,7 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a `gansweep run` killed with `kill -9`": [worker_killed],
     "a tracking server that dies mid-sweep, an artifacts folder that vanishes": [
         artifacts_folder_that_vanishes,
+        artifacts_folder_that_vanishes_during_an_upload,
         tracking_server_that_answers_503,
     ],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],
