@@ -1177,6 +1177,19 @@ def damaged_mlflow_db(case: Case) -> None:
     database.write_bytes(whole)
 
 
+def mlflow_db_missing_under_a_trial_to_resume(case: Case) -> None:
+    """mlflow.db gone (moved, a disk unmounted) under an interrupted trial: the next run made a fresh one and
+    recorded the trial failed ("MlflowException: Run with id=... not found"), to be retried by hand."""
+    sweep = NEW_POINT.replace("name: e", "name: f")  # a sweep of that trial alone: nothing finished to miss
+    _interrupted_after_one_epoch(case, sweep)
+    (case.store / "mlflow.db").unlink()
+    case.check(
+        case.run(sweep),
+        "optuna.journal records 1 trial(s) to resume from their runs' checkpoints, but mlflow.db is missing (run ",
+        "nothing was changed",
+    )
+
+
 def samples_or_history_diagnose_would_misread(case: Case) -> None:
     """Samples in [0, 1] (torchvision's ToTensor) or uint8 are read as such, with a note, and judged as the
     same digits in [-1, 1] are; logits, negative losses and a column named twice are refused with the fix."""
@@ -1592,7 +1605,7 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     ],
     "a journal whose last line was cut mid-write": [torn_journal],
     "a damaged journal: a line that is not a record, random bytes, a folder": [damaged_journal],
-    "a damaged or missing `mlflow.db`": [damaged_mlflow_db],
+    "a damaged or missing `mlflow.db`": [damaged_mlflow_db, mlflow_db_missing_under_a_trial_to_resume],
     "a grid file that is not UTF-8 text, over 1 MB, nested too deep, or holds a NUL": [not_utf8_too_large_or_too_deep],
     "a key given twice, or yes/no where a number belongs": [key_twice_or_yes_no_as_a_number],
     "a size past its limit": [size_past_its_limit],

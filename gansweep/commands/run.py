@@ -207,12 +207,11 @@ def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> Non
     """The default store's mlflow.db is whole and holds the runs of the trials its journal says are done:
     one deleted or replaced would leave a sweep "complete" whose runs exist nowhere, and new runs written
     into a fresh mlflow.db would be lost to its restore. Read only: a refused store is left as it was."""
-    done = [
-        r.run_id
-        for r in records_by_key(study.get_trials(deepcopy=False) if study else []).values()
-        if r.run_id and r.state.done
-    ]
-    lost = missing_runs(settings.store, done)
+    records = records_by_key(study.get_trials(deepcopy=False) if study else []).values()
+    done = [r.run_id for r in records if r.run_id and r.state.done]
+    # a trial queued again resumes from its run's checkpoint: a fresh mlflow.db failed it ("Run ... not found")
+    resumed = [r.checkpoint_run for r in records if r.checkpoint_run and not r.state.done]
+    lost = missing_runs(settings.store, done + resumed)
     if lost:
         runs = ", ".join(r[:8] for r in lost[:3]) + (", ..." if len(lost) > 3 else "")
         where = (
@@ -221,8 +220,13 @@ def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> Non
             else f"mlflow.db lacks the runs of {len(lost)} of them"
         )
         journal = settings.journal.name
+        finished = f"{len(done)} finished trial(s)" if done else ""
+        waiting = (
+            f"{len(resumed)} {'' if done else 'trial(s) '}to resume from their runs' checkpoints" if resumed else ""
+        )
+        recorded = " and ".join(part for part in (finished, waiting) if part)
         raise GansweepError(
-            f"store {settings.store}: {journal} records {len(done)} finished trial(s), but {where} (run {runs}); "
+            f"store {settings.store}: {journal} records {recorded}, but {where} (run {runs}); "
             f"nothing was changed: their results stay in {journal} (gansweep report and status read them) and "
             f"their files in {settings.store / 'artifacts'}. Restore mlflow.db from a backup, or move {journal} "
             "aside to train the sweep afresh"
