@@ -1190,6 +1190,34 @@ def mlflow_db_missing_under_a_trial_to_resume(case: Case) -> None:
     )
 
 
+def mlflow_db_gone_while_a_sweep_runs(case: Case) -> None:
+    """mlflow.db moved away (a disk unmounted) as a trial trains, then Ctrl-C: the sweep's run and the report
+    that could not be stored name it gone (they gave SQLAlchemy's "Query-invoked autoflush" and "attempt to
+    write a readonly database")."""
+    database, away = case.store / "mlflow.db", case.tmp / "mlflow.db.unmounted"
+    show = SweepProgress.__call__
+
+    def unmount_then_ctrl_c(progress: SweepProgress, event: tuple[str, dict]) -> None:
+        show(progress, event)
+        if event[0] == "epoch" and database.exists():
+            database.rename(away)
+        if "is gone: deleted, or its disk unmounted" in event[1].get("message", ""):
+            said.set()  # said from the trial's tracking thread: Ctrl-C reaches the main thread only
+        if said.is_set() and threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt
+
+    said = threading.Event()
+    case.monkeypatch.setattr(SweepProgress, "__call__", unmount_then_ctrl_c)
+    assert main(case.run(NEW_POINT)) == 130
+    err = case.capsys.readouterr().err
+    away.rename(database)
+    gone = f"{database} is gone: deleted, or its disk unmounted"
+    ended = [line for line in err.splitlines() if "could not be ended" in line]  # as SQLite's open file allows
+    assert all(gone in line for line in ended), err
+    assert re.search(rf"the report is not stored in the sweep's run \w+ \({re.escape(gone)}\)", err), err
+    assert not any(words in err for words in ("autoflush", "readonly", "Traceback")), err
+
+
 def samples_or_history_diagnose_would_misread(case: Case) -> None:
     """Samples in [0, 1] (torchvision's ToTensor) or uint8 are read as such, with a note, and judged as the
     same digits in [-1, 1] are; logits, negative losses and a column named twice are refused with the fix."""
@@ -1605,7 +1633,11 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     ],
     "a journal whose last line was cut mid-write": [torn_journal],
     "a damaged journal: a line that is not a record, random bytes, a folder": [damaged_journal],
-    "a damaged or missing `mlflow.db`": [damaged_mlflow_db, mlflow_db_missing_under_a_trial_to_resume],
+    "a damaged or missing `mlflow.db`": [
+        damaged_mlflow_db,
+        mlflow_db_missing_under_a_trial_to_resume,
+        mlflow_db_gone_while_a_sweep_runs,
+    ],
     "a grid file that is not UTF-8 text, over 1 MB, nested too deep, or holds a NUL": [not_utf8_too_large_or_too_deep],
     "a key given twice, or yes/no where a number belongs": [key_twice_or_yes_no_as_a_number],
     "a size past its limit": [size_past_its_limit],

@@ -267,7 +267,10 @@ def sweep_report(settings: SweepSettings, plans: list[TrialPlan], parent_run: st
             tracker.log_artifacts(parent_run, folder, "report")
         tracker.describe(parent_run, text)
     except Exception as error:  # the sweep's results are in; only the report's copy in MLflow is missing
-        reason = unreachable(error) or (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) else None)
+        database = settings.store / "mlflow.db"
+        gone = f"{database} is gone: deleted, or its disk unmounted" if not settings.tracking_uri else None
+        reason = (gone if not database.is_file() else None) or unreachable(error)
+        reason = reason or (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) else None)
         if reason is None:
             raise
         print(

@@ -119,7 +119,7 @@ def _finish(tracker: Tracker, parent_run: str, status: str, on_event: Callable[[
     try:
         tracker.finish_sweep(parent_run, status)
     except Exception as error:
-        reason = unreachable(error)
+        reason = tracker.gone() or unreachable(error)  # SQLAlchemy's words for a deleted mlflow.db misled
         if reason is None:
             raise
         message = (
