@@ -88,6 +88,14 @@ HyperparameterValue = float | int | str | list[float]
 """A grid value: a number, a loss name, or a pair of betas."""
 
 
+def _listed_once(values: list[Any], what: str = "") -> None:
+    """A value listed twice names one point (or seed) twice, trained once: the list is refused rather than
+    quietly shortened (``seeds: [0, 0]`` trained one seed, and the report read one seed of one)."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise ValueError(f"{what}{value!r} is listed twice; a point is trained once: list each value once")
+
+
 def _one_of(kind: str, name: str, options) -> str:
     if name not in options:
         raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(options)}")
@@ -142,6 +150,7 @@ class ModelEntry(_FixedHyperparameters):
         for key, values in grid.items():
             if not values:
                 raise ValueError(f"grid axis {key!r} has no values")
+            _listed_once(values, f"grid axis {key!r}: ")
         return grid
 
     @field_validator("points", mode="before")
@@ -323,6 +332,12 @@ class SweepConfig(_FixedHyperparameters):
             f"{shown} is neither auto nor a list: give auto, [] (never stop early), or a list of the flags "
             f"that stop a trial ({', '.join(BAD_FLAGS)}){hint}"
         )
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, seeds: list[int] | None) -> list[int] | None:
+        _listed_once(seeds or [])
+        return seeds
 
     @field_validator("name")
     @classmethod

@@ -300,6 +300,12 @@ def not_utf8_too_large_or_too_deep(case: Case) -> None:
 
 def key_twice_or_yes_no_as_a_number(case: Case) -> None:
     case.check(case.run(GRID + "epochs: 3\n"), "grid.yaml:8: epochs: given twice (first on line 2); give each key once")
+    listed = "is listed twice; a point is trained once: list each value once"  # each was trained once, quietly
+    case.check(case.run(GRID + "seeds: [0, 0]\n"), f"grid.yaml:8: seeds: 0 {listed}")
+    case.check(
+        case.run(GRID.replace("[1.0e-3]", "[1.0e-3, 0.001]")),
+        f"grid.yaml:7: models[0].grid: grid axis 'lr': 0.001 {listed}",
+    )
     case.check(
         case.run(GRID.replace("batch_size: 500", "batch_size: true")),
         "grid.yaml:6: models[0].batch_size: 'true' is a yes/no value, not a number; give a number",
