@@ -759,6 +759,8 @@ def shipped_judge_damaged_or_replaced(case: Case) -> None:
     case.check(case.run(NEW_POINT), "mnist-5k.pt cannot be read (", "not the judge that ships with gansweep")
     _ship(case, lambda path: shutil.copy(path.with_name("mnist.pt"), path))
     case.check(case.run(NEW_POINT), "mnist-5k.pt is a judge of mnist, not of mnist-5k: not the judge that ships")
+    _ship(case, lambda path: (path.unlink(), path.mkdir()))
+    case.check(case.run(NEW_POINT), "mnist-5k.pt is a folder: not the judge that ships with gansweep; reinstall")
 
     def retrained(path: Path) -> None:
         other = shipped_judge("mnist")

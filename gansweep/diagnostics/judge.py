@@ -262,6 +262,8 @@ def shipped_judge(dataset: str) -> Judge:
     """The judge that ships for ``dataset`` (one of ``SHIPPED_JUDGES``); ``GansweepError``, with the fix,
     when its file is missing, damaged or another judge."""
     path = SHIPPED / f"{dataset}.pt"
+    if path.is_dir():  # it said "missing ... lacks its package data"
+        raise GansweepError(f"judge file {path} is a folder: not the judge that ships with gansweep; {REINSTALL}")
     if not path.is_file():
         raise GansweepError(
             f"the {dataset} judge that ships with gansweep is missing ({path}): this installation lacks its "
