@@ -88,6 +88,14 @@ HyperparameterValue = float | int | str | list[float]
 """A grid value: a number, a loss name, or a pair of betas."""
 
 
+def _listed_once(values: list[Any], what: str = "") -> None:
+    """A value listed twice names one point (or seed) twice, trained once: the list is refused rather than
+    quietly shortened (``seeds: [0, 0]`` trained one seed, and the report read one seed of one)."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise ValueError(f"{what}{value!r} is listed twice; a point is trained once: list each value once")
+
+
 def _one_of(kind: str, name: str, options) -> str:
     if name not in options:
         raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(options)}")
@@ -142,6 +150,7 @@ class ModelEntry(_FixedHyperparameters):
         for key, values in grid.items():
             if not values:
                 raise ValueError(f"grid axis {key!r} has no values")
+            _listed_once(values, f"grid axis {key!r}: ")
         return grid
 
     @field_validator("points", mode="before")
@@ -324,6 +333,12 @@ class SweepConfig(_FixedHyperparameters):
             f"that stop a trial ({', '.join(BAD_FLAGS)}){hint}"
         )
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, seeds: list[int] | None) -> list[int] | None:
+        _listed_once(seeds or [])
+        return seeds
+
     @field_validator("name")
     @classmethod
     def _safe_name(cls, name: str) -> str:
@@ -416,6 +431,9 @@ class TrialPlan:
         }
 
 
+UNGROUPED = "search: trials are never grouped (each samples its point once it is claimed)"
+"""Why a file with no ``models:`` has nothing to group."""
+
 SET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)", re.S)
 """``--set FIELD=VALUE``: a field of the file, or one inside a mapping of it (``objective.metric=d_gap``)."""
 
@@ -446,6 +464,21 @@ def _override(raw: dict[str, Any], text: str) -> str:
     return keys[0]
 
 
+def _given_once(overrides: Sequence[str]) -> None:
+    """Each field is set once: a second ``--set`` of it (or of a field inside it) would replace the first
+    silently, as YAML keeps the last of a key given twice."""
+    given: dict[str, str] = {}
+    for text in overrides:
+        match = SET.fullmatch(text)
+        if match is None:
+            continue  # _override names it
+        field = match[1]
+        for earlier, first in given.items():
+            if field == earlier or field.startswith(f"{earlier}.") or earlier.startswith(f"{field}."):
+                raise ConfigError(f"--set {text}: {field} given twice (first --set {first}); give each field once")
+        given[field] = text
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
     """Reads and validates a grid.yaml, with ``overrides`` (``--set FIELD=VALUE``) over its fields; raises
     ``ConfigError`` naming file, line and field (or the ``--set`` and the field)."""
@@ -457,6 +490,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
         raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
+    _given_once(overrides)
     overridden = {_override(raw, text): text for text in overrides}
     raw.setdefault("name", path.stem)
     try:
@@ -476,9 +510,21 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
         where = f"--set {overridden[loc[0]]}" if loc and loc[0] in overridden else f"{path}:{line_of(node, loc)}"
         raise ConfigError(f"{where}: {field}{message}{allowed}") from None
     _check_models(config, path, node)
+    _check_grouped(
+        config,
+        f"--set {overridden['group_size']}"
+        if "group_size" in overridden
+        else f"{path}:{line_of(node, ('group_size',))}",
+    )
     _check_reported_once(config, path, node)
     _check_search(config, path, node)
     return config
+
+
+def _check_grouped(config: SweepConfig, where: str) -> None:
+    """A group size above 1 in a file with nothing to group (only ``search:``), refused: it was taken and ignored."""
+    if not config.models and config.group_size not in (GROUP_SIZE, 1):
+        raise ConfigError(f"{where}: group_size: {config.group_size} groups nothing here: {UNGROUPED}; leave it out")
 
 
 def _check_reported_once(config: SweepConfig, path: Path, node: yaml.Node | None) -> None:

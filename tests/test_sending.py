@@ -124,7 +124,16 @@ def test_an_abandoned_sender_leaves_the_call_in_progress_and_makes_no_other() ->
     assert not sender.close(timeout=0.1)  # still in the first call
     started = time.monotonic()
     sender.abandon()
-    assert time.monotonic() - started < 1 and sender.dropped == 1
+    assert time.monotonic() - started < 1 and sender.dropped == 1 and sender.cut
     gate.set()
     sender._thread.join(5)
     assert made == ["first"]
+
+
+def test_an_idle_sender_abandoned_left_nothing_unsent() -> None:
+    """A group's member whose calls were all made was said to have "1 tracking call(s) ... not made"."""
+    sender = Sender()
+    sender.send(lambda: None)
+    sender.flush()
+    sender.abandon()
+    assert (sender.dropped, sender.cut) == (0, False)

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gansweep.commands._shared import on_sigterm, writable_folder
-from gansweep.config import TrialPlan, load_config, plan_trials
+from gansweep.config import UNGROUPED, TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics.judge import check_judge
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
@@ -101,6 +101,8 @@ def sweep_settings(grid: Path, options: RunOptions, overrides: Sequence[str] = (
     ``overrides`` are `--set FIELD=VALUE`, which the sweep's recorded grid.yaml ends with."""
     config = load_config(grid, overrides)
     _check_options(options)
+    if not config.models and options.group_size not in (None, "auto", 1):  # it was taken and ignored
+        raise GansweepError(f"--group-size {options.group_size} groups nothing in {grid}: {UNGROUPED}")
     auto = options.workers == "auto" and options.devices is None
     if options.devices is not None:
         listed = [d.strip() for d in options.devices.split(",") if d.strip()]
@@ -205,12 +207,11 @@ def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> Non
     """The default store's mlflow.db is whole and holds the runs of the trials its journal says are done:
     one deleted or replaced would leave a sweep "complete" whose runs exist nowhere, and new runs written
     into a fresh mlflow.db would be lost to its restore. Read only: a refused store is left as it was."""
-    done = [
-        r.run_id
-        for r in records_by_key(study.get_trials(deepcopy=False) if study else []).values()
-        if r.run_id and r.state.done
-    ]
-    lost = missing_runs(settings.store, done)
+    records = records_by_key(study.get_trials(deepcopy=False) if study else []).values()
+    done = [r.run_id for r in records if r.run_id and r.state.done]
+    # a trial queued again resumes from its run's checkpoint: a fresh mlflow.db failed it ("Run ... not found")
+    resumed = [r.checkpoint_run for r in records if r.checkpoint_run and not r.state.done]
+    lost = missing_runs(settings.store, done + resumed)
     if lost:
         runs = ", ".join(r[:8] for r in lost[:3]) + (", ..." if len(lost) > 3 else "")
         where = (
@@ -219,8 +220,13 @@ def _check_runs_kept(settings: SweepSettings, study: optuna.Study | None) -> Non
             else f"mlflow.db lacks the runs of {len(lost)} of them"
         )
         journal = settings.journal.name
+        finished = f"{len(done)} finished trial(s)" if done else ""
+        waiting = (
+            f"{len(resumed)} {'' if done else 'trial(s) '}to resume from their runs' checkpoints" if resumed else ""
+        )
+        recorded = " and ".join(part for part in (finished, waiting) if part)
         raise GansweepError(
-            f"store {settings.store}: {journal} records {len(done)} finished trial(s), but {where} (run {runs}); "
+            f"store {settings.store}: {journal} records {recorded}, but {where} (run {runs}); "
             f"nothing was changed: their results stay in {journal} (gansweep report and status read them) and "
             f"their files in {settings.store / 'artifacts'}. Restore mlflow.db from a backup, or move {journal} "
             "aside to train the sweep afresh"
@@ -261,7 +267,10 @@ def sweep_report(settings: SweepSettings, plans: list[TrialPlan], parent_run: st
             tracker.log_artifacts(parent_run, folder, "report")
         tracker.describe(parent_run, text)
     except Exception as error:  # the sweep's results are in; only the report's copy in MLflow is missing
-        reason = unreachable(error) or (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) else None)
+        database = settings.store / "mlflow.db"
+        gone = f"{database} is gone: deleted, or its disk unmounted" if not settings.tracking_uri else None
+        reason = (gone if not database.is_file() else None) or unreachable(error)
+        reason = reason or (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) else None)
         if reason is None:
             raise
         print(

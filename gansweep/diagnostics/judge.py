@@ -262,6 +262,8 @@ def shipped_judge(dataset: str) -> Judge:
     """The judge that ships for ``dataset`` (one of ``SHIPPED_JUDGES``); ``GansweepError``, with the fix,
     when its file is missing, damaged or another judge."""
     path = SHIPPED / f"{dataset}.pt"
+    if path.is_dir():  # it said "missing ... lacks its package data"
+        raise GansweepError(f"judge file {path} is a folder: not the judge that ships with gansweep; {REINSTALL}")
     if not path.is_file():
         raise GansweepError(
             f"the {dataset} judge that ships with gansweep is missing ({path}): this installation lacks its "
@@ -302,14 +304,14 @@ def check_cache() -> None:
     which would otherwise fail after the work (a file, a path under a file, /proc)."""
     folder = cache_dir()
     where = f"GANSWEEP_CACHE={folder}" if os.environ.get("GANSWEEP_CACHE") else f"judge cache {folder}"
+    fix = "; the judges trained on first use are cached there: point GANSWEEP_CACHE at a writable folder"
     try:
+        if (folder.exists() or folder.is_symlink()) and not folder.is_dir():  # mkdir would say "File exists"
+            raise GansweepError(f"{where}: not a folder (a file, or a link to no folder){fix}")
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as error:
-        raise GansweepError(
-            f"{where}: cannot write into that folder ({error.strerror}); the judges trained on first use are "
-            "cached there: point GANSWEEP_CACHE at a writable folder"
-        ) from None
+        raise GansweepError(f"{where}: cannot write into that folder ({error.strerror}){fix}") from None
 
 
 def check_judge(dataset: str) -> None:

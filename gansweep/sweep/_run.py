@@ -119,7 +119,7 @@ def _finish(tracker: Tracker, parent_run: str, status: str, on_event: Callable[[
     try:
         tracker.finish_sweep(parent_run, status)
     except Exception as error:
-        reason = unreachable(error)
+        reason = tracker.gone() or unreachable(error)  # SQLAlchemy's words for a deleted mlflow.db misled
         if reason is None:
             raise
         message = (
@@ -142,7 +142,7 @@ def _end_dead_runs(study, tracker: Tracker, on_event: Callable[[Event], None]) -
         if record.state == State.FAILED:
             tracker.end_trial(run_id, "FAILED", {"gansweep.error": (record.error or "")[:5000]}, only_if_running=True)
         else:
-            tracker.end_trial(run_id, "KILLED", {"gansweep.outcome": State.INTERRUPTED.value}, only_if_running=True)
+            tracker.end_trial(run_id, "KILLED", {STATE: State.INTERRUPTED.value}, only_if_running=True)
     if dead:
         runs = ", ".join(r[:8] for r in dead)
         on_event(("warning", {"message": f"ended {len(dead)} run(s) an earlier run could not end: {runs}"}))

@@ -17,6 +17,7 @@ loop itself pays only for the snapshot, a copy of the state on the CPU.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import tempfile
@@ -179,7 +180,9 @@ class TrialRuns:
             config |= {"precision_rates": trainer.precision_rates}  # images/s each way, when amp measured them
             (folder / "trial.json").write_text(json.dumps(config, indent=1))
             checkpoint.save_state(trainer, folder)  # write_history wrote its history files above
-            self.tracker.log_artifacts(run_id, folder, guard=uninterrupted)  # Ctrl-C waits for a copy, not an outage
+            patience = self.tracker.patience  # Ctrl-C waits for a copy, not an outage
+            guard = functools.partial(uninterrupted, unless=lambda: patience is not None and patience.troubled)
+            self.tracker.log_artifacts(run_id, folder, guard=guard)
 
     def finish(self, run_id: str, history: History, diagnosis: Diagnosis, resumed_from: int) -> None:
         tags = {

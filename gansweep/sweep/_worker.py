@@ -352,10 +352,11 @@ def _settle(worker: Worker, course: _Course, ending: BaseException) -> bool:
             again = True
             _stop_waiting(patience)
     error = sender.error
-    if isinstance(error, Unreachable) or abandoned:
+    unsent = sender.dropped + (sender.cut or isinstance(error, Unreachable))  # an idle sender left nothing unsent
+    if (isinstance(error, Unreachable) or abandoned) and unsent:
         reason = error or f"{patience.store if patience else 'the store'} does not answer"
         message = (
-            f"{plan.label}: {sender.dropped + 1} tracking call(s) of run {run_id[:8]} were not made ({reason}): it "
+            f"{plan.label}: {unsent} tracking call(s) of run {run_id[:8]} were not made ({reason}): it "
             "lacks the metrics and checkpoints sent since; the next run resumes the trial from the last checkpoint "
             "the store holds"
         )

@@ -542,3 +542,36 @@ def test_a_lost_journal_adopts_the_finished_runs_instead_of_training_again(tmp_p
     [parent] = client.search_runs([_client(store)[1]], "tags.`gansweep.role` = 'sweep'")
     stored = Path(client.download_artifacts(parent.info.run_id, "grid.yaml", str(tmp_path)))
     assert stored.read_text() == grid.read_text()  # the parent keeps the grid as edited, not the first one
+
+
+def test_the_runs_an_earlier_run_could_not_end_are_ended_as_its_interrupted_and_failed_trials(tmp_path: Path) -> None:
+    """An interrupted trial's run that the next run ends carries gansweep.state (it was tagged
+    gansweep.outcome 'interrupted', the column of good, bad or unclear in the UI)."""
+    import optuna
+
+    from gansweep.sweep._record import attrs
+    from gansweep.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "e", artifact_root=tmp_path / "artifacts")
+    parent = tracker.sweep_run("e", "name: e\n")
+    runs = {state: tracker.start_trial(parent, state, {}, {}) for state in ("interrupted", "failed")}
+    study = optuna.create_study()
+    for state, run_id in runs.items():
+        trial = study.ask()
+        for attr, value in attrs(run_id=run_id, error="ValueError: x" if state == "failed" else None).items():
+            trial.set_user_attr(attr, value)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    said: list = []
+    _run._end_dead_runs(study, tracker, said.append)
+    interrupted, failed = (tracker.client.get_run(runs[state]) for state in ("interrupted", "failed"))
+    assert (interrupted.info.status, failed.info.status) == ("KILLED", "FAILED")
+    assert interrupted.data.tags["gansweep.state"] == "interrupted" and "gansweep.outcome" not in interrupted.data.tags
+    assert failed.data.tags["gansweep.error"] == "ValueError: x"
+    assert said == [
+        (
+            "warning",
+            {
+                "message": f"ended 2 run(s) an earlier run could not end: {', '.join(sorted(r[:8] for r in runs.values()))}"
+            },
+        )
+    ]
