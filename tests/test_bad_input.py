@@ -37,10 +37,10 @@ from optuna.storages.journal import JournalFileBackend
 import gansweep
 from gansweep.cli import main
 from gansweep.errors import GansweepError
+from gansweep.mlruns import default_tracking_uri
 from gansweep.progress import SweepProgress
 from gansweep.sweep import _worker
 from gansweep.sweep._storage import SweepLock
-from gansweep.tracking import default_tracking_uri
 from gansweep.trainer import Trainer
 
 README = Path(__file__).parent.parent / "README.md"
@@ -78,7 +78,7 @@ class Case:
 
     def record_afresh(self) -> None:
         """A store trained afresh, for the rows that add runs and compare the finished trial's artifact
-        files (a copy opened by gansweep is re-pointed at its own artifacts, ``tracking.relocate``, but
+        files (a copy opened by gansweep is re-pointed at its own artifacts, ``mlruns.relocate``, but
         these rows were written before that and keep their own first run)."""
         shutil.rmtree(self.store)
         assert main(["run", self.grid(), "--store", str(self.store)]) == 0

@@ -100,7 +100,7 @@ LAYERS = (
     ("models", "losses", "data"),
     ("hparams",),
     ("trainer", "group"),
-    ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "sending", "pictures"),
+    ("artifacts", "checkpoint", "diagnostics", "progress", "tracking", "mlruns", "sending", "pictures"),
     ("config", "grid_yaml", "view"),
     ("sweep",),
     ("tables", "reported"),

@@ -13,8 +13,9 @@ from gansweep.diagnostics import diagnose, files, load_judge, sample_metrics
 from gansweep.diagnostics.judge import check_judge, shipped_name
 from gansweep.diagnostics.metrics import Reference, distinct_words
 from gansweep.errors import GansweepError
+from gansweep.mlruns import holds_database, stored_run
 from gansweep.options import DATA_DIR, DATASET, HYPERPARAMETERS, STORE
-from gansweep.tracking import MissingArtifact, Tracker, check_tracking, holds_database, resolve_run, stored_run
+from gansweep.tracking import MissingArtifact, Tracker, check_tracking, resolve_run
 
 
 def main(args: argparse.Namespace) -> int:
@@ -112,7 +113,7 @@ def _tracked_history(uri: str, run_id: str) -> tuple[list[dict], dict[str, str]]
 
 def _stored_history(store: Path, run_id: str) -> tuple[list[dict], dict[str, str]]:
     """From the default store, read only: a store copied from elsewhere is read where its files are now,
-    without pointing its database at them (``tracking.relocate``), which a refusal would leave behind."""
+    without pointing its database at them (``mlruns.relocate``), which a refusal would leave behind."""
     database = store / "mlflow.db"
     if not holds_database(database):
         raise GansweepError(f"no MLflow store at {database}: check --store (or pass --tracking-uri)")

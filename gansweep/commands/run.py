@@ -22,6 +22,7 @@ from gansweep.config import UNGROUPED, TrialPlan, load_config, plan_trials
 from gansweep.data import TRAIN_SIZES, load_dataset
 from gansweep.diagnostics.judge import check_judge
 from gansweep.errors import EXIT_USAGE, GansweepError, redact
+from gansweep.mlruns import missing_runs
 from gansweep.options import (
     HEARTBEAT,
     MAX_GROUP,
@@ -46,7 +47,7 @@ from gansweep.sweep import (
     states_by_key,
 )
 from gansweep.tables import heatmaps, study_rows, to_markdown
-from gansweep.tracking import Tracker, check_tracking, missing_runs
+from gansweep.tracking import Tracker, check_tracking
 from gansweep.trainer import device_problem, resolve_device
 from gansweep.view import settings_of, varying
 

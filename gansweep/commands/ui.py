@@ -14,7 +14,8 @@ import urllib.request
 
 from gansweep.commands._shared import on_sigterm
 from gansweep.errors import GansweepError, redact
-from gansweep.tracking import check_tracking, default_tracking_uri, holds_database
+from gansweep.mlruns import default_tracking_uri, holds_database
+from gansweep.tracking import check_tracking
 from gansweep.view import sweep_page
 
 QUIET = {

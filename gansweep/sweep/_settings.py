@@ -6,8 +6,8 @@ from typing import Literal
 
 from gansweep.config import SweepConfig
 from gansweep.errors import GansweepError
+from gansweep.mlruns import default_tracking_uri
 from gansweep.options import GROUP_SIZE, HEARTBEAT
-from gansweep.tracking import default_tracking_uri
 
 GRACE_HEARTBEATS = 4
 """A trial whose worker has missed this many heartbeats in a row is taken over by another worker."""
