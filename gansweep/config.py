@@ -29,7 +29,6 @@ import hashlib
 import itertools
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -52,7 +51,7 @@ from gansweep.data import DATASETS, TRAIN_SIZES
 from gansweep.diagnostics.evaluate import AUTO, EVAL_EVERY, EVAL_SAMPLES
 from gansweep.diagnostics.flags import BAD_FLAGS, FLAG_NAMES
 from gansweep.diagnostics.metrics import METRICS
-from gansweep.grid_yaml import ConfigError, check_nodes, dotted, line_of, parse, read_text
+from gansweep.grid_yaml import ConfigError, check_nodes, dotted, given_once, line_of, override, parse, read_text
 from gansweep.hparams import (
     MAXIMA,
     HyperparameterError,
@@ -434,50 +433,6 @@ class TrialPlan:
 UNGROUPED = "search: trials are never grouped (each samples its point once it is claimed)"
 """Why a file with no ``models:`` has nothing to group."""
 
-SET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)", re.S)
-"""``--set FIELD=VALUE``: a field of the file, or one inside a mapping of it (``objective.metric=d_gap``)."""
-
-
-def _override(raw: dict[str, Any], text: str) -> str:
-    """Applies ``--set FIELD=VALUE`` to the file's settings, its value read as the file's YAML is and checked
-    the same way; returns the top-level field it sets."""
-    match = SET.fullmatch(text)
-    where = f"--set {text}"
-    if match is None:
-        raise ConfigError(f"{where}: give FIELD=VALUE, a field of the grid file, e.g. --set epochs=2")
-    keys, value = match[1].split("."), match[2]
-    document = (
-        "".join(f"{'  ' * i}{key}:\n" for i, key in enumerate(keys[:-1]))
-        + f"{'  ' * (len(keys) - 1)}{keys[-1]}: {value}"
-    )
-    try:
-        node, parsed = parse(document, Path(where))
-        check_nodes(node, Path(where))
-    except ConfigError as error:  # its line is the value's own
-        raise ConfigError(re.sub(rf"^{re.escape(where)}:\d+:", f"{where}:", str(error))) from None
-    target = raw
-    for key in keys[:-1]:
-        if not isinstance(target.setdefault(key, {}), dict):
-            raise ConfigError(f"{where}: {key} is not a mapping of fields; set {key} itself")
-        target, parsed = target[key], parsed[key]
-    target[keys[-1]] = parsed[keys[-1]]
-    return keys[0]
-
-
-def _given_once(overrides: Sequence[str]) -> None:
-    """Each field is set once: a second ``--set`` of it (or of a field inside it) would replace the first
-    silently, as YAML keeps the last of a key given twice."""
-    given: dict[str, str] = {}
-    for text in overrides:
-        match = SET.fullmatch(text)
-        if match is None:
-            continue  # _override names it
-        field = match[1]
-        for earlier, first in given.items():
-            if field == earlier or field.startswith(f"{earlier}.") or earlier.startswith(f"{field}."):
-                raise ConfigError(f"--set {text}: {field} given twice (first --set {first}); give each field once")
-        given[field] = text
-
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
     """Reads and validates a grid.yaml, with ``overrides`` (``--set FIELD=VALUE``) over its fields; raises
@@ -490,8 +445,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
         raise ConfigError(f"{path}: an alias refers to a value that contains it; write the values out") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (name, dataset, epochs, models, ...)")
-    _given_once(overrides)
-    overridden = {_override(raw, text): text for text in overrides}
+    given_once(overrides)
+    overridden = {override(raw, text): text for text in overrides}
     raw.setdefault("name", path.stem)
     try:
         config = SweepConfig.model_validate(raw)

@@ -1,13 +1,16 @@
 """A grid.yaml as a file and as YAML nodes, checked before its settings are: its size and encoding, its
 syntax, keys given twice, yes/no values where they do not belong, numbers past a float, aliases that
 expand a small file into millions of values. Each error names the file and line (``line_of``) and the
-field (``dotted``), as ``config.load_config``'s do.
+field (``dotted``), as ``config.load_config``'s do. A ``--set FIELD=VALUE`` is read as such a file of one
+field (``override``).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +169,48 @@ def _kind(loc: tuple[Any, ...]) -> str:
     return (
         "early_stop" if name == "early_stop" else "number" if name in NUMBERS else "text" if name in TEXTS else "other"
     )
+
+
+SET = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)", re.S)
+"""``--set FIELD=VALUE``: a field of the file, or one inside a mapping of it (``objective.metric=d_gap``)."""
+
+
+def override(raw: dict[str, Any], text: str) -> str:
+    """Applies ``--set FIELD=VALUE`` to the file's settings, its value read as the file's YAML is and checked
+    the same way; returns the top-level field it sets."""
+    match = SET.fullmatch(text)
+    where = f"--set {text}"
+    if match is None:
+        raise ConfigError(f"{where}: give FIELD=VALUE, a field of the grid file, e.g. --set epochs=2")
+    keys, value = match[1].split("."), match[2]
+    document = (
+        "".join(f"{'  ' * i}{key}:\n" for i, key in enumerate(keys[:-1]))
+        + f"{'  ' * (len(keys) - 1)}{keys[-1]}: {value}"
+    )
+    try:
+        node, parsed = parse(document, Path(where))
+        check_nodes(node, Path(where))
+    except ConfigError as error:  # its line is the value's own
+        raise ConfigError(re.sub(rf"^{re.escape(where)}:\d+:", f"{where}:", str(error))) from None
+    target = raw
+    for key in keys[:-1]:
+        if not isinstance(target.setdefault(key, {}), dict):
+            raise ConfigError(f"{where}: {key} is not a mapping of fields; set {key} itself")
+        target, parsed = target[key], parsed[key]
+    target[keys[-1]] = parsed[keys[-1]]
+    return keys[0]
+
+
+def given_once(overrides: Sequence[str]) -> None:
+    """Each field is set once: a second ``--set`` of it (or of a field inside it) would replace the first
+    silently, as YAML keeps the last of a key given twice."""
+    given: dict[str, str] = {}
+    for text in overrides:
+        match = SET.fullmatch(text)
+        if match is None:
+            continue  # override names it
+        field = match[1]
+        for earlier, first in given.items():
+            if field == earlier or field.startswith(f"{earlier}.") or earlier.startswith(f"{field}."):
+                raise ConfigError(f"--set {text}: {field} given twice (first --set {first}); give each field once")
+        given[field] = text
