@@ -33,7 +33,7 @@ size, so a rounding-level sign change of a near-zero gradient becomes a lr-sized
 and the losses drift from the second step on (the first step's losses agree to the last ulp). The same
 solo trial run with oneDNN off (ATen's own convolutions: yet another order) drifts as much: over this
 first epoch the group's drift measured 0.2-3.3x that reference's wherever it was above the floor
-(benchmarks/RESULTS.md, groups). 10x leaves room for other CPUs; where the drift is small, a member
+(every model, on this 2-core AMD EPYC, when this test was written). 10x leaves room for other CPUs; where the drift is small, a member
 trained with its learning rate doubled ends far beyond it (``test_the_tolerance_tells_a_members_learning_rate``)."""
 
 
