@@ -16,6 +16,11 @@ HISTORY_FILE = "history.json"
 SAMPLES_FILE = "samples.npy"
 
 
+FINAL_SCALE = 2
+"""``samples_final.png`` is the picture a person opens to judge a trial: at 1:1 its 28-pixel digits made a
+302-pixel image, too small to see copies in; each pixel is drawn as a 2x2 block (kept sharp)."""
+
+
 def sample_grid(images: torch.Tensor, nrow: int = 10, pad: int = 2) -> np.ndarray:
     """uint8 (N, 1, H, W) -> one uint8 (rows*(H+pad)+pad, nrow*(W+pad)+pad) picture, white gutters."""
     n, _, h, w = images.shape
@@ -73,5 +78,6 @@ def write_history(history: History, out: Path) -> list[Path]:
     ]
     _write_csv(out / "steps.csv", steps)
     write_samples(history, out)
-    iio.imwrite(out / "samples_final.png", sample_grid(history.samples[-1]))
+    grid = sample_grid(history.samples[-1])
+    iio.imwrite(out / "samples_final.png", grid.repeat(FINAL_SCALE, 0).repeat(FINAL_SCALE, 1))
     return [out / name for name in ("history.json", "epochs.csv", "steps.csv", "samples.npy", "samples_final.png")]

@@ -8,7 +8,7 @@ It starts `gansweep ui` on the store, opens the address it prints in headless Ch
 waits until every trial's curves are drawn, and saves the page: the chart view, then the same view's table.
 The one thing it changes from a first visit: MLflow 3.17 opens its Assistant panel the first time a browser
 visits a local server; a user closes it once, and this script marks it shown, so the pictures show the page.
-``docs/samples.png`` is the best trial's last sample grid, enlarged twice (pixels kept sharp).
+``docs/samples.png`` is the best trial's last sample grid, as its run holds it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _small_png(path: Path, colors: int = 128) -> None:
 
 
 def _best_samples(store: Path, out: Path) -> Path:
-    """The best trial's last sample grid, twice the size (nearest neighbour: each pixel a 2x2 block)."""
+    """The best trial's last sample grid (``samples_final.png``: each pixel already a 2x2 block)."""
     sys.path.insert(0, str(ROOT))
     from gansweep.sweep import SweepSettings, open_study
     from gansweep.tables import study_rows
@@ -51,7 +51,7 @@ def _best_samples(store: Path, out: Path) -> Path:
     settings = SweepSettings(None, "", "quickstart", store)  # type: ignore[arg-type]
     best = next(r for r in study_rows(open_study(settings, create=False), None) if r.best)
     grid = Image.open(store / "artifacts" / best.run_id / "artifacts" / "samples_final.png")
-    grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(out, optimize=True)
+    grid.save(out, optimize=True)
     return out
 
 
