@@ -103,7 +103,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     _add_storage_flags(parser, tracking=True)
     parser.add_argument(
         "--workers",
-        type=_workers,
+        type=_count_or_auto("workers"),
         default=RunOptions.workers,
         metavar="N|auto",
         help="trials trained at once, as processes sharing this machine; auto: one, or on a CPU one per core "
@@ -125,7 +125,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--group-size",
-        type=_group_size,
+        type=_count_or_auto("trials"),
         default=RunOptions.group_size,
         metavar="N|auto",
         help="trials of one shape trained together as one fused model, each still its own trial; auto: groups "
@@ -145,22 +145,18 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the trials as a JSON list")
 
 
-def _group_size(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give a number of trials or auto, got {value!r}") from None
+def _count_or_auto(what: str) -> Callable[[str], int | str]:
+    """An argparse type: a whole number of ``what`` or ``auto`` (the range is checked with the settings)."""
 
+    def parse(value: str) -> int | str:
+        if value == "auto":
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"give a number of {what} or auto, got {value!r}") from None
 
-def _workers(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give a number of workers or auto, got {value!r}") from None
+    return parse
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser, tracking: bool = False) -> None:
