@@ -956,22 +956,9 @@ def tracking_server_that_answers_503(case: Case) -> None:
     """A proxy whose MLflow server is down answers 503 to everything: refused before any work (its /health
     answer passed the check, and the store was written before MLflow's first call failed)."""
 
-    class Unavailable(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(503)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        uri = f"http://127.0.0.1:{server.server_address[1]}"
+    with _http_server(lambda path: 503) as port:
+        uri = f"http://127.0.0.1:{port}"
         case.check(case.run(NEW_POINT, "--tracking-uri", uri), f"--tracking-uri {uri} is unreachable (HTTP 503)")
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def resumed_run_is_whole(case: Case) -> None:
@@ -1094,15 +1081,12 @@ def a_store_that_never_answers(case: Case) -> None:
 
 
 @contextlib.contextmanager
-def _healthy_but_stalled() -> Iterator[int]:
-    """An HTTP server that answers /health and holds every other request until it is shut down."""
-    release = threading.Event()
+def _http_server(answer: Callable[[str], int]) -> Iterator[int]:
+    """A local HTTP server that answers every GET with the status ``answer(path)`` returns; yields its port."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path != "/health":
-                release.wait(120)
-            self.send_response(200)
+            self.send_response(answer(self.path))
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
@@ -1113,9 +1097,25 @@ def _healthy_but_stalled() -> Iterator[int]:
     try:
         yield server.server_address[1]
     finally:
-        release.set()
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def _healthy_but_stalled() -> Iterator[int]:
+    """An HTTP server that answers /health and holds every other request until it is shut down."""
+    release = threading.Event()
+
+    def answer(path: str) -> int:
+        if path != "/health":
+            release.wait(120)
+        return 200
+
+    with _http_server(answer) as port:
+        try:
+            yield port
+        finally:
+            release.set()  # before the server closes: it waits for its requests
 
 
 def _journal_lines(case: Case) -> list[bytes]:
