@@ -26,7 +26,7 @@ from gansweep.models._conv import ConvDiscriminator, ConvGenerator
 from gansweep.models._infogan import InfoDiscriminator
 from gansweep.models._mlp import ConditionalDiscriminator, ConditionalGenerator, ImageDiscriminator, ImageGenerator
 from gansweep.models._spec import N_CLASSES, N_CONTINUOUS
-from gansweep.streams import Streams, own_streams
+from gansweep.streams import Streams, global_streams, set_global_streams
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,15 @@ class FusedDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        masked = []
-        for k, owner in enumerate(self.owners):
-            with own_streams(owner):
+        device = self.owners[0].device
+        saved, masked = global_streams(device), []  # the global states saved once a layer, not once a member
+        try:
+            for k, owner in enumerate(self.owners):
+                set_global_streams(owner.streams, device)
                 masked.append(F.dropout(x[k], self.p, training=True))
+                owner.streams = global_streams(device)
+        finally:
+            set_global_streams(saved, device)
         return torch.stack(masked)
 
 
