@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from gansweep.diagnostics.flags import LOW_CONFIDENCE
+from gansweep.diagnostics.flags import illegible
 from gansweep.diagnostics.metrics import distinct_words, unreadable
 from gansweep.trainer import Trainer, TrainerCallback, precision_line
 
@@ -153,7 +153,7 @@ def final_words(final: dict[str, float]) -> str:
     if unreadable(final):
         return "samples unreadable"
     words = f"fid_mnist {final['fid_mnist']:.0f}"
-    if final.get("confidence", 1.0) < LOW_CONFIDENCE:
+    if illegible(final):
         return f"{words}, no legible digits (judge confidence {final['confidence']:.2f})"
     words += f", {final['modes_covered']}/10 digits"
     return words + (f", {distinct_words(final['distinct'])} distinct" if "distinct" in final else "")

@@ -60,7 +60,7 @@ import numpy as np
 
 from gansweep.config import TrialPlan
 from gansweep.diagnostics.evaluate import STOPPED
-from gansweep.diagnostics.flags import BAD_FLAGS, LOW_CONFIDENCE
+from gansweep.diagnostics.flags import BAD_FLAGS, illegible
 from gansweep.diagnostics.metrics import distinct_words, unreadable
 from gansweep.options import HYPERPARAMETERS
 from gansweep.reported import READ_FLAGS, Reading, read_reported
@@ -155,8 +155,7 @@ class SettingSummary:
 
 def _row(record: TrialRecord) -> ReportRow:
     hp = record.hyperparameters or {}
-    legible = not unreadable(record.final) and record.final.get("confidence", 1.0) >= LOW_CONFIDENCE
-    modes = record.final.get("modes_covered") if legible else None
+    modes = None if illegible(record.final) else record.final.get("modes_covered")
     return ReportRow(
         model=record.model or "",
         lr_g=hp["lr_g"],

@@ -287,8 +287,9 @@ def d_collapse(epochs: list[Record], states: list[Evaluation]) -> Flag | None:
 
 def illegible(r: Record) -> bool:
     """Samples the judge cannot read as digits: its features are silent (``unreadable``) or it is unsure of
-    them. Their judge metrics measure nothing: only their pixels say whether they are alike."""
-    return unreadable(r) or r["confidence"] < LOW_CONFIDENCE
+    them. Their judge metrics measure nothing: only their pixels say whether they are alike. (Records
+    written before the judge's confidence was kept count as sure.)"""
+    return unreadable(r) or r.get("confidence", 1.0) < LOW_CONFIDENCE
 
 
 def _few_distinct(r: Record) -> bool:
