@@ -304,7 +304,6 @@ class Trainer:
         # Every step has one shape (the last partial batch is dropped): cuDNN times its algorithms once per
         # shape and keeps the fastest, where its heuristic may pick a slow one, for bf16 especially.
         torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or self.device.type == "cuda"
-        self.loss = LOSSES[hp.loss]
         torch.manual_seed(seed)  # the networks' initialisation draws from the global generator
         self.rng = torch.Generator(self.device).manual_seed(seed)
         self.images, self.labels = device_images(digits, self.spec.image_size, self.spec.output, self.device)

@@ -11,6 +11,7 @@ from gansweep import checkpoint
 from gansweep.checkpoint import CheckpointError
 from gansweep.data import Digits
 from gansweep.hparams import resolve_hyperparameters
+from gansweep.losses import LOSSES
 from gansweep.trainer import AMP_STEPS, STEP_METRICS, Trainer, TrainerCallback
 
 
@@ -28,11 +29,13 @@ def test_one_discriminator_step_lowers_its_loss_on_a_fixed_batch(digits) -> None
     def d_loss() -> float:
         with torch.no_grad():
             fake = trainer.generator(latent.z)
-            return trainer.loss.discriminator(trainer.discriminator(real), trainer.discriminator(fake)).item()
+            return (
+                LOSSES[trainer.hp.loss].discriminator(trainer.discriminator(real), trainer.discriminator(fake)).item()
+            )
 
     before = d_loss()
     fake = trainer.generator(latent.z).detach()
-    loss = trainer.loss.discriminator(trainer.discriminator(real), trainer.discriminator(fake))
+    loss = LOSSES[trainer.hp.loss].discriminator(trainer.discriminator(real), trainer.discriminator(fake))
     trainer.opt_d.zero_grad()
     loss.backward()
     trainer.opt_d.step()

@@ -350,9 +350,7 @@ def load_judge(digits: Digits, device: str | torch.device = "cpu", say: Callable
             try:
                 return read_judge(path, "cached", digits.name)
             except OtherDataset as error:  # put there by hand: replacing it would hide that
-                raise GansweepError(
-                    f"{error}: move it aside, and a {digits.name} judge is trained on first use"
-                ) from None
+                raise _put_by_hand(error, digits.name) from None
             except GansweepError as error:  # a damaged cache entry is trained again, not fatal
                 if say is not None:
                     say(f"{error}: training it again")

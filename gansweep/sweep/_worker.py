@@ -364,7 +364,7 @@ def _settle(worker: Worker, course: _Course, ending: BaseException) -> bool:
     elif error is not None and error is not ending:
         message = redact(f"{plan.label}: tracking failed: {type(error).__name__}: {error}")
         worker.emit(("warning", {"message": message}))
-    return again and not isinstance(ending, KeyboardInterrupt)
+    return again and not stopping
 
 
 def _stop_waiting(patience: Patience | None) -> None:
