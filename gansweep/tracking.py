@@ -83,9 +83,13 @@ class MissingArtifact(GansweepError):
 def download(tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
     """One artifact of any run in the store (no experiment needed). A store that does not answer,
     or holds no such run, is said so at once: MLflow would retry for minutes, then name neither."""
-    mlflow = _mlflow()
     check_tracking(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    return _download(_mlflow().MlflowClient(tracking_uri=tracking_uri), tracking_uri, run_id, artifact, folder)
+
+
+def _download(client: MlflowClient, tracking_uri: str, run_id: str, artifact: str, folder: Path) -> Path:
+    """``download`` through a client of a store already checked."""
+    mlflow = _mlflow()
     folder.mkdir(parents=True, exist_ok=True)
     try:
         client.get_run(run_id)
@@ -183,7 +187,9 @@ class _Files(_Patient):
     def fetch(self, run_id: str, artifact: str, folder: Path) -> Path:
         """``download`` from this tracker's store, waiting out a store that does not answer."""
         return self._call(
-            f"fetching {artifact} of run {run_id[:8]}", lambda: download(self.uri, run_id, artifact, folder), files=True
+            f"fetching {artifact} of run {run_id[:8]}",
+            lambda: _download(self.client, self.uri, run_id, artifact, folder),
+            files=True,
         )
 
     def log_image(self, run_id: str, image: Any, key: str, step: int) -> None:
