@@ -156,8 +156,9 @@ def share(client: MlflowClient, experiment_id: str, state: dict[str, Any]) -> No
 
 def share_plans(tracker: Tracker, config: SweepConfig, plans: list[TrialPlan]) -> None:
     """The view of a sweep about to train ``plans`` (and ``config``'s search, whose settings vary too)."""
-    searched = [s for s in (config.search.space if config.search else ()) if s not in varying(plans)]
-    columns = params(varying(plans) + searched)
+    varied = varying(plans)
+    searched = [s for s in (config.search.space if config.search else ()) if s not in varied]
+    columns = params(varied + searched)
     share(tracker.client, tracker.experiment_id, compare_view(columns, len(plans) + config.n_search, config.epochs))
 
 
