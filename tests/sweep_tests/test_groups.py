@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -19,7 +17,6 @@ from gansweep.sweep import SweepSettings, open_study
 from gansweep.sweep._groups import GroupSizes
 from gansweep.sweep._queue import claim_more, claim_waiting, enqueue_missing, shape_of
 from gansweep.sweep._record import TrialRecord
-from gansweep.sweep._storage import open_storage
 
 GRID = """
 name: groups
@@ -144,23 +141,13 @@ def _group_victim(study) -> tuple[int, set[str]]:
 
 
 @pytest.mark.slow
-def test_a_groups_worker_killed_every_member_resumes_once(tmp_path: Path, wait_for) -> None:
+def test_a_groups_worker_killed_every_member_resumes_once(tmp_path: Path, kill_worker) -> None:
     grid, store = tmp_path / "grid.yaml", tmp_path / "mlruns"
     grid.write_text(KILL_GRID)
     settings = SweepSettings(load_config(grid), "", "groupkill", store)
     command = [sys.executable, "-m", "gansweep.cli", "run", str(grid), "--store", str(store), "--workers", "2"]
     proc = subprocess.Popen([*command, "--group-size", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    storage = open_storage(settings, create=False)
-    found: list[tuple[int, set[str]]] = []
-
-    def group_running() -> bool:
-        study = open_study(settings, create=False, storage=storage)
-        found[:] = [_group_victim(study)] if study is not None else []
-        return bool(found and found[0][0])
-
-    wait_for(group_running, every=0.2)
-    pid, killed = found[0]
-    os.kill(pid, signal.SIGKILL)
+    killed = kill_worker(settings, _group_victim)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert f"died (exit code -9); {len(killed)} trial(s) queued again" in err

@@ -8,8 +8,6 @@ trial over: it gives the trial up.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -58,21 +56,6 @@ def _victim(study) -> tuple[int, str]:
     return 0, ""
 
 
-def _kill_one_mid_trial(settings: SweepSettings, wait_for) -> str:
-    found: list[tuple[int, str]] = []
-    storage = open_storage(settings, create=False)  # one for all polls: each RDB storage holds connections
-
-    def running() -> bool:
-        study = open_study(settings, create=False, storage=storage)
-        found[:] = [_victim(study)] if study is not None else []
-        return bool(found and found[0][0])
-
-    wait_for(running, every=0.2)
-    pid, key = found[0]
-    os.kill(pid, signal.SIGKILL)
-    return key
-
-
 def _assert_each_point_once(settings: SweepSettings, client, experiment: str, killed_key: str) -> None:
     keys = {p.key for p in plan_trials(settings.config)}
     trials = open_study(settings, create=False).get_trials(deepcopy=False)
@@ -95,14 +78,14 @@ def _assert_each_point_once(settings: SweepSettings, client, experiment: str, ki
 
 
 @pytest.mark.slow
-def test_default_store_two_workers_one_killed(tmp_path: Path, wait_for) -> None:
+def test_default_store_two_workers_one_killed(tmp_path: Path, kill_worker) -> None:
     from mlflow import MlflowClient
 
     grid, store = tmp_path / "grid.yaml", tmp_path / "mlruns"
     grid.write_text(GRID)
     settings = SweepSettings(load_config(grid), "", "takeover", store)
     proc = _start(grid, "--store", str(store), "--workers", "2")
-    killed_key = _kill_one_mid_trial(settings, wait_for)
+    killed_key = kill_worker(settings, _victim)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "died (exit code -9); 1 trial(s) queued again" in err
@@ -114,7 +97,7 @@ def test_default_store_two_workers_one_killed(tmp_path: Path, wait_for) -> None:
 
 @pytest.mark.slow
 def test_two_machines_on_postgres_and_mlflow_server_one_killed(
-    tmp_path: Path, postgres_url: str, mlflow_server: str, sweep_name: str, capsys, wait_for
+    tmp_path: Path, postgres_url: str, mlflow_server: str, sweep_name: str, capsys, kill_worker
 ) -> None:
     from mlflow import MlflowClient
 
@@ -126,7 +109,7 @@ def test_two_machines_on_postgres_and_mlflow_server_one_killed(
     shared = ["--storage", postgres_url, "--tracking-uri", tracking, "--name", sweep_name, "--heartbeat", "1"]
     machines = [_start(grid, "--store", str(tmp_path / f"machine{i}"), *shared) for i in range(2)]
     settings = SweepSettings(load_config(grid), "", sweep_name, tmp_path, storage=postgres_url)
-    killed_key = _kill_one_mid_trial(settings, wait_for)
+    killed_key = kill_worker(settings, _victim)
     results = [(m.pid, m.wait(timeout=300), m.communicate()) for m in machines]
     assert sorted(rc for _, rc, _ in results) == [-9, 0], results
     survivor_err = next(err for _, rc, (_, err) in results if rc == 0)
