@@ -7,7 +7,7 @@ The package follows the product's boxes; a module imports only from its own laye
   -> ``hparams`` -> ``trainer`` (one trial; callbacks, no Optuna or MLflow)
 - ``artifacts``, ``checkpoint``, ``diagnostics/`` (judge, metrics, ``flags.py`` where collapse is decided),
   ``progress``, ``tracking`` (MLflow), ``pictures``
-- ``config`` (grid.yaml) -> ``sweep/`` (the Optuna study as work queue; ``_worker.run_trial`` is one
+- ``config`` (grid.yaml) -> ``sweep/`` (the Optuna study as work queue; ``_worker.run_trials`` is each
   trial's life) -> ``tables`` (the report) -> ``commands`` -> ``api`` (``gansweep.run``, ``gansweep.report``), ``cli``
 """
 

@@ -173,11 +173,6 @@ class _Course:
     """Recorded: complete, failed, taken over or interrupted."""
 
 
-def run_trial(worker: Worker, trial: Trial) -> None:
-    """One claimed trial, start to end, recorded in both stores."""
-    run_trials(worker, [trial])
-
-
 def run_trials(worker: Worker, trials: list[Trial]) -> None:
     """Claimed trials of one shape, start to end, each recorded in both stores as its own: several trained
     together as one group (``gansweep.group``; their runs tagged ``gansweep.group``), one alone. After

@@ -22,7 +22,7 @@ from gansweep.config import load_config, plan_trials
 from gansweep.sweep import SweepSettings, open_study
 from gansweep.sweep._queue import claim_waiting, enqueue_missing, fail_and_requeue
 from gansweep.sweep._storage import open_storage
-from gansweep.sweep._worker import Worker, run_trial
+from gansweep.sweep._worker import Worker, run_trials
 
 GRID = """
 name: takeover
@@ -147,7 +147,7 @@ def test_a_worker_that_comes_back_after_a_takeover_stops_and_ends_its_run_killed
     enqueue_missing(study, plan_trials(settings.config)[:1], 0, retry_failed=False)
     events: list = []
     worker = Worker.open(settings, "cpu", events.append)
-    training = threading.Thread(target=run_trial, args=(worker, claim_waiting(worker.study, "paused:1 cpu")))
+    training = threading.Thread(target=run_trials, args=(worker, [claim_waiting(worker.study, "paused:1 cpu")]))
     training.start()
     wait_for(lambda: study.trials[0].user_attrs.get("epoch", 0) >= 1, every=0.1)
     held = study.trials[0]
