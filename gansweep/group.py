@@ -42,7 +42,6 @@ from gansweep.errors import GansweepError
 from gansweep.hparams import Hyperparameters
 from gansweep.models import CHANNEL_DISCRIMINATORS, Latent, Slots, fuse
 from gansweep.options import MAX_GROUP
-from gansweep.streams import Streams
 from gansweep.trainer import History, Pair, Trainer, choose_precision, images_per_second, train_epoch
 
 SHAPE = ("batch_size", "latent_dim", "loss", "d_steps", "width")
@@ -196,9 +195,8 @@ class Group:
     def _fuse(self) -> None:
         """Fuses the members' networks and optimisers (again, after a member left)."""
         members = self.members
-        self.owners = [Streams(m.device, m.streams) for m in members]
-        self.generator, g_slots = fuse([m.generator for m in members], self.owners)
-        self.discriminator, d_slots = fuse([m.discriminator for m in members], self.owners)
+        self.generator, g_slots = fuse([m.generator for m in members], members)  # dropout draws from each's streams
+        self.discriminator, d_slots = fuse([m.discriminator for m in members], members)
         slots = {**g_slots, **d_slots}
         self.g_params = [slots[id(p)].fused for p in members[0].g_params]
         self.d_params = [slots[id(p)].fused for p in members[0].d_params]
@@ -287,8 +285,7 @@ class Group:
         seconds = time.perf_counter() - started
         norms = {key: value.tolist() for key, value in self.norms.items()}
         records = {}
-        for k, (member, owner) in enumerate(zip(self.members, self.owners)):
-            member.streams = owner.streams
+        for k, member in enumerate(self.members):
             own = {key: values[k] for key, values in norms.items()}
             records[member] = member.record(per_step[:, k].contiguous(), own, seconds)
         self._each(lambda member: member.end_epoch(records[member]))

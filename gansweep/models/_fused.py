@@ -14,7 +14,7 @@ tensors (``Slot``), so a member network still computes its own forward (samples 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from gansweep.models._conv import ConvDiscriminator, ConvGenerator
 from gansweep.models._infogan import InfoDiscriminator
 from gansweep.models._mlp import ConditionalDiscriminator, ConditionalGenerator, ImageDiscriminator, ImageGenerator
 from gansweep.models._spec import N_CLASSES, N_CONTINUOUS
-from gansweep.streams import Streams, global_streams, set_global_streams
+from gansweep.streams import Owner, global_streams, set_global_streams
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class FusedDropout(nn.Module):
     """Each member's dropout on its own slice, drawn from its own stream: the masks its solo trial draws.
     (One dropout per member: a mask of all K at once would come from one stream.)"""
 
-    def __init__(self, p: float, owners: list[Streams]) -> None:
+    def __init__(self, p: float, owners: Sequence[Owner]) -> None:
         super().__init__()
         self.p, self.owners = p, owners
 
@@ -176,7 +176,7 @@ CHANNEL_DISCRIMINATORS = (FusedConvDiscriminator, FusedInfoDiscriminator)
 """Fused discriminators that take images as channels, (N, K, H, W); the others take them stacked, (K, N, 1, H, W)."""
 
 
-def fuse(members: list[nn.Module], owners: list[Streams]) -> tuple[nn.Module, Slots]:
+def fuse(members: list[nn.Module], owners: Sequence[Owner]) -> tuple[nn.Module, Slots]:
     """One network computing all of ``members`` (same architecture) at once, and where each member's
     tensors went. The members' parameters and buffers become views of the fused ones. ``owners`` are
     the trials whose dropout streams the fused dropout layers draw from, in the members' order."""
@@ -184,7 +184,7 @@ def fuse(members: list[nn.Module], owners: list[Streams]) -> tuple[nn.Module, Sl
     return _fuse(members, owners, slots), slots
 
 
-def _fuse(members: list[nn.Module], owners: list[Streams], slots: Slots) -> nn.Module:
+def _fuse(members: list[nn.Module], owners: Sequence[Owner], slots: Slots) -> nn.Module:
     first = members[0]
     if isinstance(first, STATELESS):
         return first
@@ -212,13 +212,13 @@ def _stack(members: list[nn.Module], name: str, slots: Slots, shape: tuple[int, 
     return fused
 
 
-def _linear(members: list[Any], owners: list[Streams], slots: Slots) -> nn.Module:
+def _linear(members: list[Any], owners: Sequence[Owner], slots: Slots) -> nn.Module:
     k, m = len(members), members[0]
     weight = _stack(members, "weight", slots, (k, m.out_features, m.in_features))
     return FusedLinear(weight, _stack(members, "bias", slots, (k, 1, m.out_features)))
 
 
-def _conv(members: list[Any], owners: list[Streams], slots: Slots) -> nn.Module:
+def _conv(members: list[Any], owners: Sequence[Owner], slots: Slots) -> nn.Module:
     k, m = len(members), members[0]
     options = {"stride": m.stride, "padding": m.padding, "dilation": m.dilation, "groups": k * m.groups}
     if isinstance(m, nn.ConvTranspose2d):
@@ -232,7 +232,7 @@ def _conv(members: list[Any], owners: list[Streams], slots: Slots) -> nn.Module:
     return fused
 
 
-def _batch_norm(members: list[Any], owners: list[Streams], slots: Slots) -> nn.Module:
+def _batch_norm(members: list[Any], owners: Sequence[Owner], slots: Slots) -> nn.Module:
     """Batch norm over K*C channels; ``num_batches_tracked`` becomes (K,), one count per member."""
     m = members[0]
     kind = FusedBatchNorm1d if isinstance(m, nn.BatchNorm1d) else nn.BatchNorm2d
@@ -242,7 +242,7 @@ def _batch_norm(members: list[Any], owners: list[Streams], slots: Slots) -> nn.M
     return fused
 
 
-FUSERS: dict[type, Callable[[list[Any], list[Streams], Slots], nn.Module]] = {
+FUSERS: dict[type, Callable[[list[Any], Sequence[Owner], Slots], nn.Module]] = {
     nn.Linear: _linear,
     nn.Conv2d: _conv,
     nn.ConvTranspose2d: _conv,
