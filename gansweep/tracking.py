@@ -310,11 +310,13 @@ class Tracker(_Files):
         return run_id
 
     def tag(self, run_id: str, tags: dict[str, str]) -> None:
-        def set_tags() -> None:
-            for key, value in tags.items():
-                self.client.set_tag(run_id, key, value)
+        self._call(f"tagging run {run_id[:8]}", lambda: self._set_tags(run_id, tags))
 
-        self._call(f"tagging run {run_id[:8]}", set_tags)
+    def _set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """All of ``tags`` in one call (a call per tag was a round trip each to a server)."""
+        if tags:
+            RunTag = _mlflow().entities.RunTag
+            self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
     def describe(self, run_id: str, text: str) -> None:
         """``text`` (markdown) as the run's description, shown on its page in the UI."""
@@ -348,8 +350,7 @@ class Tracker(_Files):
         def end() -> None:
             if only_if_running and self.client.get_run(run_id).info.status != "RUNNING":
                 return
-            for key, value in (tags or {}).items():
-                self.client.set_tag(run_id, key, value)
+            self._set_tags(run_id, tags or {})
             self.client.set_terminated(run_id, status=status)
 
         self._call(f"ending run {run_id[:8]} as {status}", end)
